@@ -1,0 +1,5 @@
+pub mod blocks;
+pub mod fbnet;
+pub mod mnasnet;
+pub mod ofa;
+pub mod singlepath;
