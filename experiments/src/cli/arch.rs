@@ -1,0 +1,174 @@
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use serde_json::json;
+use spaces::ir::{Network, Op};
+use spaces::{presets, Arch};
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum ArchCommand {
+    /// MACs, params and the layer table of one architecture.
+    Stats(StatsArgs),
+    /// Print N uniformly sampled valid architectures as JSON lines.
+    Sample(SampleArgs),
+}
+
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    /// The space (optional with --preset; `blocks` for free-form block-string networks).
+    #[arg(long)]
+    space: Option<String>,
+    /// A published network: mobilenetv2, mobilenetv3-large, mnasnet-a1, mnasnet-b1, spnasnet, fbnet-a, fbnet-b, fbnet-c.
+    #[arg(long, conflicts_with = "arch", required_unless_present = "arch")]
+    preset: Option<String>,
+    /// An architecture file in the space's JSON encoding.
+    #[arg(long)]
+    arch: Option<PathBuf>,
+    /// Evaluate at this input resolution instead of the architecture's own.
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// Print one JSON object (macs, params, layers, ...).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SampleArgs {
+    #[arg(long)]
+    space: String,
+    #[arg(short = 'n', long, default_value_t = 1)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(cmd: ArchCommand) -> Result<()> {
+    match cmd {
+        ArchCommand::Stats(a) => stats(a),
+        ArchCommand::Sample(a) => sample(a),
+    }
+}
+
+/// Reads `--preset` or `--space` + `--arch` into an architecture (shared by every command that takes one).
+pub fn load(space: Option<&str>, preset: Option<&str>, arch: Option<&PathBuf>) -> Result<Arch> {
+    match (preset, arch) {
+        (Some(name), _) => {
+            let p = presets::preset(name)?;
+            if let Some(s) = space {
+                if s != p.space {
+                    bail!("preset {name} belongs to space `{}`, not `{s}`", p.space);
+                }
+            }
+            Ok(p.arch())
+        }
+        (None, Some(path)) => {
+            let space = space.context("--space is required with --arch")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Arch::parse(space, &text).with_context(|| {
+                format!("{} is not a valid `{space}` architecture", path.display())
+            })
+        }
+        (None, None) => bail!("give --preset or --arch"),
+    }
+}
+
+fn describe(op: &Op) -> String {
+    match op {
+        Op::Conv(c) => format!(
+            "conv {}x{} s{}{}{}",
+            c.kernel,
+            c.kernel,
+            c.stride,
+            if c.se.is_some() { " SE" } else { "" },
+            if c.bn { "" } else { " no-BN" }
+        ),
+        Op::MbConv(m) => format!(
+            "mbconv k{} s{} mid {}{}{}{} {}",
+            m.kernel,
+            m.stride,
+            m.mid,
+            if m.groups > 1 {
+                format!(" g{}", m.groups)
+            } else {
+                String::new()
+            },
+            if m.se.is_some() { " SE" } else { "" },
+            if m.shortcut != spaces::ir::Shortcut::None {
+                " +res"
+            } else {
+                ""
+            },
+            m.act.name()
+        ),
+        Op::Identity => "identity".into(),
+        Op::GlobalAvgPool => "global avg pool".into(),
+        Op::Dropout { p } => format!("dropout {p}"),
+        Op::Linear(l) => format!("linear{}", if l.bias { " +bias" } else { "" }),
+    }
+}
+
+fn print_table(net: &Network) {
+    println!(
+        "{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}",
+        "layer", "op", "input", "output", "MACs", "params"
+    );
+    for l in &net.layers {
+        println!(
+            "{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}",
+            l.name,
+            describe(&l.op),
+            l.input.to_string(),
+            l.output.to_string(),
+            l.macs(),
+            l.params()
+        );
+    }
+}
+
+fn stats(a: StatsArgs) -> Result<()> {
+    let arch = load(a.space.as_deref(), a.preset.as_deref(), a.arch.as_ref())?;
+    let net = arch.network(a.resolution);
+    if a.json {
+        let layers: Vec<_> = net
+            .layers
+            .iter()
+            .map(|l| json!({"name": l.name, "key": l.key(), "input": l.input, "output": l.output, "macs": l.macs(), "params": l.params()}))
+            .collect();
+        let out = json!({
+            "space": arch.space_name(),
+            "arch": arch.to_json(),
+            "resolution": net.resolution(),
+            "macs": net.macs(),
+            "params": net.params(),
+            "layers": layers,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "space {}  resolution {}  classes {}",
+            arch.space_name(),
+            net.resolution(),
+            net.num_classes()
+        );
+        print_table(&net);
+        println!(
+            "total: {} MACs ({:.1}M), {} params ({:.2}M)",
+            net.macs(),
+            net.macs() as f64 / 1e6,
+            net.params(),
+            net.params() as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn sample(a: SampleArgs) -> Result<()> {
+    let space = spaces::space(&a.space)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+    for _ in 0..a.n {
+        let g = space.sample(&mut rng);
+        println!("{}", space.to_json(&g));
+    }
+    Ok(())
+}

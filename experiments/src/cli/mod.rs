@@ -1,0 +1,42 @@
+//! One module per subcommand; this file only wires them up and reports errors.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod arch;
+mod spaces_cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "hwnas",
+    version,
+    about = "Hardware-aware neural architecture search: profile phones, fit latency predictors, search and export"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the search spaces, their dimensions and sizes.
+    Spaces(spaces_cmd::Args),
+    /// Inspect and sample architectures.
+    #[command(subcommand)]
+    Arch(arch::ArchCommand),
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Spaces(a) => spaces_cmd::run(a),
+        Command::Arch(c) => arch::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
