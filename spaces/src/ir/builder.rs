@@ -6,6 +6,7 @@ pub struct NetBuilder {
     input: Shape,
     current: Shape,
     layers: Vec<Layer>,
+    bn_eps: f64,
 }
 
 impl NetBuilder {
@@ -17,6 +18,12 @@ impl NetBuilder {
             current: input,
             layers: Vec::new(),
         }
+    }
+
+    /// Sets the BN epsilon (default 1e-5, PyTorch's).
+    pub fn bn_eps(&mut self, eps: f64) -> &mut Self {
+        self.bn_eps = eps;
+        self
     }
 
     pub fn current(&self) -> Shape {

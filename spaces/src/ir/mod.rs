@@ -6,8 +6,10 @@
 mod builder;
 mod cost;
 mod key;
+mod params;
 
 pub use builder::NetBuilder;
+pub use params::ParamSpec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -162,6 +164,8 @@ pub struct Layer {
 pub struct Network {
     pub input: Shape,
     pub layers: Vec<Layer>,
+    /// Batch-norm epsilon of every BN (1e-5 in OFA/PyTorch nets, 1e-3 in TF-born ones).
+    pub bn_eps: f64,
 }
 
 impl Network {

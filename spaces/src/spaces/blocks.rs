@@ -264,6 +264,7 @@ impl BlockNet {
 
     pub fn network_at(&self, resolution: u32) -> Network {
         let mut b = NetBuilder::new(resolution);
+        b.bn_eps(1e-3);
         b.push("stem", Op::conv_bn(self.stem, 3, 2, self.stem_act));
         for (bi, args) in self.blocks.iter().enumerate() {
             for r in 0..args.repeats {

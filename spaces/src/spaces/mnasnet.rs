@@ -122,6 +122,7 @@ impl MnasNet {
 
     fn build(resolution: u32, choice: impl Fn(usize) -> BlockChoice) -> Network {
         let mut b = NetBuilder::new(resolution);
+        b.bn_eps(1e-3);
         b.push("stem", Op::conv_bn(32, 3, 2, Act::Relu));
         for bi in 0..BASE.len() {
             let c = choice(bi);

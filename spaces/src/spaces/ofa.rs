@@ -205,6 +205,9 @@ impl OfaSpace {
             Family::Proxyless => (Act::Relu6, Act::Relu6),
         };
         let mut b = NetBuilder::new(resolution);
+        if self.family == Family::Proxyless {
+            b.bn_eps(1e-3);
+        }
         b.push("stem", Op::conv_bn(self.stem, 3, 2, stem_act));
         let input = b.current();
         b.push(
@@ -285,8 +288,9 @@ impl SearchSpace for OfaSpace {
             Family::Proxyless => "OFA-ProxylessNAS",
         };
         format!(
-            "{family} supernet: per-block kernel {{3,5,7}} and expansion {{3,4,6}} on {} slots, per-stage depth {{2,3,4}}, resolution 128-224 step 4",
-            self.slots()
+            "{family} supernet: per-block kernel {{3,5,7}} and expansion {{3,4,6}} on {} slots, per-stage depth {{2,3,4}}{}, resolution 128-224 step 4",
+            self.slots(),
+            if self.family == Family::Proxyless { " (last stage fixed at 1)" } else { "" }
         )
     }
 

@@ -63,6 +63,7 @@ impl SinglePath {
     /// The network with `op(i)` an index into [`OPS`] for searchable layer i.
     fn build(resolution: u32, op: impl Fn(usize) -> usize) -> Network {
         let mut b = NetBuilder::new(resolution);
+        b.bn_eps(1e-3);
         b.push("stem", Op::conv_bn(32, 3, 2, Act::Relu));
         b.push("layer0", Self::mbconv(b.current(), 16, 3, 1, 1, false));
         for i in 0..SEARCHABLE {
