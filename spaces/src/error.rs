@@ -18,9 +18,6 @@ pub enum ArchError {
 
 impl ArchError {
     pub fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ArchError::Field {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        ArchError::Field { field: field.into(), problem: problem.into() }
     }
 }

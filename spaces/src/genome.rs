@@ -15,10 +15,7 @@ pub struct Gene {
 
 impl Gene {
     pub fn new<T: ToString>(name: impl Into<String>, choices: impl IntoIterator<Item = T>) -> Self {
-        Gene {
-            name: name.into(),
-            choices: choices.into_iter().map(|c| c.to_string()).collect(),
-        }
+        Gene { name: name.into(), choices: choices.into_iter().map(|c| c.to_string()).collect() }
     }
     pub fn cardinality(&self) -> usize {
         self.choices.len()
@@ -32,24 +29,13 @@ pub struct Genome(pub Vec<u8>);
 
 /// Uniform sample of the gene encoding, canonicalised.
 pub fn sample(space: &dyn SearchSpace, rng: &mut dyn rand::RngCore) -> Genome {
-    let mut g = Genome(
-        space
-            .genes()
-            .iter()
-            .map(|gene| rng.random_range(0..gene.cardinality()) as u8)
-            .collect(),
-    );
+    let mut g = Genome(space.genes().iter().map(|gene| rng.random_range(0..gene.cardinality()) as u8).collect());
     space.canonicalize(&mut g);
     g
 }
 
 /// Resamples each gene with probability `prob` (OFA's mutation), canonicalised.
-pub fn mutate(
-    space: &dyn SearchSpace,
-    parent: &Genome,
-    prob: f64,
-    rng: &mut dyn rand::RngCore,
-) -> Genome {
+pub fn mutate(space: &dyn SearchSpace, parent: &Genome, prob: f64, rng: &mut dyn rand::RngCore) -> Genome {
     let mut g = parent.clone();
     for (v, gene) in g.0.iter_mut().zip(space.genes()) {
         if rng.random_bool(prob.clamp(0.0, 1.0)) {
@@ -61,18 +47,8 @@ pub fn mutate(
 }
 
 /// Uniform crossover: each gene from either parent with equal probability, canonicalised.
-pub fn crossover(
-    space: &dyn SearchSpace,
-    a: &Genome,
-    b: &Genome,
-    rng: &mut dyn rand::RngCore,
-) -> Genome {
-    let mut g = Genome(
-        a.0.iter()
-            .zip(&b.0)
-            .map(|(&x, &y)| if rng.random_bool(0.5) { x } else { y })
-            .collect(),
-    );
+pub fn crossover(space: &dyn SearchSpace, a: &Genome, b: &Genome, rng: &mut dyn rand::RngCore) -> Genome {
+    let mut g = Genome(a.0.iter().zip(&b.0).map(|(&x, &y)| if rng.random_bool(0.5) { x } else { y }).collect());
     space.canonicalize(&mut g);
     g
 }
@@ -90,18 +66,13 @@ pub fn check(space: &dyn SearchSpace, g: &Genome) -> Result<(), crate::ArchError
     }
     for (v, gene) in g.0.iter().zip(genes) {
         if *v as usize >= gene.cardinality() {
-            return Err(crate::ArchError::field(
-                &gene.name,
-                format!("choice index {v} out of range"),
-            ));
+            return Err(crate::ArchError::field(&gene.name, format!("choice index {v} out of range")));
         }
     }
     let mut canon = g.clone();
     space.canonicalize(&mut canon);
     if &canon != g {
-        return Err(crate::ArchError::Other(
-            "genome is not in canonical form".into(),
-        ));
+        return Err(crate::ArchError::Other("genome is not in canonical form".into()));
     }
     Ok(())
 }

@@ -23,15 +23,8 @@ use ir::Network;
 use serde_json::Value;
 
 /// Names of every search space, in the order `hwnas spaces` lists them.
-pub const SPACE_NAMES: [&str; 7] = [
-    "ofa-mbv3-w1.0",
-    "ofa-mbv3-w1.2",
-    "ofa-proxyless-w1.3",
-    "singlepath",
-    "mnasnet",
-    "fbnet",
-    "fbnet-cifar100",
-];
+pub const SPACE_NAMES: [&str; 7] =
+    ["ofa-mbv3-w1.0", "ofa-mbv3-w1.2", "ofa-proxyless-w1.3", "singlepath", "mnasnet", "fbnet", "fbnet-cifar100"];
 
 /// The pseudo-space of free-form block-string networks (not searchable).
 pub const BLOCKS: &str = "blocks";
@@ -52,29 +45,18 @@ pub fn space(name: &str) -> Result<Box<dyn SearchSpace>, ArchError> {
                 "`blocks` is a free-form notation for fixed networks, not a search space".into(),
             ))
         }
-        _ => {
-            return Err(ArchError::UnknownSpace(
-                name.into(),
-                format!("{}, {BLOCKS}", SPACE_NAMES.join(", ")),
-            ))
-        }
+        _ => return Err(ArchError::UnknownSpace(name.into(), format!("{}, {BLOCKS}", SPACE_NAMES.join(", ")))),
     })
 }
 
 /// Every search space.
 pub fn all_spaces() -> Vec<Box<dyn SearchSpace>> {
-    SPACE_NAMES
-        .iter()
-        .map(|n| space(n).expect("registered space"))
-        .collect()
+    SPACE_NAMES.iter().map(|n| space(n).expect("registered space")).collect()
 }
 
 /// An architecture read from JSON: a member of a search space, or a free-form network.
 pub enum Arch {
-    Member {
-        space: Box<dyn SearchSpace>,
-        genome: Genome,
-    },
+    Member { space: Box<dyn SearchSpace>, genome: Genome },
     Free(spaces::blocks::BlockNet),
 }
 
@@ -85,10 +67,7 @@ impl Arch {
         let v: Value = serde_json::from_str(text).map_err(|e| ArchError::Json(e.to_string()))?;
         if let Some(s) = v.get("space") {
             if s.as_str() != Some(space_name) {
-                return Err(ArchError::field(
-                    "space",
-                    format!("file says {s}, but the space is `{space_name}`"),
-                ));
+                return Err(ArchError::field("space", format!("file says {s}, but the space is `{space_name}`")));
             }
         }
         if space_name == BLOCKS {

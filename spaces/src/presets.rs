@@ -12,8 +12,7 @@ pub struct Preset {
 
 impl Preset {
     pub fn arch(&self) -> Arch {
-        Arch::parse(self.space, self.json)
-            .unwrap_or_else(|e| panic!("preset {} is invalid: {e}", self.name))
+        Arch::parse(self.space, self.json).unwrap_or_else(|e| panic!("preset {} is invalid: {e}", self.name))
     }
 }
 

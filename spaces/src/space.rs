@@ -16,10 +16,7 @@ pub trait SearchSpace: Send + Sync {
     fn canonicalize(&self, _g: &mut Genome) {}
     /// Number of distinct members (after canonicalisation).
     fn size(&self) -> f64 {
-        self.genes()
-            .iter()
-            .map(|g| g.cardinality() as f64)
-            .product()
+        self.genes().iter().map(|g| g.cardinality() as f64).product()
     }
     /// Input resolutions members can have (one for fixed-resolution spaces).
     fn resolutions(&self) -> Vec<u32>;

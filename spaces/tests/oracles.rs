@@ -43,39 +43,18 @@ fn fbnet_b_with_the_narrow_head() {
 
 fn ofa(space_name: &str, largest: bool, r: u32) -> (u64, u64) {
     let (k, e, d) = if largest { (7, 6, 4) } else { (3, 3, 2) };
-    let json = format!(
-        r#"{{"ks": {:?}, "e": {:?}, "d": {:?}, "r": [{r}]}}"#,
-        [k; 20], [e; 20], [d; 5]
-    );
+    let json = format!(r#"{{"ks": {:?}, "e": {:?}, "d": {:?}, "r": [{r}]}}"#, [k; 20], [e; 20], [d; 5]);
     let net = Arch::parse(space_name, &json).unwrap().network(None);
     (net.macs(), net.params())
 }
 
 #[test]
 fn ofa_mbv3_w10_extremes() {
-    for (r, macs) in [
-        (224, 566_170_656),
-        (192, 417_292_160),
-        (160, 291_318_048),
-        (128, 188_248_320),
-    ] {
-        assert_eq!(
-            ofa("ofa-mbv3-w1.0", true, r),
-            (macs, 7_664_760),
-            "largest at r{r}"
-        );
+    for (r, macs) in [(224, 566_170_656), (192, 417_292_160), (160, 291_318_048), (128, 188_248_320)] {
+        assert_eq!(ofa("ofa-mbv3-w1.0", true, r), (macs, 7_664_760), "largest at r{r}");
     }
-    for (r, macs) in [
-        (224, 121_278_672),
-        (192, 89_841_344),
-        (160, 63_240_528),
-        (128, 41_476_224),
-    ] {
-        assert_eq!(
-            ofa("ofa-mbv3-w1.0", false, r),
-            (macs, 3_410_792),
-            "smallest at r{r}"
-        );
+    for (r, macs) in [(224, 121_278_672), (192, 89_841_344), (160, 63_240_528), (128, 41_476_224)] {
+        assert_eq!(ofa("ofa-mbv3-w1.0", false, r), (macs, 3_410_792), "smallest at r{r}");
     }
 }
 

@@ -63,11 +63,9 @@ pub fn load(space: Option<&str>, preset: Option<&str>, arch: Option<&PathBuf>) -
         }
         (None, Some(path)) => {
             let space = space.context("--space is required with --arch")?;
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Arch::parse(space, &text).with_context(|| {
-                format!("{} is not a valid `{space}` architecture", path.display())
-            })
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Arch::parse(space, &text)
+                .with_context(|| format!("{} is not a valid `{space}` architecture", path.display()))
         }
         (None, None) => bail!("give --preset or --arch"),
     }
@@ -88,17 +86,9 @@ fn describe(op: &Op) -> String {
             m.kernel,
             m.stride,
             m.mid,
-            if m.groups > 1 {
-                format!(" g{}", m.groups)
-            } else {
-                String::new()
-            },
+            if m.groups > 1 { format!(" g{}", m.groups) } else { String::new() },
             if m.se.is_some() { " SE" } else { "" },
-            if m.shortcut != spaces::ir::Shortcut::None {
-                " +res"
-            } else {
-                ""
-            },
+            if m.shortcut != spaces::ir::Shortcut::None { " +res" } else { "" },
             m.act.name()
         ),
         Op::Identity => "identity".into(),
@@ -109,10 +99,7 @@ fn describe(op: &Op) -> String {
 }
 
 fn print_table(net: &Network) {
-    println!(
-        "{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}",
-        "layer", "op", "input", "output", "MACs", "params"
-    );
+    println!("{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}", "layer", "op", "input", "output", "MACs", "params");
     for l in &net.layers {
         println!(
             "{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}",
@@ -145,12 +132,7 @@ fn stats(a: StatsArgs) -> Result<()> {
         });
         println!("{out}");
     } else {
-        println!(
-            "space {}  resolution {}  classes {}",
-            arch.space_name(),
-            net.resolution(),
-            net.num_classes()
-        );
+        println!("space {}  resolution {}  classes {}", arch.space_name(), net.resolution(), net.num_classes());
         print_table(&net);
         println!(
             "total: {} MACs ({:.1}M), {} params ({:.2}M)",

@@ -17,11 +17,7 @@ pub fn run(args: Args) -> Result<()> {
             _ => "-".into(),
         };
         if args.json {
-            let genes: Vec<_> = s
-                .genes()
-                .iter()
-                .map(|g| json!({"name": g.name, "choices": g.choices}))
-                .collect();
+            let genes: Vec<_> = s.genes().iter().map(|g| json!({"name": g.name, "choices": g.choices})).collect();
             println!(
                 "{}",
                 json!({"name": s.name(), "description": s.description(), "size": s.size(), "resolutions": res, "genes": genes})
@@ -37,7 +33,10 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     if !args.json {
-        println!("{:<20} free-form MnasNet block-string networks (presets that no space expresses exactly)", spaces::BLOCKS);
+        println!(
+            "{:<20} free-form MnasNet block-string networks (presets that no space expresses exactly)",
+            spaces::BLOCKS
+        );
     }
     Ok(())
 }

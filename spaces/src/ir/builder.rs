@@ -13,11 +13,7 @@ impl NetBuilder {
     /// A network on a `resolution` x `resolution` RGB image.
     pub fn new(resolution: u32) -> Self {
         let input = Shape::new(3, resolution, resolution);
-        NetBuilder {
-            input,
-            current: input,
-            layers: Vec::new(),
-        }
+        NetBuilder { input, current: input, layers: Vec::new(), bn_eps: 1e-5 }
     }
 
     /// Sets the BN epsilon (default 1e-5, PyTorch's).
@@ -42,28 +38,16 @@ impl NetBuilder {
                 Shortcut::Identity => input == output,
                 Shortcut::AvgPool => input.c == output.c,
             };
-            assert!(
-                ok,
-                "layer {name}: {shortcut:?} shortcut from {input} to {output}"
-            );
+            assert!(ok, "layer {name}: {shortcut:?} shortcut from {input} to {output}");
         }
-        self.layers.push(Layer {
-            name,
-            input,
-            output,
-            op,
-        });
+        self.layers.push(Layer { name, input, output, op });
         self.current = output;
         self
     }
 
     /// Starts from an arbitrary feature map (to enumerate the layers of one block).
     pub fn at(input: Shape) -> Self {
-        NetBuilder {
-            input,
-            current: input,
-            layers: Vec::new(),
-        }
+        NetBuilder { input, current: input, layers: Vec::new(), bn_eps: 1e-5 }
     }
 
     /// Optional dropout, then the classifier with bias (after pooling).
@@ -71,21 +55,11 @@ impl NetBuilder {
         if dropout > 0.0 {
             self.push("dropout", Op::Dropout { p: dropout });
         }
-        self.push(
-            "classifier",
-            Op::Linear(Linear {
-                out: classes,
-                bias: true,
-                act: Act::None,
-            }),
-        )
+        self.push("classifier", Op::Linear(Linear { out: classes, bias: true, act: Act::None }))
     }
 
     pub fn finish(self) -> Network {
-        Network {
-            input: self.input,
-            layers: self.layers,
-        }
+        Network { input: self.input, layers: self.layers, bn_eps: self.bn_eps }
     }
 }
 

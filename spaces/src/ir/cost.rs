@@ -17,10 +17,7 @@ fn bn(channels: u32) -> u64 {
 fn se(channels: u32, se: &SqueezeExcite) -> (u64, u64) {
     let reduce = channels as u64 * se.mid as u64;
     let expand = se.mid as u64 * channels as u64;
-    (
-        reduce + expand,
-        reduce + se.mid as u64 + expand + channels as u64,
-    )
+    (reduce + expand, reduce + se.mid as u64 + expand + channels as u64)
 }
 
 fn pixels(s: Shape) -> u64 {
@@ -29,10 +26,8 @@ fn pixels(s: Shape) -> u64 {
 
 impl Conv {
     fn cost(&self, input: Shape, output: Shape) -> (u64, u64) {
-        let (mut macs, mut params) =
-            conv(pixels(output), input.c, self.out, self.kernel, self.groups);
-        params +=
-            if self.bias { self.out as u64 } else { 0 } + if self.bn { bn(self.out) } else { 0 };
+        let (mut macs, mut params) = conv(pixels(output), input.c, self.out, self.kernel, self.groups);
+        params += if self.bias { self.out as u64 } else { 0 } + if self.bn { bn(self.out) } else { 0 };
         if let Some(s) = &self.se {
             let (m, p) = se(self.out, s);
             macs += m;
@@ -53,13 +48,7 @@ impl MbConv {
             add(conv(pixels(input), input.c, self.mid, 1, self.groups));
             add((0, bn(self.mid)));
         }
-        add(conv(
-            pixels(output),
-            self.mid,
-            self.mid,
-            self.kernel,
-            self.mid,
-        ));
+        add(conv(pixels(output), self.mid, self.mid, self.kernel, self.mid));
         add((0, bn(self.mid)));
         if let Some(s) = &self.se {
             add(se(self.mid, s));

@@ -25,16 +25,8 @@ struct Specs<'a> {
 
 impl Specs<'_> {
     fn add(&mut self, part: &str, shape: Vec<usize>, trainable: bool) {
-        let name = if part.is_empty() {
-            self.layer.to_string()
-        } else {
-            format!("{}.{part}", self.layer)
-        };
-        self.out.push(ParamSpec {
-            name,
-            shape,
-            trainable,
-        });
+        let name = if part.is_empty() { self.layer.to_string() } else { format!("{}.{part}", self.layer) };
+        self.out.push(ParamSpec { name, shape, trainable });
     }
     fn conv(&mut self, prefix: &str, out: u32, inp_per_group: u32, k: u32, bias: bool) {
         let (o, i, k) = (out as usize, inp_per_group as usize, k as usize);
@@ -44,12 +36,7 @@ impl Specs<'_> {
         }
     }
     fn bn(&mut self, prefix: &str, c: u32) {
-        for (t, trainable) in [
-            ("weight", true),
-            ("bias", true),
-            ("running_mean", false),
-            ("running_var", false),
-        ] {
+        for (t, trainable) in [("weight", true), ("bias", true), ("running_mean", false), ("running_var", false)] {
             self.add(&format!("{prefix}bn.{t}"), vec![c as usize], trainable);
         }
     }
@@ -65,10 +52,7 @@ impl Specs<'_> {
 impl Layer {
     /// Every tensor of this layer, in a fixed order.
     pub fn param_specs(&self) -> Vec<ParamSpec> {
-        let mut s = Specs {
-            layer: &self.name,
-            out: Vec::new(),
-        };
+        let mut s = Specs { layer: &self.name, out: Vec::new() };
         let cin = self.input.c;
         match &self.op {
             Op::Conv(c) => {
@@ -114,12 +98,8 @@ mod tests {
         for p in PRESETS {
             let net = p.arch().network(None);
             for l in &net.layers {
-                let n: usize = l
-                    .param_specs()
-                    .iter()
-                    .filter(|t| t.trainable)
-                    .map(|t| t.shape.iter().product::<usize>())
-                    .sum();
+                let n: usize =
+                    l.param_specs().iter().filter(|t| t.trainable).map(|t| t.shape.iter().product::<usize>()).sum();
                 assert_eq!(n as u64, l.params(), "{} {}", p.name, l.name);
             }
         }

@@ -4,9 +4,7 @@
 //! fractional `e` (mid = round(i * e), as MobileNetV3's 200 and 184), and `_hs`
 //! for h-swish (default ReLU).
 
-use crate::ir::{
-    Act, Conv, Gate, Linear, MbConv, NetBuilder, Network, Op, Shape, Shortcut, SqueezeExcite,
-};
+use crate::ir::{Act, Conv, Gate, Linear, MbConv, NetBuilder, Network, Op, Shape, Shortcut, SqueezeExcite};
 use crate::json;
 use crate::util::make_divisible;
 use crate::ArchError;
@@ -24,16 +22,12 @@ pub enum SeStyle {
 impl SeStyle {
     pub fn se(self, block_input: u32, mid: u32, ratio: f64) -> SqueezeExcite {
         match self {
-            SeStyle::MnasNet => SqueezeExcite {
-                mid: ((block_input as f64 * ratio) as u32).max(1),
-                act: Act::Relu,
-                gate: Gate::Sigmoid,
-            },
-            SeStyle::MobileNetV3 => SqueezeExcite {
-                mid: make_divisible(mid as f64 * ratio, 8),
-                act: Act::Relu,
-                gate: Gate::HSigmoid,
-            },
+            SeStyle::MnasNet => {
+                SqueezeExcite { mid: ((block_input as f64 * ratio) as u32).max(1), act: Act::Relu, gate: Gate::Sigmoid }
+            }
+            SeStyle::MobileNetV3 => {
+                SqueezeExcite { mid: make_divisible(mid as f64 * ratio, 8), act: Act::Relu, gate: Gate::HSigmoid }
+            }
         }
     }
 }
@@ -66,17 +60,14 @@ impl BlockArgs {
             skip: true,
             act: Act::Relu,
         };
-        let num = |v: &str, what: &str| -> Result<u32, ArchError> {
-            v.parse().map_err(|_| bad(format!("bad {what} `{v}`")))
-        };
+        let num =
+            |v: &str, what: &str| -> Result<u32, ArchError> { v.parse().map_err(|_| bad(format!("bad {what} `{v}`"))) };
         for part in s.split('_') {
             match part {
                 "noskip" => a.skip = false,
                 "hs" => a.act = Act::HSwish,
                 p if p.starts_with("se") => {
-                    a.se_ratio = p[2..]
-                        .parse()
-                        .map_err(|_| bad(format!("bad SE ratio `{p}`")))?
+                    a.se_ratio = p[2..].parse().map_err(|_| bad(format!("bad SE ratio `{p}`")))?
                 }
                 p if p.starts_with('r') => a.repeats = num(&p[1..], "repeats")?,
                 p if p.starts_with('k') => a.kernel = num(&p[1..], "kernel")?,
@@ -88,22 +79,14 @@ impl BlockArgs {
                     a.stride = num(&d[..1], "stride")?;
                 }
                 p if p.starts_with('e') => {
-                    a.expand = p[1..]
-                        .parse()
-                        .map_err(|_| bad(format!("bad expansion `{p}`")))?
+                    a.expand = p[1..].parse().map_err(|_| bad(format!("bad expansion `{p}`")))?
                 }
                 p if p.starts_with('i') => a.input = num(&p[1..], "input width")?,
                 p if p.starts_with('o') => a.output = num(&p[1..], "output width")?,
                 p => return Err(bad(format!("unknown part `{p}`"))),
             }
         }
-        for (v, what) in [
-            (a.repeats, "r"),
-            (a.kernel, "k"),
-            (a.stride, "s"),
-            (a.input, "i"),
-            (a.output, "o"),
-        ] {
+        for (v, what) in [(a.repeats, "r"), (a.kernel, "k"), (a.stride, "s"), (a.input, "i"), (a.output, "o")] {
             if v == 0 {
                 return Err(bad(format!("missing or zero `{what}`")));
             }
@@ -160,10 +143,7 @@ fn act(v: &Value, field: &str) -> Result<Act, ArchError> {
         "relu" => Ok(Act::Relu),
         "relu6" => Ok(Act::Relu6),
         "hswish" => Ok(Act::HSwish),
-        other => Err(ArchError::field(
-            field,
-            format!("{other} is not one of relu, relu6, hswish"),
-        )),
+        other => Err(ArchError::field(field, format!("{other} is not one of relu, relu6, hswish"))),
     }
 }
 
@@ -197,9 +177,7 @@ impl BlockNet {
             return Err(ArchError::field("blocks", "needs at least one block"));
         }
         let uint_or = |k: &str, d: u32| -> Result<u32, ArchError> {
-            m.get(k)
-                .map(|v| json::uint(v, k).map(|x| x as u32))
-                .unwrap_or(Ok(d))
+            m.get(k).map(|v| json::uint(v, k).map(|x| x as u32)).unwrap_or(Ok(d))
         };
         let act_or = |k: &str| m.get(k).map(|v| act(v, k)).unwrap_or(Ok(Act::Relu));
         let net = BlockNet {
@@ -208,31 +186,14 @@ impl BlockNet {
             blocks,
             head: uint_or("head", 1280)?,
             head_act: act_or("head_act")?,
-            fc: m
-                .get("fc")
-                .filter(|v| !v.is_null())
-                .map(|v| json::uint(v, "fc").map(|x| x as u32))
-                .transpose()?,
-            se_style: match m
-                .get("se_style")
-                .map(|v| json::string(v, "se_style"))
-                .transpose()?
-            {
+            fc: m.get("fc").filter(|v| !v.is_null()).map(|v| json::uint(v, "fc").map(|x| x as u32)).transpose()?,
+            se_style: match m.get("se_style").map(|v| json::string(v, "se_style")).transpose()? {
                 None | Some("mnasnet") => SeStyle::MnasNet,
                 Some("mobilenetv3") => SeStyle::MobileNetV3,
-                Some(o) => {
-                    return Err(ArchError::field(
-                        "se_style",
-                        format!("{o} is not one of mnasnet, mobilenetv3"),
-                    ))
-                }
+                Some(o) => return Err(ArchError::field("se_style", format!("{o} is not one of mnasnet, mobilenetv3"))),
             },
             classes: uint_or("num_classes", 1000)?,
-            dropout: m
-                .get("dropout")
-                .map(|v| json::number(v, "dropout"))
-                .transpose()?
-                .unwrap_or(0.2) as f32,
+            dropout: m.get("dropout").map(|v| json::number(v, "dropout")).transpose()?.unwrap_or(0.2) as f32,
             resolution: uint_or("resolution", 224)?,
         };
         // Widths must chain: each block's input is the previous block's output.
@@ -241,20 +202,14 @@ impl BlockNet {
             if b.input != width {
                 return Err(ArchError::field(
                     format!("blocks[{i}]"),
-                    format!(
-                        "input width i{} does not follow the previous output {width}",
-                        b.input
-                    ),
+                    format!("input width i{} does not follow the previous output {width}", b.input),
                 ));
             }
             width = b.output;
         }
-        for (k, v) in [
-            ("stem", net.stem),
-            ("head", net.head),
-            ("num_classes", net.classes),
-            ("resolution", net.resolution),
-        ] {
+        for (k, v) in
+            [("stem", net.stem), ("head", net.head), ("num_classes", net.classes), ("resolution", net.resolution)]
+        {
             if v == 0 {
                 return Err(ArchError::field(k, "must be positive"));
             }
@@ -275,14 +230,7 @@ impl BlockNet {
         b.push("head", Op::conv_bn(self.head, 1, 1, self.head_act));
         b.push("pool", Op::GlobalAvgPool);
         if let Some(fc) = self.fc {
-            b.push(
-                "fc",
-                Op::Linear(Linear {
-                    out: fc,
-                    bias: true,
-                    act: self.head_act,
-                }),
-            );
+            b.push("fc", Op::Linear(Linear { out: fc, bias: true, act: self.head_act }));
         }
         b.classifier(self.dropout, self.classes);
         b.finish()
@@ -290,25 +238,8 @@ impl BlockNet {
 }
 
 /// A plain k x k conv block (MnasNet's "conv" op) with optional SE and shortcut.
-pub fn conv_block(
-    out: u32,
-    kernel: u32,
-    stride: u32,
-    act: Act,
-    se: Option<SqueezeExcite>,
-    shortcut: Shortcut,
-) -> Op {
-    Op::Conv(Conv {
-        out,
-        kernel,
-        stride,
-        groups: 1,
-        bias: false,
-        bn: true,
-        act,
-        se,
-        shortcut,
-    })
+pub fn conv_block(out: u32, kernel: u32, stride: u32, act: Act, se: Option<SqueezeExcite>, shortcut: Shortcut) -> Op {
+    Op::Conv(Conv { out, kernel, stride, groups: 1, bias: false, bn: true, act, se, shortcut })
 }
 
 impl std::fmt::Display for BlockArgs {
@@ -316,13 +247,7 @@ impl std::fmt::Display for BlockArgs {
         write!(
             f,
             "r{}_k{}_s{}{}_e{}_i{}_o{}",
-            self.repeats,
-            self.kernel,
-            self.stride,
-            self.stride,
-            self.expand,
-            self.input,
-            self.output
+            self.repeats, self.kernel, self.stride, self.stride, self.expand, self.input, self.output
         )?;
         if self.se_ratio > 0.0 {
             write!(f, "_se{}", self.se_ratio)?;

@@ -11,20 +11,10 @@ use crate::{ArchError, SearchSpace};
 use serde_json::{json, Value};
 
 /// The candidate ops in HW-NAS-Bench's index order.
-pub const OPS: [&str; 9] = [
-    "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
-];
+pub const OPS: [&str; 9] = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"];
 /// (kernel, expansion, groups) of the eight block ops.
-const BLOCKS: [(u32, u32, u32); 8] = [
-    (3, 1, 1),
-    (3, 1, 2),
-    (3, 3, 1),
-    (3, 6, 1),
-    (5, 1, 1),
-    (5, 1, 2),
-    (5, 3, 1),
-    (5, 6, 1),
-];
+const BLOCKS: [(u32, u32, u32); 8] =
+    [(3, 1, 1), (3, 1, 2), (3, 3, 1), (3, 6, 1), (5, 1, 1), (5, 1, 2), (5, 3, 1), (5, 6, 1)];
 pub const LAYERS: usize = 22;
 const IMAGENET_HEADS: [u32; 2] = [1984, 1504];
 
@@ -50,9 +40,7 @@ struct MacroSpec {
 
 impl FbNet {
     pub fn new(variant: Macro) -> Self {
-        let mut genes: Vec<Gene> = (0..LAYERS)
-            .map(|i| Gene::new(format!("ops[{i}]"), OPS))
-            .collect();
+        let mut genes: Vec<Gene> = (0..LAYERS).map(|i| Gene::new(format!("ops[{i}]"), OPS)).collect();
         if variant == Macro::ImageNet {
             // FBNet-A uses a 1504-wide head, B and C 1984 (the paper's Table).
             genes.push(Gene::new("head", IMAGENET_HEADS));
@@ -65,30 +53,14 @@ impl FbNet {
             Macro::ImageNet => MacroSpec {
                 resolution: 224,
                 stem_stride: 2,
-                stages: [
-                    (16, 1, 1),
-                    (24, 4, 2),
-                    (32, 4, 2),
-                    (64, 4, 2),
-                    (112, 4, 1),
-                    (184, 4, 2),
-                    (352, 1, 1),
-                ],
+                stages: [(16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1)],
                 classes: 1000,
                 dropout: 0.2,
             },
             Macro::Cifar100 => MacroSpec {
                 resolution: 32,
                 stem_stride: 1,
-                stages: [
-                    (16, 1, 1),
-                    (24, 4, 1),
-                    (32, 4, 2),
-                    (64, 4, 2),
-                    (112, 4, 1),
-                    (184, 4, 2),
-                    (352, 1, 1),
-                ],
+                stages: [(16, 1, 1), (24, 4, 1), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1)],
                 classes: 100,
                 dropout: 0.0,
             },
@@ -130,10 +102,7 @@ impl FbNet {
         for (si, &(out, n, stride)) in spec.stages.iter().enumerate() {
             for p in 0..n {
                 let s = if p == 0 { stride } else { 1 };
-                b.push(
-                    format!("stage{}.layer{p}", si + 1),
-                    Self::layer_op(b.current(), out, s, op(i)),
-                );
+                b.push(format!("stage{}.layer{p}", si + 1), Self::layer_op(b.current(), out, s, op(i)));
                 i += 1;
             }
         }
@@ -190,10 +159,7 @@ impl SearchSpace for FbNet {
                 .collect::<Result<_, _>>()?,
         };
         if names.len() != LAYERS {
-            return Err(ArchError::field(
-                "ops",
-                format!("expected {LAYERS} entries, got {}", names.len()),
-            ));
+            return Err(ArchError::field("ops", format!("expected {LAYERS} entries, got {}", names.len())));
         }
         let mut genes = names
             .iter()
@@ -214,9 +180,7 @@ impl SearchSpace for FbNet {
             Macro::ImageNet => &IMAGENET_HEADS,
             Macro::Cifar100 => &[1504],
         };
-        let nets = heads
-            .iter()
-            .flat_map(|&h| (0..OPS.len()).map(move |o| (h, o)));
+        let nets = heads.iter().flat_map(|&h| (0..OPS.len()).map(move |o| (h, o)));
         crate::space::dedup_layers(nets.flat_map(|(h, o)| self.build(resolution, h, |_| o).layers))
     }
     fn extremes(&self) -> (Genome, Genome) {

@@ -24,15 +24,8 @@ const SE: [f64; 2] = [0.0, 0.25];
 pub const SKIPS: [&str; 3] = ["none", "identity", "pool"];
 const FILTERS: [f64; 3] = [0.75, 1.0, 1.25];
 /// MobileNetV2 stages (t, c, n, s) without t: (c, n, s).
-const BASE: [(u32, u32, u32); 7] = [
-    (16, 1, 1),
-    (24, 2, 2),
-    (32, 3, 2),
-    (64, 4, 2),
-    (96, 3, 1),
-    (160, 3, 2),
-    (320, 1, 1),
-];
+const BASE: [(u32, u32, u32); 7] =
+    [(16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1)];
 const FIELDS: [&str; 6] = ["op", "kernel", "se", "skip", "filters", "layers"];
 
 /// One block's decoded choices.
@@ -170,40 +163,16 @@ impl SearchSpace for MnasNet {
         for (i, b) in blocks.iter().enumerate() {
             let f = |name: &str| format!("blocks[{i}].{name}");
             let o = json::object(b, &FIELDS).map_err(|e| match e {
-                ArchError::Field { field, problem } => {
-                    ArchError::field(format!("blocks[{i}].{field}"), problem)
-                }
+                ArchError::Field { field, problem } => ArchError::field(format!("blocks[{i}].{field}"), problem),
                 ArchError::Other(p) => ArchError::field(format!("blocks[{i}]"), p),
                 e => e,
             })?;
-            let get = |name: &str| {
-                json::required(o, name).map_err(|_| ArchError::field(f(name), "missing"))
-            };
-            genes.push(json::choice(
-                json::string(get("op")?, &f("op"))?,
-                &OPS,
-                &f("op"),
-            )?);
-            genes.push(json::choice(
-                json::uint(get("kernel")?, &f("kernel"))? as u32,
-                &KERNELS,
-                &f("kernel"),
-            )?);
-            genes.push(json::choice(
-                json::number(get("se")?, &f("se"))?,
-                &SE,
-                &f("se"),
-            )?);
-            genes.push(json::choice(
-                json::string(get("skip")?, &f("skip"))?,
-                &SKIPS,
-                &f("skip"),
-            )?);
-            genes.push(json::choice(
-                json::number(get("filters")?, &f("filters"))?,
-                &FILTERS,
-                &f("filters"),
-            )?);
+            let get = |name: &str| json::required(o, name).map_err(|_| ArchError::field(f(name), "missing"));
+            genes.push(json::choice(json::string(get("op")?, &f("op"))?, &OPS, &f("op"))?);
+            genes.push(json::choice(json::uint(get("kernel")?, &f("kernel"))? as u32, &KERNELS, &f("kernel"))?);
+            genes.push(json::choice(json::number(get("se")?, &f("se"))?, &SE, &f("se"))?);
+            genes.push(json::choice(json::string(get("skip")?, &f("skip"))?, &SKIPS, &f("skip"))?);
+            genes.push(json::choice(json::number(get("filters")?, &f("filters"))?, &FILTERS, &f("filters"))?);
             genes.push(json::choice(
                 json::uint(get("layers")?, &f("layers"))? as u32,
                 &layer_choices(BASE[i].1),
@@ -220,10 +189,7 @@ impl SearchSpace for MnasNet {
             let inputs: Vec<u32> = if bi == 0 {
                 vec![32]
             } else {
-                FILTERS
-                    .iter()
-                    .map(|f| make_divisible(BASE[bi - 1].0 as f64 * f, 8))
-                    .collect()
+                FILTERS.iter().map(|f| make_divisible(BASE[bi - 1].0 as f64 * f, 8)).collect()
             };
             for &cin in &inputs {
                 for op in 0..OPS.len() {
@@ -231,14 +197,7 @@ impl SearchSpace for MnasNet {
                         for &se in &SE {
                             for skip in 0..SKIPS.len() {
                                 for &filters in &FILTERS {
-                                    let c = BlockChoice {
-                                        op,
-                                        kernel,
-                                        se,
-                                        skip,
-                                        filters,
-                                        layers: 2,
-                                    };
+                                    let c = BlockChoice { op, kernel, se, skip, filters, layers: 2 };
                                     let mut b = NetBuilder::at(Shape::new(cin, spatial, spatial));
                                     for l in 0..2 {
                                         let op = Self::layer(bi, &c, b.current(), l == 0);
@@ -255,26 +214,17 @@ impl SearchSpace for MnasNet {
         }
         // Stem, head and classifier: the head's input width follows the last block's filters.
         let fixed = FILTERS.iter().flat_map(|&filters| {
-            let net = Self::build(resolution, |_| BlockChoice {
-                op: 0,
-                kernel: 3,
-                se: 0.0,
-                skip: 0,
-                filters,
-                layers: 1,
-            });
-            net.layers
-                .into_iter()
-                .filter(|l| !l.name.starts_with("block"))
+            let net =
+                Self::build(resolution, |_| BlockChoice { op: 0, kernel: 3, se: 0.0, skip: 0, filters, layers: 1 });
+            net.layers.into_iter().filter(|l| !l.name.starts_with("block"))
         });
         crate::space::dedup_layers(layers.into_iter().chain(fixed))
     }
     fn extremes(&self) -> (Genome, Genome) {
         // Smallest: dwconv k3, no SE, x0.75, fewest layers. Largest: conv k5 + SE, x1.25, most layers.
         let small = (0..BASE.len()).flat_map(|_| [1u8, 0, 0, 0, 0, 0]).collect();
-        let large = (0..BASE.len())
-            .flat_map(|i| [0u8, 1, 1, 2, 2, (layer_choices(BASE[i].1).len() - 1) as u8])
-            .collect();
+        let large =
+            (0..BASE.len()).flat_map(|i| [0u8, 1, 1, 2, 2, (layer_choices(BASE[i].1).len() - 1) as u8]).collect();
         (Genome(small), Genome(large))
     }
 }

@@ -41,9 +41,7 @@ pub struct OfaSpace {
 }
 
 fn widths(base: &[u32], w: f64) -> Vec<u32> {
-    base.iter()
-        .map(|&b| make_divisible(b as f64 * w, 8))
-        .collect()
+    base.iter().map(|&b| make_divisible(b as f64 * w, 8)).collect()
 }
 
 impl OfaSpace {
@@ -61,23 +59,9 @@ impl OfaSpace {
         let stages = spec
             .iter()
             .enumerate()
-            .map(|(i, &(stride, act, se))| Stage {
-                stride,
-                act,
-                se,
-                out: c[2 + i],
-                max_depth: 4,
-                elastic_depth: true,
-            })
+            .map(|(i, &(stride, act, se))| Stage { stride, act, se, out: c[2 + i], max_depth: 4, elastic_depth: true })
             .collect();
-        Self::new(
-            format!("ofa-mbv3-w{width:.1}"),
-            Family::MobileNetV3,
-            c[0],
-            c[1],
-            stages,
-            vec![c[7], last],
-        )
+        Self::new(format!("ofa-mbv3-w{width:.1}"), Family::MobileNetV3, c[0], c[1], stages, vec![c[7], last])
     }
 
     pub fn proxyless(width: f64) -> Self {
@@ -94,28 +78,12 @@ impl OfaSpace {
             })
             .collect();
         let last = if width > 1.0 { c[8] } else { 1280 };
-        Self::new(
-            format!("ofa-proxyless-w{width:.1}"),
-            Family::Proxyless,
-            c[0],
-            c[1],
-            stages,
-            vec![last],
-        )
+        Self::new(format!("ofa-proxyless-w{width:.1}"), Family::Proxyless, c[0], c[1], stages, vec![last])
     }
 
-    fn new(
-        name: String,
-        family: Family,
-        stem: u32,
-        first_block: u32,
-        stages: Vec<Stage>,
-        head: Vec<u32>,
-    ) -> Self {
+    fn new(name: String, family: Family, stem: u32, first_block: u32, stages: Vec<Stage>, head: Vec<u32>) -> Self {
         let slots: usize = stages.iter().map(|s| s.max_depth).sum();
-        let mut genes: Vec<Gene> = (0..slots)
-            .map(|i| Gene::new(format!("ks[{i}]"), KERNELS))
-            .collect();
+        let mut genes: Vec<Gene> = (0..slots).map(|i| Gene::new(format!("ks[{i}]"), KERNELS)).collect();
         genes.extend((0..slots).map(|i| Gene::new(format!("e[{i}]"), EXPANDS)));
         for (i, s) in stages.iter().enumerate() {
             if s.elastic_depth {
@@ -123,15 +91,7 @@ impl OfaSpace {
             }
         }
         genes.push(Gene::new("r", resolutions()));
-        OfaSpace {
-            name,
-            family,
-            stem,
-            first_block,
-            stages,
-            head,
-            genes,
-        }
+        OfaSpace { name, family, stem, first_block, stages, head, genes }
     }
 
     fn slots(&self) -> usize {
@@ -164,14 +124,7 @@ impl OfaSpace {
             .map(|(slot, (si, p))| (si, p, slot))
     }
 
-    fn block(
-        &self,
-        stage: &Stage,
-        input: crate::ir::Shape,
-        first: bool,
-        kernel: u32,
-        expand: u32,
-    ) -> Op {
+    fn block(&self, stage: &Stage, input: crate::ir::Shape, first: bool, kernel: u32, expand: u32) -> Op {
         let stride = if first { stage.stride } else { 1 };
         let mid = make_divisible((input.c * expand) as f64, 8);
         let se = stage.se.then(|| SqueezeExcite {
@@ -194,12 +147,7 @@ impl OfaSpace {
     }
 
     /// Builds the network; `choice(slot)` gives (kernel, expand) of active slots.
-    fn build(
-        &self,
-        depths: &[usize],
-        resolution: u32,
-        choice: impl Fn(usize) -> (u32, u32),
-    ) -> Network {
+    fn build(&self, depths: &[usize], resolution: u32, choice: impl Fn(usize) -> (u32, u32)) -> Network {
         let (stem_act, first_act) = match self.family {
             Family::MobileNetV3 => (Act::HSwish, Act::Relu),
             Family::Proxyless => (Act::Relu6, Act::Relu6),
@@ -223,12 +171,7 @@ impl OfaSpace {
                 act: first_act,
                 se: None,
                 // OFA-MBv3 keeps the identity shortcut of its 16 -> 16 first block; Proxyless has none.
-                shortcut: MbConv::residual_rule(
-                    input,
-                    self.first_block,
-                    1,
-                    self.family == Family::MobileNetV3,
-                ),
+                shortcut: MbConv::residual_rule(input, self.first_block, 1, self.family == Family::MobileNetV3),
             }),
         );
         for (si, p, slot) in self.slot_positions() {
@@ -267,8 +210,7 @@ impl OfaSpace {
     }
 
     fn is_active(&self, depths: &[usize], slot: usize) -> bool {
-        self.slot_positions()
-            .any(|(si, p, s)| s == slot && p < depths[si])
+        self.slot_positions().any(|(si, p, s)| s == slot && p < depths[si])
     }
 }
 
@@ -338,24 +280,8 @@ impl SearchSpace for OfaSpace {
         let depths = self.depths(g);
         let slots = self.slots();
         let active = |slot| self.is_active(&depths, slot);
-        let ks: Vec<u32> = (0..slots)
-            .map(|s| {
-                if active(s) {
-                    KERNELS[g.0[s] as usize]
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let e: Vec<u32> = (0..slots)
-            .map(|s| {
-                if active(s) {
-                    EXPANDS[g.0[slots + s] as usize]
-                } else {
-                    0
-                }
-            })
-            .collect();
+        let ks: Vec<u32> = (0..slots).map(|s| if active(s) { KERNELS[g.0[s] as usize] } else { 0 }).collect();
+        let e: Vec<u32> = (0..slots).map(|s| if active(s) { EXPANDS[g.0[slots + s] as usize] } else { 0 }).collect();
         json!({"ks": ks, "e": e, "d": depths, "r": [self.resolution(g)]})
     }
 
@@ -363,10 +289,7 @@ impl SearchSpace for OfaSpace {
         let m = json::object(v, &["ks", "e", "d", "r", "image_size", "wid", "space"])?;
         if let Some(w) = m.get("wid") {
             if !w.is_null() {
-                return Err(ArchError::field(
-                    "wid",
-                    "width is not elastic in this space (expected null)",
-                ));
+                return Err(ArchError::field("wid", "width is not elastic in this space (expected null)"));
             }
         }
         let slots = self.slots();
@@ -381,10 +304,7 @@ impl SearchSpace for OfaSpace {
             } else if depth as usize != s.max_depth {
                 return Err(ArchError::field(
                     field,
-                    format!(
-                        "{depth} is not {} (this stage's depth is fixed)",
-                        s.max_depth
-                    ),
+                    format!("{depth} is not {} (this stage's depth is fixed)", s.max_depth),
                 ));
             }
             depths.push(depth as usize);
@@ -395,19 +315,13 @@ impl SearchSpace for OfaSpace {
             for (slot, x) in a.iter().enumerate() {
                 if self.is_active(&depths, slot) {
                     let field = format!("{name}[{slot}]");
-                    genes[offset + slot] =
-                        json::choice(json::uint(x, &field)? as u32, choices, &field)?;
+                    genes[offset + slot] = json::choice(json::uint(x, &field)? as u32, choices, &field)?;
                 }
             }
         }
         genes.extend(d_genes);
         let r = match (m.get("r"), m.get("image_size")) {
-            (Some(_), Some(_)) => {
-                return Err(ArchError::field(
-                    "image_size",
-                    "give either r or image_size, not both",
-                ))
-            }
+            (Some(_), Some(_)) => return Err(ArchError::field("image_size", "give either r or image_size, not both")),
             (Some(r @ Value::Array(_)), None) => json::uint(&json::array(r, "r", 1)?[0], "r[0]")?,
             (Some(r), None) => json::uint(r, "r")?,
             (None, Some(s)) => json::uint(s, "image_size")?,
@@ -435,12 +349,7 @@ impl SearchSpace for OfaSpace {
         let mut small = Genome(vec![0; n]);
         small.0[n - 1] = 0;
         self.canonicalize(&mut small);
-        let mut large = Genome(
-            self.genes
-                .iter()
-                .map(|g| (g.cardinality() - 1) as u8)
-                .collect(),
-        );
+        let mut large = Genome(self.genes.iter().map(|g| (g.cardinality() - 1) as u8).collect());
         self.canonicalize(&mut large);
         (small, large)
     }

@@ -38,14 +38,7 @@ impl SinglePath {
         i % 4 != 0
     }
 
-    fn mbconv(
-        input: Shape,
-        out: u32,
-        kernel: u32,
-        expand: u32,
-        stride: u32,
-        skip_allowed: bool,
-    ) -> Op {
+    fn mbconv(input: Shape, out: u32, kernel: u32, expand: u32, stride: u32, skip_allowed: bool) -> Op {
         Op::MbConv(MbConv {
             out,
             mid: input.c * expand,
@@ -70,10 +63,7 @@ impl SinglePath {
             let (out, stride) = STAGES[i / 4];
             let stride = if i % 4 == 0 { stride } else { 1 };
             if let Some(&(k, e)) = KE.get(op(i)) {
-                b.push(
-                    format!("layer{}", i + 1),
-                    Self::mbconv(b.current(), out, k, e, stride, true),
-                );
+                b.push(format!("layer{}", i + 1), Self::mbconv(b.current(), out, k, e, stride, true));
             }
         }
         b.push("layer21", Self::mbconv(b.current(), 320, 3, 6, 1, false));
@@ -112,15 +102,9 @@ impl SearchSpace for SinglePath {
             .map(|(i, x)| {
                 let field = format!("ops[{i}]");
                 let name = json::string(x, &field)?;
-                let allowed = if Self::skippable(i) {
-                    &OPS[..]
-                } else {
-                    &OPS[..4]
-                };
+                let allowed = if Self::skippable(i) { &OPS[..] } else { &OPS[..4] };
                 json::choice(name, allowed, &field).map_err(|e| match (name, Self::skippable(i)) {
-                    ("skip", false) => {
-                        ArchError::field(field, "skip is not allowed on the first layer of a stage")
-                    }
+                    ("skip", false) => ArchError::field(field, "skip is not allowed on the first layer of a stage"),
                     _ => e,
                 })
             })
@@ -128,16 +112,10 @@ impl SearchSpace for SinglePath {
         Ok(Genome(genes))
     }
     fn layer_table_at(&self, resolution: u32) -> Vec<Layer> {
-        crate::space::dedup_layers(
-            (0..KE.len()).flat_map(|o| Self::build(resolution, |_| o).layers),
-        )
+        crate::space::dedup_layers((0..KE.len()).flat_map(|o| Self::build(resolution, |_| o).layers))
     }
     fn extremes(&self) -> (Genome, Genome) {
-        let small = Genome(
-            (0..SEARCHABLE)
-                .map(|i| if Self::skippable(i) { 4 } else { 0 })
-                .collect(),
-        );
+        let small = Genome((0..SEARCHABLE).map(|i| if Self::skippable(i) { 4 } else { 0 }).collect());
         (small, Genome(vec![3; SEARCHABLE]))
     }
 }
