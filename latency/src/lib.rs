@@ -1,1 +1,4 @@
-//! (in progress)
+//! Latency profiling: targets (phones over adb, the simulator, the host), model
+//! files to time, runtimes, the measurement protocol and durable records.
+
+pub mod target;
