@@ -40,7 +40,7 @@ pub trait SearchSpace: Send + Sync {
     fn extremes(&self) -> (Genome, Genome);
 }
 
-impl dyn SearchSpace {
+impl dyn SearchSpace + '_ {
     pub fn sample(&self, rng: &mut dyn rand::RngCore) -> Genome {
         genome::sample(self, rng)
     }
