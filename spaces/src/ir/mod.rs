@@ -7,9 +7,11 @@ mod builder;
 mod cost;
 mod key;
 mod params;
+mod weights;
 
 pub use builder::NetBuilder;
 pub use params::ParamSpec;
+pub use weights::{Tensor, Weights, WeightsError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
