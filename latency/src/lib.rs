@@ -2,3 +2,6 @@
 //! files to time, runtimes, the measurement protocol and durable records.
 
 pub mod target;
+pub mod local;
+pub mod profile;
+pub mod runtime;

@@ -1,0 +1,225 @@
+//! A profiling job: every selected device works through its own queue on its own
+//! thread, journaling each record before starting the next model. A device that
+//! fails or disappears stops alone; the others carry on.
+
+use super::journal::{append_json_line, Journal};
+use super::protocol::{Bench, Protocol};
+use super::record::{Identity, ModelId, Record};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::target::{Target, TargetError};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const ERRORS_FILE: &str = "errors.jsonl";
+
+/// Builds the model file for a model identity (a single-layer model or a whole network).
+pub trait ModelSource: Sync {
+    fn build(&self, model: &ModelId) -> Result<Vec<u8>, String>;
+}
+
+/// Progress, reported as it happens (from device threads).
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A device starts: `todo` models to measure, `done` already in the journal.
+    Started {
+        device: String,
+        todo: usize,
+        done: usize,
+    },
+    Measured {
+        device: String,
+        model: String,
+        median_ms: f64,
+        warnings: Vec<String>,
+    },
+    Failed {
+        device: String,
+        model: String,
+        error: String,
+    },
+    /// The device stopped early.
+    Stopped {
+        device: String,
+        why: String,
+    },
+}
+
+/// What happened on one device.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceReport {
+    pub device: String,
+    pub total: usize,
+    /// Already in the journal from an earlier run.
+    pub skipped: usize,
+    pub measured: usize,
+    pub flagged: usize,
+    /// Models that failed: (model label, error).
+    pub failed: Vec<(String, String)>,
+    /// Why the device stopped before the end of its queue.
+    pub stopped: Option<String>,
+    /// Wall time, and time inside the models' own timed runs, cool-downs excluded (µs).
+    pub wall_us: f64,
+    pub timed_us: f64,
+    pub cooldown_us: f64,
+}
+
+impl DeviceReport {
+    pub fn complete(&self) -> bool {
+        self.stopped.is_none() && self.failed.is_empty()
+    }
+}
+
+/// After this many failures in a row a device is given up (its runtime or storage is broken).
+pub const MAX_CONSECUTIVE_FAILURES: usize = 3;
+
+pub struct Job<'a> {
+    pub runtime: &'a dyn Runtime,
+    pub protocol: &'a Protocol,
+    pub models: &'a [ModelId],
+    pub source: &'a dyn ModelSource,
+    pub out_dir: &'a Path,
+}
+
+impl Job<'_> {
+    /// Runs every target's queue in parallel; returns one report per target (same order).
+    /// Records go to `journal` as they finish; identities in `done` are skipped.
+    pub fn run(
+        &self,
+        targets: &[Box<dyn Target>],
+        journal: &Journal,
+        done: &HashSet<Identity>,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Vec<DeviceReport> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> =
+                targets.iter().map(|t| s.spawn(move || self.device(t.as_ref(), journal, done, on_event))).collect();
+            handles
+                .into_iter()
+                .zip(targets)
+                .map(|(h, t)| {
+                    h.join().unwrap_or_else(|_| DeviceReport {
+                        device: t.id(),
+                        stopped: Some("the profiling thread panicked".into()),
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn device(
+        &self,
+        target: &dyn Target,
+        journal: &Journal,
+        done: &HashSet<Identity>,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> DeviceReport {
+        let device = target.id();
+        let mut report = DeviceReport { device: device.clone(), total: self.models.len(), ..Default::default() };
+        let stop = |report: &mut DeviceReport, why: String| {
+            on_event(Event::Stopped { device: device.clone(), why: why.clone() });
+            report.stopped = Some(why);
+        };
+        let binary = match self.runtime.install(target) {
+            Ok(b) => b,
+            Err(e) => {
+                stop(&mut report, format!("cannot install {}: {e}", self.runtime.name()));
+                return report;
+            }
+        };
+        let staging = self.out_dir.join(".staging");
+        if let Err(e) = std::fs::create_dir_all(&staging) {
+            stop(&mut report, format!("cannot create {}: {e}", staging.display()));
+            return report;
+        }
+        let bench = Bench { target, runtime: self.runtime, binary, protocol: self.protocol, staging: &staging };
+        let runtime_id = bench.runtime_id();
+        let todo: Vec<&ModelId> = self
+            .models
+            .iter()
+            .filter(|m| !done.contains(&(device.clone(), (*m).clone(), runtime_id.clone())))
+            .collect();
+        report.skipped = self.models.len() - todo.len();
+        on_event(Event::Started { device: device.clone(), todo: todo.len(), done: report.skipped });
+        let errors = self.out_dir.join(ERRORS_FILE);
+        let mut in_a_row = 0;
+        let start = Instant::now();
+        for (i, model) in todo.into_iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(self.protocol.cooldown);
+                report.cooldown_us += self.protocol.cooldown.as_secs_f64() * 1e6;
+            }
+            let result = self
+                .source
+                .build(model)
+                .map_err(|e| RuntimeError::Setup(format!("cannot build the model file: {e}")))
+                .and_then(|bytes| bench.measure(model, &bytes));
+            match result {
+                Ok(rec) => {
+                    if let Err(e) = journal.append(&rec) {
+                        stop(&mut report, format!("measured {} but {e}", model.label()));
+                        break;
+                    }
+                    in_a_row = 0;
+                    report.measured += 1;
+                    report.flagged += rec.flagged() as usize;
+                    report.timed_us += rec.timed_us;
+                    on_event(Event::Measured {
+                        device: device.clone(),
+                        model: model.label(),
+                        median_ms: rec.summary.median_us / 1000.0,
+                        warnings: rec.warnings,
+                    });
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    let _ = append_json_line(
+                        &errors,
+                        &serde_json::json!({"device": device, "model": model, "error": error, "timestamp_ms": now_ms()}),
+                    );
+                    on_event(Event::Failed { device: device.clone(), model: model.label(), error: error.clone() });
+                    report.failed.push((model.label(), error.clone()));
+                    in_a_row += 1;
+                    // A vanished device fails every later model; say so once, by name, and stop.
+                    if let Some(why) = lost(target, &e) {
+                        stop(&mut report, format!("device disappeared ({why})"));
+                        break;
+                    }
+                    if in_a_row >= MAX_CONSECUTIVE_FAILURES {
+                        stop(&mut report, format!("{in_a_row} models failed in a row; the last: {error}"));
+                        break;
+                    }
+                }
+            }
+        }
+        report.wall_us = start.elapsed().as_secs_f64() * 1e6;
+        report
+    }
+}
+
+/// Whether an error means the device is gone: it said so, or it no longer answers.
+fn lost(target: &dyn Target, e: &RuntimeError) -> Option<String> {
+    if let RuntimeError::Target(TargetError::Unreachable { why, .. }) = e {
+        return Some(why.clone());
+    }
+    match target.info() {
+        Err(TargetError::Unreachable { why, .. }) => Some(why),
+        Err(e) => Some(format!("it no longer answers: {e}")),
+        Ok(_) => None,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The identities of journaled records.
+pub fn identities(records: &[Record]) -> HashSet<Identity> {
+    records.iter().map(Record::identity).collect()
+}
+
+/// Paths of a job's outputs in `dir`.
+pub fn dataset_path(dir: &Path) -> PathBuf {
+    dir.join(super::dataset::DATASET_FILE)
+}

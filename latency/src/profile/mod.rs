@@ -1,0 +1,15 @@
+//! The measurement protocol and `hwnas profile`: jobs over devices, records,
+//! the resumable journal and the Parquet dataset.
+
+pub mod dataset;
+pub mod job;
+pub mod journal;
+pub mod protocol;
+pub mod record;
+pub mod stats;
+
+pub use dataset::{write_parquet, DATASET_FILE};
+pub use job::{DeviceReport, Event, Job, ModelSource};
+pub use journal::{Journal, JOURNAL_FILE};
+pub use protocol::{Bench, Protocol};
+pub use record::{Identity, Kind, ModelId, Record, RuntimeId};

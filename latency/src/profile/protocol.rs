@@ -1,0 +1,224 @@
+//! How one model is measured on one device: wait for the pinned cores and the
+//! temperature to settle, push the model, run rounds until the samples are stable
+//! (or a round limit is hit), reject outliers, and keep everything in a [`Record`].
+
+use super::record::{ModelId, Record, RuntimeId};
+use super::stats::{keep_mask, summarize, Summary};
+use crate::runtime::{sha256_hex, RunConfig, Runtime, RuntimeError};
+use crate::target::{DeviceInfo, Target, TargetError};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Protocol {
+    pub run: RunConfig,
+    /// Pause before each model so the device sheds the heat of the last one (FAI-PEP: 30 s).
+    pub cooldown: Duration,
+    /// Limit on one runtime invocation (nn-Meter: 300 s per model); overrunning kills it.
+    pub timeout: Duration,
+    /// Rounds continue until the kept samples' coefficient of variation is at most this…
+    pub cv_bound: f64,
+    /// …with at least this many kept samples…
+    pub min_samples: usize,
+    /// …or until this many rounds, after which the record is flagged unstable.
+    pub max_rounds: u32,
+    /// Frequency (kHz) the pinned cores must be at before timing, if known (e.g. fixed by root).
+    pub expected_freq_khz: Option<u64>,
+    /// Hottest thermal zone allowed before timing, in °C.
+    pub max_temp_c: Option<f64>,
+    /// How long to wait for frequency and temperature to settle before timing anyway (flagged).
+    pub settle_timeout: Duration,
+    pub settle_poll: Duration,
+}
+
+impl Default for Protocol {
+    fn default() -> Protocol {
+        Protocol {
+            run: RunConfig { threads: 1, warmup: 10, runs: 50, affinity: None },
+            cooldown: Duration::from_millis(200),
+            timeout: Duration::from_secs(300),
+            cv_bound: 0.05,
+            min_samples: 3,
+            max_rounds: 5,
+            expected_freq_khz: None,
+            max_temp_c: None,
+            settle_timeout: Duration::from_secs(60),
+            settle_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Protocol {
+    pub fn validate(&self) -> Result<(), String> {
+        self.run.pinned_cpus()?;
+        if self.run.runs == 0 || self.run.threads == 0 || self.max_rounds == 0 || self.min_samples == 0 {
+            return Err("runs, threads, rounds and the minimum sample count must be at least 1".into());
+        }
+        if self.cv_bound.is_nan() || self.cv_bound <= 0.0 {
+            return Err(format!("the CV bound must be positive, got {}", self.cv_bound));
+        }
+        Ok(())
+    }
+
+    /// Why the device is not ready to time a model now (empty when it is).
+    pub fn unsettled(&self, info: &DeviceInfo) -> Vec<String> {
+        let mut why = Vec::new();
+        if let Some(want) = self.expected_freq_khz {
+            let cpus = self.run.pinned_cpus().unwrap_or_default();
+            let cpus = if cpus.is_empty() { (0..info.cur_freq_khz.len()).collect() } else { cpus };
+            for c in cpus {
+                match info.cur_freq_khz.get(c).copied().flatten() {
+                    Some(f) if f == want => {}
+                    Some(f) => why.push(format!("cpu{c} at {f} kHz, expected {want} kHz")),
+                    None => why.push(format!("cpu{c} frequency unreadable, expected {want} kHz")),
+                }
+            }
+        }
+        if let Some(limit) = self.max_temp_c {
+            match info.temperature_c {
+                Some(t) if t > limit => why.push(format!("temperature {t:.1} °C above {limit:.1} °C")),
+                Some(_) => {}
+                None => why.push(format!("temperature unreadable (limit {limit:.1} °C)")),
+            }
+        }
+        why
+    }
+
+    /// Polls the device until it is settled or `settle_timeout` passes; returns the last
+    /// reading and, if it never settled, the reasons (which flag the record).
+    pub fn settle(&self, target: &dyn Target) -> Result<(DeviceInfo, Vec<String>), TargetError> {
+        let start = Instant::now();
+        loop {
+            let info = target.info()?;
+            let why = self.unsettled(&info);
+            if why.is_empty() {
+                return Ok((info, why));
+            }
+            if start.elapsed() >= self.settle_timeout {
+                let waited = start.elapsed().as_secs_f64();
+                return Ok((info, why.into_iter().map(|w| format!("{w} after waiting {waited:.0} s")).collect()));
+            }
+            std::thread::sleep(self.settle_poll);
+        }
+    }
+
+    /// Whether the samples so far are enough.
+    pub fn stable(&self, s: &Summary) -> bool {
+        s.n_kept >= self.min_samples && s.cv <= self.cv_bound
+    }
+}
+
+/// Everything one device needs to time models.
+pub struct Bench<'a> {
+    pub target: &'a dyn Target,
+    pub runtime: &'a dyn Runtime,
+    /// Device path of the installed runtime binary.
+    pub binary: String,
+    pub protocol: &'a Protocol,
+    /// Host directory for model files on their way to the device.
+    pub staging: &'a Path,
+}
+
+impl Bench<'_> {
+    pub fn runtime_id(&self) -> RuntimeId {
+        RuntimeId {
+            runtime: self.runtime.name().into(),
+            flags: self.runtime.flags(&self.protocol.run),
+            binary_sha256: self.runtime.binary_sha256().into(),
+        }
+    }
+
+    /// Times one model file (cool-down not included: the caller pauses between models).
+    pub fn measure(&self, model: &ModelId, bytes: &[u8]) -> Result<Record, RuntimeError> {
+        let start = Instant::now();
+        let (device_info, mut warnings) = self.protocol.settle(self.target)?;
+        let sha = sha256_hex(bytes);
+        let local = self.staging.join(format!("{}-{sha}.tflite", std::process::id()));
+        std::fs::write(&local, bytes)
+            .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
+        let remote = format!("{}/models/{sha}.tflite", self.target.scratch_dir());
+        let pushed = self.target.push(&local, &remote);
+        let _ = std::fs::remove_file(&local);
+        pushed?;
+        let timed = self.rounds(&remote);
+        // Best effort: a device that just vanished fails here too, and the timing error matters more.
+        let _ = self.target.run(&["rm".into(), "-f".into(), remote.clone()], Duration::from_secs(30));
+        let (samples, details, timed_us, rounds) = timed?;
+        let kept = keep_mask(&samples);
+        let summary = summarize(&samples, &kept).expect("at least one round with samples");
+        if !self.protocol.stable(&summary) {
+            warnings.push(format!(
+                "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
+                summary.cv, summary.n_kept, self.protocol.cv_bound, self.protocol.min_samples
+            ));
+        }
+        Ok(Record {
+            device: self.target.id(),
+            model: model.clone(),
+            runtime: self.runtime_id(),
+            device_info,
+            model_sha256: sha,
+            model_bytes: bytes.len() as u64,
+            samples_us: samples,
+            kept,
+            summary,
+            rounds,
+            warnings,
+            detail: details,
+            timed_us,
+            wall_us: start.elapsed().as_secs_f64() * 1e6,
+            timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn rounds(&self, remote: &str) -> Result<(Vec<f64>, Vec<serde_json::Value>, f64, u32), RuntimeError> {
+        let p = self.protocol;
+        let (mut samples, mut details, mut timed_us) = (Vec::new(), Vec::new(), 0.0);
+        for round in 1..=p.max_rounds {
+            let r = self.runtime.run_round(self.target, &self.binary, remote, &p.run, p.timeout)?;
+            samples.extend(r.samples_us);
+            details.push(r.detail);
+            timed_us += r.timed_us;
+            let s = summarize(&samples, &keep_mask(&samples)).expect("a round yields samples");
+            if p.stable(&s) || round == p.max_rounds {
+                return Ok((samples, details, timed_us, round));
+            }
+        }
+        unreachable!("max_rounds ≥ 1 is validated")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(freqs: &[Option<u64>], temp: Option<f64>) -> DeviceInfo {
+        DeviceInfo { cur_freq_khz: freqs.to_vec(), temperature_c: temp, ..Default::default() }
+    }
+
+    #[test]
+    fn settled_means_pinned_cores_at_frequency_and_cool() {
+        let mut p = Protocol { expected_freq_khz: Some(2419200), max_temp_c: Some(40.0), ..Default::default() };
+        p.run.affinity = Some("70".into());
+        let hot = info(&[Some(300000), None, None, None, Some(2419200), Some(1785600), Some(2419200)], Some(44.5));
+        assert_eq!(
+            p.unsettled(&hot),
+            vec!["cpu5 at 1785600 kHz, expected 2419200 kHz", "temperature 44.5 °C above 40.0 °C"]
+        );
+        let ok = info(&[None, None, None, None, Some(2419200), Some(2419200), Some(2419200)], Some(35.0));
+        assert!(p.unsettled(&ok).is_empty());
+        assert_eq!(p.unsettled(&info(&[], None)).len(), 4, "{:?}", p.unsettled(&info(&[], None)));
+        // Nothing to check without expectations.
+        assert!(Protocol::default().unsettled(&hot).is_empty());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut p = Protocol::default();
+        p.run.affinity = Some("zz".into());
+        assert!(p.validate().unwrap_err().contains("`zz`"));
+        let p = Protocol { max_rounds: 0, ..Default::default() };
+        assert!(p.validate().is_err());
+    }
+}

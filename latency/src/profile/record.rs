@@ -1,0 +1,96 @@
+//! One finished measurement, as journaled (a JSON line) and exported (a Parquet row).
+
+use super::stats::Summary;
+use crate::target::DeviceInfo;
+
+/// Whether a model is one layer (a lookup-table entry) or a whole network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Layer,
+    Network,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Layer => "layer",
+            Kind::Network => "network",
+        }
+    }
+}
+
+/// What was timed: a layer (by its lookup key) or a network (by its architecture JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ModelId {
+    pub kind: Kind,
+    pub space: String,
+    /// Layer key (`spaces::ir::Layer::key`); empty for networks.
+    pub key: String,
+    /// Canonical architecture JSON; empty for layers.
+    pub arch: String,
+    pub resolution: u32,
+}
+
+impl ModelId {
+    pub fn layer(space: &str, key: String, resolution: u32) -> ModelId {
+        ModelId { kind: Kind::Layer, space: space.into(), key, arch: String::new(), resolution }
+    }
+    pub fn network(space: &str, arch: String, resolution: u32) -> ModelId {
+        ModelId { kind: Kind::Network, space: space.into(), key: String::new(), arch, resolution }
+    }
+    /// Short human-readable name for progress and error messages.
+    pub fn label(&self) -> String {
+        match self.kind {
+            Kind::Layer => format!("layer {}", self.key),
+            Kind::Network => format!("network {} @{}", self.arch, self.resolution),
+        }
+    }
+}
+
+/// How the measurement was taken: identical settings give comparable numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeId {
+    pub runtime: String,
+    /// Every argument, with `{binary}` and `{model}` standing for the device paths.
+    pub flags: Vec<String>,
+    pub binary_sha256: String,
+}
+
+/// The identity under which a record is never measured twice.
+pub type Identity = (String, ModelId, RuntimeId);
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// `Target::id()` of the device.
+    pub device: String,
+    pub model: ModelId,
+    pub runtime: RuntimeId,
+    /// Device state read just before timing (frequencies, temperature).
+    pub device_info: DeviceInfo,
+    pub model_sha256: String,
+    pub model_bytes: u64,
+    /// Every sample in µs, in the order measured, and which survived outlier rejection.
+    pub samples_us: Vec<f64>,
+    pub kept: Vec<bool>,
+    pub summary: Summary,
+    pub rounds: u32,
+    /// Why the measurement is suspect (hot device, unsettled frequency, unstable samples); empty if none.
+    pub warnings: Vec<String>,
+    /// Per-round runtime statistics as printed.
+    pub detail: Vec<serde_json::Value>,
+    /// Time the model spent in timed runs, and the wall time of the whole measurement, in µs.
+    pub timed_us: f64,
+    pub wall_us: f64,
+    /// Unix time in milliseconds when the measurement finished.
+    pub timestamp_ms: i64,
+}
+
+impl Record {
+    pub fn identity(&self) -> Identity {
+        (self.device.clone(), self.model.clone(), self.runtime.clone())
+    }
+    pub fn flagged(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}

@@ -1,0 +1,52 @@
+//! Pushing a runtime binary once per device: its device path contains its
+//! SHA-256, so a changed binary gets a new path and an unchanged one is reused.
+
+use super::RuntimeError;
+use crate::target::Target;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, RuntimeError> {
+    let bytes = std::fs::read(path).map_err(|e| RuntimeError::Setup(format!("cannot read {}: {e}", path.display())))?;
+    Ok(sha256_hex(&bytes))
+}
+
+const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Installs `local` as `{scratch}/bin/{sha256}/{name}` unless it is already there.
+/// The push goes to a `.part` file renamed into place, so a push cut short is never taken for the binary.
+pub fn install_binary(target: &dyn Target, local: &Path, sha256: &str, name: &str) -> Result<String, RuntimeError> {
+    let dir = format!("{}/bin/{sha256}", target.scratch_dir());
+    let path = format!("{dir}/{name}");
+    let run = |argv: &[&str]| {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        target.run(&argv, SHELL_TIMEOUT)
+    };
+    if run(&["test", "-x", &path])?.exit_code == 0 {
+        return Ok(path);
+    }
+    let part = format!("{path}.part");
+    let mkdir = run(&["mkdir", "-p", &dir])?;
+    if mkdir.exit_code != 0 {
+        return Err(RuntimeError::Setup(format!("{}: cannot create {dir}: {}", target.id(), super::excerpt(&mkdir))));
+    }
+    target.push(local, &part)?;
+    for argv in [&["chmod", "755", &part][..], &["mv", "-f", &part, &path][..]] {
+        let out = run(argv)?;
+        if out.exit_code != 0 {
+            return Err(RuntimeError::Setup(format!(
+                "{}: `{}` failed while installing {}: {}",
+                target.id(),
+                argv.join(" "),
+                local.display(),
+                super::excerpt(&out)
+            )));
+        }
+    }
+    Ok(path)
+}

@@ -1,0 +1,156 @@
+//! Runtimes time a model file on a [`Target`]: the stock TFLite `benchmark_model`
+//! binary or hwnas' own `hwnas-runner`. Each builds its command line, and parses
+//! what the binary printed into per-round samples (never a silent zero).
+
+mod install;
+pub mod runner;
+pub mod tflite;
+
+pub use install::{install_binary, sha256_file, sha256_hex};
+
+use crate::target::{Output, Target, TargetError};
+
+/// How one invocation of a runtime times a model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunConfig {
+    pub threads: u32,
+    pub warmup: u32,
+    pub runs: u32,
+    /// Hex CPU mask for `taskset` (e.g. `70` = CPUs 4–6), or none to leave scheduling to the OS.
+    pub affinity: Option<String>,
+}
+
+impl RunConfig {
+    /// The CPUs the affinity mask selects.
+    pub fn pinned_cpus(&self) -> Result<Vec<usize>, String> {
+        match &self.affinity {
+            None => Ok(Vec::new()),
+            Some(mask) => parse_mask(mask),
+        }
+    }
+}
+
+/// Parses a `taskset` hex mask (`70`, `0x8`) into CPU indices.
+pub fn parse_mask(mask: &str) -> Result<Vec<usize>, String> {
+    let hex = mask.trim_start_matches("0x").trim_start_matches("0X");
+    let bits = u128::from_str_radix(hex, 16)
+        .map_err(|_| format!("affinity mask `{mask}` is not a hex CPU mask like `70` (CPUs 4-6) or `8` (CPU 3)"))?;
+    if bits == 0 {
+        return Err(format!("affinity mask `{mask}` selects no CPU"));
+    }
+    Ok((0..128).filter(|i| bits >> i & 1 == 1).collect())
+}
+
+/// What one invocation measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Round {
+    /// Latency samples in µs: every timed run (runner) or the invocation's average (benchmark_model,
+    /// which prints no per-run values).
+    pub samples_us: Vec<f64>,
+    /// Time the model itself spent in timed runs (µs), to separate profiling overhead.
+    pub timed_us: f64,
+    /// Runtime-specific statistics as printed (e.g. benchmark_model's count/std/init time).
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("{runtime} printed output hwnas cannot read ({why}); it printed:\n{excerpt}")]
+    Malformed { runtime: String, why: String, excerpt: String },
+    #[error("{runtime} exited with code {code}; it printed:\n{excerpt}")]
+    Exit { runtime: String, code: i32, excerpt: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The end of a command's output, enough to see what went wrong without flooding the terminal.
+pub fn excerpt(out: &Output) -> String {
+    let text = if out.stderr.trim().is_empty() {
+        out.stdout.clone()
+    } else {
+        format!("{}\n[stderr]\n{}", out.stdout.trim_end(), out.stderr)
+    };
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let tail = &lines[lines.len().saturating_sub(25)..];
+    let mut s = tail.join("\n");
+    if s.trim().is_empty() {
+        s = "(nothing)".into();
+    }
+    if lines.len() > tail.len() {
+        s = format!("[… {} earlier lines]\n{s}", lines.len() - tail.len());
+    }
+    s
+}
+
+/// A binary that times model files.
+pub trait Runtime: Send + Sync {
+    /// `tflite` or `runner`.
+    fn name(&self) -> &str;
+    /// SHA-256 of the binary, recorded with every measurement.
+    fn binary_sha256(&self) -> &str;
+    /// Makes the binary available on the target (pushed once, cached by content hash) and
+    /// returns its device path.
+    fn install(&self, target: &dyn Target) -> Result<String, RuntimeError>;
+    /// The command line timing `model` with `cfg`.
+    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String>;
+    /// Reads one invocation's output.
+    fn parse(&self, out: &Output) -> Result<Round, RuntimeError>;
+
+    /// Every flag, with the device paths replaced by placeholders so records from
+    /// different devices and runs compare equal.
+    fn flags(&self, cfg: &RunConfig) -> Vec<String> {
+        self.argv("{binary}", "{model}", cfg)
+    }
+
+    /// Runs one invocation and parses it; a non-zero exit is an error quoting the output.
+    fn run_round(
+        &self,
+        target: &dyn Target,
+        binary: &str,
+        model: &str,
+        cfg: &RunConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Round, RuntimeError> {
+        let out = target.run(&self.argv(binary, model, cfg), timeout)?;
+        if out.exit_code != 0 {
+            return Err(RuntimeError::Exit {
+                runtime: self.name().into(),
+                code: out.exit_code,
+                excerpt: excerpt(&out),
+            });
+        }
+        self.parse(&out)
+    }
+}
+
+/// `taskset <mask>` in front of a command when an affinity mask is set.
+pub(crate) fn with_affinity(cfg: &RunConfig, argv: Vec<String>) -> Vec<String> {
+    match &cfg.affinity {
+        Some(mask) => ["taskset".to_string(), mask.clone()].into_iter().chain(argv).collect(),
+        None => argv,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_select_cpus() {
+        assert_eq!(parse_mask("70").unwrap(), vec![4, 5, 6]);
+        assert_eq!(parse_mask("0x8").unwrap(), vec![3]);
+        assert!(parse_mask("0").unwrap_err().contains("no CPU"));
+        assert!(parse_mask("cpu4").unwrap_err().contains("`cpu4`"));
+    }
+
+    #[test]
+    fn excerpts_keep_the_tail_and_stderr() {
+        let out = Output { stdout: (0..40).map(|i| format!("l{i}\n")).collect(), stderr: "boom".into(), exit_code: 1 };
+        let e = excerpt(&out);
+        assert!(e.starts_with("[… 17 earlier lines]"), "{e}");
+        assert!(e.ends_with("[stderr]\nboom"), "{e}");
+        assert_eq!(excerpt(&Output { stdout: String::new(), stderr: String::new(), exit_code: 0 }), "(nothing)");
+    }
+}

@@ -1,0 +1,356 @@
+//! The stock TFLite `benchmark_model` binary. Its end-to-end latency is the
+//! `Inference (avg)` of the `Inference timings in us` line, cross-checked against
+//! the last bare `count=… avg=…` line printed before it (the timed runs). The
+//! op-profiling `Timings (microseconds): count=…` line is a sum of per-op times,
+//! not wall clock, and is never read as the end-to-end number.
+
+use super::{excerpt, install_binary, sha256_file, with_affinity, Round, RunConfig, Runtime, RuntimeError};
+use crate::target::{Output, Target};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub struct TfliteRuntime {
+    binary: PathBuf,
+    sha256: String,
+    /// Flags appended verbatim after the protocol's own (e.g. `--use_xnnpack=true`).
+    extra: Vec<String>,
+}
+
+impl TfliteRuntime {
+    /// The user's `benchmark_model` build (Android arm64 for phones, host build for `local`).
+    pub fn new(binary: impl Into<PathBuf>, extra: Vec<String>) -> Result<TfliteRuntime, RuntimeError> {
+        let binary = binary.into();
+        let sha256 = sha256_file(&binary)?;
+        Ok(TfliteRuntime { binary, sha256, extra })
+    }
+}
+
+impl Runtime for TfliteRuntime {
+    fn name(&self) -> &str {
+        "tflite"
+    }
+
+    fn binary_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    fn install(&self, target: &dyn Target) -> Result<String, RuntimeError> {
+        install_binary(target, &self.binary, &self.sha256, "benchmark_model")
+    }
+
+    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+        let mut argv = vec![
+            binary.to_string(),
+            format!("--graph={model}"),
+            format!("--num_threads={}", cfg.threads),
+            format!("--warmup_runs={}", cfg.warmup),
+            // Without these, warm-up and timed runs continue until 0.5 s / 1 s have passed,
+            // so `count=` would exceed the requested runs.
+            "--warmup_min_secs=0".into(),
+            format!("--num_runs={}", cfg.runs),
+            "--min_secs=0".into(),
+        ];
+        argv.extend(self.extra.iter().cloned());
+        with_affinity(cfg, argv)
+    }
+
+    fn parse(&self, out: &Output) -> Result<Round, RuntimeError> {
+        let timings = parse_benchmark_output(&out.stdout)
+            .or_else(|why| {
+                // Some builds log to stderr; accept the timings from there, but report the stdout failure.
+                parse_benchmark_output(&out.stderr).map_err(|_| why)
+            })
+            .map_err(|why| RuntimeError::Malformed { runtime: "benchmark_model".into(), why, excerpt: excerpt(out) })?;
+        let detail = serde_json::json!({
+            "count": timings.runs.count,
+            "avg_us": timings.runs.avg,
+            "std_us": timings.runs.std,
+            "min_us": timings.runs.min,
+            "max_us": timings.runs.max,
+            "init_us": timings.init_us,
+            "first_us": timings.first_us,
+            "warmup_avg_us": timings.warmup_avg_us,
+        });
+        Ok(Round {
+            samples_us: vec![timings.inference_avg_us],
+            timed_us: timings.runs.avg * timings.runs.count as f64,
+            detail,
+        })
+    }
+}
+
+/// A `count=… first=… curr=… min=… max=… avg=… std=…` statistics line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStats {
+    pub count: u64,
+    pub avg: f64,
+    pub std: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// What `benchmark_model` reports about the timed runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchmarkTimings {
+    pub init_us: f64,
+    pub first_us: f64,
+    pub warmup_avg_us: f64,
+    /// `Inference (avg)`: the end-to-end latency.
+    pub inference_avg_us: f64,
+    /// The last bare `count=` line before `Inference timings`.
+    pub runs: RunStats,
+}
+
+const END_TO_END: &str = "Inference timings in us:";
+
+/// Strips log prefixes (`INFO: `, repeated) and surrounding space.
+fn bare(line: &str) -> &str {
+    let mut l = line.trim();
+    while let Some(rest) = l.strip_prefix("INFO:") {
+        l = rest.trim_start();
+    }
+    l
+}
+
+fn number(text: &str, what: &str, line: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{what}` is `{}`, not a time, in line `{line}`", text.trim())),
+    }
+}
+
+/// Parses `count=50 first=… avg=… std=… p5=… median=…` into named values.
+fn stats_fields(line: &str) -> Result<BTreeMap<String, f64>, String> {
+    line.split_whitespace()
+        .map(|tok| {
+            let (k, v) = tok.split_once('=').ok_or_else(|| format!("`{tok}` is not `name=value` in line `{line}`"))?;
+            Ok((k.to_string(), number(v, k, line)?))
+        })
+        .collect()
+}
+
+fn run_stats(line: &str) -> Result<RunStats, String> {
+    let f = stats_fields(line)?;
+    let need = |k: &str| f.get(k).copied().ok_or_else(|| format!("no `{k}=` in line `{line}`"));
+    let count = need("count")?;
+    if count.fract() != 0.0 {
+        return Err(format!("`count` is {count}, not a whole number, in line `{line}`"));
+    }
+    Ok(RunStats {
+        count: count as u64,
+        // A single run prints only `count=1 curr=…`.
+        avg: f.get("avg").or(f.get("curr")).copied().ok_or_else(|| format!("no `avg=` in line `{line}`"))?,
+        std: f.get("std").copied(),
+        min: f.get("min").copied(),
+        max: f.get("max").copied(),
+    })
+}
+
+/// Reads `benchmark_model`'s text output (see the module comment for which lines count).
+pub fn parse_benchmark_output(text: &str) -> Result<BenchmarkTimings, String> {
+    let lines: Vec<&str> = text.lines().map(bare).collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.contains(END_TO_END))
+        .ok_or_else(|| format!("no `{END_TO_END}` line (did the model fail to load or run?)"))?;
+    let line = lines[at];
+    let body = &line[line.find(END_TO_END).unwrap() + END_TO_END.len()..];
+    let mut fields = BTreeMap::new();
+    for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.rsplit_once(':').ok_or_else(|| format!("`{part}` is not `name: value` in line `{line}`"))?;
+        fields.insert(k.trim().to_string(), number(v, k.trim(), line)?);
+    }
+    let need = |k: &str| fields.get(k).copied().ok_or_else(|| format!("no `{k}` in line `{line}`"));
+    let inference_avg_us = need("Inference (avg)")?;
+    let runs_line = lines[..at]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("count="))
+        .ok_or_else(|| format!("no `count=… avg=…` line of the timed runs before `{END_TO_END}`"))?;
+    let runs = run_stats(runs_line)?;
+    if runs.count == 0 {
+        return Err(format!("the timed runs line says no run happened: `{runs_line}`"));
+    }
+    // The two are the same statistic printed twice; disagreement means we read the wrong line.
+    if (runs.avg - inference_avg_us).abs() > 1.0 + 0.005 * inference_avg_us {
+        return Err(format!(
+            "`Inference (avg)` is {inference_avg_us} µs but the timed runs line `{runs_line}` says avg={}",
+            runs.avg
+        ));
+    }
+    if inference_avg_us == 0.0 {
+        return Err(format!("`Inference (avg)` is 0 µs in line `{line}`"));
+    }
+    Ok(BenchmarkTimings {
+        init_us: need("Init")?,
+        first_us: need("First inference")?,
+        warmup_avg_us: need("Warmup (avg)")?,
+        inference_avg_us,
+        runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TFLite 2.x, CPU, no op profiling, default warm-up of one run.
+    const PLAIN: &str = "\
+STARTING!
+Log parameter values verbosely: [0]
+Num threads: [1]
+Graph: [/data/local/tmp/hwnas/models/3f2a.tflite]
+#threads used for CPU inference: [1]
+Loaded model /data/local/tmp/hwnas/models/3f2a.tflite
+INFO: Initialized TensorFlow Lite runtime.
+INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
+The input model file size (MB): 5.48312
+Initialized session in 24.807ms.
+Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+count=1 curr=15312
+
+Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+count=50 first=12108 curr=11744 min=11601 max=12790 avg=11876.5 std=231
+
+Inference timings in us: Init: 24807, First inference: 15312, Warmup (avg): 15312, Inference (avg): 11876.5
+Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
+Memory footprint delta from the start of the tool (MB): init=8.62109 overall=14.0273
+";
+
+    /// Newer build: every line logged with `INFO: `, exponent notation, percentiles appended.
+    const NEWER: &str = "\
+INFO: STARTING!
+INFO: Num threads: [1]
+INFO: Graph: [/data/local/tmp/hwnas/models/big.tflite]
+INFO: Loaded model /data/local/tmp/hwnas/models/big.tflite
+INFO: Initialized session in 312.4ms.
+INFO: Running benchmark for at least 10 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=10 first=3.1022e+06 curr=2.95034e+06 min=2.94011e+06 max=3.1022e+06 avg=2.96101e+06 std=46210 p5=2.94011e+06 median=2.95034e+06 p95=3.1022e+06
+
+INFO: Running benchmark for at least 20 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=20 first=2.95012e+06 curr=2.95034e+06 min=2.9401e+06 max=2.97e+06 avg=2.95e+06 std=8120 p5=2.9401e+06 median=2.9497e+06 p95=2.97e+06
+
+INFO: Inference timings in us: Init: 312400, First inference: 3.1022e+06, Warmup (avg): 2.96101e+06, Inference (avg): 2.95e+06
+INFO: Memory footprint delta from the start of the tool (MB): init=40.1 overall=61.2
+";
+
+    /// `--enable_op_profiling=true`: two op profiles, each ending in a `Timings (microseconds)` line
+    /// (sum of per-op times), printed around the end-to-end summary.
+    const PROFILED: &str = "\
+STARTING!
+Num threads: [1]
+Graph: [m.tflite]
+Enable op profiling: [1]
+Loaded model m.tflite
+Initialized session in 4.102ms.
+Running benchmark for at least 10 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+count=10 first=2280 curr=2141 min=2120 max=2280 avg=2160.3 std=45
+
+Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+count=472 first=2133 curr=2118 min=2101 max=2350 avg=2127.84 std=31
+
+Profiling Info for Benchmark Initialization:
+============================== Run Order ==============================
+\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t         AllocateTensors\t            0.000\t    0.412\t    0.412\t100.000%\t100.000%\t     0.000\t        1\tAllocateTensors/0
+
+Timings (microseconds): count=1 curr=412
+Memory (bytes): count=0
+1 nodes observed
+
+Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t                 CONV_2D\t            0.000\t    1.201\t    1.190\t 58.110%\t 58.110%\t     0.000\t        1\t[layer0.conv]:0
+\t       DEPTHWISE_CONV_2D\t            1.191\t    0.858\t    0.857\t 41.890%\t100.000%\t     0.000\t        1\t[layer0.dw]:1
+
+============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t                 CONV_2D\t        1\t     1.190\t    58.110%\t    58.110%\t     0.000\t        1
+\t       DEPTHWISE_CONV_2D\t        1\t     0.857\t    41.890%\t   100.000%\t     0.000\t        1
+
+Timings (microseconds): count=472 first=2059 curr=2047 min=2030 max=2210 avg=2047.9 std=29
+Memory (bytes): count=0
+2 nodes observed
+
+Inference timings in us: Init: 4102, First inference: 2280, Warmup (avg): 2160.3, Inference (avg): 2127.84
+";
+
+    #[test]
+    fn reads_the_end_to_end_line_and_the_timed_runs() {
+        let t = parse_benchmark_output(PLAIN).unwrap();
+        assert_eq!(t.inference_avg_us, 11876.5);
+        assert_eq!((t.init_us, t.first_us, t.warmup_avg_us), (24807.0, 15312.0, 15312.0));
+        assert_eq!(
+            t.runs,
+            RunStats { count: 50, avg: 11876.5, std: Some(231.0), min: Some(11601.0), max: Some(12790.0) }
+        );
+    }
+
+    #[test]
+    fn tolerates_info_prefixes_exponents_and_percentiles() {
+        let t = parse_benchmark_output(NEWER).unwrap();
+        assert_eq!(t.inference_avg_us, 2.95e6);
+        // The last bare count= line, not the warm-up one.
+        assert_eq!(t.runs.count, 20);
+        assert_eq!(t.runs.std, Some(8120.0));
+    }
+
+    #[test]
+    fn op_profile_timings_are_not_the_end_to_end_latency() {
+        let t = parse_benchmark_output(PROFILED).unwrap();
+        assert_eq!(t.inference_avg_us, 2127.84);
+        assert_eq!(t.runs.count, 472);
+        assert_eq!(t.runs.avg, 2127.84);
+        // Same when the profiles are printed after the summary.
+        let (head, profiles) = PROFILED.split_at(PROFILED.find("Profiling Info").unwrap());
+        let (profiles, summary) = profiles.split_at(profiles.find("Inference timings").unwrap());
+        let reordered = format!("{head}{summary}{profiles}");
+        let t = parse_benchmark_output(&reordered).unwrap();
+        assert_eq!((t.inference_avg_us, t.runs.count), (2127.84, 472));
+    }
+
+    #[test]
+    fn malformed_output_is_an_error_quoting_it() {
+        let failed = "STARTING!\nGraph: [m.tflite]\nERROR: Could not open 'm.tflite'.\nFailed to read model m.tflite\n";
+        let e = parse_benchmark_output(failed).unwrap_err();
+        assert!(e.contains("no `Inference timings in us:` line"), "{e}");
+
+        let garbled = PLAIN.replace("Inference (avg): 11876.5", "Inference (avg): n/a");
+        let e = parse_benchmark_output(&garbled).unwrap_err();
+        assert!(e.contains("`Inference (avg)` is `n/a`"), "{e}");
+
+        let no_runs = PLAIN.replace("count=50 first=12108 curr=11744 min=11601 max=12790 avg=11876.5 std=231", "");
+        // Falls back to the warm-up line, whose average disagrees: caught, not silently used.
+        let e = parse_benchmark_output(&no_runs).unwrap_err();
+        assert!(e.contains("says avg=15312"), "{e}");
+
+        let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec![] };
+        let out = Output { stdout: failed.into(), stderr: String::new(), exit_code: 0 };
+        let msg = rt.parse(&out).unwrap_err().to_string();
+        assert!(msg.contains("Failed to read model m.tflite"), "{msg}");
+    }
+
+    #[test]
+    fn a_round_is_the_invocations_average() {
+        let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec!["--use_xnnpack=true".into()] };
+        let r = rt.parse(&Output { stdout: PLAIN.into(), stderr: String::new(), exit_code: 0 }).unwrap();
+        assert_eq!(r.samples_us, vec![11876.5]);
+        assert_eq!(r.timed_us, 11876.5 * 50.0);
+        assert_eq!(r.detail["std_us"], 231.0);
+    }
+
+    #[test]
+    fn command_line_pins_and_fixes_the_run_count() {
+        let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec!["--use_xnnpack=true".into()] };
+        let cfg = RunConfig { threads: 1, warmup: 10, runs: 50, affinity: Some("70".into()) };
+        assert_eq!(
+            rt.argv("/d/bm", "/d/m.tflite", &cfg).join(" "),
+            "taskset 70 /d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=10 --warmup_min_secs=0 \
+             --num_runs=50 --min_secs=0 --use_xnnpack=true"
+        );
+        let flags = rt.flags(&RunConfig { affinity: None, ..cfg });
+        assert_eq!(flags[0], "{binary}");
+        assert_eq!(flags[1], "--graph={model}");
+    }
+}
