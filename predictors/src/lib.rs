@@ -1,8 +1,32 @@
-//! Latency (and accuracy) predictors fitted from measurements.
+//! Latency (and accuracy) predictors fitted from measurements, and their evaluation.
 //!
 //! Every latency predictor answers for a concrete [`Network`] from the IR, so the
-//! same predictor serves any space whose layers it knows.
+//! same predictor serves any space whose layers it knows. Each family saves to a
+//! versioned plain-JSON document (see [`document`]) and [`load_predictor`] reads
+//! any of them back.
+//!
+//! Families:
+//! - [`lut::LutPredictor`] (`lut`): per-layer lookup table keyed on [`spaces::ir::Layer::key`],
+//!   from single-layer measurements or fitted to whole-network measurements by NNLS;
+//! - [`kernel::KernelPredictor`] (`kernel`): nn-Meter-style random forests per kernel type;
+//! - [`mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the one-hot gene encoding;
+//! - [`flops::FlopsPredictor`] (`flops`): linear in MACs (+ memory traffic), the baseline;
+//! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model.
 
+pub mod compare;
+pub mod dataset;
+pub mod document;
+pub mod eval;
+pub mod features;
+pub mod flops;
+mod layer_sig;
+pub mod lut;
+pub mod metrics;
+pub mod nnls;
+pub mod spnas;
+pub mod split;
+
+pub use document::{load_predictor, FORMAT, VERSION};
 use spaces::ir::Network;
 
 /// Why a predictor could not answer.
@@ -20,4 +44,7 @@ pub trait LatencyPredictor: Send + Sync {
     /// Family name: `lut`, `kernel`, `mlp`, `flops`, ...
     fn family(&self) -> &str;
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError>;
+    /// The predictor as its versioned JSON document. Families whose state does not fit in
+    /// JSON (the MLP's weights) write side files next to `path` as well.
+    fn save(&self, path: &std::path::Path) -> anyhow::Result<()>;
 }

@@ -1,0 +1,154 @@
+//! Measurement datasets: CSV or Parquet tables of whole-network rows
+//! (`arch`, `latency_ms`, optional `space`, `resolution`) and single-layer rows
+//! (`kind = layer`, `key`, `latency_ms`), as the profiler writes them and as the
+//! HW-NAS-Bench CSVs come (`arch` = dash-joined op names of `fbnet-cifar100`).
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::{CsvReadOptions, DataFrame, DataType, ParquetReader, SerReader};
+use serde_json::Value;
+use spaces::ir::Network;
+use spaces::{Genome, SearchSpace};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One measured network.
+#[derive(Clone, Debug)]
+pub struct NetworkRow {
+    pub space: String,
+    pub genome: Genome,
+    /// Identifies the architecture regardless of resolution: splits keep all rows of one arch together.
+    pub arch_id: String,
+    pub resolution: u32,
+    /// The measured target (latency in ms, or accuracy).
+    pub value: f64,
+    pub network: Network,
+}
+
+/// One measured single layer, by lookup-table key.
+#[derive(Clone, Debug)]
+pub struct LayerRow {
+    pub key: String,
+    pub latency_ms: f64,
+}
+
+#[derive(Default)]
+pub struct Dataset {
+    pub source: String,
+    pub networks: Vec<NetworkRow>,
+    pub layers: Vec<LayerRow>,
+}
+
+impl Dataset {
+    /// Distinct (space, resolutions) of the network rows, for a lookup table's coverage.
+    pub fn coverage(&self) -> Vec<crate::lut::Coverage> {
+        let mut by_space: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for r in &self.networks {
+            let v = by_space.entry(&r.space).or_default();
+            if !v.contains(&r.resolution) {
+                v.push(r.resolution);
+            }
+        }
+        by_space
+            .into_iter()
+            .map(|(s, mut r)| {
+                r.sort_unstable();
+                crate::lut::Coverage { space: s.to_string(), resolutions: r }
+            })
+            .collect()
+    }
+}
+
+/// Reads `path` (`.csv` or `.parquet`). `space` is used where the file has no `space`
+/// column (or an empty cell); `target` names the value column (`latency_ms`, `accuracy`, …).
+pub fn load(path: &Path, space: Option<&str>, target: &str) -> Result<Dataset> {
+    let df = read_frame(path)?;
+    from_frame(&df, space, target).with_context(|| format!("reading dataset {}", path.display()))
+}
+
+fn read_frame(path: &Path) -> Result<DataFrame> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    Ok(match ext.as_str() {
+        "csv" => CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .with_context(|| format!("opening {}", path.display()))?
+            .finish()
+            .with_context(|| format!("parsing CSV {}", path.display()))?,
+        "parquet" | "pq" => {
+            let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            ParquetReader::new(f).finish().with_context(|| format!("parsing Parquet {}", path.display()))?
+        }
+        _ => bail!("{}: unknown dataset format (expected .csv or .parquet)", path.display()),
+    })
+}
+
+fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>> {
+    let Ok(c) = df.column(name) else { return Ok(None) };
+    let c = c.cast(&DataType::String).with_context(|| format!("column `{name}` is not text"))?;
+    Ok(Some(c.str()?.iter().map(|s| s.map(str::to_string)).collect()))
+}
+
+fn floats(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<f64>>>> {
+    let Ok(c) = df.column(name) else { return Ok(None) };
+    let c = c.cast(&DataType::Float64).with_context(|| format!("column `{name}` is not numeric"))?;
+    Ok(Some(c.f64()?.iter().collect()))
+}
+
+fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Result<Dataset> {
+    let n = df.height();
+    let value = floats(df, target)?.with_context(|| {
+        format!("no `{target}` column (columns: {})", df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+    })?;
+    let kind = strings(df, "kind")?;
+    let key = strings(df, "key")?;
+    let arch = strings(df, "arch")?;
+    let space_col = strings(df, "space")?;
+    let resolution = floats(df, "resolution")?;
+    let mut spaces_by_name: BTreeMap<String, Box<dyn SearchSpace>> = BTreeMap::new();
+    let mut ds = Dataset::default();
+    for i in 0..n {
+        let row = i + 1;
+        let v = value[i].with_context(|| format!("row {row}: empty `{target}`"))?;
+        if !v.is_finite() {
+            bail!("row {row}: `{target}` is {v}");
+        }
+        let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
+        if kind_i == "layer" {
+            let k = key.as_ref().and_then(|k| k[i].clone()).with_context(|| format!("row {row}: layer row without `key`"))?;
+            ds.layers.push(LayerRow { key: k, latency_ms: v });
+            continue;
+        }
+        let text = arch.as_ref().and_then(|a| a[i].clone()).with_context(|| format!("row {row}: no `arch`"))?;
+        let space_name = space_col
+            .as_ref()
+            .and_then(|s| s[i].clone())
+            .filter(|s| !s.is_empty())
+            .or_else(|| default_space.map(str::to_string))
+            .with_context(|| format!("row {row}: no `space` column or cell, and no --space given"))?;
+        if !spaces_by_name.contains_key(&space_name) {
+            spaces_by_name.insert(space_name.clone(), spaces::space(&space_name)?);
+        }
+        let space = &spaces_by_name[&space_name];
+        let genome = parse_arch(space.as_ref(), &text).with_context(|| format!("row {row}: arch `{text}`"))?;
+        let r = match resolution.as_ref().and_then(|r| r[i]) {
+            Some(r) if r >= 1.0 && r.fract() == 0.0 => r as u32,
+            Some(r) => bail!("row {row}: resolution {r} is not a positive integer"),
+            None => space.resolution(&genome),
+        };
+        let network = space.network_at(&genome, r);
+        let arch_id = format!("{space_name}:{}", space.to_json(&genome));
+        ds.networks.push(NetworkRow { space: space_name, genome, arch_id, resolution: r, value: v, network });
+    }
+    Ok(ds)
+}
+
+/// The space's JSON encoding, or a bare op string (`k3_e1-skip-…`) as `{"ops": …}`.
+pub fn parse_arch(space: &dyn SearchSpace, text: &str) -> Result<Genome> {
+    let v: Value = match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => serde_json::json!({ "ops": text }),
+    };
+    let mut g = space.from_json(&v)?;
+    space.canonicalize(&mut g);
+    Ok(g)
+}

@@ -1,0 +1,85 @@
+//! The baseline: latency linear in MACs (`macs`), or in MACs and memory traffic
+//! (`macs+memory`, nn-Meter's "FLOPs+MAC" regression), least squares with intercept.
+
+use crate::{document, nnls, LatencyPredictor, PredictError};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use spaces::ir::Network;
+use std::path::Path;
+
+pub const FAMILY: &str = "flops";
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    Macs,
+    #[serde(rename = "macs+memory")]
+    MacsMemory,
+}
+
+impl Variant {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "macs" => Variant::Macs,
+            "macs+memory" => Variant::MacsMemory,
+            _ => bail!("unknown flops variant `{s}` (macs, macs+memory)"),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlopsPredictor {
+    pub variant: Variant,
+    pub intercept_ms: f64,
+    pub ms_per_mmac: f64,
+    /// Zero for the `macs` variant.
+    pub ms_per_mb: f64,
+}
+
+/// MACs/1e6 and memory traffic in MB summed over the timed layers.
+fn totals(net: &Network) -> (f64, f64) {
+    let timed = net.layers.iter().filter(|l| l.is_timed());
+    timed.fold((0.0, 0.0), |(m, b), l| (m + l.macs() as f64 / 1e6, b + l.memory_bytes() as f64 / 1e6))
+}
+
+impl FlopsPredictor {
+    /// Ordinary least squares (intercept free, slopes unconstrained-sign would let memory
+    /// traffic act as a negative cost; they are kept ≥ 0).
+    pub fn fit(variant: Variant, nets: &[&Network], latency_ms: &[f64]) -> Result<Self> {
+        if nets.len() < 3 {
+            bail!("the flops baseline needs at least 3 networks, got {}", nets.len());
+        }
+        let rows: Vec<Vec<(usize, f64)>> = nets
+            .iter()
+            .map(|n| {
+                let (m, b) = totals(n);
+                match variant {
+                    Variant::Macs => vec![(0, 1.0), (1, m)],
+                    Variant::MacsMemory => vec![(0, 1.0), (1, m), (2, b)],
+                }
+            })
+            .collect();
+        let p = if variant == Variant::Macs { 2 } else { 3 };
+        let mut free = vec![false; p];
+        free[0] = true;
+        let x = nnls::nnls_rows(&rows, latency_ms, p, &free, 0.0);
+        Ok(FlopsPredictor { variant, intercept_ms: x[0], ms_per_mmac: x[1], ms_per_mb: x.get(2).copied().unwrap_or(0.0) })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        document::read(path, FAMILY)
+    }
+}
+
+impl LatencyPredictor for FlopsPredictor {
+    fn family(&self) -> &str {
+        FAMILY
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        let (m, b) = totals(net);
+        Ok(self.intercept_ms + self.ms_per_mmac * m + self.ms_per_mb * b)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        document::write(path, FAMILY, self)
+    }
+}

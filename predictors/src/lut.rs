@@ -1,0 +1,326 @@
+//! Per-layer lookup tables keyed on `Layer::key()`: network latency = calibration of
+//! the sum of per-layer entries. Built from single-layer measurements, or fitted to
+//! whole-network measurements by non-negative least squares (see [`fit_networks`]).
+//!
+//! Fast probes: the table is stored under its string keys, and at load it is also
+//! indexed by [`LayerSig`] (a layer's fields, name excluded), prefilled from the
+//! layer tables of the spaces the file covers. A probe hashes a few integers; the
+//! string key is only built for layers outside that index (then looked up by string).
+
+use crate::layer_sig::LayerSig;
+use crate::nnls;
+use crate::{document, LatencyPredictor, PredictError};
+use anyhow::{bail, Result};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use spaces::ir::{Layer, Network};
+use std::path::Path;
+
+pub const FAMILY: &str = "lut";
+
+/// One table row. MACs and memory traffic are kept when known, for the fallback and for reading.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+}
+
+/// What to do for a layer whose key is not in the table.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "policy", rename_all = "kebab-case")]
+pub enum Fallback {
+    /// Refuse with [`PredictError::MissingKey`].
+    #[default]
+    Error,
+    /// `ms = intercept_ms + ms_per_mmac·MMACs + ms_per_mb·MB`, least squares over the table's entries.
+    MacsLinear { intercept_ms: f64, ms_per_mmac: f64, ms_per_mb: f64 },
+}
+
+/// `latency = scale · Σ entries + offset_ms`; the offset carries inter-layer overhead
+/// (and, in tables fitted to networks, everything all networks share).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    pub scale: f64,
+    pub offset_ms: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration { scale: 1.0, offset_ms: 0.0 }
+    }
+}
+
+/// A space (and resolutions) whose layers the table is meant to cover; used to prefill the fast index.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Coverage {
+    pub space: String,
+    pub resolutions: Vec<u32>,
+}
+
+/// How a table fitted to networks came about.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitInfo {
+    pub networks: usize,
+    pub unknowns: usize,
+    pub intercept: bool,
+    pub ridge: f64,
+    pub train_rmse_ms: f64,
+    pub train_max_abs_residual_ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct LutDoc {
+    /// Where the numbers come from (free text: a dataset path, "ofa-yaml …", …).
+    source: String,
+    #[serde(default)]
+    calibration: Calibration,
+    #[serde(default)]
+    fallback: Fallback,
+    #[serde(default)]
+    coverage: Vec<Coverage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fit: Option<FitInfo>,
+    entries: Vec<Entry>,
+}
+
+pub struct LutPredictor {
+    doc: LutDoc,
+    by_key: FxHashMap<String, f64>,
+    by_sig: FxHashMap<LayerSig, f64>,
+}
+
+impl LutPredictor {
+    /// A table from per-layer entries (e.g. single-layer measurements, or an imported table).
+    pub fn from_entries(source: impl Into<String>, entries: Vec<Entry>, coverage: Vec<Coverage>) -> Result<Self> {
+        let doc = LutDoc {
+            source: source.into(),
+            calibration: Calibration::default(),
+            fallback: Fallback::Error,
+            coverage,
+            fit: None,
+            entries,
+        };
+        Self::from_doc(doc)
+    }
+
+    fn from_doc(doc: LutDoc) -> Result<Self> {
+        let mut by_key = FxHashMap::default();
+        for e in &doc.entries {
+            if !e.ms.is_finite() {
+                bail!("lookup-table entry {} has a non-finite latency {}", e.key, e.ms);
+            }
+            if by_key.insert(e.key.clone(), e.ms).is_some() {
+                bail!("lookup-table key {} appears twice", e.key);
+            }
+        }
+        let mut lut = LutPredictor { doc, by_key, by_sig: FxHashMap::default() };
+        for c in lut.doc.coverage.clone() {
+            let space = spaces::space(&c.space)?;
+            lut.index_layers(&space.layer_table(&c.resolutions));
+        }
+        Ok(lut)
+    }
+
+    /// Adds layers to the fast index (those whose key the table has).
+    pub fn index_layers<'a>(&mut self, layers: impl IntoIterator<Item = &'a Layer>) {
+        for l in layers {
+            if let Some(&ms) = self.by_key.get(&l.key()) {
+                self.by_sig.insert(LayerSig::of(l), ms);
+            }
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.doc.entries
+    }
+    pub fn calibration(&self) -> Calibration {
+        self.doc.calibration
+    }
+    pub fn fallback(&self) -> Fallback {
+        self.doc.fallback
+    }
+    pub fn fit_info(&self) -> Option<&FitInfo> {
+        self.doc.fit.as_ref()
+    }
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.doc.calibration = c;
+    }
+
+    /// Sets the missing-key policy; `macs-linear` is fitted here on the entries with known MACs.
+    pub fn set_fallback(&mut self, policy: &str) -> Result<()> {
+        self.doc.fallback = match policy {
+            "error" => Fallback::Error,
+            "macs-linear" => self.fit_macs_linear()?,
+            other => bail!("unknown fallback policy `{other}` (error, macs-linear)"),
+        };
+        Ok(())
+    }
+
+    fn fit_macs_linear(&self) -> Result<Fallback> {
+        let known: Vec<&Entry> =
+            self.doc.entries.iter().filter(|e| e.macs.is_some() && e.memory_bytes.is_some()).collect();
+        if known.len() < 3 {
+            bail!("the macs-linear fallback needs at least 3 entries with MACs and memory; the table has {}", known.len());
+        }
+        // Non-negative coefficients: a layer with more work is never predicted faster.
+        let rows: Vec<Vec<(usize, f64)>> = known
+            .iter()
+            .map(|e| vec![(0, 1.0), (1, e.macs.unwrap() as f64 / 1e6), (2, e.memory_bytes.unwrap() as f64 / 1e6)])
+            .collect();
+        let y: Vec<f64> = known.iter().map(|e| e.ms).collect();
+        let x = nnls::nnls_rows(&rows, &y, 3, &[false; 3], 1e-9);
+        Ok(Fallback::MacsLinear { intercept_ms: x[0], ms_per_mmac: x[1], ms_per_mb: x[2] })
+    }
+
+    /// The table's value for one layer (fast index, then string key, then fallback).
+    pub fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
+        if let Some(&ms) = self.by_sig.get(&LayerSig::of(l)) {
+            return Ok(ms);
+        }
+        let key = l.key();
+        if let Some(&ms) = self.by_key.get(&key) {
+            return Ok(ms);
+        }
+        match self.doc.fallback {
+            Fallback::Error => Err(PredictError::MissingKey { layer: l.name.clone(), key }),
+            Fallback::MacsLinear { intercept_ms, ms_per_mmac, ms_per_mb } => Ok(intercept_ms
+                + ms_per_mmac * l.macs() as f64 / 1e6
+                + ms_per_mb * l.memory_bytes() as f64 / 1e6),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_doc(document::read(path, FAMILY)?)
+    }
+}
+
+impl LatencyPredictor for LutPredictor {
+    fn family(&self) -> &str {
+        FAMILY
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        let mut sum = 0.0;
+        for l in &net.layers {
+            if l.is_timed() {
+                sum += self.layer_ms(l)?;
+            }
+        }
+        Ok(self.doc.calibration.scale * sum + self.doc.calibration.offset_ms)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        document::write(path, FAMILY, &self.doc)
+    }
+}
+
+/// Options of [`fit_networks`].
+#[derive(Clone, Copy, Debug)]
+pub struct FitOptions {
+    /// A free (unregularised) intercept for what every network shares.
+    pub intercept: bool,
+    /// Ridge weight relative to the mean diagonal of AᵀA; picks one table among the many
+    /// that explain the data equally (only differences between a position's options are
+    /// identifiable) and keeps the solve well-posed.
+    pub ridge: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { intercept: true, ridge: 1e-9 }
+    }
+}
+
+/// Fits per-key latencies to end-to-end measurements: one unknown per distinct layer
+/// key, `y ≈ Σ count_k·x_k (+ b)`, `x ≥ 0`, by Lawson–Hanson NNLS.
+///
+/// With an intercept and a small ridge, a table entry that every network shares
+/// (stem, head, classifier) goes to the intercept, and per-position options are
+/// shrunk toward the minimum-norm split; predictions for networks built from the
+/// same keys do not depend on that choice.
+pub fn fit_networks(
+    source: impl Into<String>,
+    nets: &[&Network],
+    latency_ms: &[f64],
+    coverage: Vec<Coverage>,
+    opts: FitOptions,
+) -> Result<LutPredictor> {
+    if nets.len() != latency_ms.len() {
+        bail!("{} networks but {} latencies", nets.len(), latency_ms.len());
+    }
+    if nets.is_empty() {
+        bail!("cannot fit a lookup table to zero networks");
+    }
+    let mut index: FxHashMap<LayerSig, usize> = FxHashMap::default();
+    let mut layers: Vec<&Layer> = Vec::new();
+    let mut rows = Vec::with_capacity(nets.len());
+    for net in nets {
+        let mut counts: FxHashMap<usize, f64> = FxHashMap::default();
+        for l in net.layers.iter().filter(|l| l.is_timed()) {
+            let next = index.len();
+            let i = *index.entry(LayerSig::of(l)).or_insert_with(|| {
+                layers.push(l);
+                next
+            });
+            *counts.entry(i).or_default() += 1.0;
+        }
+        let mut row: Vec<(usize, f64)> = counts.into_iter().collect();
+        row.sort_by_key(|&(i, _)| i);
+        rows.push(row);
+    }
+    let p = layers.len();
+    let n = p + opts.intercept as usize;
+    if opts.intercept {
+        for row in &mut rows {
+            row.push((p, 1.0));
+        }
+    }
+    let mut free = vec![false; n];
+    if opts.intercept {
+        free[p] = true;
+    }
+    let x = nnls::nnls_rows(&rows, latency_ms, n, &free, opts.ridge);
+    let residuals: Vec<f64> = rows
+        .iter()
+        .zip(latency_ms)
+        .map(|(row, y)| row.iter().map(|&(i, v)| v * x[i]).sum::<f64>() - y)
+        .collect();
+    let fit = FitInfo {
+        networks: nets.len(),
+        unknowns: n,
+        intercept: opts.intercept,
+        ridge: opts.ridge,
+        train_rmse_ms: (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len() as f64).sqrt(),
+        train_max_abs_residual_ms: residuals.iter().fold(0.0, |m, r| m.max(r.abs())),
+    };
+    let entries = layers
+        .iter()
+        .zip(&x)
+        .map(|(l, &ms)| Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) })
+        .collect();
+    let doc = LutDoc {
+        source: source.into(),
+        calibration: Calibration { scale: 1.0, offset_ms: if opts.intercept { x[p] } else { 0.0 } },
+        fallback: Fallback::Error,
+        coverage,
+        fit: Some(fit),
+        entries,
+    };
+    let mut lut = LutPredictor::from_doc(doc)?;
+    lut.index_layers(layers);
+    Ok(lut)
+}
+
+/// Calibrates a table (e.g. built from single-layer measurements) to whole-network
+/// measurements: least-squares `y ≈ scale·Σ + offset`, which absorbs per-layer
+/// overheads that isolated layer runs do not see.
+pub fn calibrate(lut: &mut LutPredictor, nets: &[&Network], latency_ms: &[f64]) -> Result<Calibration> {
+    lut.doc.calibration = Calibration::default();
+    let sums = nets.iter().map(|n| lut.predict_ms(n)).collect::<Result<Vec<f64>, _>>()?;
+    let rows: Vec<Vec<(usize, f64)>> = sums.iter().map(|&s| vec![(0, s), (1, 1.0)]).collect();
+    let x = nnls::nnls_rows(&rows, latency_ms, 2, &[false, true], 0.0);
+    lut.doc.calibration = Calibration { scale: x[0], offset_ms: x[1] };
+    Ok(lut.doc.calibration)
+}

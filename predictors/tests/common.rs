@@ -1,0 +1,11 @@
+//! Shared helpers of the integration tests: where `shared/` is.
+
+use std::path::{Path, PathBuf};
+
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+pub fn hwnas_bench(device: &str) -> PathBuf {
+    shared().join(format!("data/hw-nas-bench-fbnet/fbnet_cifar100_{device}.csv"))
+}
