@@ -1,0 +1,208 @@
+//! Host services of an adb server (`host:devices-l`, `host:connect:`, `host:version`),
+//! spoken directly over the smart-socket protocol with connect and read timeouts.
+//!
+//! Why not `adb_client::server::ADBServer` for these: on every connection to a loopback
+//! address it runs `adb start-server` for the *default* port (it cannot pass `-P`), which
+//! would start a stray server on 5037 when we talk to 127.0.0.1:15037, and it has no
+//! connect timeout, so an unreachable remote server would stall discovery.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The default local adb server.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:5037";
+
+/// Resolves `host:port` (a bare host means port 5037) to an IPv4 socket address;
+/// adb_client only talks IPv4.
+pub fn resolve(server: &str) -> Result<std::net::SocketAddrV4, String> {
+    let with_port = if server.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        server.to_string()
+    } else {
+        format!("{server}:5037")
+    };
+    let addrs = with_port.to_socket_addrs().map_err(|e| format!("adb server {server}: cannot resolve: {e}"))?;
+    addrs
+        .filter_map(|a| match a {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| format!("adb server {server}: no IPv4 address"))
+}
+
+/// Sends one host request and returns the length-prefixed answer.
+pub fn request(server: &str, service: &str, timeout: Duration) -> Result<String, String> {
+    let addr = resolve(server)?;
+    let mut s = TcpStream::connect_timeout(&addr.into(), timeout).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused && addr.ip().is_loopback() {
+            format!(" (start one with `adb -P {} start-server`)", addr.port())
+        } else {
+            String::new()
+        };
+        format!("adb server {server}: cannot connect: {e}{hint}")
+    })?;
+    s.set_read_timeout(Some(timeout)).and_then(|_| s.set_write_timeout(Some(timeout))).map_err(|e| e.to_string())?;
+    let io_err = |e: std::io::Error| {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            format!("adb server {server}: no answer to {service} within {timeout:?}")
+        } else {
+            format!("adb server {server}: {service}: {e}")
+        }
+    };
+    s.write_all(format!("{:04x}{service}", service.len()).as_bytes()).map_err(io_err)?;
+    let mut status = [0u8; 4];
+    s.read_exact(&mut status).map_err(io_err)?;
+    let body = read_hex_block(&mut s).map_err(io_err)?;
+    match &status {
+        b"OKAY" => Ok(body),
+        b"FAIL" => Err(format!("adb server {server}: {body}")),
+        _ => Err(format!("adb server {server}: not an adb server (answered {:?})", String::from_utf8_lossy(&status))),
+    }
+}
+
+fn read_hex_block(s: &mut TcpStream) -> std::io::Result<String> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let len = usize::from_str_radix(std::str::from_utf8(&len).unwrap_or("x"), 16)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad length prefix"))?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One line of `host:devices-l`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DeviceLine {
+    pub serial: String,
+    /// `device`, `offline`, `unauthorized`, `no permissions`, `authorizing`, `connecting`, ...
+    pub state: String,
+    pub product: Option<String>,
+    pub model: Option<String>,
+    pub device: Option<String>,
+    pub transport_id: Option<u32>,
+}
+
+/// Parses `host:devices-l` output: `SERIAL STATE [key:value ...]`, where the state may be
+/// several words (`no permissions (...); see [...]`).
+pub fn parse_devices(text: &str) -> Vec<DeviceLine> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let Some(serial) = words.next() else { continue };
+        let mut d = DeviceLine {
+            serial: serial.to_string(),
+            state: String::new(),
+            product: None,
+            model: None,
+            device: None,
+            transport_id: None,
+        };
+        // State words come before the first known `key:value` field.
+        let mut state = Vec::new();
+        let mut in_fields = false;
+        for w in words {
+            match w.split_once(':') {
+                Some(("product", v)) => d.product = Some(v.to_string()),
+                Some(("model", v)) => d.model = Some(v.to_string()),
+                Some(("device", v)) => d.device = Some(v.to_string()),
+                Some(("transport_id", v)) => d.transport_id = v.parse().ok(),
+                Some(("usb", _)) => {}
+                _ => {
+                    if !in_fields {
+                        state.push(w);
+                    }
+                    continue;
+                }
+            }
+            in_fields = true;
+        }
+        d.state = if state.first() == Some(&"no") && state.get(1) == Some(&"permissions") {
+            "no permissions".to_string()
+        } else {
+            state.first().map(|s| s.to_string()).unwrap_or_default()
+        };
+        out.push(d);
+    }
+    out
+}
+
+/// What to tell the user about a device that is listed but cannot be used.
+pub fn state_problem(state: &str) -> Option<String> {
+    Some(match state {
+        "device" => return None,
+        "offline" => "offline: the device stopped answering (replug it, or `adb reconnect offline`)".into(),
+        "unauthorized" => "unauthorized: accept the USB debugging prompt on the phone, then list again".into(),
+        "authorizing" => "authorizing: waiting for the phone to accept this computer's key".into(),
+        "connecting" => "connecting: the adb server has not finished the handshake yet".into(),
+        "no permissions" => "no permissions: this user may not open the USB device (install adb udev rules)".into(),
+        "recovery" | "sideload" | "rescue" | "bootloader" => format!("{state}: the phone is not booted into Android"),
+        other => format!("{other}: not usable for profiling"),
+    })
+}
+
+/// Asks `server` to connect to a device listening on `device_addr` (what `adb connect` does),
+/// then waits until the device is online. Returns its serial (`device_addr`).
+/// `adb connect` exits 0 even on failure, so the server's answer text is checked here.
+pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let answer = request(server, &format!("host:connect:{device_addr}"), timeout)?;
+    if !(answer.starts_with("connected to") || answer.starts_with("already connected to")) {
+        return Err(format!("adb server {server}: connect {device_addr}: {}", answer.trim()));
+    }
+    let mut last = String::from("not listed");
+    while std::time::Instant::now() < deadline {
+        let listed = parse_devices(&request(server, "host:devices-l", timeout)?);
+        match listed.iter().find(|d| d.serial == device_addr) {
+            Some(d) if d.state == "device" => return Ok(d.serial.clone()),
+            Some(d) => last = d.state.clone(),
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("adb server {server}: {device_addr} did not come online within {timeout:?} (state: {last})"))
+}
+
+/// Drops a TCP device from a server (`adb disconnect`).
+pub fn disconnect(server: &str, device_addr: &str, timeout: Duration) -> Result<(), String> {
+    request(server, &format!("host:disconnect:{device_addr}"), timeout).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices_l_lines() {
+        let text = "127.0.0.1:5555         device product:sdk model:Pixel_4 device:flame transport_id:3\n\
+                    0123ABCD               unauthorized usb:1-1 transport_id:4\n\
+                    R58M                   no permissions (user in plugdev group); see [http://developer.android.com/tools/device.html] usb:1-2 transport_id:5\n\
+                    emulator-5554          offline transport_id:6\n";
+        let d = parse_devices(text);
+        assert_eq!(d.len(), 4);
+        assert_eq!(d[0].serial, "127.0.0.1:5555");
+        assert_eq!(
+            (d[0].state.as_str(), d[0].model.as_deref(), d[0].transport_id),
+            ("device", Some("Pixel_4"), Some(3))
+        );
+        assert_eq!(d[1].state, "unauthorized");
+        assert_eq!((d[2].state.as_str(), d[2].transport_id), ("no permissions", Some(5)));
+        assert_eq!(d[3].state, "offline");
+        assert!(state_problem("device").is_none());
+        assert!(state_problem("unauthorized").unwrap().contains("USB debugging"));
+    }
+
+    #[test]
+    fn resolves_default_port_and_rejects_garbage() {
+        assert_eq!(resolve("127.0.0.1").unwrap().port(), 5037);
+        assert_eq!(resolve("127.0.0.1:15037").unwrap().port(), 15037);
+        assert!(resolve("no such host name.invalid:1").is_err());
+    }
+
+    #[test]
+    fn unreachable_server_is_a_message_not_a_hang() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let err = request(&format!("127.0.0.1:{port}"), "host:version", Duration::from_secs(2)).unwrap_err();
+        assert!(err.contains("cannot connect") && err.contains("start-server"), "{err}");
+    }
+}

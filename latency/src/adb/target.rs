@@ -1,0 +1,214 @@
+//! [`AdbTarget`]: a phone behind an adb server, through `adb_client`'s server-mode device.
+//!
+//! Every blocking adb call runs on a worker thread and is abandoned after its timeout, so a
+//! hung phone or server never hangs hwnas. adb_client's server-mode shell drops the exit
+//! code, so commands are wrapped to print it after a marker, which is parsed and stripped.
+
+use super::host;
+use super::info::{parse_info, INFO_SCRIPT};
+use crate::target::{shell_line, DeviceInfo, Output, Target, TargetError};
+use adb_client::server_device::ADBServerDevice;
+use adb_client::{ADBDeviceExt, RustADBError};
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const EXIT_MARKER: &str = "__HWNAS_EXIT__";
+
+/// A device on an adb server (local or remote), addressed by serial.
+#[derive(Clone, Debug)]
+pub struct AdbTarget {
+    server: String,
+    addr: SocketAddrV4,
+    serial: String,
+    scratch: String,
+    info_timeout: Duration,
+}
+
+impl AdbTarget {
+    /// A target for `serial` on the adb server at `server` (`host:port`). Nothing is
+    /// contacted yet; use [`AdbTarget::connect`] to check the device is online.
+    pub fn new(server: &str, serial: &str) -> Result<AdbTarget, TargetError> {
+        let addr = host::resolve(server).map_err(|why| TargetError::Unreachable { device: serial.into(), why })?;
+        Ok(AdbTarget {
+            server: server.to_string(),
+            addr,
+            serial: serial.to_string(),
+            scratch: "/data/local/tmp/hwnas".into(),
+            info_timeout: Duration::from_secs(20),
+        })
+    }
+
+    /// Like [`AdbTarget::new`], but fails with a clear message unless the server lists the
+    /// device as online (`device` state).
+    pub fn connect(server: &str, serial: &str, timeout: Duration) -> Result<AdbTarget, TargetError> {
+        let t = AdbTarget::new(server, serial)?;
+        let unreachable = |why: String| TargetError::Unreachable { device: serial.into(), why };
+        let listed = host::parse_devices(&host::request(server, "host:devices-l", timeout).map_err(unreachable)?);
+        match listed.iter().find(|d| d.serial == serial) {
+            None => {
+                let known: Vec<_> = listed.iter().map(|d| format!("{} ({})", d.serial, d.state)).collect();
+                Err(unreachable(format!(
+                    "not listed by adb server {server}; it lists: {}",
+                    if known.is_empty() { "no devices".into() } else { known.join(", ") }
+                )))
+            }
+            Some(d) => match host::state_problem(&d.state) {
+                Some(problem) => Err(unreachable(problem)),
+                None => Ok(t),
+            },
+        }
+    }
+
+    /// Uses `dir` (an absolute device path) as scratch directory instead of /data/local/tmp/hwnas.
+    pub fn with_scratch_dir(mut self, dir: &str) -> AdbTarget {
+        self.scratch = dir.trim_end_matches('/').to_string();
+        self
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// Runs a raw device shell line (pipes, redirections and variables allowed).
+    /// Prefer [`Target::run`], which quotes every argument.
+    pub fn run_shell(&self, line: &str, timeout: Duration) -> Result<Output, TargetError> {
+        // A subshell, so `exit` or `exec` in the line cannot skip the marker.
+        let wrapped = format!("({line}); printf '\\n{EXIT_MARKER}%d\\n' \"$?\"");
+        let (stdout, stderr) = self.blocking(line, timeout, move |dev| {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            dev.shell_command(&wrapped, Some(&mut out), Some(&mut err))?;
+            Ok((out, err))
+        })?;
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
+        let Some((body, exit_code)) = split_exit(&stdout) else {
+            return Err(TargetError::Unreachable {
+                device: self.serial.clone(),
+                why: format!("the connection to the device ended before `{line}` finished (unplugged or adbd died?)"),
+            });
+        };
+        Ok(Output { stdout: body.to_string(), stderr: String::from_utf8_lossy(&stderr).into_owned(), exit_code })
+    }
+
+    /// Runs `f` with a fresh server connection on a worker thread; gives up after `timeout`.
+    /// A call that overruns keeps its thread until the server or device closes the socket
+    /// (adb_client exposes no way to interrupt it), but the caller is released at once.
+    fn blocking<T: Send + 'static>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        f: impl FnOnce(&mut ADBServerDevice) -> Result<T, RustADBError> + Send + 'static,
+    ) -> Result<T, TargetError> {
+        let (tx, rx) = mpsc::channel();
+        let (serial, addr) = (self.serial.clone(), self.addr);
+        std::thread::Builder::new()
+            .name(format!("adb {serial}"))
+            .spawn(move || {
+                let mut dev = ADBServerDevice::new(serial, Some(addr));
+                let _ = tx.send(f(&mut dev));
+            })
+            .map_err(|e| self.failed(format!("cannot start a worker thread: {e}")))?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result.map_err(|e| self.adb_error(e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(TargetError::Timeout { device: self.serial.clone(), command: what.to_string(), timeout })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(self.failed(format!("the adb worker for `{what}` panicked")))
+            }
+        }
+    }
+
+    fn failed(&self, why: String) -> TargetError {
+        TargetError::Failed { device: self.serial.clone(), why }
+    }
+
+    fn adb_error(&self, e: RustADBError) -> TargetError {
+        let device = self.serial.clone();
+        match e {
+            // The server refused the request: device gone, offline or unauthorized.
+            RustADBError::ADBRequestFailed(msg) => {
+                TargetError::Unreachable { device, why: format!("adb server {}: {msg}", self.server) }
+            }
+            RustADBError::IOError(io) => {
+                let why = match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        format!("no adb server at {} (connection refused)", self.server)
+                    }
+                    _ => format!("adb server {}: {io}", self.server),
+                };
+                TargetError::Unreachable { device, why }
+            }
+            other => TargetError::Failed { device, why: other.to_string() },
+        }
+    }
+}
+
+/// Splits wrapped output into the command's own stdout and its exit code.
+fn split_exit(stdout: &str) -> Option<(&str, i32)> {
+    let at = stdout.rfind(&format!("\n{EXIT_MARKER}"))?;
+    let code = stdout[at + 1 + EXIT_MARKER.len()..].trim().parse().ok()?;
+    Some((&stdout[..at], code))
+}
+
+impl Target for AdbTarget {
+    fn id(&self) -> String {
+        self.serial.clone()
+    }
+
+    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, TargetError> {
+        if argv.is_empty() {
+            return Err(self.failed("run: empty command".into()));
+        }
+        self.run_shell(&shell_line(argv), timeout)
+    }
+
+    /// Pushes through the sync service. The timeout allows 30 s plus 1 s per MB.
+    fn push(&self, local: &Path, remote: &str) -> Result<(), TargetError> {
+        if !remote.starts_with('/') {
+            return Err(self.failed(format!("push: device path {remote:?} is not absolute")));
+        }
+        let file = std::fs::File::open(local).map_err(|e| self.failed(format!("push: {}: {e}", local.display())))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let timeout = Duration::from_secs(30 + size / 1_000_000);
+        let what = format!("push {} {remote}", local.display());
+        let dest = remote.to_string();
+        self.blocking(&what, timeout, move |dev| dev.push(file, &dest)).map_err(|e| match e {
+            TargetError::Unreachable { device, why } if why.contains(remote) || why.contains("Read-only") => {
+                TargetError::Failed { device, why: format!("{what}: {why}") }
+            }
+            other => other,
+        })
+    }
+
+    fn scratch_dir(&self) -> String {
+        self.scratch.clone()
+    }
+
+    fn info(&self) -> Result<DeviceInfo, TargetError> {
+        let out = self.run_shell(INFO_SCRIPT, self.info_timeout)?;
+        let info = parse_info(&self.serial, &self.server, &out.stdout);
+        if info.model.is_empty() && info.cores == 0 {
+            return Err(self.failed(format!("could not read device information: {}", out.stderr.trim())));
+        }
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_marker_is_stripped() {
+        assert_eq!(split_exit("hello\n\n__HWNAS_EXIT__3\n"), Some(("hello\n", 3)));
+        assert_eq!(split_exit("no newline\n__HWNAS_EXIT__0\n"), Some(("no newline", 0)));
+        assert_eq!(split_exit("\n__HWNAS_EXIT__0\n"), Some(("", 0)));
+        assert_eq!(split_exit("cut off"), None);
+    }
+}
