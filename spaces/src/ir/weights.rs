@@ -4,7 +4,7 @@
 //! Stored as safetensors (the format PyTorch, tch and the HF tools all read), so a
 //! checkpoint written here opens anywhere and vice versa.
 
-use super::{Layer, Network};
+use super::{Act, Conv, Layer, MbConv, Network, Op, Shortcut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -110,42 +110,62 @@ impl Weights {
 
     /// Deterministic random weights for every tensor of `net`, seeded by `seed`.
     ///
-    /// Conv and linear weights are He-normal (std √(2/fan_in)), which keeps
-    /// activation magnitudes roughly constant through ReLU-like layers; biases are
-    /// small. BN gets non-trivial statistics (γ ∈ [0.75, 1.25], β and running mean
-    /// ~ N(0, 0.05), running variance ∈ [0.5, 1.5]) so that BN folding is exercised,
-    /// while outputs stay finite and of order one.
+    /// Chosen so that activations stay of order one through any depth (the files
+    /// written from these weights are compared across runtimes in absolute terms):
+    /// - conv and linear weights are normal with std √(g/fan_in), g = 2 (He) when an
+    ///   activation follows and 1 (LeCun) otherwise, so second moments are preserved;
+    /// - every BN has non-trivial statistics: running mean and β ~ N(0, 0.05), running
+    ///   variance ∈ [0.5, 1.5], and γ = √(σ²+ε)·r with r ∈ [0.8, 1.2], so that the folded
+    ///   scale γ/√(σ²+ε) is r (the BN neither inflates nor shrinks the signal on average);
+    /// - the last BN of a residual branch has r ∈ [0.2, 0.4] (the "small last γ" init of
+    ///   Goyal et al.), otherwise each residual add would double the stream's variance;
+    /// - biases ~ N(0, 0.05).
     pub fn random(net: &Network, seed: u64) -> Weights {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut w = Weights::new();
         for layer in &net.layers {
-            w.add_random_layer(layer, &mut rng);
+            w.add_random_layer(layer, net.bn_eps, &mut rng);
         }
         w
     }
 
-    /// Deterministic random weights for one layer (the unit a lookup table times).
+    /// Deterministic random weights for one layer (the unit a lookup table times),
+    /// drawn as [`Weights::random`] does, with PyTorch's BN epsilon.
     pub fn random_layer(layer: &Layer, seed: u64) -> Weights {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut w = Weights::new();
-        w.add_random_layer(layer, &mut rng);
+        w.add_random_layer(layer, 1e-5, &mut rng);
         w
     }
 
-    fn add_random_layer(&mut self, layer: &Layer, rng: &mut StdRng) {
+    fn add_random_layer(&mut self, layer: &Layer, eps: f64, rng: &mut StdRng) {
         let small = Normal::new(0.0f32, 0.05).expect("valid std");
         for spec in layer.param_specs() {
+            if self.tensors.contains_key(&spec.name) {
+                continue; // the rest of a BN, drawn with its weight
+            }
+            // The tensor's name inside the layer, e.g. `expand.bn.weight`, `weight`.
+            let part = spec.name.strip_prefix(&layer.name).and_then(|p| p.strip_prefix('.')).unwrap_or(&spec.name);
             let n: usize = spec.shape.iter().product();
-            let data: Vec<f32> = if spec.name.ends_with("bn.weight") {
-                (0..n).map(|_| rng.random_range(0.75..1.25)).collect()
-            } else if spec.name.ends_with("bn.running_var") {
-                (0..n).map(|_| rng.random_range(0.5..1.5)).collect()
-            } else if spec.shape.len() >= 2 {
+            if let Some(bn) = part.strip_suffix(".weight").filter(|p| *p == "bn" || p.ends_with(".bn")) {
+                let r = if ends_residual_branch(layer, bn) { 0.2..0.4 } else { 0.8..1.2 };
+                let var: Vec<f32> = (0..n).map(|_| rng.random_range(0.5..1.5)).collect();
+                let gamma =
+                    var.iter().map(|&v| ((v as f64 + eps).sqrt() * rng.random_range(r.clone())) as f32).collect();
+                let beta = (0..n).map(|_| small.sample(rng)).collect();
+                let mean = (0..n).map(|_| small.sample(rng)).collect();
+                let prefix = &spec.name[..spec.name.len() - "weight".len()];
+                for (t, data) in [("weight", gamma), ("bias", beta), ("running_mean", mean), ("running_var", var)] {
+                    self.tensors.insert(format!("{prefix}{t}"), Tensor { shape: spec.shape.clone(), data });
+                }
+                continue;
+            }
+            let data: Vec<f32> = if spec.shape.len() >= 2 {
                 let fan_in: usize = spec.shape[1..].iter().product();
-                let he = Normal::new(0.0f32, (2.0 / fan_in as f32).sqrt()).expect("valid std");
-                (0..n).map(|_| he.sample(rng)).collect()
+                let gain = if activation_follows(layer, part) { 2.0 } else { 1.0 };
+                let std = Normal::new(0.0f32, (gain / fan_in as f32).sqrt()).expect("valid std");
+                (0..n).map(|_| std.sample(rng)).collect()
             } else {
-                // Biases, BN β and running means.
                 (0..n).map(|_| small.sample(rng)).collect()
             };
             self.tensors.insert(spec.name, Tensor { shape: spec.shape, data });
@@ -214,6 +234,28 @@ impl Weights {
     }
 }
 
+/// Whether the weight `part` of `layer` feeds an activation (He gain) rather than a
+/// linear output (LeCun gain).
+fn activation_follows(layer: &Layer, part: &str) -> bool {
+    let act = match (&layer.op, part) {
+        (Op::Conv(c), "conv.weight") => c.act,
+        (Op::MbConv(m), "expand.conv.weight" | "dw.conv.weight") => m.act,
+        (Op::Conv(Conv { se: Some(se), .. }) | Op::MbConv(MbConv { se: Some(se), .. }), "se.reduce.weight") => se.act,
+        (Op::Linear(l), "weight") => l.act,
+        _ => Act::None,
+    };
+    act != Act::None
+}
+
+/// Whether the BN called `bn` (within `layer`) ends a branch that a residual adds to.
+fn ends_residual_branch(layer: &Layer, bn: &str) -> bool {
+    match &layer.op {
+        Op::Conv(c) => c.shortcut != Shortcut::None && bn == "bn",
+        Op::MbConv(m) => m.shortcut != Shortcut::None && bn == "project.bn",
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,16 +297,26 @@ mod tests {
         assert!(a.iter().all(|(_, t)| t.data.iter().all(|v| v.is_finite())));
         let var = a.tensor("stem.bn.running_var").unwrap();
         assert!(var.data.iter().all(|&v| (0.5..1.5).contains(&v)));
+        // The folded BN scale γ/√(σ²+ε) is ~1, except at the end of a residual branch.
+        let scale = |bn: &str| {
+            let (g, v) = (a.tensor(&format!("{bn}.weight")).unwrap(), a.tensor(&format!("{bn}.running_var")).unwrap());
+            g.data.iter().zip(&v.data).map(|(g, v)| g / (v + 1e-5).sqrt()).collect::<Vec<f32>>()
+        };
+        assert!(scale("block.dw.bn").iter().all(|s| (0.79..1.21).contains(s)));
+        assert!(scale("block.project.bn").iter().all(|s| (0.19..0.41).contains(s)));
     }
 
     #[test]
     fn he_init_has_the_expected_spread() {
         let w = Weights::random(&net(), 1);
-        let t = w.tensor("head.conv.weight").unwrap();
-        let fan_in: usize = t.shape[1..].iter().product();
-        let var = t.data.iter().map(|v| (v * v) as f64).sum::<f64>() / t.data.len() as f64;
-        let expected = 2.0 / fan_in as f64;
-        assert!((var / expected - 1.0).abs() < 0.1, "variance {var} vs {expected}");
+        for (name, gain) in [("head.conv.weight", 2.0), ("classifier.weight", 1.0), ("block.project.conv.weight", 1.0)]
+        {
+            let t = w.tensor(name).unwrap();
+            let fan_in: usize = t.shape[1..].iter().product();
+            let var = t.data.iter().map(|v| (v * v) as f64).sum::<f64>() / t.data.len() as f64;
+            let expected = gain / fan_in as f64;
+            assert!((var / expected - 1.0).abs() < 0.15, "{name}: variance {var} vs {expected}");
+        }
     }
 
     #[test]
