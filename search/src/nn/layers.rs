@@ -30,13 +30,15 @@ pub fn part_name<'a>(layer: &str, spec: &'a str) -> &'a str {
 /// Creates (or fetches) the variable for `name` under `root`, nesting on '.' because
 /// tch forbids dots inside one path component; the VarStore name is then exactly `name`.
 pub fn var(root: &Path, name: &str, shape: &[i64], trainable: bool) -> Tensor {
-    let comps: Vec<&str> = name.split('.').collect();
-    let (last, dirs) = comps.split_last().expect("non-empty tensor name");
-    let mut p = root.sub(dirs[0]);
-    for d in &dirs[1..] {
-        p = p.sub(*d);
-    }
+    let (p, last) = nested(root, name);
     init(&p, last, shape, trainable)
+}
+
+/// The path of a dotted tensor name and its last component.
+pub fn nested<'a, 'n>(root: &Path<'a>, name: &'n str) -> (Path<'a>, &'n str) {
+    let (dirs, last) = name.rsplit_once('.').unwrap_or(("", name));
+    let p = dirs.split('.').filter(|d| !d.is_empty()).fold(root.clone(), |p, d| p.sub(d));
+    (p, last)
 }
 
 /// torchvision/OFA initialisation: conv He-normal (fan-out), BN γ = 1 and β = 0,
