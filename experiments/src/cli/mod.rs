@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod arch;
+mod search;
 mod spaces_cmd;
 
 #[derive(Parser)]
@@ -24,6 +25,8 @@ enum Command {
     /// Inspect and sample architectures.
     #[command(subcommand)]
     Arch(arch::ArchCommand),
+    /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
+    Search(Box<search::Args>),
 }
 
 pub fn run() -> ExitCode {
@@ -31,6 +34,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Spaces(a) => spaces_cmd::run(a),
         Command::Arch(c) => arch::run(c),
+        Command::Search(a) => search::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,181 @@
+//! `hwnas search`: runs a search job (see `search::job`) from flags or a JSON config file.
+
+use ::search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
+use ::search::job::{GenerationReport, Job};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The space to search (see `hwnas spaces`).
+    #[arg(long)]
+    space: Option<String>,
+    /// Latency predictor file (`hwnas predictor fit …`); repeat for several devices (NSGA-II
+    /// optimises all, the first carries the target). `LABEL=FILE` names its history column.
+    #[arg(long)]
+    latency: Vec<String>,
+    /// Latency target in ms under the first predictor.
+    #[arg(long)]
+    max_latency_ms: Option<f64>,
+    /// evolution (OFA), regularized (aging evolution), nsga2, random or rl (MnasNet-style).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Accuracy source: a predictor file (.json) or a supernet checkpoint (.ot, .pt, .safetensors).
+    /// Without it the job uses the training-free capacity proxy and says so.
+    #[arg(long)]
+    accuracy: Option<PathBuf>,
+    #[arg(long)]
+    population: Option<usize>,
+    /// Generations after the initial population.
+    #[arg(long)]
+    generations: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cap on proposals per generation when sampling feasible candidates.
+    #[arg(long)]
+    max_tries: Option<usize>,
+    /// A job config (JSON, the format of a job's config.json); flags override its fields.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The job directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the job checkpointed in --out (its config.json is the base configuration).
+    #[arg(long)]
+    resume: bool,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn latency_spec(arg: &str) -> LatencySpec {
+    match arg.split_once('=') {
+        Some((label, path)) if !label.is_empty() && !label.contains('/') => {
+            LatencySpec { label: label.into(), path: path.into() }
+        }
+        _ => {
+            let label = Path::new(arg).file_stem().and_then(|s| s.to_str()).unwrap_or("latency").to_string();
+            LatencySpec { label, path: arg.into() }
+        }
+    }
+}
+
+fn accuracy_spec(path: &Path) -> Result<AccuracySpec> {
+    let p = path.display().to_string();
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "json" => Ok(AccuracySpec::Predictor { path: p }),
+        "ot" | "pt" | "safetensors" => Ok(AccuracySpec::Supernet { path: p }),
+        other => {
+            bail!("--accuracy {p}: unknown kind `.{other}` (a predictor .json or a supernet .ot/.pt/.safetensors)")
+        }
+    }
+}
+
+/// Config file (or the saved config when resuming), then flags, then defaults.
+fn resolve(a: &Args) -> Result<JobConfig> {
+    let saved = a.out.join("config.json");
+    let base = match (&a.config, a.resume && saved.exists()) {
+        (Some(p), _) => read_json(p)?,
+        (None, true) => read_json(&saved)?,
+        (None, false) => json!({}),
+    };
+    let Value::Object(mut m) = base else { bail!("a job config must be a JSON object") };
+    let mut set = |k: &str, v: Value| {
+        m.insert(k.into(), v);
+    };
+    if let Some(s) = &a.space {
+        set("space", json!(s));
+    }
+    if !a.latency.is_empty() {
+        set("latency", serde_json::to_value(a.latency.iter().map(|l| latency_spec(l)).collect::<Vec<_>>())?);
+    }
+    if let Some(t) = a.max_latency_ms {
+        set("max_latency_ms", json!(t));
+    }
+    if let Some(s) = &a.strategy {
+        set("strategy", serde_json::to_value(StrategyConfig::by_name(s)?)?);
+    }
+    if let Some(p) = &a.accuracy {
+        set("accuracy", serde_json::to_value(accuracy_spec(p)?)?);
+    }
+    for (k, v) in [("population", a.population), ("generations", a.generations), ("max_tries", a.max_tries)] {
+        if let Some(v) = v {
+            set(k, json!(v));
+        }
+    }
+    if let Some(s) = a.seed {
+        set("seed", json!(s));
+    }
+    let defaults: Map<String, Value> = serde_json::from_value(json!({
+        "strategy": StrategyConfig::by_name("evolution")?,
+        "accuracy": AccuracySpec::CapacityProxy,
+        "population": 100,
+        "generations": 500,
+        "seed": 0,
+    }))?;
+    for (k, v) in defaults {
+        m.entry(k).or_insert(v);
+    }
+    for required in ["space", "latency", "max_latency_ms"] {
+        if !m.contains_key(required) {
+            bail!("missing `{required}`: give --{} or put it in --config", required.replace('_', "-"));
+        }
+    }
+    serde_json::from_value(Value::Object(m)).context("invalid search configuration")
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let config = resolve(&a)?;
+    let space = spaces::space(&config.space)?;
+    let latency = config
+        .latency
+        .iter()
+        .map(|l| {
+            predictors::load_predictor(Path::new(&l.path))
+                .map(Arc::from)
+                .with_context(|| format!("cannot load latency predictor {}", l.path))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let accuracy = ::search::objectives::accuracy::load(&config.accuracy, &*space)?;
+    let mut job = Job::open(config, latency, accuracy, &a.out, a.resume)?;
+    let bar = ProgressBar::new(job.total_generations() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} generations {elapsed_precise} (eta {eta}) {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(job.next_generation() as u64);
+    let outcome = job
+        .run(None, &mut |r: &GenerationReport| {
+            bar.set_position(r.generation as u64 + 1);
+            if let Some(b) = r.best {
+                bar.set_message(format!("{} evaluated, best objective {b:.4}", r.evaluated));
+            }
+        })?
+        .expect("a run without a generation cap completes");
+    bar.finish_and_clear();
+    let space = spaces::space(&job.config.space)?;
+    println!("job directory: {}", outcome.dir.display());
+    println!("evaluated: {} architectures ({} strategy)", outcome.evaluated, job.config.strategy.name());
+    println!("smallest reachable latency: {:.3} ms", outcome.fastest.latency_ms);
+    println!("accuracy objective: {} — {}", outcome.accuracy_kind, outcome.accuracy_description);
+    match &outcome.best {
+        None => bail!("no evaluated architecture met the {} ms target", job.config.max_latency_ms),
+        Some(b) => {
+            println!("best architecture: {}", space.to_json(&b.eval.genome));
+            for (spec, ms) in job.config.latency.iter().zip(&b.eval.latency_ms) {
+                println!("  latency ({}): {ms:.3} ms (target {} ms)", spec.label, job.config.max_latency_ms);
+            }
+            println!("  {}: {:.5}", outcome.accuracy_kind, b.eval.accuracy);
+            if let Some(o) = b.eval.objective.filter(|&o| o != b.eval.accuracy) {
+                println!("  objective (MnasNet reward): {o:.5}");
+            }
+            println!("  found in generation {}; Pareto front: {} architectures", b.generation, outcome.front.len());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! A search job's configuration: the JSON file a user writes (or the CLI builds), saved
+//! fully resolved in the job directory. Unknown fields are errors, so typos do not
+//! silently fall back to defaults.
+
+use crate::objectives::Reward;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// A latency objective: a predictor file and the label its history column gets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    pub label: String,
+    /// Predictor file (JSON, loaded by `predictors::load_predictor`), or a description for in-memory predictors.
+    pub path: String,
+}
+
+/// Where accuracy numbers come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AccuracySpec {
+    /// An accuracy predictor file.
+    Predictor { path: String },
+    /// A trained supernet checkpoint (weight-sharing evaluation).
+    Supernet { path: String },
+    /// The training-free capacity proxy (see `objectives::accuracy::CapacityProxy`).
+    CapacityProxy,
+}
+
+/// OFA's evolutionary search (once-for-all `EvolutionFinder`), defaults from its tutorial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvolutionConfig {
+    /// Fraction of the population kept as parents each generation.
+    pub parent_ratio: f64,
+    /// Per-gene resampling probability of a mutation.
+    pub mutate_prob: f64,
+    /// Fraction of the children made by mutation; the rest by crossover.
+    pub mutation_ratio: f64,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        EvolutionConfig { parent_ratio: 0.25, mutate_prob: 0.1, mutation_ratio: 0.5 }
+    }
+}
+
+/// Regularized (aging) evolution, Real et al. AAAI 2019.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegularizedConfig {
+    /// Tournament size S; unset: population / 4 (the paper's P = 100, S = 25).
+    pub sample_size: Option<usize>,
+    /// Children per generation (the paper's parallel workers), each replacing the oldest
+    /// member; unset: population / 4.
+    pub children_per_generation: Option<usize>,
+}
+
+impl Default for RegularizedConfig {
+    fn default() -> Self {
+        RegularizedConfig { sample_size: None, children_per_generation: None }
+    }
+}
+
+/// NSGA-II, Deb et al. 2002, with constrained domination on the latency target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nsga2Config {
+    pub crossover_prob: f64,
+    pub mutate_prob: f64,
+}
+
+impl Default for Nsga2Config {
+    fn default() -> Self {
+        Nsga2Config { crossover_prob: 0.9, mutate_prob: 0.1 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyGradient {
+    Reinforce,
+    /// PPO with the clipped surrogate (Schulman et al. 2017), as MnasNet used.
+    Ppo,
+}
+
+/// MnasNet-style controller: per-gene softmax policy trained on ACC·(LAT/T)^w.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlConfig {
+    pub algorithm: PolicyGradient,
+    /// MnasNet exponents; `Reward::SOFT` (α = β = −0.07) or `Reward::HARD` (α = 0, β = −1).
+    pub reward: Reward,
+    pub learning_rate: f64,
+    /// Moving-average baseline: b ← decay·b + (1 − decay)·mean reward.
+    pub baseline_decay: f64,
+    /// PPO clip range ε.
+    pub clip: f64,
+    /// PPO optimisation epochs per batch.
+    pub epochs: usize,
+}
+
+impl Default for RlConfig {
+    fn default() -> Self {
+        RlConfig {
+            algorithm: PolicyGradient::Ppo,
+            reward: Reward::SOFT,
+            learning_rate: 0.05,
+            baseline_decay: 0.95,
+            clip: 0.2,
+            epochs: 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StrategyConfig {
+    Random,
+    Evolution(EvolutionConfig),
+    Regularized(RegularizedConfig),
+    Nsga2(Nsga2Config),
+    Rl(RlConfig),
+}
+
+impl StrategyConfig {
+    /// The strategy with its default parameters: `random`, `evolution`, `regularized`, `nsga2`, `rl`.
+    pub fn by_name(name: &str) -> Result<StrategyConfig> {
+        Ok(match name {
+            "random" => StrategyConfig::Random,
+            "evolution" => StrategyConfig::Evolution(Default::default()),
+            "regularized" => StrategyConfig::Regularized(Default::default()),
+            "nsga2" => StrategyConfig::Nsga2(Default::default()),
+            "rl" => StrategyConfig::Rl(Default::default()),
+            _ => bail!("unknown strategy `{name}` (expected evolution, regularized, nsga2, random or rl)"),
+        })
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrategyConfig::Random => "random",
+            StrategyConfig::Evolution(_) => "evolution",
+            StrategyConfig::Regularized(_) => "regularized",
+            StrategyConfig::Nsga2(_) => "nsga2",
+            StrategyConfig::Rl(_) => "rl",
+        }
+    }
+}
+
+fn default_max_tries() -> usize {
+    100_000
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub space: String,
+    /// Latency objectives; the first one carries the constraint.
+    pub latency: Vec<LatencySpec>,
+    pub max_latency_ms: f64,
+    pub accuracy: AccuracySpec,
+    pub strategy: StrategyConfig,
+    pub population: usize,
+    /// Generations after the initial population (generation 0).
+    pub generations: usize,
+    pub seed: u64,
+    /// Cap on proposals per generation when rejection-sampling feasible candidates.
+    #[serde(default = "default_max_tries")]
+    pub max_tries: usize,
+}
+
+impl JobConfig {
+    /// Fills parameters whose defaults depend on others (saved resolved in config.json).
+    pub fn resolve(&mut self) {
+        let quarter = (self.population / 4).max(1);
+        if let StrategyConfig::Regularized(r) = &mut self.strategy {
+            r.sample_size.get_or_insert(quarter);
+            r.children_per_generation.get_or_insert(quarter);
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.latency.is_empty() {
+            bail!("a search job needs at least one latency predictor");
+        }
+        if !(self.max_latency_ms > 0.0 && self.max_latency_ms.is_finite()) {
+            bail!("max_latency_ms must be a positive number, got {}", self.max_latency_ms);
+        }
+        if self.population < 2 {
+            bail!("population must be at least 2, got {}", self.population);
+        }
+        if self.max_tries == 0 {
+            bail!("max_tries must be positive");
+        }
+        match &self.strategy {
+            StrategyConfig::Evolution(e) => {
+                for (name, v) in [("parent_ratio", e.parent_ratio), ("mutation_ratio", e.mutation_ratio)] {
+                    if !(0.0..=1.0).contains(&v) {
+                        bail!("evolution.{name} must be in [0, 1], got {v}");
+                    }
+                }
+                if (e.parent_ratio * self.population as f64).round() < 1.0 {
+                    bail!("evolution.parent_ratio × population keeps no parent");
+                }
+            }
+            StrategyConfig::Regularized(r) => {
+                let ok = |v: Option<usize>| v.is_none_or(|v| (1..=self.population).contains(&v));
+                if !ok(r.sample_size) {
+                    bail!("regularized.sample_size must be in 1..={}, got {:?}", self.population, r.sample_size);
+                }
+                if !ok(r.children_per_generation) {
+                    bail!("regularized.children_per_generation must be in 1..={}", self.population);
+                }
+            }
+            StrategyConfig::Rl(r) => {
+                if r.learning_rate.is_nan()
+                    || r.learning_rate <= 0.0
+                    || !(0.0..1.0).contains(&r.baseline_decay)
+                    || r.epochs == 0
+                {
+                    bail!("rl: learning_rate > 0, baseline_decay in [0, 1) and epochs >= 1 are required");
+                }
+            }
+            StrategyConfig::Random | StrategyConfig::Nsga2(_) => {}
+        }
+        Ok(())
+    }
+}

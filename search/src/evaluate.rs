@@ -1,0 +1,115 @@
+//! Candidate evaluation: latency first (cheap, decides feasibility), accuracy only for
+//! candidates a strategy keeps. Batches run in parallel with rayon; results come back in
+//! proposal order, so a run is identical for any number of threads.
+
+use crate::objectives::{AccuracySource, LatencyObjective};
+use anyhow::{bail, Result};
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use spaces::ir::Network;
+use spaces::{Genome, SearchSpace};
+use std::sync::Arc;
+
+/// One fully evaluated architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub genome: Genome,
+    /// One latency per objective; [0] is the constrained one.
+    pub latency_ms: Vec<f64>,
+    pub accuracy: f64,
+    /// latency_ms[0] <= the job's target.
+    pub feasible: bool,
+    /// The strategy's scalar objective (accuracy of feasible members, or the MnasNet reward).
+    pub objective: Option<f64>,
+}
+
+/// A candidate whose latencies are known but whose accuracy is not yet.
+pub struct Timed {
+    pub genome: Genome,
+    pub net: Network,
+    pub latency_ms: Vec<f64>,
+    pub feasible: bool,
+}
+
+pub struct Evaluator {
+    pub space: Box<dyn SearchSpace>,
+    pub latency: Vec<LatencyObjective>,
+    pub accuracy: Arc<dyn AccuracySource>,
+    pub max_latency_ms: f64,
+}
+
+/// Proposals per round when filling a quota of feasible candidates: enough to keep both
+/// cores busy, fixed so that the generator is consumed identically on every machine.
+const MIN_ROUND: usize = 16;
+
+impl Evaluator {
+    /// Latency of one member under the constrained (first) objective.
+    pub fn primary_ms(&self, g: &Genome) -> Result<f64> {
+        self.latency[0].genome_ms(&*self.space, g)
+    }
+
+    /// Networks and latencies of `genomes`, in order.
+    pub fn time(&self, genomes: Vec<Genome>) -> Result<Vec<Timed>> {
+        genomes
+            .into_par_iter()
+            .map(|genome| {
+                let net = self.space.network(&genome);
+                let latency_ms = self.latency.iter().map(|l| l.latency_ms(&net)).collect::<Result<Vec<_>>>()?;
+                let feasible = latency_ms[0] <= self.max_latency_ms;
+                Ok(Timed { genome, net, latency_ms, feasible })
+            })
+            .collect()
+    }
+
+    /// Accuracies of timed candidates (one batch), as evaluations without an objective.
+    pub fn finish(&self, timed: Vec<Timed>) -> Result<Vec<Evaluation>> {
+        let items: Vec<(&Genome, &Network)> = timed.iter().map(|t| (&t.genome, &t.net)).collect();
+        let acc = self.accuracy.accuracy_batch(&*self.space, &items)?;
+        if acc.len() != timed.len() {
+            bail!("accuracy source returned {} values for {} architectures", acc.len(), timed.len());
+        }
+        Ok(timed
+            .into_iter()
+            .zip(acc)
+            .map(|(t, accuracy)| Evaluation {
+                objective: t.feasible.then_some(accuracy),
+                genome: t.genome,
+                latency_ms: t.latency_ms,
+                accuracy,
+                feasible: t.feasible,
+            })
+            .collect())
+    }
+
+    /// Latency and accuracy of `genomes`, in order; objective = accuracy of feasible members.
+    pub fn evaluate(&self, genomes: Vec<Genome>) -> Result<Vec<Evaluation>> {
+        self.finish(self.time(genomes)?)
+    }
+
+    /// Up to `n` feasible candidates from `propose`, trying at most `max_tries` proposals
+    /// (OFA's rejection sampling, with the cap its tutorial lacks). Proposals are drawn in
+    /// rounds of fixed size and accepted in order, so the outcome does not depend on threads.
+    /// Returns the feasible candidates and the number of proposals tried.
+    pub fn fill_feasible(
+        &self,
+        n: usize,
+        max_tries: usize,
+        rng: &mut StdRng,
+        mut propose: impl FnMut(&mut StdRng) -> Genome,
+    ) -> Result<(Vec<Timed>, usize)> {
+        let mut kept = Vec::with_capacity(n);
+        let mut tries = 0;
+        while kept.len() < n && tries < max_tries {
+            let round = (2 * (n - kept.len())).max(MIN_ROUND).min(max_tries - tries);
+            let proposals: Vec<Genome> = (0..round).map(|_| propose(rng)).collect();
+            tries += round;
+            for t in self.time(proposals)? {
+                if t.feasible && kept.len() < n {
+                    kept.push(t);
+                }
+            }
+        }
+        Ok((kept, tries))
+    }
+}

@@ -1,0 +1,90 @@
+//! A job's record of every evaluated architecture: appended to `history.jsonl` as each
+//! generation completes (the checkpoint says how many rows are committed, so rows of a
+//! generation that was killed halfway are dropped on resume), and exported at the end to
+//! `history.parquet`, one row per evaluation.
+
+use crate::evaluate::Evaluation;
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use spaces::SearchSpace;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub generation: usize,
+    #[serde(flatten)]
+    pub eval: Evaluation,
+}
+
+/// Appends rows and forces them to disk before the checkpoint that counts them is written.
+pub fn append(path: &Path, rows: &[Record]) -> Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut buf = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    f.write_all(&buf)?;
+    f.sync_data()?;
+    Ok(())
+}
+
+/// The first `rows` committed rows; later (uncommitted) lines are cut off the file.
+pub fn load_committed(path: &Path, rows: usize) -> Result<Vec<Record>> {
+    let mut out = Vec::with_capacity(rows);
+    if rows > 0 {
+        let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for (i, line) in BufReader::new(f).lines().take(rows).enumerate() {
+            let line = line?;
+            out.push(
+                serde_json::from_str(&line)
+                    .with_context(|| format!("{} line {}: bad history row", path.display(), i + 1))?,
+            );
+        }
+        if out.len() < rows {
+            bail!("{} has {} rows but the checkpoint committed {rows}", path.display(), out.len());
+        }
+    }
+    let mut f = File::create(path)?;
+    let mut buf = Vec::new();
+    for r in &out {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    f.write_all(&buf)?;
+    f.sync_data()?;
+    Ok(out)
+}
+
+/// Writes the history as Parquet: generation, arch (the space's JSON encoding), latency_ms
+/// (the constrained predictor), latency_ms_<label> for further predictors, accuracy,
+/// objective (null when the strategy gives the member none) and feasible.
+pub fn write_parquet(path: &Path, rows: &[Record], space: &dyn SearchSpace, labels: &[String]) -> Result<()> {
+    let mut cols: Vec<Column> = vec![
+        Column::new("generation".into(), rows.iter().map(|r| r.generation as u32).collect::<Vec<_>>()),
+        Column::new("arch".into(), rows.iter().map(|r| space.to_json(&r.eval.genome).to_string()).collect::<Vec<_>>()),
+        Column::new("latency_ms".into(), rows.iter().map(|r| r.eval.latency_ms[0]).collect::<Vec<_>>()),
+    ];
+    for (i, label) in labels.iter().enumerate().skip(1) {
+        cols.push(Column::new(
+            format!("latency_ms_{label}").into(),
+            rows.iter().map(|r| r.eval.latency_ms[i]).collect::<Vec<_>>(),
+        ));
+    }
+    cols.push(Column::new("accuracy".into(), rows.iter().map(|r| r.eval.accuracy).collect::<Vec<_>>()));
+    cols.push(Column::new("objective".into(), rows.iter().map(|r| r.eval.objective).collect::<Vec<_>>()));
+    cols.push(Column::new("feasible".into(), rows.iter().map(|r| r.eval.feasible).collect::<Vec<_>>()));
+    let mut df = DataFrame::new(rows.len(), cols)?;
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    ParquetWriter::new(f).finish(&mut df)?;
+    Ok(())
+}
+
+/// Reads back a history Parquet file (for tests and downstream analysis).
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(ParquetReader::new(f).finish()?)
+}

@@ -1,0 +1,373 @@
+//! A search job: a space, latency objectives, an accuracy source, a strategy and a budget,
+//! run generation by generation in its own directory:
+//!
+//! - `config.json`: the resolved configuration;
+//! - `log.txt`: what happened, generation by generation;
+//! - `state.json`: checkpoint after each completed generation (written to a temporary file
+//!   and renamed, so a kill leaves either the old or the new one);
+//! - `history.jsonl` while running, `history.parquet` at the end: every evaluated architecture;
+//! - `pareto.json`, `best.json`, `progress.{png,svg}`, `pareto.{png,svg}` at the end.
+//!
+//! Each generation draws from its own generator seeded by (seed, generation), so a resumed
+//! job produces exactly the history of an uninterrupted one.
+
+use crate::config::JobConfig;
+use crate::evaluate::Evaluator;
+use crate::history::{self, Record};
+use crate::min_latency::{min_latency, MinLatency};
+use crate::objectives::{AccuracySource, LatencyObjective};
+use crate::pareto::dominates;
+use crate::plots;
+use crate::rng::generation_rng;
+use crate::strategies::{self, Ctx, Strategy};
+use anyhow::{bail, Context, Result};
+use predictors::LatencyPredictor;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use spaces::Genome;
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The checkpoint: everything needed to continue after the last completed generation.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: u32,
+    config: JobConfig,
+    next_generation: usize,
+    history_rows: usize,
+    fastest: Genome,
+    fastest_ms: f64,
+    strategy: Value,
+}
+
+const FORMAT: u32 = 1;
+
+/// What a generation reports to a progress display.
+pub struct GenerationReport {
+    pub generation: usize,
+    pub total: usize,
+    pub evaluated: usize,
+    pub best: Option<f64>,
+}
+
+/// The result of a completed job.
+pub struct Outcome {
+    pub best: Option<Record>,
+    pub front: Vec<Record>,
+    pub evaluated: usize,
+    pub fastest: MinLatency,
+    pub accuracy_kind: String,
+    pub accuracy_description: String,
+    pub dir: PathBuf,
+}
+
+pub struct Job {
+    pub config: JobConfig,
+    dir: PathBuf,
+    ev: Evaluator,
+    strategy: Box<dyn Strategy>,
+    next_generation: usize,
+    history: Vec<Record>,
+    fastest: MinLatency,
+    log: File,
+}
+
+/// Writes `bytes` to `path` via a temporary file and a rename (atomic on POSIX).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+fn config_differences(a: &JobConfig, b: &JobConfig) -> Vec<String> {
+    let (va, vb) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
+    let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else { return vec!["config".into()] };
+    ma.keys()
+        .chain(mb.keys())
+        .filter(|k| ma.get(*k) != mb.get(*k))
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+impl Job {
+    /// Opens a job in `dir`: a new one, or with `resume` the one checkpointed there (whose
+    /// configuration must equal `config`). `latency` holds one predictor per `config.latency`
+    /// entry. Fails before writing anything when the latency target is below the smallest
+    /// latency the space reaches under the predictor.
+    pub fn open(
+        mut config: JobConfig,
+        latency: Vec<Arc<dyn LatencyPredictor>>,
+        accuracy: Arc<dyn AccuracySource>,
+        dir: &Path,
+        resume: bool,
+    ) -> Result<Job> {
+        config.resolve();
+        config.validate()?;
+        if latency.len() != config.latency.len() {
+            bail!("config names {} latency predictors but {} were given", config.latency.len(), latency.len());
+        }
+        let space = spaces::space(&config.space)?;
+        let objectives = config
+            .latency
+            .iter()
+            .zip(latency)
+            .map(|(spec, p)| LatencyObjective::new(spec.label.clone(), p, &*space))
+            .collect();
+        let strategy = strategies::build(&config, &*space);
+        let ev = Evaluator { space, latency: objectives, accuracy, max_latency_ms: config.max_latency_ms };
+        let state_path = dir.join("state.json");
+        if state_path.exists() {
+            if !resume {
+                bail!(
+                    "{} already holds a search job; pass --resume to continue it or choose another --out",
+                    dir.display()
+                );
+            }
+            return Self::resume(config, ev, strategy, dir);
+        }
+        let fastest = min_latency(&ev, config.seed)?;
+        if fastest.latency_ms > config.max_latency_ms {
+            bail!(
+                "latency target {} ms is infeasible for space {} under predictor `{}`: the smallest latency found is \
+                 {:.3} ms ({}), by {}",
+                config.max_latency_ms,
+                config.space,
+                config.latency[0].label,
+                fastest.latency_ms,
+                ev.space.to_json(&fastest.genome),
+                MinLatency::method()
+            );
+        }
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)? + "\n")?;
+        let _ = fs::remove_file(dir.join("history.jsonl"));
+        let log = File::create(dir.join("log.txt"))?;
+        let mut job =
+            Job { config, dir: dir.into(), ev, strategy, next_generation: 0, history: Vec::new(), fastest, log };
+        job.note(format!(
+            "search {} on {} with {} (accuracy: {}; latency: {}{}), target {} ms, seed {}",
+            job.config.strategy.name(),
+            job.config.space,
+            job.config.population,
+            job.ev.accuracy.describe(),
+            job.config.latency.iter().map(|l| format!("{} ({})", l.label, l.path)).collect::<Vec<_>>().join(", "),
+            if job.ev.latency[0].is_tabulated() { ", per-layer table" } else { "" },
+            job.config.max_latency_ms,
+            job.config.seed
+        ));
+        job.note(format!(
+            "smallest reachable latency {:.3} ms ({} predictor calls; {})",
+            job.fastest.latency_ms,
+            job.fastest.evaluations,
+            MinLatency::method()
+        ));
+        Ok(job)
+    }
+
+    fn resume(config: JobConfig, ev: Evaluator, mut strategy: Box<dyn Strategy>, dir: &Path) -> Result<Job> {
+        let path = dir.join("state.json");
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let cp: Checkpoint =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a checkpoint", path.display()))?;
+        if cp.format != FORMAT {
+            bail!("{} has checkpoint format {}, this build reads {FORMAT}", path.display(), cp.format);
+        }
+        if cp.config != config {
+            bail!(
+                "cannot resume {}: its saved configuration differs in {} (resume with the same settings, or omit them)",
+                dir.display(),
+                config_differences(&cp.config, &config).join(", ")
+            );
+        }
+        let history = history::load_committed(&dir.join("history.jsonl"), cp.history_rows)?;
+        strategy.restore(cp.strategy)?;
+        let log = OpenOptions::new().create(true).append(true).open(dir.join("log.txt"))?;
+        let fastest = MinLatency { genome: cp.fastest, latency_ms: cp.fastest_ms, evaluations: 0 };
+        let mut job =
+            Job { config, dir: dir.into(), ev, strategy, next_generation: cp.next_generation, history, fastest, log };
+        job.note(format!("resumed at generation {} with {} evaluated", job.next_generation, job.history.len()));
+        Ok(job)
+    }
+
+    fn note(&mut self, line: String) {
+        let _ = writeln!(self.log, "{line}");
+    }
+
+    /// Generations in all, the initial population included.
+    pub fn total_generations(&self) -> usize {
+        self.config.generations + 1
+    }
+
+    pub fn next_generation(&self) -> usize {
+        self.next_generation
+    }
+
+    pub fn history(&self) -> &[Record] {
+        &self.history
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        let cp = Checkpoint {
+            format: FORMAT,
+            config: self.config.clone(),
+            next_generation: self.next_generation,
+            history_rows: self.history.len(),
+            fastest: self.fastest.genome.clone(),
+            fastest_ms: self.fastest.latency_ms,
+            strategy: self.strategy.state()?,
+        };
+        write_atomic(&self.dir.join("state.json"), serde_json::to_string(&cp)?.as_bytes())
+    }
+
+    fn best_objective(&self) -> Option<f64> {
+        best(&self.history).and_then(|r| r.eval.objective)
+    }
+
+    /// Runs the remaining generations, or only `max_generations` of them (then returns
+    /// `None`, as if the process had been stopped there). `report` sees each generation.
+    pub fn run(
+        &mut self,
+        max_generations: Option<usize>,
+        report: &mut dyn FnMut(&GenerationReport),
+    ) -> Result<Option<Outcome>> {
+        let total = self.total_generations();
+        let mut ran = 0;
+        while self.next_generation < total {
+            if max_generations.is_some_and(|m| ran >= m) {
+                return Ok(None);
+            }
+            let generation = self.next_generation;
+            let mut rng = generation_rng(self.config.seed, generation as u64);
+            let mut notes = Vec::new();
+            let mut log = |s: String| notes.push(s);
+            let mut ctx = Ctx {
+                ev: &self.ev,
+                population: self.config.population,
+                max_tries: self.config.max_tries,
+                fastest: &self.fastest.genome,
+                log: &mut log,
+            };
+            let evals = self.strategy.step(generation, &mut rng, &mut ctx)?;
+            let rows: Vec<Record> = evals.into_iter().map(|eval| Record { generation, eval }).collect();
+            history::append(&self.dir.join("history.jsonl"), &rows)?;
+            self.history.extend(rows.iter().cloned());
+            self.next_generation += 1;
+            self.checkpoint()?;
+            ran += 1;
+            for n in notes {
+                self.note(n);
+            }
+            let best = self.best_objective();
+            let feasible = rows.iter().filter(|r| r.eval.feasible).count();
+            self.note(format!(
+                "generation {generation}: {} evaluated ({feasible} feasible), best feasible objective {}",
+                rows.len(),
+                best.map_or("none".into(), |b| format!("{b:.5}"))
+            ));
+            report(&GenerationReport { generation, total, evaluated: self.history.len(), best });
+        }
+        self.finish().map(Some)
+    }
+
+    /// Writes the final outputs (history.parquet, pareto.json, best.json, plots).
+    fn finish(&mut self) -> Result<Outcome> {
+        let space = &*self.ev.space;
+        let labels: Vec<String> = self.config.latency.iter().map(|l| l.label.clone()).collect();
+        history::write_parquet(&self.dir.join("history.parquet"), &self.history, space, &labels)?;
+        let front = pareto_front(&self.history);
+        let acc_kind = self.ev.accuracy.kind().to_string();
+        let acc_desc = self.ev.accuracy.describe();
+        let entry = |r: &Record| {
+            json!({
+                "generation": r.generation,
+                "arch": space.to_json(&r.eval.genome),
+                "latency_ms": labels.iter().cloned().zip(r.eval.latency_ms.iter().map(|&v| json!(v))).collect::<serde_json::Map<String, Value>>(),
+                "accuracy": r.eval.accuracy,
+                "objective": r.eval.objective,
+                "feasible": r.eval.feasible,
+            })
+        };
+        let source = json!({ "kind": acc_kind, "description": acc_desc });
+        let pareto = json!({
+            "space": self.config.space,
+            "objectives": std::iter::once("accuracy (max)".to_string())
+                .chain(labels.iter().map(|l| format!("latency_ms.{l} (min)"))).collect::<Vec<_>>(),
+            "max_latency_ms": self.config.max_latency_ms,
+            "accuracy_source": source,
+            "front": front.iter().map(entry).collect::<Vec<_>>(),
+        });
+        fs::write(self.dir.join("pareto.json"), serde_json::to_string_pretty(&pareto)? + "\n")?;
+        let best = best(&self.history).cloned();
+        let best_json = json!({
+            "space": self.config.space,
+            "strategy": self.config.strategy.name(),
+            "max_latency_ms": self.config.max_latency_ms,
+            "accuracy_source": source,
+            "evaluated": self.history.len(),
+            "best": best.as_ref().map(entry),
+        });
+        fs::write(self.dir.join("best.json"), serde_json::to_string_pretty(&best_json)? + "\n")?;
+        let objective = match self.config.strategy {
+            crate::config::StrategyConfig::Rl(_) => "MnasNet reward ACC·(LAT/T)^w".to_string(),
+            _ => acc_kind.clone(),
+        };
+        plots::write_all(&self.dir, &self.history, &front, self.config.max_latency_ms, &objective, &acc_kind)?;
+        match &best {
+            Some(b) => self.note(format!(
+                "done: {} evaluated; best {} at {:.3} ms, {} {:.5}",
+                self.history.len(),
+                space.to_json(&b.eval.genome),
+                b.eval.latency_ms[0],
+                acc_kind,
+                b.eval.accuracy
+            )),
+            None => self.note(format!("done: {} evaluated; no feasible architecture", self.history.len())),
+        }
+        Ok(Outcome {
+            best,
+            front,
+            evaluated: self.history.len(),
+            fastest: self.fastest.clone(),
+            accuracy_kind: acc_kind,
+            accuracy_description: acc_desc,
+            dir: self.dir.clone(),
+        })
+    }
+}
+
+/// The feasible record with the highest objective (earliest on ties).
+pub fn best(history: &[Record]) -> Option<&Record> {
+    history.iter().filter(|r| r.eval.feasible && r.eval.objective.is_some()).fold(None, |b: Option<&Record>, r| match b
+    {
+        Some(b) if b.eval.objective >= r.eval.objective => Some(b),
+        _ => Some(r),
+    })
+}
+
+/// Non-dominated feasible records on (max accuracy, min each latency), one per
+/// architecture, sorted by the constrained latency. Incremental: each record is checked
+/// against the current front only, O(n · |front|).
+pub fn pareto_front(history: &[Record]) -> Vec<Record> {
+    let objectives = |r: &Record| -> Vec<f64> {
+        std::iter::once(-r.eval.accuracy).chain(r.eval.latency_ms.iter().copied()).collect()
+    };
+    let mut front: Vec<(Vec<f64>, &Record)> = Vec::new();
+    for r in history.iter().filter(|r| r.eval.feasible) {
+        let o = objectives(r);
+        if front.iter().any(|(f, _)| dominates(f, &o) || *f == o) {
+            continue;
+        }
+        front.retain(|(f, _)| !dominates(&o, f));
+        front.push((o, r));
+    }
+    let mut out: Vec<Record> = front.into_iter().map(|(_, r)| r.clone()).collect();
+    out.sort_by(|a, b| a.eval.latency_ms[0].total_cmp(&b.eval.latency_ms[0]));
+    out
+}

@@ -1,0 +1,96 @@
+//! Accuracy objectives. A job names the source of its accuracy numbers in every output,
+//! because a training-free proxy and a trained predictor are not comparable.
+
+use anyhow::Result;
+use rayon::prelude::*;
+use spaces::ir::Network;
+use spaces::{Genome, SearchSpace};
+
+/// Where a job's accuracy numbers come from.
+pub trait AccuracySource: Send + Sync {
+    /// Short kind, written to history, best.json and the CLI: `predictor`, `supernet`, `capacity-proxy`.
+    fn kind(&self) -> &str;
+    /// One line on what exactly the numbers are.
+    fn describe(&self) -> String;
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, net: &Network) -> Result<f64>;
+    /// Accuracies of many members at once; override when a batch is cheaper (e.g. an MLP
+    /// as one matrix product). Results must not depend on how the batch is split.
+    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+        items.par_iter().map(|(g, n)| self.accuracy(space, g, n)).collect()
+    }
+}
+
+/// Training-free "capacity" proxy used when a job is given no accuracy source.
+///
+/// score = (norm(ln MACs) + norm(ln params) + norm(depth)) / 3, where depth is the number of
+/// layers that carry computation and norm(x) = clamp((x - x_lo) / (x_hi - x_lo), 0, 1) with
+/// x_lo, x_hi taken from the space's smallest and largest members by MACs.
+///
+/// It is a proxy, not an accuracy: it only encodes "bigger and deeper networks of one
+/// space tend to be more accurate", costs one pass over the IR, and lies in [0, 1]. Under a
+/// latency constraint it steers the search towards the networks that use the latency budget
+/// for the most computation. Use a trained predictor or a supernet for real accuracy numbers.
+pub struct CapacityProxy {
+    lo: [f64; 3],
+    hi: [f64; 3],
+}
+
+fn features(net: &Network) -> [f64; 3] {
+    [(net.macs().max(1) as f64).ln(), (net.params().max(1) as f64).ln(), net.compute_layers().count() as f64]
+}
+
+impl CapacityProxy {
+    pub fn new(space: &dyn SearchSpace) -> Self {
+        let (small, large) = space.extremes();
+        CapacityProxy { lo: features(&space.network(&small)), hi: features(&space.network(&large)) }
+    }
+
+    pub fn score(&self, net: &Network) -> f64 {
+        let f = features(net);
+        let norm = |i: usize| {
+            let span = self.hi[i] - self.lo[i];
+            if span <= 0.0 {
+                0.5
+            } else {
+                ((f[i] - self.lo[i]) / span).clamp(0.0, 1.0)
+            }
+        };
+        (norm(0) + norm(1) + norm(2)) / 3.0
+    }
+}
+
+impl AccuracySource for CapacityProxy {
+    fn kind(&self) -> &str {
+        "capacity-proxy"
+    }
+    fn describe(&self) -> String {
+        "training-free capacity proxy in [0,1]: mean of min-max normalised ln(MACs), ln(params) and compute depth \
+         over the space's extremes (NOT an accuracy)"
+            .into()
+    }
+    fn accuracy(&self, _space: &dyn SearchSpace, _genome: &Genome, net: &Network) -> Result<f64> {
+        Ok(self.score(net))
+    }
+}
+
+/// The accuracy source a job's configuration names.
+///
+/// - `capacity-proxy`: [`CapacityProxy`].
+/// - `predictor`: an accuracy predictor file. `predictors` has no accuracy predictor in this
+///   build yet, so this is a clear error rather than a silent fallback to the proxy.
+/// - `supernet`: evaluation of a trained weight-sharing supernet checkpoint (the `nn` module's
+///   job); not wired into search jobs in this build, so also a clear error.
+pub fn load(spec: &crate::config::AccuracySpec, space: &dyn SearchSpace) -> Result<std::sync::Arc<dyn AccuracySource>> {
+    use crate::config::AccuracySpec;
+    match spec {
+        AccuracySpec::CapacityProxy => Ok(std::sync::Arc::new(CapacityProxy::new(space))),
+        AccuracySpec::Predictor { path } => anyhow::bail!(
+            "accuracy predictor {path}: this build of `predictors` has no accuracy predictor to load it with; \
+             omit --accuracy to search with the capacity proxy"
+        ),
+        AccuracySpec::Supernet { path } => anyhow::bail!(
+            "supernet checkpoint {path}: evaluating supernet subnets inside a search job is not wired up in this build; \
+             omit --accuracy to search with the capacity proxy"
+        ),
+    }
+}

@@ -1,0 +1,71 @@
+//! OFA's constrained evolutionary search (once-for-all `EvolutionFinder.run_evolution_search`):
+//! a feasible initial population by rejection sampling; each generation keeps the top
+//! `parent_ratio` by accuracy as parents and breeds `population` feasible children,
+//! `mutation_ratio` of them by per-gene mutation and the rest by uniform crossover, each
+//! resampled until it meets the latency target (bounded here by `max_tries`).
+
+use super::{feasible_population, ranked, Ctx, Strategy};
+use crate::config::EvolutionConfig;
+use crate::evaluate::Evaluation;
+use anyhow::Result;
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::Value;
+
+pub struct Evolution {
+    config: EvolutionConfig,
+    population: Vec<Evaluation>,
+}
+
+impl Evolution {
+    pub fn new(config: EvolutionConfig) -> Self {
+        Evolution { config, population: Vec::new() }
+    }
+}
+
+impl Strategy for Evolution {
+    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
+        let p = ctx.population;
+        if generation == 0 {
+            let init = feasible_population(ctx, p, rng)?;
+            self.population = ctx.ev.finish(init)?;
+            return Ok(self.population.clone());
+        }
+        let n_parents = ((self.config.parent_ratio * p as f64).round() as usize).clamp(1, self.population.len());
+        let parents: Vec<Evaluation> = ranked(&self.population, |e| e.accuracy)
+            .into_iter()
+            .take(n_parents)
+            .map(|i| self.population[i].clone())
+            .collect();
+        let n_mut = (self.config.mutation_ratio * p as f64).round() as usize;
+        let space = &*ctx.ev.space;
+        let prob = self.config.mutate_prob;
+        let pick = |r: &mut StdRng| &parents[r.random_range(0..parents.len())].genome;
+        let (mut children, tries_m) =
+            ctx.ev.fill_feasible(n_mut, ctx.max_tries, rng, |r| space.mutate(pick(r), prob, r))?;
+        let (crossed, tries_c) = ctx.ev.fill_feasible(p - n_mut, ctx.max_tries, rng, |r| {
+            let (a, b) = (pick(r), pick(r));
+            space.crossover(a, b, r)
+        })?;
+        children.extend(crossed);
+        if children.len() < p {
+            (ctx.log)(format!(
+                "generation {generation}: only {} of {p} children met the target within {} tries",
+                children.len(),
+                tries_m + tries_c
+            ));
+        }
+        let children = ctx.ev.finish(children)?;
+        self.population = parents;
+        self.population.extend(children.iter().cloned());
+        Ok(children)
+    }
+
+    fn state(&self) -> Result<Value> {
+        Ok(serde_json::to_value(&self.population)?)
+    }
+    fn restore(&mut self, state: Value) -> Result<()> {
+        self.population = serde_json::from_value(state)?;
+        Ok(())
+    }
+}

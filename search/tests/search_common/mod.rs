@@ -1,0 +1,101 @@
+//! Shared fixtures of the search tests: stand-in and fitted latency predictors, configs
+//! and scratch job directories.
+#![allow(dead_code)]
+
+use predictors::{LatencyPredictor, PredictError};
+use search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
+use search::job::Job;
+use search::objectives::{AccuracySource, CapacityProxy};
+use spaces::ir::Network;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// A stand-in latency model, linear in MACs per layer plus a per-layer overhead. `family`
+/// decides whether the search tabulates it (`lut`) or calls it for every network.
+pub struct MacsLinear {
+    pub family: &'static str,
+}
+
+impl LatencyPredictor for MacsLinear {
+    fn family(&self) -> &str {
+        self.family
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        Ok(0.3 + net.layers.iter().filter(|l| l.is_timed()).map(|l| 0.02 + l.macs() as f64 * 4e-6).sum::<f64>())
+    }
+    fn save(&self, _path: &Path) -> anyhow::Result<()> {
+        anyhow::bail!("the MACs-linear stand-in lives in memory only")
+    }
+}
+
+pub fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+}
+
+/// A lookup table fitted (per-layer-key NNLS, `predictors::lut::fit_networks`) to the
+/// 1,000+ HW-NAS-Bench FBNet CIFAR-100 Pixel 3 measurements.
+pub fn pixel3_lut() -> Arc<dyn LatencyPredictor> {
+    static LUT: OnceLock<Arc<dyn LatencyPredictor>> = OnceLock::new();
+    LUT.get_or_init(|| {
+        let path = shared_data().join("hw-nas-bench-fbnet/fbnet_cifar100_pixel3.csv");
+        let ds = predictors::dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").expect("pixel3 dataset");
+        let nets: Vec<&Network> = ds.networks.iter().map(|r| &r.network).collect();
+        let ms: Vec<f64> = ds.networks.iter().map(|r| r.value).collect();
+        let lut =
+            predictors::lut::fit_networks(path.display().to_string(), &nets, &ms, ds.coverage(), Default::default())
+                .expect("fit");
+        Arc::new(lut)
+    })
+    .clone()
+}
+
+pub fn config(
+    space: &str,
+    strategy: StrategyConfig,
+    population: usize,
+    generations: usize,
+    seed: u64,
+    target: f64,
+) -> JobConfig {
+    JobConfig {
+        space: space.into(),
+        latency: vec![LatencySpec { label: "dev".into(), path: "memory".into() }],
+        max_latency_ms: target,
+        accuracy: AccuracySpec::CapacityProxy,
+        strategy,
+        population,
+        generations,
+        seed,
+        max_tries: 20_000,
+    }
+}
+
+pub fn proxy(space: &str) -> Arc<dyn AccuracySource> {
+    Arc::new(CapacityProxy::new(&*spaces::space(space).unwrap()))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hwnas-search-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+pub fn open(config: JobConfig, lat: Arc<dyn LatencyPredictor>, dir: &Path, resume: bool) -> anyhow::Result<Job> {
+    let acc = proxy(&config.space);
+    Job::open(config, vec![lat], acc, dir, resume)
+}
+
+/// Median predicted latency of `n` uniform samples: a target that about half the space meets.
+pub fn median_latency(space: &str, lat: &dyn LatencyPredictor, n: usize) -> f64 {
+    use rand::SeedableRng;
+    let s = spaces::space(space).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut v: Vec<f64> = (0..n).map(|_| lat.predict_ms(&s.network(&s.sample(&mut rng))).unwrap()).collect();
+    v.sort_by(f64::total_cmp);
+    v[n / 2]
+}
+
+pub fn all_strategies() -> Vec<StrategyConfig> {
+    ["random", "evolution", "regularized", "nsga2", "rl"].iter().map(|s| StrategyConfig::by_name(s).unwrap()).collect()
+}
