@@ -8,7 +8,7 @@ use super::record::{Identity, ModelId, Record};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::target::{Target, TargetError};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 pub const ERRORS_FILE: &str = "errors.jsonl";
@@ -217,9 +217,4 @@ fn now_ms() -> i64 {
 /// The identities of journaled records.
 pub fn identities(records: &[Record]) -> HashSet<Identity> {
     records.iter().map(Record::identity).collect()
-}
-
-/// Paths of a job's outputs in `dir`.
-pub fn dataset_path(dir: &Path) -> PathBuf {
-    dir.join(super::dataset::DATASET_FILE)
 }

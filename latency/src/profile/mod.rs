@@ -6,6 +6,7 @@ pub mod job;
 pub mod journal;
 pub mod protocol;
 pub mod record;
+pub mod session;
 pub mod stats;
 
 pub use dataset::{write_parquet, DATASET_FILE};

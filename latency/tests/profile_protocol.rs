@@ -1,0 +1,228 @@
+//! The measurement protocol, journal and failure handling on the host, with a
+//! scripted stand-in for the runtime whose behaviour each model file selects
+//! (good, noisy, malformed, failing, hung), so every path runs in milliseconds.
+
+use latency::local::LocalTarget;
+use latency::profile::job::{DeviceReport, ERRORS_FILE};
+use latency::profile::{session, Event, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
+use latency::runtime::runner::RunnerRuntime;
+use latency::runtime::RunConfig;
+use latency::target::{DeviceInfo, Output, Target, TargetError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hwnas-profile-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Prints what hwnas-runner prints, or misbehaves as the model file asks.
+const SCRIPT: &str = r#"#!/bin/sh
+model="$2"
+case "$(cat "$model")" in
+  *garbage*) echo "Segmentation fault (core dumped)"; exit 0 ;;
+  *fail*) echo "cannot map tensor" >&2; exit 3 ;;
+  *hang*) sleep 60 ;;
+  *noisy*) echo '{"samples_us":[100,150,200,120,180]}' ;;
+  *) echo "loaded $model"; echo '{"samples_us":[100,102,101,99,100,250],"threads":1}' ;;
+esac
+"#;
+
+fn runner(dir: &Path) -> RunnerRuntime {
+    let p = dir.join("fake-runner.sh");
+    std::fs::write(&p, SCRIPT).unwrap();
+    std::process::Command::new("chmod").arg("755").arg(&p).status().unwrap();
+    RunnerRuntime::new(p).unwrap()
+}
+
+/// Model files whose content is the layer key, which the script reads.
+struct Keys;
+impl ModelSource for Keys {
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
+        Ok(m.key.clone().into_bytes())
+    }
+}
+
+fn layers(keys: &[&str]) -> Vec<ModelId> {
+    keys.iter().map(|k| ModelId::layer("test", k.to_string(), 224)).collect()
+}
+
+fn protocol() -> Protocol {
+    Protocol {
+        run: RunConfig { threads: 1, warmup: 1, runs: 6, affinity: None },
+        cooldown: Duration::from_millis(1),
+        timeout: Duration::from_millis(500),
+        max_rounds: 3,
+        ..Protocol::default()
+    }
+}
+
+/// A host target under another name that vanishes after `alive` commands, like an unplugged phone.
+struct Phone {
+    inner: LocalTarget,
+    name: String,
+    alive: usize,
+    calls: AtomicUsize,
+}
+
+impl Phone {
+    fn new(dir: &Path, name: &str, alive: usize) -> Phone {
+        Phone { inner: LocalTarget::new(dir.join(name)).unwrap(), name: name.into(), alive, calls: AtomicUsize::new(0) }
+    }
+    fn check(&self) -> Result<(), TargetError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.alive {
+            return Err(TargetError::Unreachable { device: self.name.clone(), why: "device offline".into() });
+        }
+        Ok(())
+    }
+}
+
+impl Target for Phone {
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, TargetError> {
+        self.check()?;
+        self.inner.run(argv, timeout)
+    }
+    fn push(&self, local: &Path, remote: &str) -> Result<(), TargetError> {
+        self.check()?;
+        self.inner.push(local, remote)
+    }
+    fn scratch_dir(&self) -> String {
+        self.inner.scratch_dir()
+    }
+    fn info(&self) -> Result<DeviceInfo, TargetError> {
+        self.check()?;
+        self.inner.info().map(|i| DeviceInfo { serial: self.name.clone(), ..i })
+    }
+}
+
+fn run(dir: &Path, models: &[ModelId], targets: &[Box<dyn Target>]) -> (session::Outcome, Vec<Event>) {
+    let rt = runner(dir);
+    let p = protocol();
+    let job = Job { runtime: &rt, protocol: &p, models, source: &Keys, out_dir: &dir.join("out") };
+    let events = Mutex::new(Vec::new());
+    let outcome = session::run(&job, targets, &|e| events.lock().unwrap().push(e)).unwrap();
+    (outcome, events.into_inner().unwrap())
+}
+
+fn journal(dir: &Path) -> Vec<Record> {
+    session::read_journal(&dir.join("out")).unwrap()
+}
+
+fn local(dir: &Path) -> Vec<Box<dyn Target>> {
+    vec![Box::new(LocalTarget::new(dir.join("scratch")).unwrap())]
+}
+
+#[test]
+fn measures_rejects_outliers_and_resumes_without_remeasuring() {
+    let dir = tmp("resume");
+    let models = layers(&["conv-a", "conv-b", "conv-c"]);
+    let (out, _) = run(&dir, &models[..2], &local(&dir));
+    assert_eq!(out.reports[0].measured, 2);
+    assert!(out.problems().is_none(), "{:?}", out.problems());
+    let recs = journal(&dir);
+    let r = &recs[0];
+    assert_eq!(r.samples_us, vec![100.0, 102.0, 101.0, 99.0, 100.0, 250.0]);
+    assert_eq!(r.kept, vec![true, true, true, true, true, false]);
+    assert_eq!((r.summary.median_us, r.summary.n_rejected, r.rounds), (100.0, 1, 1));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.runtime.runtime, "runner");
+    assert_eq!(r.runtime.flags[..3], ["{binary}", "--model", "{model}"]);
+    assert_eq!(r.runtime.binary_sha256.len(), 64);
+    assert!(r.timed_us > 0.0 && r.wall_us > r.timed_us / 1000.0);
+
+    // A kill mid-write leaves a torn line: it is cut off and the rest resumes.
+    let jpath = dir.join("out").join(JOURNAL_FILE);
+    let mut bytes = std::fs::read(&jpath).unwrap();
+    bytes.extend_from_slice(b"{\"device\":\"local\",\"mod");
+    std::fs::write(&jpath, bytes).unwrap();
+    let (out, _) = run(&dir, &models, &local(&dir));
+    assert_eq!(out.torn_bytes, 22);
+    assert_eq!(out.resumed, 2);
+    assert_eq!((out.reports[0].skipped, out.reports[0].measured), (2, 1));
+    let keys: Vec<String> = journal(&dir).iter().map(|r| r.model.key.clone()).collect();
+    assert_eq!(keys, ["conv-a", "conv-b", "conv-c"]);
+    // Nothing left to do.
+    let (out, _) = run(&dir, &models, &local(&dir));
+    assert_eq!((out.reports[0].skipped, out.reports[0].measured), (3, 0));
+    assert_eq!(journal(&dir).len(), 3);
+}
+
+#[test]
+fn unstable_samples_are_repeated_then_flagged() {
+    let dir = tmp("noisy");
+    let (out, _) = run(&dir, &layers(&["noisy"]), &local(&dir));
+    assert_eq!(out.reports[0].flagged, 1);
+    let r = &journal(&dir)[0];
+    assert_eq!(r.rounds, 3);
+    assert_eq!(r.samples_us.len(), 15);
+    assert!(r.warnings[0].starts_with("unstable: CV"), "{:?}", r.warnings);
+}
+
+#[test]
+fn malformed_failing_and_hung_runs_are_reported_and_the_rest_is_kept() {
+    let dir = tmp("failures");
+    let models = layers(&["ok-1", "garbage", "hang", "ok-2", "fail"]);
+    let start = std::time::Instant::now();
+    let (out, events) = run(&dir, &models, &local(&dir));
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let r = &out.reports[0];
+    assert_eq!(r.measured, 2);
+    let errs: Vec<&str> = r.failed.iter().map(|(_, e)| e.as_str()).collect();
+    assert!(
+        errs[0].contains("hwnas-runner printed output hwnas cannot read") && errs[0].contains("Segmentation fault")
+    );
+    assert!(errs[1].contains("did not finish within 500ms"), "{}", errs[1]);
+    assert!(errs[2].contains("exited with code 3") && errs[2].contains("cannot map tensor"), "{}", errs[2]);
+    assert_eq!(std::fs::read_to_string(dir.join("out").join(ERRORS_FILE)).unwrap().lines().count(), 3);
+    assert!(events.iter().any(|e| matches!(e, Event::Failed { model, .. } if model == "layer hang")));
+    let problems = out.problems().unwrap();
+    assert!(problems.contains("local: measured 2 of 5") && problems.contains("kept 2 records"), "{problems}");
+    assert_eq!(journal(&dir).len(), 2);
+}
+
+#[test]
+fn a_device_that_disappears_stops_alone_and_keeps_its_records() {
+    let dir = tmp("vanish");
+    let models = layers(&["m1", "m2", "m3", "m4", "m5", "m6"]);
+    // Install takes 4 commands when not cached (test, mkdir, push, chmod, mv) and a model about 5.
+    let targets: Vec<Box<dyn Target>> =
+        vec![Box::new(Phone::new(&dir, "pixel-4", 20)), Box::new(Phone::new(&dir, "note-10", usize::MAX))];
+    let (out, _) = run(&dir, &models, &targets);
+    let by = |id: &str| out.reports.iter().find(|r| r.device == id).cloned().unwrap_or_else(DeviceReport::default);
+    let (lost, fine) = (by("pixel-4"), by("note-10"));
+    assert_eq!(fine.measured, 6);
+    assert!(fine.complete());
+    assert!(lost.measured >= 1 && lost.measured < 6, "{lost:?}");
+    assert!(lost.stopped.as_deref().unwrap().contains("device disappeared (device offline)"), "{lost:?}");
+    let problems = out.problems().unwrap();
+    assert!(problems.starts_with(&format!("pixel-4: measured {} of 6", lost.measured)), "{problems}");
+    let recs = journal(&dir);
+    assert_eq!(recs.iter().filter(|r| r.device == "pixel-4").count(), lost.measured);
+    assert_eq!(recs.iter().filter(|r| r.device == "note-10").count(), 6);
+}
+
+#[test]
+fn a_second_run_on_the_same_directory_is_refused_and_duplicates_are_rejected() {
+    let dir = tmp("lock");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let f = std::fs::File::create(out.join(session::LOCK_FILE)).unwrap();
+    use std::os::fd::AsRawFd;
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    let rt = runner(&dir);
+    let p = protocol();
+    let models = layers(&["a"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    assert!(e.contains("another `hwnas profile` is writing"), "{e}");
+    drop(f);
+    let twice: Vec<Box<dyn Target>> = vec![Box::new(Phone::new(&dir, "x", 9)), Box::new(Phone::new(&dir, "x", 9))];
+    assert!(session::run(&job, &twice, &|_| {}).unwrap_err().contains("`x` is selected twice"));
+}
