@@ -2,54 +2,18 @@
 //! scripted stand-in for the runtime whose behaviour each model file selects
 //! (good, noisy, malformed, failing, hung), so every path runs in milliseconds.
 
+mod profile_support;
+
 use latency::local::LocalTarget;
 use latency::profile::job::{DeviceReport, ERRORS_FILE};
-use latency::profile::{session, Event, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
-use latency::runtime::runner::RunnerRuntime;
+use latency::profile::{session, Event, Job, ModelId, Protocol, Record, JOURNAL_FILE};
 use latency::runtime::RunConfig;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
-use std::path::{Path, PathBuf};
+use profile_support::{layers, runner, tmp, Keys};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hwnas-profile-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Prints what hwnas-runner prints, or misbehaves as the model file asks.
-const SCRIPT: &str = r#"#!/bin/sh
-model="$2"
-case "$(cat "$model")" in
-  *garbage*) echo "Segmentation fault (core dumped)"; exit 0 ;;
-  *fail*) echo "cannot map tensor" >&2; exit 3 ;;
-  *hang*) sleep 60 ;;
-  *noisy*) echo '{"samples_us":[100,150,200,120,180]}' ;;
-  *) echo "loaded $model"; echo '{"samples_us":[100,102,101,99,100,250],"threads":1}' ;;
-esac
-"#;
-
-fn runner(dir: &Path) -> RunnerRuntime {
-    let p = dir.join("fake-runner.sh");
-    std::fs::write(&p, SCRIPT).unwrap();
-    std::process::Command::new("chmod").arg("755").arg(&p).status().unwrap();
-    RunnerRuntime::new(p).unwrap()
-}
-
-/// Model files whose content is the layer key, which the script reads.
-struct Keys;
-impl ModelSource for Keys {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
-        Ok(m.key.clone().into_bytes())
-    }
-}
-
-fn layers(keys: &[&str]) -> Vec<ModelId> {
-    keys.iter().map(|k| ModelId::layer("test", k.to_string(), 224)).collect()
-}
 
 fn protocol() -> Protocol {
     Protocol {
