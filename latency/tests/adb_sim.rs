@@ -114,6 +114,7 @@ fn unplugged_phone_is_a_clear_error() {
     assert_eq!(t.run(&argv(&["echo", "one"]), T).unwrap().stdout, "one\n");
     let start = Instant::now();
     let err = t.run(&argv(&["echo", "two"]), T).unwrap_err();
+    eprintln!("after unplug: {err}");
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&phone.serial()), "{err}");
@@ -121,6 +122,7 @@ fn unplugged_phone_is_a_clear_error() {
     let err = t.run(&argv(&["echo", "three"]), T).unwrap_err();
     assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
     let err = AdbTarget::connect(&phone.server(), &phone.serial(), T).unwrap_err();
+    eprintln!("connect after unplug: {err}");
     assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
 }
 

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod arch;
+mod devices;
 mod search;
 mod spaces_cmd;
 
@@ -25,6 +26,8 @@ enum Command {
     /// Inspect and sample architectures.
     #[command(subcommand)]
     Arch(arch::ArchCommand),
+    /// List phones on adb servers with model, SoC, ABI, cores, frequencies, governor and temperature.
+    Devices(devices::Args),
     /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
     Search(Box<search::Args>),
 }
@@ -34,6 +37,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Spaces(a) => spaces_cmd::run(a),
         Command::Arch(c) => arch::run(c),
+        Command::Devices(a) => devices::run(a),
         Command::Search(a) => search::run(*a),
     };
     match result {

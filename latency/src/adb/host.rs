@@ -8,7 +8,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The default local adb server.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:5037";
@@ -145,13 +146,13 @@ pub fn state_problem(state: &str) -> Option<String> {
 /// then waits until the device is online. Returns its serial (`device_addr`).
 /// `adb connect` exits 0 even on failure, so the server's answer text is checked here.
 pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<String, String> {
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let answer = request(server, &format!("host:connect:{device_addr}"), timeout)?;
     if !(answer.starts_with("connected to") || answer.starts_with("already connected to")) {
         return Err(format!("adb server {server}: connect {device_addr}: {}", answer.trim()));
     }
     let mut last = String::from("not listed");
-    while std::time::Instant::now() < deadline {
+    while Instant::now() < deadline {
         let listed = parse_devices(&request(server, "host:devices-l", timeout)?);
         match listed.iter().find(|d| d.serial == device_addr) {
             Some(d) if d.state == "device" => return Ok(d.serial.clone()),
@@ -161,6 +162,42 @@ pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<Str
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("adb server {server}: {device_addr} did not come online within {timeout:?} (state: {last})"))
+}
+
+/// Starts the adb server for a loopback `server` when nothing listens there, as `adb devices`
+/// does (`adb` from PATH). Best effort: a failure shows when the server is queried.
+pub fn ensure_local_server(server: &str) {
+    let Ok(addr) = resolve(server) else { return };
+    if !addr.ip().is_loopback() || TcpStream::connect_timeout(&addr.into(), Duration::from_secs(1)).is_ok() {
+        return;
+    }
+    if let Ok(child) = Command::new("adb")
+        .args(["-P", &addr.port().to_string(), "start-server"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        let _ = wait_bounded(child, Duration::from_secs(30), "adb start-server");
+    }
+}
+
+/// Waits for a child with a deadline; kills it when it overruns.
+pub(crate) fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("{what} failed ({status})")),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{what} did not finish within {timeout:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    }
 }
 
 /// Drops a TCP device from a server (`adb disconnect`).

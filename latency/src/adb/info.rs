@@ -9,10 +9,13 @@ for c in /sys/devices/system/cpu/cpu[0-9]*; do printf '%s=%s %s %s\n' "${c##*/}"
 for z in /sys/class/thermal/thermal_zone*/temp; do [ -r "$z" ] && printf 'temp=%s\n' "$(cat "$z" 2>/dev/null)"; done
 true"#;
 
+/// One `cpuN=` line: index, current and maximum frequency (kHz), governor.
+type CpuLine = (u32, Option<u64>, Option<u64>, Option<String>);
+
 /// Builds [`DeviceInfo`] from [`INFO_SCRIPT`]'s output.
 pub fn parse_info(serial: &str, server: &str, text: &str) -> DeviceInfo {
     let mut props = std::collections::HashMap::new();
-    let mut cpus: Vec<(u32, Option<u64>, Option<u64>, Option<String>)> = Vec::new();
+    let mut cpus: Vec<CpuLine> = Vec::new();
     let mut temps = Vec::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else { continue };

@@ -133,7 +133,7 @@ impl AdbTarget {
         match e {
             // The server refused the request: device gone, offline or unauthorized.
             RustADBError::ADBRequestFailed(msg) => {
-                TargetError::Unreachable { device, why: format!("adb server {}: {msg}", self.server) }
+                TargetError::Unreachable { device, why: format!("adb server {}: {}", self.server, explain(&msg)) }
             }
             RustADBError::IOError(io) => {
                 let why = match io.kind() {
@@ -147,6 +147,22 @@ impl AdbTarget {
             other => TargetError::Failed { device, why: other.to_string() },
         }
     }
+}
+
+/// Adds what the adb server's terse refusals mean for the user.
+fn explain(msg: &str) -> String {
+    let hint = if msg == "closed" {
+        "the device dropped the connection (unplugged, rebooted or adbd restarted)".to_string()
+    } else if msg.contains("offline") {
+        "the device is offline (replug it, or `adb reconnect offline`)".to_string()
+    } else if msg.contains("not found") {
+        "the device is not attached to this server (unplugged, or wrong serial/server?)".to_string()
+    } else if msg.contains("unauthorized") {
+        "accept the USB debugging prompt on the phone".to_string()
+    } else {
+        return msg.to_string();
+    };
+    format!("{msg}: {hint}")
 }
 
 /// Splits wrapped output into the command's own stdout and its exit code.

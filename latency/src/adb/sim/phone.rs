@@ -1,12 +1,13 @@
 //! A simulated phone behind a real adb server, for tests and for trying hwnas without a phone.
 
-use crate::adb::{host, AdbTarget};
+use crate::adb::host::{self, wait_bounded};
+use crate::adb::AdbTarget;
 use crate::target::TargetError;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const HOST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,24 +15,6 @@ const HOST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A free TCP port on 127.0.0.1 (bound and released; the caller binds it right away).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Waits for a child with a deadline; kills it when it overruns.
-fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("{what} failed ({status})")),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{what} did not finish within {timeout:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{what}: {e}")),
-        }
-    }
 }
 
 /// A real adb server on a private port, killed (`adb -P PORT kill-server`) when dropped.
