@@ -2,11 +2,12 @@
 //! temperature to settle, push the model, run rounds until the samples are stable
 //! (or a round limit is hit), reject outliers, and keep everything in a [`Record`].
 
-use super::record::{ModelId, Record, RuntimeId};
+use super::record::{ModelId, Phases, Record, RuntimeId};
 use super::stats::{keep_mask, summarize, Summary};
 use crate::runtime::{sha256_hex, RunConfig, Runtime, RuntimeError};
 use crate::target::{DeviceInfo, Target, TargetError};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -108,6 +109,8 @@ impl Protocol {
     }
 }
 
+static STAGED: AtomicUsize = AtomicUsize::new(0);
+
 /// Everything one device needs to time models.
 pub struct Bench<'a> {
     pub target: &'a dyn Target,
@@ -132,18 +135,30 @@ impl Bench<'_> {
     pub fn measure(&self, model: &ModelId, bytes: &[u8]) -> Result<Record, RuntimeError> {
         let start = Instant::now();
         let (device_info, mut warnings) = self.protocol.settle(self.target)?;
+        let settled = Instant::now();
         let sha = sha256_hex(bytes);
-        let local = self.staging.join(format!("{}-{sha}.tflite", std::process::id()));
+        // Unique per measurement: device threads may stage the same model at the same time.
+        let n = STAGED.fetch_add(1, Ordering::Relaxed);
+        let local = self.staging.join(format!("{}-{n}-{sha}.tflite", std::process::id()));
         std::fs::write(&local, bytes)
             .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
         let remote = format!("{}/models/{sha}.tflite", self.target.scratch_dir());
         let pushed = self.target.push(&local, &remote);
         let _ = std::fs::remove_file(&local);
         pushed?;
+        let pushed_at = Instant::now();
         let timed = self.rounds(&remote);
+        let ran = Instant::now();
         // Best effort: a device that just vanished fails here too, and the timing error matters more.
         let _ = self.target.run(&["rm".into(), "-f".into(), remote.clone()], Duration::from_secs(30));
         let (samples, details, timed_us, rounds) = timed?;
+        let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
+        let phases = Phases {
+            settle_us: us(start, settled),
+            push_us: us(settled, pushed_at),
+            rounds_us: us(pushed_at, ran),
+            cleanup_us: us(ran, Instant::now()),
+        };
         let kept = keep_mask(&samples);
         let summary = summarize(&samples, &kept).expect("at least one round with samples");
         if !self.protocol.stable(&summary) {
@@ -166,6 +181,7 @@ impl Bench<'_> {
             warnings,
             detail: details,
             timed_us,
+            phases,
             wall_us: start.elapsed().as_secs_f64() * 1e6,
             timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         })

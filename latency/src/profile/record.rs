@@ -82,6 +82,9 @@ pub struct Record {
     /// Time the model spent in timed runs, and the wall time of the whole measurement, in µs.
     pub timed_us: f64,
     pub wall_us: f64,
+    /// Where the wall time went, to show the profiling overhead.
+    #[serde(default)]
+    pub phases: Phases,
     /// Unix time in milliseconds when the measurement finished.
     pub timestamp_ms: i64,
 }
@@ -93,4 +96,17 @@ impl Record {
     pub fn flagged(&self) -> bool {
         !self.warnings.is_empty()
     }
+}
+
+/// Wall time of each step of one measurement, in µs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phases {
+    /// Reading device state and waiting for frequency/temperature to settle.
+    pub settle_us: f64,
+    /// Writing the model file and pushing it to the device.
+    pub push_us: f64,
+    /// The runtime invocations: start-up, model loading, warm-up and the timed runs.
+    pub rounds_us: f64,
+    /// Deleting the model from the device.
+    pub cleanup_us: f64,
 }
