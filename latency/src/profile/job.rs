@@ -150,11 +150,18 @@ impl Job<'_> {
                 std::thread::sleep(self.protocol.cooldown);
                 report.cooldown_us += self.protocol.cooldown.as_secs_f64() * 1e6;
             }
+            let building = Instant::now();
             let result = self
                 .source
                 .build(model)
                 .map_err(|e| RuntimeError::Setup(format!("cannot build the model file: {e}")))
-                .and_then(|bytes| bench.measure(model, &bytes));
+                .and_then(|bytes| {
+                    let build_us = building.elapsed().as_secs_f64() * 1e6;
+                    bench.measure(model, &bytes).map(|mut rec| {
+                        rec.phases.build_us = build_us;
+                        rec
+                    })
+                });
             match result {
                 Ok(rec) => {
                     if let Err(e) = journal.append(&rec) {

@@ -154,6 +154,7 @@ impl Bench<'_> {
         let (samples, details, timed_us, rounds) = timed?;
         let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
         let phases = Phases {
+            build_us: 0.0,
             settle_us: us(start, settled),
             push_us: us(settled, pushed_at),
             rounds_us: us(pushed_at, ran),

@@ -101,6 +101,8 @@ impl Record {
 /// Wall time of each step of one measurement, in µs.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Phases {
+    /// Building the model file on the host (not part of `wall_us`).
+    pub build_us: f64,
     /// Reading device state and waiting for frequency/temperature to settle.
     pub settle_us: f64,
     /// Writing the model file and pushing it to the device.
