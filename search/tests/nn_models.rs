@@ -31,3 +31,20 @@ fn presets_match_the_ir_and_round_trip_through_torchscript() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn weights_round_trip_between_tch_and_the_ir() {
+    let net = spaces::presets::preset("mnasnet-a1").unwrap().arch().network(Some(64));
+    let vs = VarStore::new(Device::Cpu);
+    let model = Model::new(&vs.root(), &net);
+    let w = model.to_weights().unwrap();
+    w.check(&net).unwrap();
+    assert_eq!(search::nn::weights::from_var_store(&vs).unwrap(), w);
+    let vs2 = VarStore::new(Device::Cpu);
+    let copy = Model::from_weights(&vs2.root(), &net, &w).unwrap();
+    let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    assert!(tch::no_grad(|| model.forward_t(&x, false).equal(&copy.forward_t(&x, false))));
+    let other = spaces::presets::preset("mnasnet-b1").unwrap().arch().network(Some(64));
+    let err = Model::from_weights(&vs2.root(), &other, &w).err().expect("mismatched weights are rejected");
+    assert!(format!("{err:#}").contains("do not fit"), "{err:#}");
+}

@@ -7,6 +7,7 @@ mod arch;
 mod devices;
 mod search;
 mod spaces_cmd;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,12 @@ enum Command {
     Devices(devices::Args),
     /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
     Search(Box<search::Args>),
+    /// Train a supernet (ofa-*, singlepath, fbnet*) or one architecture, with resumable checkpoints.
+    Train(Box<train::TrainArgs>),
+    /// Top-1/top-5 of a checkpoint's (sub-)network after BN re-calibration; optional TorchScript export.
+    Eval(Box<train::EvalArgs>),
+    /// Time an OFA supernet training step against its extracted largest sub-network.
+    BenchTrain(train::BenchArgs),
 }
 
 pub fn run() -> ExitCode {
@@ -39,6 +46,9 @@ pub fn run() -> ExitCode {
         Command::Arch(c) => arch::run(c),
         Command::Devices(a) => devices::run(a),
         Command::Search(a) => search::run(*a),
+        Command::Train(a) => train::train(*a),
+        Command::Eval(a) => train::eval(*a),
+        Command::BenchTrain(a) => train::bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

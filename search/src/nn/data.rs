@@ -246,6 +246,8 @@ pub struct Synthetic {
     len: usize,
     classes: u32,
     seed: u64,
+    /// Example i is the generator's example i + offset (a disjoint validation split).
+    offset: usize,
 }
 
 impl Synthetic {
@@ -253,9 +255,15 @@ impl Synthetic {
         let mut rng = StdRng::seed_from_u64(seed);
         // 4x4 colour grids, upsampled to any resolution: easy to learn, impossible by colour mean alone.
         let grid: Vec<f32> = (0..classes as usize * 3 * 16).map(|_| rng.random_range(-1.5f32..1.5)).collect();
-        Synthetic { patterns: grid, len, classes, seed }
+        Synthetic { patterns: grid, len, classes, seed, offset: 0 }
+    }
+    /// The same classes, examples shifted by `offset` (e.g. `len` for a validation split).
+    pub fn with_offset(mut self, offset: usize) -> Synthetic {
+        self.offset = offset;
+        self
     }
     pub fn label(&self, i: usize) -> u32 {
+        let i = i + self.offset;
         (StdRng::seed_from_u64(self.seed.wrapping_add(i as u64 * 7919)).random::<u32>()) % self.classes
     }
 }
@@ -275,7 +283,8 @@ impl DataSource for Synthetic {
         let clean = patterns.index_select(0, &y).upsample_bilinear2d([r, r], false, None, None);
         let mut noise = Vec::with_capacity(indices.len() * 3 * (r * r) as usize);
         for &i in indices {
-            let mut g = StdRng::seed_from_u64(self.seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let i = (i + self.offset) as u64;
+            let mut g = StdRng::seed_from_u64(self.seed ^ i.wrapping_mul(0x2545_F491_4F6C_DD1D));
             noise.extend((0..3 * r * r).map(|_| g.random_range(-0.5f32..0.5)));
         }
         let mut x = clean + Tensor::from_slice(&noise).view([indices.len() as i64, 3, r, r]);

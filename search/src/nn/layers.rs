@@ -74,6 +74,20 @@ pub fn specs_vars(root: &Path, layer: &str, specs: &[ParamSpec]) -> LayerTensors
         .collect()
 }
 
+/// A view of `t` with `shape`: leading channels on the first two dimensions, the centre
+/// of the kernel on the spatial ones (how smaller members inherit larger members' weights).
+pub fn slice_to(t: &Tensor, shape: &[usize]) -> Tensor {
+    let mut v = t.shallow_clone();
+    for (d, &n) in shape.iter().enumerate() {
+        let (n, have) = (n as i64, v.size()[d]);
+        if n < have {
+            let start = if d >= 2 { (have - n) / 2 } else { 0 };
+            v = v.narrow(d as i64, start, n);
+        }
+    }
+    v
+}
+
 fn get<'a>(w: &'a LayerTensors, name: &str) -> &'a Tensor {
     w.get(name).unwrap_or_else(|| panic!("layer tensors lack `{name}`"))
 }

@@ -14,6 +14,10 @@ pub mod optim;
 pub mod supernet;
 pub mod torchscript;
 pub mod train;
+pub mod weights;
+
+/// Re-exported so callers (the CLI) name devices and tensors without their own tch dependency.
+pub use tch;
 
 use tch::Device;
 

@@ -65,14 +65,17 @@ impl Optimizer {
         }
     }
 
-    /// One update at learning rate `lr`; variables without a gradient are left alone.
+    /// One update at learning rate `lr`.
     pub fn step(&mut self, lr: f64) {
         let _guard = tch::no_grad_guard();
         self.updates += 1;
         let c = self.config;
         for (name, v) in &mut self.vars {
             let g = v.grad();
-            if !g.defined() {
+            // PyTorch's zero_grad(set_to_none) semantics: a variable no sub-network used this
+            // step (all-zero gradient) gets no momentum or decay update. Deciding this from the
+            // gradient itself, not from history, keeps resumed runs identical to straight ones.
+            if !g.defined() || g.ne(0.0).any().int64_value(&[]) == 0 {
                 continue;
             }
             let mut g = g.shallow_clone();

@@ -6,7 +6,7 @@
 //! See `shared/reference/spaces.md` §3.
 
 use super::super::layers::{self, Ctx, LayerTensors};
-use super::super::model::BN_MOMENTUM;
+use super::super::model::{Model, BN_MOMENTUM};
 use spaces::ir::Network;
 use spaces::spaces::singlepath::{SinglePath, KE, SEARCHABLE};
 use spaces::{Genome, SearchSpace};
@@ -208,6 +208,26 @@ impl SinglePathSupernet {
                 None => [false, false, false],
             })
             .collect()
+    }
+
+    /// A stand-alone model of member `g`: the expand/dw/project weights of the leading e·C
+    /// channels and the centre of the superkernel, as the superkernel encodes them. Unlike
+    /// OFA this is not output-identical to the supernet, which keeps its 1x1 convs at full
+    /// width during the search; the paper retrains the selected network.
+    pub fn extract(&self, root: &Path, g: &Genome, resolution: u32) -> Model {
+        let net = SinglePath::default().network_at(g, resolution);
+        let mut model = Model::new(root, &net);
+        model.bn_momentum = self.bn_momentum;
+        tch::no_grad(|| {
+            for (layer, dst) in net.layers.iter().zip(&mut model.tensors) {
+                let i = self.full.layers.iter().position(|l| l.name == layer.name).expect("layer of the supernet");
+                for (part, t) in dst.iter_mut() {
+                    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+                    t.copy_(&layers::slice_to(&self.tensors[i][part], &shape));
+                }
+            }
+        });
+        model
     }
 
     /// Every trainable threshold (for a separate learning rate or inspection).

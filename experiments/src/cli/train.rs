@@ -1,0 +1,346 @@
+//! `hwnas train`, `hwnas eval` and `hwnas bench-train`: train a supernet or one architecture
+//! with resumable checkpoints, evaluate a (sub-)network after BN re-calibration, and time an
+//! OFA supernet training step against its stand-alone largest sub-network.
+
+use anyhow::{bail, Context, Result};
+use search::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
+use search::nn::model::Model;
+use search::nn::net::{Net, NetSpec};
+use search::nn::optim::Method;
+use search::nn::supernet::ofa::OfaSupernet;
+use search::nn::tch::nn::{ModuleT, VarStore};
+use search::nn::tch::{self, Device, Kind, Tensor};
+use search::nn::train::{evaluate, recalibrate_bn, TrainConfig, Trainer};
+use search::nn::{checkpoint, torchscript};
+use spaces::Genome;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args, Clone)]
+pub struct DataArgs {
+    /// Data directory (CIFAR binary files, or train/ and val/ class folders).
+    #[arg(long, conflicts_with = "synthetic", required_unless_present = "synthetic")]
+    data: Option<PathBuf>,
+    /// Format of --data.
+    #[arg(long, value_parser = ["cifar10", "cifar100", "imagefolder"], default_value = "cifar10")]
+    dataset: String,
+    /// Seeded synthetic images with learnable class patterns instead of real data.
+    #[arg(long)]
+    synthetic: bool,
+    /// Examples and classes of the synthetic source.
+    #[arg(long, default_value_t = 512)]
+    synthetic_size: usize,
+    #[arg(long, default_value_t = 10)]
+    synthetic_classes: u32,
+    /// Run on the CPU even when CUDA is available.
+    #[arg(long)]
+    cpu: bool,
+}
+
+impl DataArgs {
+    fn load(&self, split: Split) -> Result<Box<dyn DataSource>> {
+        if self.synthetic {
+            // Validation: the same class patterns, unseen examples.
+            let offset = if split == Split::Train { 0 } else { self.synthetic_size };
+            return Ok(Box::new(Synthetic::new(self.synthetic_size, self.synthetic_classes, 0).with_offset(offset)));
+        }
+        let dir = self.data.as_ref().context("give --data DIR or --synthetic")?;
+        Ok(match self.dataset.as_str() {
+            "cifar10" => Box::new(Cifar::load(dir, 10, split)?),
+            "cifar100" => Box::new(Cifar::load(dir, 100, split)?),
+            _ => Box::new(ImageFolder::load(dir, split)?),
+        })
+    }
+
+    fn device(&self) -> Device {
+        if self.cpu {
+            Device::Cpu
+        } else {
+            search::nn::default_device()
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The space whose supernet to train (ofa-mbv3-w1.0, ofa-mbv3-w1.2, ofa-proxyless-w1.3,
+    /// singlepath, fbnet, fbnet-cifar100), or the space of --arch.
+    #[arg(long)]
+    space: Option<String>,
+    /// Train this one architecture (a JSON file in the space's encoding) instead of the supernet.
+    #[arg(long, conflicts_with = "preset")]
+    arch: Option<PathBuf>,
+    /// Train a published network instead of the supernet.
+    #[arg(long)]
+    preset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate (cosine decay after warm-up).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    #[arg(long, value_parser = ["sgd", "adam"], default_value = "sgd")]
+    optimizer: String,
+    #[arg(long, default_value_t = 3e-5)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f64,
+    /// Distillation weight from the largest sub-network (OFA supernets; 0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    kd_ratio: f64,
+    /// Training resolutions; one is drawn per batch (default: the space's own).
+    #[arg(long, num_args = 1..)]
+    resolution: Vec<u32>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: usize,
+    /// Stop after this many steps in total (the checkpoint can be resumed later).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Checkpoint directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the checkpoint in --out (its stored configuration wins over these flags).
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Checkpoint directory written by `hwnas train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Sub-network to evaluate (JSON in the space's encoding); default: the largest OFA member,
+    /// the decoded Single-Path member, the argmax FBNet member, or the trained fixed network.
+    #[arg(long)]
+    arch: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Evaluation resolution (default: the architecture's own, 32 for synthetic data).
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// Training batches used to re-estimate BN statistics (0 = keep the stored ones).
+    #[arg(long, default_value_t = 20)]
+    calib_batches: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long)]
+    max_examples: Option<usize>,
+    /// Also write the evaluated network as TorchScript.
+    #[arg(long)]
+    torchscript: Option<PathBuf>,
+    /// Also write its weights (IR names, safetensors) for the TFLite/ONNX exporters.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "ofa-mbv3-w1.0")]
+    space: String,
+    #[arg(long, default_value_t = 32)]
+    batch: i64,
+    #[arg(long, default_value_t = 224)]
+    resolution: i64,
+    /// Timed iterations (after one warm-up iteration).
+    #[arg(long, default_value_t = 3)]
+    iters: usize,
+    #[arg(long)]
+    cpu: bool,
+}
+
+fn train_spec(a: &TrainArgs) -> Result<NetSpec> {
+    if a.arch.is_some() || a.preset.is_some() {
+        let arch = super::arch::load(a.space.as_deref(), a.preset.as_deref(), a.arch.as_ref())?;
+        return Ok(NetSpec::Fixed { space: arch.space_name().to_string(), arch: arch.to_json() });
+    }
+    let space = a.space.clone().context("give --space (a supernet), or --arch/--preset (one network)")?;
+    spaces::space(&space)?;
+    Ok(NetSpec::Supernet { space })
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let device = a.data.device();
+    let data = a.data.load(Split::Train)?;
+    let mut trainer = if a.resume {
+        let t = Trainer::resume(&a.out, device)?;
+        eprintln!("resuming {} at step {} of {}", a.out.display(), t.step, t.total_steps());
+        t
+    } else {
+        if checkpoint::latest(&a.out)?.is_some() {
+            bail!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+                a.out.display()
+            );
+        }
+        let spec = train_spec(&a)?;
+        let resolutions = if !a.resolution.is_empty() {
+            a.resolution.clone()
+        } else if a.data.synthetic || a.data.dataset != "imagefolder" {
+            vec![32]
+        } else {
+            spaces::space(spec.space()).map(|s| s.resolutions()).unwrap_or_else(|_| vec![224])
+        };
+        let spe = data.len() / a.batch;
+        let mut c = TrainConfig::new(a.epochs, a.batch, a.lr, resolutions, spe);
+        if a.optimizer == "adam" {
+            c.optim.method = Method::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        }
+        c.optim.weight_decay = a.weight_decay;
+        c.label_smoothing = a.label_smoothing;
+        c.kd_ratio = a.kd_ratio;
+        c.seed = a.seed;
+        c.checkpoint_every = a.checkpoint_every.max(1);
+        Trainer::new(spec, c, spe, device)?
+    };
+    if data.classes() > trainer.net.classes() {
+        bail!("the data has {} classes but the network predicts {}", data.classes(), trainer.net.classes());
+    }
+    eprintln!(
+        "training {:?} on {} examples, {} steps/epoch, {} epochs, device {:?}",
+        trainer.spec,
+        data.len(),
+        trainer.steps_per_epoch,
+        trainer.config.epochs,
+        device
+    );
+    let start = trainer.step;
+    let t0 = Instant::now();
+    let losses = trainer.train(data.as_ref(), Some(&a.out), a.max_steps, None)?;
+    let n = losses.len();
+    if n > 0 {
+        let k = (n / 2).clamp(1, 10);
+        let avg = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+        println!(
+            "steps {}..{} in {:.1}s: loss {:.4} (first {k}) -> {:.4} (last {k})",
+            start,
+            trainer.step,
+            t0.elapsed().as_secs_f64(),
+            avg(&losses[..k]),
+            avg(&losses[n - k..])
+        );
+    }
+    println!("checkpoint {} at step {} of {}", a.out.display(), trainer.step, trainer.total_steps());
+    Ok(())
+}
+
+/// The stand-alone model `eval` scores: a sub-network extracted from a supernet, or the fixed network.
+fn model_for(trainer: &Trainer, vs: &VarStore, arch: Option<&Path>, resolution: u32) -> Result<(Model, String)> {
+    let parse = |space: &str| -> Result<Option<Genome>> {
+        let Some(path) = arch else { return Ok(None) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let s = spaces::space(space)?;
+        Ok(Some(s.parse(&text).with_context(|| format!("{} is not a `{space}` member", path.display()))?))
+    };
+    Ok(match &trainer.net {
+        Net::Fixed(m) => {
+            if arch.is_some() {
+                bail!("this checkpoint holds one fixed network; --arch applies to supernet checkpoints");
+            }
+            let net = spaces::Arch::parse(trainer.spec.space(), &spec_arch(&trainer.spec))?.network(Some(resolution));
+            let w = m.to_weights()?;
+            (Model::from_weights(&vs.root(), &net, &w)?, spec_arch(&trainer.spec))
+        }
+        Net::Ofa(s) => {
+            let g = parse(s.space.name())?.unwrap_or_else(|| s.space.extremes().1);
+            (s.extract(&vs.root(), &g, resolution), s.space.to_json(&g).to_string())
+        }
+        Net::FbNet(s) => {
+            let g = parse(s.space.name())?.unwrap_or_else(|| s.derive());
+            (s.extract(&vs.root(), &g), s.space.to_json(&g).to_string())
+        }
+        Net::SinglePath(s) => {
+            let g = parse("singlepath")?.unwrap_or_else(|| s.decode());
+            (s.extract(&vs.root(), &g, resolution), spaces::space("singlepath")?.to_json(&g).to_string())
+        }
+    })
+}
+
+fn spec_arch(spec: &NetSpec) -> String {
+    match spec {
+        NetSpec::Fixed { arch, .. } => arch.to_string(),
+        NetSpec::Supernet { .. } => String::new(),
+    }
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let device = a.data.device();
+    let trainer = Trainer::resume(&a.checkpoint, device)?;
+    let resolution = a.resolution.unwrap_or(trainer.config.resolutions[0]);
+    let vs = VarStore::new(device);
+    let (mut model, arch) = model_for(&trainer, &vs, a.arch.as_deref(), resolution)?;
+    if a.calib_batches > 0 {
+        let train = a.data.load(Split::Train)?;
+        recalibrate_bn(&mut model, train.as_ref(), resolution, a.calib_batches, a.batch.min(train.len()), 0);
+    }
+    let val = a.data.load(Split::Val)?;
+    let acc = evaluate(&|x| model.forward_t(x, false), val.as_ref(), resolution, a.batch, a.max_examples, device);
+    println!("arch {arch}");
+    println!(
+        "resolution {resolution}  params {}  MACs {}  examples {}  top-1 {:.2}%  top-5 {:.2}%  loss {:.4}",
+        model.net.params(),
+        model.net.macs(),
+        acc.examples,
+        100.0 * acc.top1,
+        100.0 * acc.top5,
+        acc.loss
+    );
+    if let Some(p) = &a.torchscript {
+        torchscript::export(&model, resolution, device, p)?;
+        println!("wrote TorchScript {}", p.display());
+    }
+    if let Some(p) = &a.weights {
+        model.to_weights()?.save(p).with_context(|| format!("cannot write {}", p.display()))?;
+        println!("wrote weights {}", p.display());
+    }
+    Ok(())
+}
+
+/// Median seconds of `f` over `iters` runs after one warm-up.
+fn time(iters: usize, device: Device, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            if let Device::Cuda(_) = device {
+                tch::Cuda::synchronize(0);
+            }
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.total_cmp(b));
+    t[t.len() / 2]
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let device = if a.cpu { Device::Cpu } else { search::nn::default_device() };
+    tch::manual_seed(0);
+    let vs = VarStore::new(device);
+    let mut sn = OfaSupernet::new(&vs.root(), &a.space)?;
+    let largest = sn.space.extremes().1;
+    sn.active = largest.clone();
+    let sub_vs = VarStore::new(device);
+    let model = sn.extract(&sub_vs.root(), &largest, a.resolution as u32);
+    let x = Tensor::randn([a.batch, 3, a.resolution, a.resolution], (Kind::Float, device));
+    let y = Tensor::zeros([a.batch], (Kind::Int64, device));
+    let step = |forward: &dyn Fn(&Tensor) -> Tensor| {
+        let loss = forward(&x).cross_entropy_for_logits(&y);
+        loss.backward();
+    };
+    let threads = tch::get_num_threads();
+    let t_super = time(a.iters, device, || step(&|x| sn.forward_t(x, true)));
+    let t_plain = time(a.iters, device, || step(&|x| model.forward_t(x, true)));
+    println!(
+        "{} largest sub-network, forward+backward, batch {} at {}x{} on {:?} ({} threads), median of {}:",
+        a.space, a.batch, a.resolution, a.resolution, device, threads, a.iters
+    );
+    println!("  supernet (weight views, kernel transforms): {:8.1} ms", 1e3 * t_super);
+    println!("  stand-alone extracted network:              {:8.1} ms", 1e3 * t_plain);
+    println!("  supernet overhead: {:.3}x", t_super / t_plain);
+    Ok(())
+}
