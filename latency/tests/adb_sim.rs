@@ -107,6 +107,30 @@ fn hung_command_times_out_and_the_phone_stays_usable() {
     assert_eq!(t.run(&argv(&["echo", "alive"]), T).unwrap().stdout, "alive\n");
 }
 
+/// Gone, or a zombie nobody reaps (containers without an init).
+fn process_is_dead(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn overrunning_command_is_killed_on_the_device() {
+    let phone = SimulatedPhone::start(opts()).unwrap();
+    let t = phone.target().unwrap();
+    let pid_file = "/data/local/tmp/sleeper.pid";
+    let line = format!("echo $$ > {pid_file}; exec sleep 60");
+    let err = t.run(&argv(&["sh", "-c", &line]), Duration::from_millis(1500)).unwrap_err();
+    assert!(matches!(err, TargetError::Timeout { .. }), "{err}");
+    let pid = std::fs::read_to_string(phone.host_path(pid_file)).unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_is_dead(&pid) {
+        assert!(Instant::now() < deadline, "the timed-out `sleep 60` (pid {pid}) still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn unplugged_phone_is_a_clear_error() {
     let phone = SimulatedPhone::start(PhoneOptions { exit_after_commands: Some(1), ..opts() }).unwrap();

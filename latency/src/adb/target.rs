@@ -15,6 +15,28 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const EXIT_MARKER: &str = "__HWNAS_EXIT__";
+const PID_MARKER: &str = "__HWNAS_PID__";
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A writer whose bytes stay readable after the worker thread that writes them is abandoned.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// A device on an adb server (local or remote), addressed by serial.
 #[derive(Clone, Debug)]
@@ -78,21 +100,46 @@ impl AdbTarget {
     /// Runs a raw device shell line (pipes, redirections and variables allowed).
     /// Prefer [`Target::run`], which quotes every argument.
     pub fn run_shell(&self, line: &str, timeout: Duration) -> Result<Output, TargetError> {
-        // A subshell, so `exit` or `exec` in the line cannot skip the marker.
-        let wrapped = format!("({line}); printf '\\n{EXIT_MARKER}%d\\n' \"$?\"");
-        let (stdout, stderr) = self.blocking(line, timeout, move |dev| {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
+        // The shell's PID goes to stderr first, so an overrunning command can be killed on the
+        // device; the line runs in a subshell so `exit` or `exec` cannot skip the exit marker.
+        let wrapped = format!("echo {PID_MARKER}$$ >&2; ({line}); printf '\\n{EXIT_MARKER}%d\\n' \"$?\"");
+        let stderr = SharedBuf::default();
+        let err_writer = stderr.clone();
+        let result = self.blocking(line, timeout, move |dev| {
+            let (mut out, mut err) = (Vec::new(), err_writer);
             dev.shell_command(&wrapped, Some(&mut out), Some(&mut err))?;
-            Ok((out, err))
-        })?;
-        let stdout = String::from_utf8_lossy(&stdout).into_owned();
+            Ok(out)
+        });
+        let stderr = String::from_utf8_lossy(&stderr.take()).into_owned();
+        let (shell_pid, stderr) = split_pid(&stderr);
+        let stdout = match result {
+            Err(timeout @ TargetError::Timeout { .. }) => {
+                if let Some(pid) = shell_pid {
+                    self.kill_process_tree(pid);
+                }
+                return Err(timeout);
+            }
+            other => String::from_utf8_lossy(&other?).into_owned(),
+        };
         let Some((body, exit_code)) = split_exit(&stdout) else {
             return Err(TargetError::Unreachable {
                 device: self.serial.clone(),
                 why: format!("the connection to the device ended before `{line}` finished (unplugged or adbd died?)"),
             });
         };
-        Ok(Output { stdout: body.to_string(), stderr: String::from_utf8_lossy(&stderr).into_owned(), exit_code })
+        Ok(Output { stdout: body.to_string(), stderr: stderr.to_string(), exit_code })
+    }
+
+    /// Kills an overrunning command on the device (its process group, then its process tree
+    /// bottom-up), so a hung benchmark does not keep heating the phone. Best effort, bounded.
+    fn kill_process_tree(&self, pid: u32) {
+        let script = format!(
+            "k() {{ for c in $(pgrep -P $1); do k $c; done; kill -9 $1; }} 2>/dev/null; kill -9 -- -{pid} 2>/dev/null; k {pid}; true"
+        );
+        let _ = self.blocking("kill overrunning command", KILL_TIMEOUT, move |dev| {
+            dev.shell_command(&script, None, None)?;
+            Ok(())
+        });
     }
 
     /// Runs `f` with a fresh server connection on a worker thread; gives up after `timeout`.
@@ -165,6 +212,14 @@ fn explain(msg: &str) -> String {
     format!("{msg}: {hint}")
 }
 
+/// Splits the wrapper's PID line off the command's stderr.
+fn split_pid(stderr: &str) -> (Option<u32>, &str) {
+    match stderr.strip_prefix(PID_MARKER).and_then(|r| r.split_once('\n')) {
+        Some((pid, rest)) => (pid.trim().parse().ok(), rest),
+        None => (None, stderr),
+    }
+}
+
 /// Splits wrapped output into the command's own stdout and its exit code.
 fn split_exit(stdout: &str) -> Option<(&str, i32)> {
     let at = stdout.rfind(&format!("\n{EXIT_MARKER}"))?;
@@ -226,5 +281,7 @@ mod tests {
         assert_eq!(split_exit("no newline\n__HWNAS_EXIT__0\n"), Some(("no newline", 0)));
         assert_eq!(split_exit("\n__HWNAS_EXIT__0\n"), Some(("", 0)));
         assert_eq!(split_exit("cut off"), None);
+        assert_eq!(split_pid("__HWNAS_PID__42\nwarn\n"), (Some(42), "warn\n"));
+        assert_eq!(split_pid("other"), (None, "other"));
     }
 }
