@@ -152,10 +152,11 @@ impl Job {
         let mut job =
             Job { config, dir: dir.into(), ev, strategy, next_generation: 0, history: Vec::new(), fastest, log };
         job.note(format!(
-            "search {} on {} with {} (accuracy: {}; latency: {}{}), target {} ms, seed {}",
+            "search {} on {}, population {}, {} generations (accuracy: {}; latency: {}{}), target {} ms, seed {}",
             job.config.strategy.name(),
             job.config.space,
             job.config.population,
+            job.config.generations,
             job.ev.accuracy.describe(),
             job.config.latency.iter().map(|l| format!("{} ({})", l.label, l.path)).collect::<Vec<_>>().join(", "),
             if job.ev.latency[0].is_tabulated() { ", per-layer table" } else { "" },

@@ -23,6 +23,9 @@ pub struct Args {
     /// evolution (OFA), regularized (aging evolution), nsga2, random or rl (MnasNet-style).
     #[arg(long)]
     strategy: Option<String>,
+    /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
+    #[arg(long)]
+    reward: Option<String>,
     /// Accuracy source: a predictor file (.json) or a supernet checkpoint (.ot, .pt, .safetensors).
     /// Without it the job uses the training-free capacity proxy and says so.
     #[arg(long)]
@@ -121,6 +124,19 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     for (k, v) in defaults {
         m.entry(k).or_insert(v);
     }
+    if let Some(r) = &a.reward {
+        let reward = match r.as_str() {
+            "soft" => ::search::objectives::Reward::SOFT,
+            "hard" => ::search::objectives::Reward::HARD,
+            _ => bail!("--reward must be soft or hard, got `{r}`"),
+        };
+        match m.get_mut("strategy") {
+            Some(Value::Object(st)) if st.get("kind") == Some(&json!("rl")) => {
+                st.insert("reward".into(), serde_json::to_value(reward)?);
+            }
+            _ => bail!("--reward applies to --strategy rl only"),
+        }
+    }
     for required in ["space", "latency", "max_latency_ms"] {
         if !m.contains_key(required) {
             bail!("missing `{required}`: give --{} or put it in --config", required.replace('_', "-"));
@@ -167,8 +183,9 @@ pub fn run(a: Args) -> Result<()> {
         None => bail!("no evaluated architecture met the {} ms target", job.config.max_latency_ms),
         Some(b) => {
             println!("best architecture: {}", space.to_json(&b.eval.genome));
-            for (spec, ms) in job.config.latency.iter().zip(&b.eval.latency_ms) {
-                println!("  latency ({}): {ms:.3} ms (target {} ms)", spec.label, job.config.max_latency_ms);
+            for (i, (spec, ms)) in job.config.latency.iter().zip(&b.eval.latency_ms).enumerate() {
+                let target = if i == 0 { format!(" (target {} ms)", job.config.max_latency_ms) } else { String::new() };
+                println!("  latency ({}): {ms:.4} ms{target}", spec.label);
             }
             println!("  {}: {:.5}", outcome.accuracy_kind, b.eval.accuracy);
             if let Some(o) = b.eval.objective.filter(|&o| o != b.eval.accuracy) {
