@@ -19,7 +19,7 @@ pub fn sha256_file(path: &Path) -> Result<String, RuntimeError> {
 const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Installs `local` as `{scratch}/bin/{sha256}/{name}` unless it is already there.
-/// The push goes to a `.part` file renamed into place, so a push cut short is never taken for the binary.
+/// The push goes to a `.part-…` file renamed into place, so a push cut short is never taken for the binary.
 pub fn install_binary(target: &dyn Target, local: &Path, sha256: &str, name: &str) -> Result<String, RuntimeError> {
     let dir = format!("{}/bin/{sha256}", target.scratch_dir());
     let path = format!("{dir}/{name}");
@@ -30,7 +30,9 @@ pub fn install_binary(target: &dyn Target, local: &Path, sha256: &str, name: &st
     if run(&["test", "-x", &path])?.exit_code == 0 {
         return Ok(path);
     }
-    let part = format!("{path}.part");
+    // Unique, so hwnas processes installing the same binary at once do not trip over each other.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let part = format!("{path}.part-{}-{nanos}", std::process::id());
     let mkdir = run(&["mkdir", "-p", &dir])?;
     if mkdir.exit_code != 0 {
         return Err(RuntimeError::Setup(format!("{}: cannot create {dir}: {}", target.id(), super::excerpt(&mkdir))));
