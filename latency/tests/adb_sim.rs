@@ -218,3 +218,32 @@ fn adb_server_guard_kills_its_server() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn adb_client_direct_tcp_mode_works_with_the_simulator() {
+    use adb_client::tcp::ADBTcpDevice;
+    use adb_client::ADBDeviceExt;
+    // A server start guarantees ~/.android/adbkey exists (adb_client loads it even without AUTH).
+    let phone = SimulatedPhone::start(opts()).unwrap();
+    let key = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".android/adbkey");
+    let addr: std::net::SocketAddr = phone.serial().parse().unwrap();
+    // Bounded: the whole exchange runs on a thread we stop waiting for after 30 s.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let run = || -> Result<(String, Vec<u8>), adb_client::RustADBError> {
+            let mut dev = ADBTcpDevice::new_with_custom_private_key(addr, key)?;
+            let mut out = Vec::new();
+            dev.shell_command(&"echo direct; getprop ro.product.cpu.abi", Some(&mut out), None)?;
+            // Direct push never acknowledges our last WRTE and waits for CLSE after QUIT.
+            dev.push(&mut &b"direct bytes"[..], &"/data/local/tmp/direct.bin")?;
+            let mut back = Vec::new();
+            dev.pull(&"/data/local/tmp/direct.bin", &mut back)?;
+            Ok((String::from_utf8_lossy(&out).into_owned(), back))
+        };
+        let _ = tx.send(run());
+    });
+    let (out, back) = rx.recv_timeout(Duration::from_secs(30)).expect("direct mode hung").unwrap();
+    assert_eq!(out, format!("direct\n{}\n", latency::adb::sim::sandbox::host_abi()));
+    assert_eq!(back, b"direct bytes");
+    assert_eq!(std::fs::read(phone.host_path("/data/local/tmp/direct.bin")).unwrap(), b"direct bytes");
+}

@@ -136,8 +136,10 @@ fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
             }
             WRTE => {
                 if let Some(s) = streams.get(&m.arg1) {
-                    s.deliver(m.data);
+                    // Acknowledge before the service sees the data: its answer (e.g. CLSE after
+                    // a sync QUIT) must not overtake this OKAY.
                     stream::send(&wire, &Message::new(OKAY, s.local, s.remote, Vec::new()))?;
+                    s.deliver(m.data);
                 }
             }
             CLSE => {
