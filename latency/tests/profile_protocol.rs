@@ -190,3 +190,104 @@ fn a_second_run_on_the_same_directory_is_refused_and_duplicates_are_rejected() {
     let twice: Vec<Box<dyn Target>> = vec![Box::new(Phone::new(&dir, "x", 9)), Box::new(Phone::new(&dir, "x", 9))];
     assert!(session::run(&job, &twice, &|_| {}).unwrap_err().contains("`x` is selected twice"));
 }
+
+/// Prints what a stock benchmark_model prints, after checking the flags the protocol relies on.
+const BENCHMARK_MODEL: &str = r#"#!/bin/sh
+for want in --num_threads=1 --warmup_runs=2 --warmup_min_secs=0 --num_runs=4 --min_secs=0 --use_xnnpack=false; do
+  case " $* " in *" $want "*) ;; *) echo "missing $want in: $*" >&2; exit 1 ;; esac
+done
+echo "STARTING!"
+echo "INFO: Initialized TensorFlow Lite runtime."
+echo "Running benchmark for at least 2 iterations and at least 0 seconds but terminate if exceeding 150 seconds."
+echo "count=2 first=1405 curr=1210 min=1210 max=1405 avg=1307.5 std=97"
+echo ""
+echo "Running benchmark for at least 4 iterations and at least 0 seconds but terminate if exceeding 150 seconds."
+echo "count=4 first=1190 curr=1201 min=1180 max=1201 avg=1192.5 std=8 p5=1180 median=1194 p95=1201"
+echo ""
+echo "Inference timings in us: Init: 5120, First inference: 1405, Warmup (avg): 1307.5, Inference (avg): 1192.5"
+"#;
+
+#[test]
+fn tflite_benchmark_model_pinned_with_taskset() {
+    use latency::runtime::tflite::TfliteRuntime;
+    let dir = tmp("tflite");
+    let bm = dir.join("benchmark_model");
+    std::fs::write(&bm, BENCHMARK_MODEL).unwrap();
+    std::process::Command::new("chmod").arg("755").arg(&bm).status().unwrap();
+    let rt = TfliteRuntime::new(&bm, vec!["--use_xnnpack=false".into()]).unwrap();
+    let p = Protocol { run: RunConfig { threads: 1, warmup: 2, runs: 4, affinity: Some("1".into()) }, ..protocol() };
+    let models = layers(&["a"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &dir.join("out") };
+    let out = session::run(&job, &local(&dir), &|_| {}).unwrap();
+    assert!(out.problems().is_none(), "{:?}", out.problems());
+    let r = &journal(&dir)[0];
+    // One sample per invocation (benchmark_model prints no per-run times): three rounds to judge stability.
+    assert_eq!(r.samples_us, vec![1192.5; 3]);
+    assert_eq!(r.rounds, 3);
+    assert_eq!(r.timed_us, 3.0 * 4.0 * 1192.5);
+    assert_eq!(r.detail[0]["init_us"], 5120.0);
+    assert_eq!(r.runtime.flags[..4], ["taskset", "1", "{binary}", "--graph={model}"]);
+    assert!(r.runtime.flags.contains(&"--use_xnnpack=false".to_string()));
+}
+
+/// A host whose temperature reads `temps[i]` on the i-th check (the last one afterwards).
+struct Hot {
+    inner: LocalTarget,
+    temps: Vec<f64>,
+    calls: AtomicUsize,
+}
+
+impl Target for Hot {
+    fn id(&self) -> String {
+        "hot".into()
+    }
+    fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, TargetError> {
+        self.inner.run(argv, timeout)
+    }
+    fn push(&self, local: &Path, remote: &str) -> Result<(), TargetError> {
+        self.inner.push(local, remote)
+    }
+    fn scratch_dir(&self) -> String {
+        self.inner.scratch_dir()
+    }
+    fn info(&self) -> Result<DeviceInfo, TargetError> {
+        let i = self.calls.fetch_add(1, Ordering::SeqCst).min(self.temps.len() - 1);
+        Ok(DeviceInfo { temperature_c: Some(self.temps[i]), ..self.inner.info()? })
+    }
+}
+
+#[test]
+fn waits_for_the_device_to_cool_and_flags_it_if_it_does_not() {
+    let dir = tmp("thermal");
+    let rt = runner(&dir);
+    let p = Protocol {
+        max_temp_c: Some(40.0),
+        settle_timeout: Duration::from_millis(300),
+        settle_poll: Duration::from_millis(10),
+        ..protocol()
+    };
+    let models = layers(&["a", "b"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &dir.join("out") };
+    // Cools down after two readings: first model waits and is clean; then it stays cool.
+    let cooling: Vec<Box<dyn Target>> = vec![Box::new(Hot {
+        inner: LocalTarget::new(dir.join("s1")).unwrap(),
+        temps: vec![48.0, 45.0, 39.5],
+        calls: AtomicUsize::new(0),
+    })];
+    session::run(&job, &cooling, &|_| {}).unwrap();
+    let recs = journal(&dir);
+    assert!(recs.iter().all(|r| r.warnings.is_empty()), "{:?}", recs[0].warnings);
+    assert_eq!(recs[0].device_info.temperature_c, Some(39.5));
+
+    let dir = tmp("thermal-hot");
+    let job = Job { out_dir: &dir.join("out"), ..job };
+    let hot: Vec<Box<dyn Target>> = vec![Box::new(Hot {
+        inner: LocalTarget::new(dir.join("s2")).unwrap(),
+        temps: vec![52.0],
+        calls: AtomicUsize::new(0),
+    })];
+    let out = session::run(&job, &hot, &|_| {}).unwrap();
+    assert_eq!(out.reports[0].flagged, 2);
+    let w = &journal(&dir)[0].warnings;
+    assert!(w[0].starts_with("temperature 52.0 °C above 40.0 °C after waiting"), "{w:?}");
+}
