@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spaces::ir::Network;
 use spaces::{Genome, SearchSpace};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// One fully evaluated architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,11 @@ pub struct Evaluator {
     pub latency: Vec<LatencyObjective>,
     pub accuracy: Arc<dyn AccuracySource>,
     pub max_latency_ms: f64,
+    /// Accuracy of every member seen: evolution re-proposes members (unchanged mutations,
+    /// crossovers of near-identical parents), and accuracy is the expensive query. The
+    /// sources are pure functions, so caching does not change any result.
+    cache: Mutex<HashMap<Genome, f64>>,
+    accuracy_calls: AtomicUsize,
 }
 
 /// Proposals per round when filling a quota of feasible candidates: enough to keep both
@@ -44,6 +51,27 @@ pub struct Evaluator {
 const MIN_ROUND: usize = 16;
 
 impl Evaluator {
+    pub fn new(
+        space: Box<dyn SearchSpace>,
+        latency: Vec<LatencyObjective>,
+        accuracy: Arc<dyn AccuracySource>,
+        max_latency_ms: f64,
+    ) -> Self {
+        Evaluator {
+            space,
+            latency,
+            accuracy,
+            max_latency_ms,
+            cache: Default::default(),
+            accuracy_calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// Members whose accuracy was actually computed (cache misses).
+    pub fn accuracy_calls(&self) -> usize {
+        self.accuracy_calls.load(Ordering::Relaxed)
+    }
+
     /// Latency of one member under the constrained (first) objective.
     pub fn primary_ms(&self, g: &Genome) -> Result<f64> {
         self.latency[0].genome_ms(&*self.space, g)
@@ -63,21 +91,36 @@ impl Evaluator {
     }
 
     /// Accuracies of timed candidates (one batch), as evaluations without an objective.
+    /// Members not in the cache are computed once each, as one batch, in first-seen order.
     pub fn finish(&self, timed: Vec<Timed>) -> Result<Vec<Evaluation>> {
-        let items: Vec<(&Genome, &Network)> = timed.iter().map(|t| (&t.genome, &t.net)).collect();
+        let mut cache = self.cache.lock().map_err(|_| anyhow::anyhow!("accuracy cache poisoned"))?;
+        let mut missing: Vec<usize> = Vec::new();
+        let mut queued = HashSet::new();
+        for (i, t) in timed.iter().enumerate() {
+            if !cache.contains_key(&t.genome) && queued.insert(&t.genome) {
+                missing.push(i);
+            }
+        }
+        let items: Vec<(&Genome, &Network)> = missing.iter().map(|&i| (&timed[i].genome, &timed[i].net)).collect();
         let acc = self.accuracy.accuracy_batch(&*self.space, &items)?;
-        if acc.len() != timed.len() {
-            bail!("accuracy source returned {} values for {} architectures", acc.len(), timed.len());
+        if acc.len() != items.len() {
+            bail!("accuracy source returned {} values for {} architectures", acc.len(), items.len());
+        }
+        self.accuracy_calls.fetch_add(items.len(), Ordering::Relaxed);
+        for (&i, a) in missing.iter().zip(acc) {
+            cache.insert(timed[i].genome.clone(), a);
         }
         Ok(timed
             .into_iter()
-            .zip(acc)
-            .map(|(t, accuracy)| Evaluation {
-                objective: t.feasible.then_some(accuracy),
-                genome: t.genome,
-                latency_ms: t.latency_ms,
-                accuracy,
-                feasible: t.feasible,
+            .map(|t| {
+                let accuracy = cache[&t.genome];
+                Evaluation {
+                    objective: t.feasible.then_some(accuracy),
+                    genome: t.genome,
+                    latency_ms: t.latency_ms,
+                    accuracy,
+                    feasible: t.feasible,
+                }
             })
             .collect())
     }

@@ -121,7 +121,7 @@ impl Job {
             .map(|(spec, p)| LatencyObjective::new(spec.label.clone(), p, &*space))
             .collect();
         let strategy = strategies::build(&config, &*space);
-        let ev = Evaluator { space, latency: objectives, accuracy, max_latency_ms: config.max_latency_ms };
+        let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
         let state_path = dir.join("state.json");
         if state_path.exists() {
             if !resume {

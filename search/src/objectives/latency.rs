@@ -4,9 +4,9 @@
 
 use anyhow::{anyhow, Result};
 use predictors::LatencyPredictor;
+use rustc_hash::FxHashMap;
 use spaces::ir::{Conv, Layer, Linear, MbConv, Network, Op, Shape};
 use spaces::{Genome, SearchSpace};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A layer's identity without its name: equal signatures have equal lookup keys.
@@ -53,7 +53,7 @@ pub struct LatencyObjective {
 /// latency(net) = base_ms + Σ per_layer[layer].
 struct Table {
     base_ms: f64,
-    per_layer: HashMap<LayerSig, f64>,
+    per_layer: FxHashMap<LayerSig, f64>,
 }
 
 /// Relative tolerance of the additivity check (sums of float means in a different order).
@@ -77,7 +77,7 @@ impl LatencyObjective {
         let layers = space.layer_table(&space.resolutions());
         let input = layers.first()?.input;
         let base_ms = self.predictor.predict_ms(&Network { input, layers: Vec::new(), bn_eps: 1e-5 }).ok()?;
-        let mut per_layer = HashMap::with_capacity(layers.len());
+        let mut per_layer = FxHashMap::default();
         for l in layers {
             let single = Network { input: l.input, layers: vec![l.clone()], bn_eps: 1e-5 };
             // A layer the table cannot price stays out; candidates with it fall back to the predictor.
