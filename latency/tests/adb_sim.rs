@@ -40,6 +40,16 @@ fn command_stdout_stderr_and_exit_code() {
 }
 
 #[test]
+fn phone_without_shell_v2_still_gives_exit_codes() {
+    let phone = SimulatedPhone::start(PhoneOptions { features: Some(String::new()), ..opts() }).unwrap();
+    let t = phone.target().unwrap();
+    let out = t.run(&argv(&["sh", "-c", "echo out; echo err >&2; exit 4"]), T).unwrap();
+    // The v1 shell merges stderr into stdout; the wrapper's PID line must not leak into it.
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str(), out.exit_code), ("out\nerr\n", "", 4));
+    assert_eq!(t.info().unwrap().model, "hwnas-sim");
+}
+
+#[test]
 fn push_then_read_back() {
     let phone = SimulatedPhone::start(opts()).unwrap();
     let t = phone.target().unwrap();

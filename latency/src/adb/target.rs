@@ -112,6 +112,14 @@ impl AdbTarget {
         });
         let stderr = String::from_utf8_lossy(&stderr.take()).into_owned();
         let (shell_pid, stderr) = split_pid(&stderr);
+        let result = result.map(|out| {
+            let out = String::from_utf8_lossy(&out).into_owned();
+            // Devices without shell v2 merge stderr into stdout, PID line included.
+            match split_pid(&out) {
+                (Some(_), rest) if shell_pid.is_none() => rest.to_string(),
+                _ => out,
+            }
+        });
         let stdout = match result {
             Err(timeout @ TargetError::Timeout { .. }) => {
                 if let Some(pid) = shell_pid {
@@ -119,7 +127,7 @@ impl AdbTarget {
                 }
                 return Err(timeout);
             }
-            other => String::from_utf8_lossy(&other?).into_owned(),
+            other => other?,
         };
         let Some((body, exit_code)) = split_exit(&stdout) else {
             return Err(TargetError::Unreachable {

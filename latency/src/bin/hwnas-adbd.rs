@@ -40,6 +40,10 @@ struct Args {
     /// ro.serialno
     #[arg(long, default_value = "HWNASSIM0001")]
     serialno: String,
+    /// Features announced to the host (comma-separated); leave out shell_v2 to emulate a
+    /// pre-Android-7 phone whose shell merges stderr into stdout and reports no exit code.
+    #[arg(long, default_value = "shell_v2,cmd")]
+    features: String,
     /// Any other property, as KEY=VALUE (repeatable).
     #[arg(long = "prop", value_name = "KEY=VALUE")]
     props: Vec<String>,
@@ -81,6 +85,7 @@ fn run(a: Args) -> Result<(), String> {
         soc: a.soc,
         abi: a.abi.unwrap_or_else(|| host_abi().to_string()),
         serialno: a.serialno,
+        features: a.features,
         props,
     };
     let sandbox = Sandbox::create(&a.root, &identity).map_err(|e| format!("--root {}: {e}", a.root.display()))?;

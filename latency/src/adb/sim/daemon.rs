@@ -26,7 +26,9 @@ pub struct Config {
 pub struct Shared {
     pub config: Config,
     commands: AtomicUsize,
-    connections: Mutex<Vec<TcpStream>>,
+    /// Open connections by number, so an unplug can drop them all.
+    connections: Mutex<HashMap<usize, TcpStream>>,
+    next_connection: AtomicUsize,
 }
 
 impl Shared {
@@ -62,7 +64,12 @@ fn parse_service(s: &str) -> Option<Service> {
 
 /// Accepts connections forever (each on its own thread).
 pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
-    let shared = Arc::new(Shared { config, commands: AtomicUsize::new(0), connections: Mutex::new(Vec::new()) });
+    let shared = Arc::new(Shared {
+        config,
+        commands: AtomicUsize::new(0),
+        connections: Mutex::new(HashMap::new()),
+        next_connection: AtomicUsize::new(0),
+    });
     for conn in listener.incoming() {
         let conn = conn?;
         let shared = shared.clone();
@@ -79,7 +86,8 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
 
 fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     conn.set_nodelay(true)?;
-    shared.connections.lock().unwrap().push(conn.try_clone()?);
+    let number = shared.next_connection.fetch_add(1, Ordering::SeqCst);
+    shared.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(number, conn.try_clone()?);
     let wire: Wire = Arc::new(Mutex::new(conn.try_clone()?));
     let mut reader = BufReader::new(conn);
     let mut streams: HashMap<u32, Arc<Stream>> = HashMap::new();
@@ -153,6 +161,7 @@ fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     for s in streams.values() {
         s.closed_by_host();
     }
+    shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
     result
 }
 
@@ -160,7 +169,7 @@ fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
 /// daemon exits, so the adb server sees the device vanish.
 fn unplug(shared: &Shared, cmd: &str) -> ! {
     eprintln!("hwnas-adbd: unplugging before command {cmd:?} (--exit-after-commands)");
-    for c in shared.connections.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for c in shared.connections.lock().unwrap_or_else(|e| e.into_inner()).values() {
         let _ = c.shutdown(Shutdown::Both);
     }
     std::process::exit(0)

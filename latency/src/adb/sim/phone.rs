@@ -88,6 +88,8 @@ pub struct PhoneOptions {
     /// Default: the host CPU's Android ABI.
     pub abi: Option<String>,
     pub props: Vec<(String, String)>,
+    /// Features announced to the adb server (default `shell_v2,cmd`; "" emulates an old phone).
+    pub features: Option<String>,
     /// Unplug (drop the connection and exit) when command N+1 arrives.
     pub exit_after_commands: Option<usize>,
     /// Never answer commands matching this regex.
@@ -108,6 +110,7 @@ impl Default for PhoneOptions {
             board: "hwnas".into(),
             abi: None,
             props: Vec::new(),
+            features: None,
             exit_after_commands: None,
             hang_on: None,
             daemon: None,
@@ -180,6 +183,9 @@ impl SimulatedPhone {
         }
         for (k, v) in &opts.props {
             cmd.arg("--prop").arg(format!("{k}={v}"));
+        }
+        if let Some(f) = &opts.features {
+            cmd.arg(format!("--features={f}"));
         }
         if let Some(n) = opts.exit_after_commands {
             cmd.args(["--exit-after-commands", &n.to_string()]);

@@ -25,6 +25,9 @@ pub struct Identity {
     pub soc: String,
     pub abi: String,
     pub serialno: String,
+    /// Features announced in the CNXN banner; without `shell_v2` hosts fall back to the
+    /// v1 shell (stderr merged into stdout, no exit code), like phones before Android 7.
+    pub features: String,
     /// Extra `key=value` properties (override the ones above).
     pub props: Vec<(String, String)>,
 }
@@ -38,6 +41,7 @@ impl Default for Identity {
             soc: "simulated".into(),
             abi: host_abi().into(),
             serialno: "HWNASSIM0001".into(),
+            features: "shell_v2,cmd".into(),
             props: Vec::new(),
         }
     }
@@ -74,10 +78,11 @@ impl Identity {
     pub fn banner(&self) -> String {
         let clean = |s: &str| s.replace([';', ' ', '='], "_");
         format!(
-            "device::ro.product.name={};ro.product.model={};ro.product.device={};features=shell_v2,cmd",
+            "device::ro.product.name={};ro.product.model={};ro.product.device={};features={}",
             clean(&self.product),
             clean(&self.model),
-            clean(&self.product)
+            clean(&self.product),
+            self.features.replace([';', ' '], "")
         )
     }
 }
