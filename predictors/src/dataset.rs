@@ -62,7 +62,9 @@ impl Dataset {
 /// column (or an empty cell); `target` names the value column (`latency_ms`, `accuracy`, …).
 pub fn load(path: &Path, space: Option<&str>, target: &str) -> Result<Dataset> {
     let df = read_frame(path)?;
-    from_frame(&df, space, target).with_context(|| format!("reading dataset {}", path.display()))
+    let mut ds = from_frame(&df, space, target).with_context(|| format!("reading dataset {}", path.display()))?;
+    ds.source = path.display().to_string();
+    Ok(ds)
 }
 
 fn read_frame(path: &Path) -> Result<DataFrame> {

@@ -57,6 +57,8 @@ pub fn load_predictor(path: &Path) -> Result<Box<dyn LatencyPredictor>> {
     Ok(match family.as_str() {
         crate::lut::FAMILY => Box::new(crate::lut::LutPredictor::load(path)?),
         crate::flops::FAMILY => Box::new(crate::flops::FlopsPredictor::load(path)?),
+        crate::kernel::FAMILY => Box::new(crate::kernel::KernelPredictor::load(path)?),
+        crate::mlp::FAMILY => Box::new(crate::mlp::MlpPredictor::load(path)?),
         crate::spnas::FAMILY => Box::new(crate::spnas::SinglePathPredictor::load(path)?),
         other => bail!("{}: unknown predictor family `{other}` (lut, kernel, mlp, flops, spnas)", path.display()),
     })

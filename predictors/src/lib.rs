@@ -11,21 +11,28 @@
 //! - [`kernel::KernelPredictor`] (`kernel`): nn-Meter-style random forests per kernel type;
 //! - [`mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the one-hot gene encoding;
 //! - [`flops::FlopsPredictor`] (`flops`): linear in MACs (+ memory traffic), the baseline;
-//! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model.
+//! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model;
+//! - [`accuracy::MlpAccuracyPredictor`] (`accuracy-mlp`): OFA-style accuracy MLP on the gene one-hot.
 
+pub mod accuracy;
 pub mod compare;
 pub mod dataset;
 pub mod document;
 pub mod eval;
 pub mod features;
 pub mod flops;
+pub mod kernel;
 mod layer_sig;
 pub mod lut;
 pub mod metrics;
+pub mod mlp;
 pub mod nnls;
+pub mod plots;
 pub mod spnas;
 pub mod split;
+pub mod train;
 
+pub use accuracy::AccuracyPredictor;
 pub use document::{load_predictor, FORMAT, VERSION};
 use spaces::ir::Network;
 

@@ -134,6 +134,9 @@ impl LutPredictor {
         }
     }
 
+    pub fn source(&self) -> &str {
+        &self.doc.source
+    }
     pub fn entries(&self) -> &[Entry] {
         &self.doc.entries
     }
@@ -174,6 +177,23 @@ impl LutPredictor {
         let y: Vec<f64> = known.iter().map(|e| e.ms).collect();
         let x = nnls::nnls_rows(&rows, &y, 3, &[false; 3], 1e-9);
         Ok(Fallback::MacsLinear { intercept_ms: x[0], ms_per_mmac: x[1], ms_per_mb: x[2] })
+    }
+
+    /// Fills in MACs and memory traffic of entries whose key a covered space's layer has.
+    pub fn annotate_from_coverage(&mut self) -> Result<()> {
+        let mut known = FxHashMap::default();
+        for c in &self.doc.coverage {
+            for l in spaces::space(&c.space)?.layer_table(&c.resolutions) {
+                known.insert(l.key(), (l.macs(), l.memory_bytes()));
+            }
+        }
+        for e in &mut self.doc.entries {
+            if let Some(&(m, b)) = known.get(&e.key) {
+                e.macs = Some(m);
+                e.memory_bytes = Some(b);
+            }
+        }
+        Ok(())
     }
 
     /// The table's value for one layer (fast index, then string key, then fallback).

@@ -1,0 +1,98 @@
+//! Accuracy predictors (OFA-style): an MLP on the one-hot gene encoding of a space
+//! member plus its resolution, trained from (arch, accuracy) tables. Same file format
+//! (family `accuracy-mlp`), same metrics.
+
+use crate::mlp::{weights_path, Mlp, MlpConfig};
+use crate::document;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use spaces::{Genome, SearchSpace};
+use std::path::Path;
+
+pub const FAMILY: &str = "accuracy-mlp";
+
+pub trait AccuracyPredictor: Send + Sync {
+    fn family(&self) -> &str;
+    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64>;
+    fn save(&self, path: &Path) -> Result<()>;
+}
+
+/// One-hot of every gene (space.genes() order) followed by the standardised resolution.
+pub fn one_hot(space: &dyn SearchSpace, g: &Genome, r_mean: f64, r_std: f64) -> Vec<f32> {
+    let mut x = Vec::new();
+    for (gene, &v) in space.genes().iter().zip(&g.0) {
+        let start = x.len();
+        x.resize(start + gene.cardinality(), 0.0);
+        x[start + v as usize] = 1.0;
+    }
+    x.push(((space.resolution(g) as f64 - r_mean) / r_std) as f32);
+    x
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct AccDoc {
+    space: String,
+    source: String,
+    resolution_mean: f64,
+    resolution_std: f64,
+    y_mean: f64,
+    y_std: f64,
+    config: MlpConfig,
+    weights: String,
+}
+
+pub struct MlpAccuracyPredictor {
+    doc: AccDoc,
+    mlp: Mlp,
+}
+
+impl MlpAccuracyPredictor {
+    pub fn fit(source: &str, space: &dyn SearchSpace, archs: &[&Genome], accuracy: &[f64], cfg: &MlpConfig) -> Result<Self> {
+        let rs: Vec<f64> = archs.iter().map(|g| space.resolution(g) as f64).collect();
+        let rm = rs.iter().sum::<f64>() / rs.len().max(1) as f64;
+        let rsd = (rs.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / rs.len().max(1) as f64).sqrt().max(1.0);
+        let x: Vec<Vec<f32>> = archs.iter().map(|g| one_hot(space, g, rm, rsd)).collect();
+        let mlp = Mlp::train(&x, accuracy, cfg)?;
+        let doc = AccDoc {
+            space: space.name().into(),
+            source: source.into(),
+            resolution_mean: rm,
+            resolution_std: rsd,
+            y_mean: mlp.y_mean,
+            y_std: mlp.y_std,
+            config: cfg.clone(),
+            weights: String::new(),
+        };
+        Ok(MlpAccuracyPredictor { doc, mlp })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let doc: AccDoc = document::read(path, FAMILY)?;
+        let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
+        let mlp = Mlp::load_weights(&weights, doc.y_mean, doc.y_std)?;
+        Ok(MlpAccuracyPredictor { doc, mlp })
+    }
+}
+
+impl AccuracyPredictor for MlpAccuracyPredictor {
+    fn family(&self) -> &str {
+        FAMILY
+    }
+    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
+        if space.name() != self.doc.space {
+            bail!("this accuracy predictor was trained on `{}`, not `{}`", self.doc.space, space.name());
+        }
+        let x = one_hot(space, g, self.doc.resolution_mean, self.doc.resolution_std);
+        if x.len() != self.mlp.input_dim() {
+            bail!("encoding has {} inputs, the weights take {}", x.len(), self.mlp.input_dim());
+        }
+        Ok(self.mlp.forward(&x))
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        let weights = weights_path(path);
+        self.mlp.save_weights(&weights)?;
+        let mut doc = self.doc.clone();
+        doc.weights = weights.file_name().context("weights file name")?.to_string_lossy().into_owned();
+        document::write(path, FAMILY, &doc)
+    }
+}

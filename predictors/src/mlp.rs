@@ -1,0 +1,249 @@
+//! End-to-end MLP predictors: an architecture encoding in, latency (or accuracy) out.
+//! Trained with tch (AdamW, full batch, standardised target); the weights are saved
+//! as safetensors next to the JSON document, and prediction runs the small network in
+//! plain Rust (no libtorch call per query, and the predictor is `Sync`).
+//!
+//! The latency MLP encodes a [`Network`] as a multi-hot vector over `(layer name, layer
+//! key)` tokens seen in training plus the normalised resolution. For layer-wise spaces this
+//! is the gene one-hot with inactive genes dropped (a skipped or depth-cut layer is simply
+//! absent), and it needs nothing but the network, as every latency predictor must.
+
+use crate::{document, LatencyPredictor, PredictError};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use spaces::ir::Network;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
+
+pub const FAMILY: &str = "mlp";
+
+/// Training settings (recorded in the file).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MlpConfig {
+    pub hidden: Vec<usize>,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        // OFA's accuracy predictor: 3 hidden layers of 400; two suffice for latency.
+        MlpConfig { hidden: vec![256, 256], epochs: 1500, lr: 1e-3, weight_decay: 1e-4, seed: 0 }
+    }
+}
+
+/// A trained fully connected ReLU network, weights row-major `[out][in]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>,
+    /// Target standardisation: prediction = y_mean + y_std · output.
+    pub y_mean: f64,
+    pub y_std: f64,
+}
+
+impl Mlp {
+    pub fn train(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig) -> Result<Mlp> {
+        let n = x.len();
+        if n < 2 || y.len() != n {
+            bail!("an MLP needs at least 2 examples with targets, got {n} inputs and {} targets", y.len());
+        }
+        let d = x[0].len();
+        let y_mean = y.iter().sum::<f64>() / n as f64;
+        let y_std = (y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-12);
+        tch::manual_seed(cfg.seed as i64);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let mut seq = nn::seq();
+        let mut dims = vec![d];
+        dims.extend(&cfg.hidden);
+        dims.push(1);
+        for i in 0..dims.len() - 1 {
+            seq = seq.add(nn::linear(&root / format!("fc{i}"), dims[i] as i64, dims[i + 1] as i64, Default::default()));
+            if i + 2 < dims.len() {
+                seq = seq.add_fn(|t| t.relu());
+            }
+        }
+        let flat: Vec<f32> = x.iter().flatten().copied().collect();
+        let xs = Tensor::from_slice(&flat).reshape([n as i64, d as i64]);
+        let ys_v: Vec<f32> = y.iter().map(|v| ((v - y_mean) / y_std) as f32).collect();
+        let ys = Tensor::from_slice(&ys_v).reshape([n as i64, 1]);
+        let mut opt = nn::AdamW { wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?;
+        for _ in 0..cfg.epochs {
+            let loss = seq.forward(&xs).mse_loss(&ys, tch::Reduction::Mean);
+            opt.backward_step(&loss);
+        }
+        let vars = vs.variables();
+        let mut layers = Vec::new();
+        for i in 0..dims.len() - 1 {
+            let w = vars.get(&format!("fc{i}.weight")).context("trained weight")?;
+            let b = vars.get(&format!("fc{i}.bias")).context("trained bias")?;
+            layers.push((dims[i], dims[i + 1], to_vec(w)?, to_vec(b)?));
+        }
+        Ok(Mlp { layers, y_mean, y_std })
+    }
+
+    pub fn forward(&self, x: &[f32]) -> f64 {
+        let mut h = x.to_vec();
+        for (li, (din, dout, w, b)) in self.layers.iter().enumerate() {
+            let mut next = b.clone();
+            for (o, out) in next.iter_mut().enumerate() {
+                let row = &w[o * din..(o + 1) * din];
+                *out += row.iter().zip(&h).map(|(a, v)| a * v).sum::<f32>();
+            }
+            if li + 1 < self.layers.len() {
+                next.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            debug_assert_eq!(next.len(), *dout);
+            h = next;
+        }
+        self.y_mean + self.y_std * h[0] as f64
+    }
+
+    /// Writes the weights (`fc{i}.weight` `[out, in]`, `fc{i}.bias`) as safetensors.
+    pub fn save_weights(&self, path: &Path) -> Result<()> {
+        let named: Vec<(String, Tensor)> = self
+            .layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (din, dout, w, b))| {
+                [
+                    (format!("fc{i}.weight"), Tensor::from_slice(w).reshape([*dout as i64, *din as i64])),
+                    (format!("fc{i}.bias"), Tensor::from_slice(b)),
+                ]
+            })
+            .collect();
+        Tensor::write_safetensors(&named, path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn load_weights(path: &Path, y_mean: f64, y_std: f64) -> Result<Mlp> {
+        let named: BTreeMap<String, Tensor> =
+            Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?.into_iter().collect();
+        let mut layers = Vec::new();
+        for i in 0.. {
+            let Some(w) = named.get(&format!("fc{i}.weight")) else { break };
+            let b = named.get(&format!("fc{i}.bias")).with_context(|| format!("{}: no fc{i}.bias", path.display()))?;
+            let s = w.size();
+            if s.len() != 2 || b.size() != [s[0]] {
+                bail!("{}: fc{i} has weight shape {s:?} and bias shape {:?}", path.display(), b.size());
+            }
+            layers.push((s[1] as usize, s[0] as usize, to_vec(w)?, to_vec(b)?));
+        }
+        if layers.is_empty() || layers.windows(2).any(|p| p[0].1 != p[1].0) || layers.last().unwrap().1 != 1 {
+            bail!("{}: not a chain of fully connected layers ending in one output", path.display());
+        }
+        Ok(Mlp { layers, y_mean, y_std })
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].0
+    }
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(Vec::<f32>::try_from(t.detach().to_kind(Kind::Float).flatten(0, -1))?)
+}
+
+/// The weights file that goes with a predictor document at `json`.
+pub fn weights_path(json: &Path) -> PathBuf {
+    json.with_extension("safetensors")
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct MlpDoc {
+    source: String,
+    encoding: String,
+    /// Vocabulary of `name|key` tokens (input i ↔ tokens[i]; the last input is the resolution).
+    tokens: Vec<String>,
+    resolution_mean: f64,
+    resolution_std: f64,
+    y_mean: f64,
+    y_std: f64,
+    config: MlpConfig,
+    /// The safetensors file, relative to this document.
+    weights: String,
+}
+
+pub struct MlpPredictor {
+    doc: MlpDoc,
+    index: BTreeMap<String, usize>,
+    mlp: Mlp,
+}
+
+fn token(l: &spaces::ir::Layer) -> String {
+    format!("{}|{}", l.name, l.key())
+}
+
+impl MlpPredictor {
+    fn encode(&self, net: &Network) -> Vec<f32> {
+        let mut x = vec![0f32; self.doc.tokens.len() + 1];
+        for l in net.layers.iter().filter(|l| l.is_timed()) {
+            if let Some(&i) = self.index.get(&token(l)) {
+                x[i] += 1.0;
+            }
+        }
+        x[self.doc.tokens.len()] = ((net.resolution() as f64 - self.doc.resolution_mean) / self.doc.resolution_std) as f32;
+        x
+    }
+
+    pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self> {
+        let mut vocab = std::collections::BTreeSet::new();
+        for n in nets {
+            vocab.extend(n.layers.iter().filter(|l| l.is_timed()).map(token));
+        }
+        let tokens: Vec<String> = vocab.into_iter().collect();
+        let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        let rs: Vec<f64> = nets.iter().map(|n| n.resolution() as f64).collect();
+        let rm = rs.iter().sum::<f64>() / rs.len().max(1) as f64;
+        let rsd = (rs.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / rs.len().max(1) as f64).sqrt().max(1.0);
+        let mut p = MlpPredictor {
+            doc: MlpDoc {
+                source: source.into(),
+                encoding: "multi-hot over (layer name, layer key) + standardised resolution".into(),
+                tokens,
+                resolution_mean: rm,
+                resolution_std: rsd,
+                y_mean: 0.0,
+                y_std: 1.0,
+                config: cfg.clone(),
+                weights: String::new(),
+            },
+            index,
+            mlp: Mlp { layers: vec![], y_mean: 0.0, y_std: 1.0 },
+        };
+        let x: Vec<Vec<f32>> = nets.iter().map(|n| p.encode(n)).collect();
+        p.mlp = Mlp::train(&x, latency_ms, cfg)?;
+        p.doc.y_mean = p.mlp.y_mean;
+        p.doc.y_std = p.mlp.y_std;
+        Ok(p)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let doc: MlpDoc = document::read(path, FAMILY)?;
+        let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
+        let mlp = Mlp::load_weights(&weights, doc.y_mean, doc.y_std)?;
+        if mlp.input_dim() != doc.tokens.len() + 1 {
+            bail!("{}: weights take {} inputs, the encoding has {}", path.display(), mlp.input_dim(), doc.tokens.len() + 1);
+        }
+        let index = doc.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        Ok(MlpPredictor { doc, index, mlp })
+    }
+}
+
+impl LatencyPredictor for MlpPredictor {
+    fn family(&self) -> &str {
+        FAMILY
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        Ok(self.mlp.forward(&self.encode(net)))
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        let weights = weights_path(path);
+        self.mlp.save_weights(&weights)?;
+        let mut doc = self.doc.clone();
+        doc.weights = weights.file_name().context("weights file name")?.to_string_lossy().into_owned();
+        document::write(path, FAMILY, &doc)
+    }
+}

@@ -1,0 +1,90 @@
+//! Fitting any family from a dataset's training rows: the one entry point the CLI,
+//! the comparison and the benchmark share.
+
+use crate::dataset::{Dataset, NetworkRow};
+use crate::flops::{FlopsPredictor, Variant};
+use crate::kernel::{self, KernelPredictor};
+use crate::mlp::{MlpConfig, MlpPredictor};
+use crate::lut::{self, FitOptions, LutPredictor};
+use crate::LatencyPredictor;
+use anyhow::{bail, Result};
+
+/// Every fittable family, in the order a comparison lists them.
+pub const FAMILIES: [&str; 5] = ["lut", "kernel", "mlp", "flops", "flops+memory"];
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub lut: FitOptions,
+    /// Missing-key policy of lookup tables (`error`, `macs-linear`).
+    pub fallback: String,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { lut: FitOptions::default(), fallback: "error".into(), seed: 0 }
+    }
+}
+
+/// A lookup table: from the dataset's single-layer rows when it has them (calibrated on
+/// the training networks if there are any), otherwise NNLS-fitted to the training networks.
+pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<LutPredictor> {
+    let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
+    let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    let mut p = if ds.layers.is_empty() {
+        lut::fit_networks(ds.source.clone(), &nets, &y, ds.coverage(), opts.lut)?
+    } else {
+        let mut entries: Vec<lut::Entry> = Vec::new();
+        let mut seen = std::collections::BTreeMap::new();
+        // Repeated measurements of one key are averaged.
+        for l in &ds.layers {
+            let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
+            e.0 += l.latency_ms;
+            e.1 += 1;
+        }
+        for (key, (sum, n)) in seen {
+            entries.push(lut::Entry { key, ms: sum / n as f64, macs: None, memory_bytes: None });
+        }
+        let mut p = LutPredictor::from_entries(ds.source.clone(), entries, ds.coverage())?;
+        // Attach MACs/memory to entries whose layer the covered spaces know (for the fallback).
+        p.annotate_from_coverage()?;
+        if !nets.is_empty() {
+            lut::calibrate(&mut p, &nets, &y)?;
+        }
+        p
+    };
+    p.set_fallback(&opts.fallback)?;
+    Ok(p)
+}
+
+/// Fits `family` on the training rows.
+pub fn fit(family: &str, ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<Box<dyn LatencyPredictor>> {
+    let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
+    let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    Ok(match family {
+        "lut" => Box::new(fit_lut(ds, train, opts)?),
+        "kernel" => {
+            let lut = fit_lut(ds, train, opts)?;
+            let mut layers: Vec<&spaces::ir::Layer> = train.iter().flat_map(|r| r.network.layers.iter()).collect();
+            let covered = coverage_layers(ds)?;
+            layers.extend(covered.iter());
+            Box::new(KernelPredictor::fit(&lut, &layers, kernel::default_params(opts.seed))?)
+        }
+        "mlp" => {
+            let cfg = MlpConfig { seed: opts.seed, ..Default::default() };
+            Box::new(MlpPredictor::fit(&ds.source, &nets, &y, &cfg)?)
+        }
+        "flops" => Box::new(FlopsPredictor::fit(Variant::Macs, &nets, &y)?),
+        "flops+memory" => Box::new(FlopsPredictor::fit(Variant::MacsMemory, &nets, &y)?),
+        other => bail!("unknown predictor family `{other}` ({})", FAMILIES.join(", ")),
+    })
+}
+
+/// Every layer the dataset's spaces can contain at its resolutions.
+fn coverage_layers(ds: &Dataset) -> Result<Vec<spaces::ir::Layer>> {
+    let mut out = Vec::new();
+    for c in ds.coverage() {
+        out.extend(spaces::space(&c.space)?.layer_table(&c.resolutions));
+    }
+    Ok(out)
+}
