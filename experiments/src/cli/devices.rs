@@ -112,7 +112,7 @@ fn print_table(listed: &[ServerDevices], rows: &[Row]) {
                 cells.push(r.line.model.clone().unwrap_or_else(|| "-".into()));
                 cells.extend(std::iter::repeat_n("-".to_string(), 6));
                 match other {
-                    Some(Err(e)) => notes.push(format!("{}: {e}", r.line.serial)),
+                    Some(Err(e)) => notes.push(e.clone()), // names the device
                     _ => notes.extend(state_problem(&r.line.state).map(|p| format!("{}: {p}", r.line.serial))),
                 }
             }

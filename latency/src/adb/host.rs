@@ -54,11 +54,13 @@ pub fn request(server: &str, service: &str, timeout: Duration) -> Result<String,
     s.write_all(format!("{:04x}{service}", service.len()).as_bytes()).map_err(io_err)?;
     let mut status = [0u8; 4];
     s.read_exact(&mut status).map_err(io_err)?;
+    if &status != b"OKAY" && &status != b"FAIL" {
+        return Err(format!("{server} is not an adb server (it answered {:?})", String::from_utf8_lossy(&status)));
+    }
     let body = read_hex_block(&mut s).map_err(io_err)?;
     match &status {
         b"OKAY" => Ok(body),
-        b"FAIL" => Err(format!("adb server {server}: {body}")),
-        _ => Err(format!("adb server {server}: not an adb server (answered {:?})", String::from_utf8_lossy(&status))),
+        _ => Err(format!("adb server {server}: {body}")),
     }
 }
 

@@ -168,7 +168,8 @@ fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
 /// Simulates pulling the cable: every connection drops at a message boundary and the
 /// daemon exits, so the adb server sees the device vanish.
 fn unplug(shared: &Shared, cmd: &str) -> ! {
-    eprintln!("hwnas-adbd: unplugging before command {cmd:?} (--exit-after-commands)");
+    let short: String = cmd.chars().take(60).collect();
+    eprintln!("hwnas-adbd: unplugging before command {short:?}... (--exit-after-commands)");
     for c in shared.connections.lock().unwrap_or_else(|e| e.into_inner()).values() {
         let _ = c.shutdown(Shutdown::Both);
     }
