@@ -186,10 +186,12 @@ impl AdbTarget {
     fn adb_error(&self, e: RustADBError) -> TargetError {
         let device = self.serial.clone();
         match e {
-            // The server refused the request: device gone, offline or unauthorized.
-            RustADBError::ADBRequestFailed(msg) => {
-                TargetError::Unreachable { device, why: format!("adb server {}: {}", self.server, explain(&msg)) }
-            }
+            // The server refused: the device is gone, offline or unauthorized; any other
+            // refusal (e.g. a sync FAIL such as "Permission denied") is the request's fault.
+            RustADBError::ADBRequestFailed(msg) => match explain(&msg) {
+                Some(why) => TargetError::Unreachable { device, why: format!("adb server {}: {why}", self.server) },
+                None => TargetError::Failed { device, why: msg },
+            },
             RustADBError::IOError(io) => {
                 let why = match io.kind() {
                     std::io::ErrorKind::ConnectionRefused => {
@@ -204,20 +206,20 @@ impl AdbTarget {
     }
 }
 
-/// Adds what the adb server's terse refusals mean for the user.
-fn explain(msg: &str) -> String {
+/// What a transport-level refusal of the adb server means for the user; `None` for others.
+fn explain(msg: &str) -> Option<String> {
     let hint = if msg == "closed" {
-        "the device dropped the connection (unplugged, rebooted or adbd restarted)".to_string()
+        "the device dropped the connection (unplugged, rebooted or adbd restarted)"
     } else if msg.contains("offline") {
-        "the device is offline (replug it, or `adb reconnect offline`)".to_string()
+        "the device is offline (replug it, or `adb reconnect offline`)"
     } else if msg.contains("not found") {
-        "the device is not attached to this server (unplugged, or wrong serial/server?)".to_string()
+        "the device is not attached to this server (unplugged, or wrong serial/server?)"
     } else if msg.contains("unauthorized") {
-        "accept the USB debugging prompt on the phone".to_string()
+        "accept the USB debugging prompt on the phone"
     } else {
-        return msg.to_string();
+        return None;
     };
-    format!("{msg}: {hint}")
+    Some(format!("{msg}: {hint}"))
 }
 
 /// Splits the wrapper's PID line off the command's stderr.
@@ -258,9 +260,7 @@ impl Target for AdbTarget {
         let what = format!("push {} {remote}", local.display());
         let dest = remote.to_string();
         self.blocking(&what, timeout, move |dev| dev.push(file, &dest)).map_err(|e| match e {
-            TargetError::Unreachable { device, why } if why.contains(remote) || why.contains("Read-only") => {
-                TargetError::Failed { device, why: format!("{what}: {why}") }
-            }
+            TargetError::Failed { device, why } => TargetError::Failed { device, why: format!("{what}: {why}") },
             other => other,
         })
     }
