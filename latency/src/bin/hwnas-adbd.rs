@@ -4,6 +4,8 @@
 //! adb server adopts it with `adb connect 127.0.0.1:PORT`. Commands run on the host with
 //! `sh -c`; device storage (/data, /sdcard, /storage, /system, /vendor) lives under `--root`,
 //! while /sys (CPU frequencies, thermal zones) and /proc are the host's own.
+//! It listens on loopback only, but any local user can connect and run commands as the user
+//! who started it, exactly as with a phone in debugging mode: run it on machines you own.
 
 use clap::Parser;
 use latency::adb::sim::daemon::{serve, Config};
@@ -50,7 +52,8 @@ struct Args {
     /// Fault injection: after N shell/exec commands, drop every connection and exit (an unplugged phone).
     #[arg(long, value_name = "N")]
     exit_after_commands: Option<usize>,
-    /// Fault injection: never answer shell/exec commands matching this regular expression (a hung command).
+    /// Fault injection: never answer shell/exec commands whose text (as the host sent it, wrappers
+    /// included) matches this regular expression (a hung command).
     #[arg(long, value_name = "REGEX")]
     hang_on: Option<String>,
     /// Log connections, services and commands to stderr.
