@@ -9,6 +9,8 @@ use tch::{Device, Kind, Tensor};
 
 #[test]
 fn presets_match_the_ir_and_round_trip_through_torchscript() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     tch::manual_seed(0);
     let dir = std::env::temp_dir().join(format!("hwnas-nn-models-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -34,6 +36,8 @@ fn presets_match_the_ir_and_round_trip_through_torchscript() {
 
 #[test]
 fn weights_round_trip_between_tch_and_the_ir() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     let net = spaces::presets::preset("mnasnet-a1").unwrap().arch().network(Some(64));
     let vs = VarStore::new(Device::Cpu);
     let model = Model::new(&vs.root(), &net);
@@ -45,6 +49,6 @@ fn weights_round_trip_between_tch_and_the_ir() {
     let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
     assert!(tch::no_grad(|| model.forward_t(&x, false).equal(&copy.forward_t(&x, false))));
     let other = spaces::presets::preset("mnasnet-b1").unwrap().arch().network(Some(64));
-    let err = Model::from_weights(&vs2.root(), &other, &w).err().expect("mismatched weights are rejected");
+    let err = Model::from_weights(&vs2.root(), &other, &w).expect_err("mismatched weights are rejected");
     assert!(format!("{err:#}").contains("do not fit"), "{err:#}");
 }

@@ -17,7 +17,7 @@ fn scramble(vs: &VarStore) {
         for (name, mut t) in vs.variables() {
             let noise = t.randn_like() * 0.05;
             if name.ends_with("running_var") {
-                let _ = t.copy_(&(noise.abs() + 0.5));
+                t.copy_(&(noise.abs() + 0.5));
             } else {
                 let _ = t.g_add_(&noise);
             }
@@ -27,6 +27,8 @@ fn scramble(vs: &VarStore) {
 
 #[test]
 fn ofa_extracted_subnetwork_matches_the_supernet_exactly() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     tch::manual_seed(1);
     let vs = VarStore::new(Device::Cpu);
     let mut sn = OfaSupernet::new(&vs.root(), "ofa-mbv3-w1.0").unwrap();
@@ -60,6 +62,8 @@ fn ofa_extracted_subnetwork_matches_the_supernet_exactly() {
 
 #[test]
 fn ofa_kernel_transform_starts_as_the_centre_crop() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     let vs = VarStore::new(Device::Cpu);
     let sn = OfaSupernet::new(&vs.root(), "ofa-mbv3-w1.0").unwrap();
     let layer = sn.full.layers.iter().find(|l| l.name == "stage1.block0").unwrap().clone();
@@ -76,6 +80,8 @@ fn ofa_kernel_transform_starts_as_the_centre_crop() {
 
 #[test]
 fn singlepath_thresholds_get_gradients_and_decode_to_the_selected_member() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     tch::manual_seed(2);
     let vs = VarStore::new(Device::Cpu);
     let mut sn = SinglePathSupernet::new(&vs.root());
@@ -114,6 +120,8 @@ fn singlepath_thresholds_get_gradients_and_decode_to_the_selected_member() {
 
 #[test]
 fn fbnet_mixture_gives_probabilities_and_derives_an_exact_subnetwork() {
+    // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
+    tch::set_num_threads(1);
     tch::manual_seed(4);
     let vs = VarStore::new(Device::Cpu);
     let sn = FbNetSupernet::new(&vs.root(), "fbnet-cifar100").unwrap();

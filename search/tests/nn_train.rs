@@ -15,12 +15,21 @@ fn config(epochs: usize, batch: usize, lr: f64, spe: usize) -> TrainConfig {
     c
 }
 
+/// torch's RNG is process-global and every training step reseeds it, so tests that train
+/// must not interleave; they also use one intra-op thread (oversubscribed OpenMP pools spin).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    tch::set_num_threads(1);
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
 }
 
 #[test]
 fn ofa_supernet_loss_decreases_on_synthetic_data() {
+    let _serial = serial();
     let data = Synthetic::new(16, 4, 7);
     let spe = data.len() / 8;
     let spec = NetSpec::Supernet { space: "ofa-mbv3-w1.0".into() };
@@ -33,11 +42,12 @@ fn ofa_supernet_loss_decreases_on_synthetic_data() {
 
 #[test]
 fn fixed_network_trains_recalibrates_and_evaluates() {
+    let _serial = serial();
     let data = Synthetic::new(32, 4, 9);
     let arch = spaces::presets::preset("fbnet-c").unwrap().arch().to_json();
     let spec = NetSpec::Fixed { space: "fbnet".into(), arch };
     let spe = data.len() / 8;
-    let mut t = Trainer::new(spec, config(6, 8, 0.05, spe), spe, Device::Cpu).unwrap();
+    let mut t = Trainer::new(spec, config(6, 8, 0.01, spe), spe, Device::Cpu).unwrap();
     let losses = t.train(&data, None, None, None).unwrap();
     assert!(mean(&losses[losses.len() - 3..]) < mean(&losses[..3]), "{losses:?}");
     let Net::Fixed(model) = &mut t.net else { panic!("fixed network") };
@@ -49,6 +59,7 @@ fn fixed_network_trains_recalibrates_and_evaluates() {
 
 #[test]
 fn killed_run_resumes_exactly_where_it_stopped() {
+    let _serial = serial();
     let data = Synthetic::new(16, 4, 11);
     let spe = data.len() / 4;
     let spec = NetSpec::Supernet { space: "ofa-mbv3-w1.0".into() };
@@ -84,6 +95,7 @@ fn killed_run_resumes_exactly_where_it_stopped() {
 
 #[test]
 fn a_checkpoint_with_a_missing_weights_file_is_an_error() {
+    let _serial = serial();
     let dir = std::env::temp_dir().join(format!("hwnas-nn-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     assert!(Trainer::resume(&dir, Device::Cpu).is_err(), "empty directory");

@@ -80,7 +80,7 @@ impl Optimizer {
             }
             let mut g = g.shallow_clone();
             if c.weight_decay > 0.0 && v.dim() > 1 {
-                g = g + c.weight_decay * &*v;
+                g += c.weight_decay * &*v;
             }
             let update = match c.method {
                 Method::Sgd { momentum, nesterov } => {

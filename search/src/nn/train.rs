@@ -236,7 +236,7 @@ impl Trainer {
                             false,
                             Kind::Float,
                         );
-                        loss = loss + self.config.kd_ratio * kl.mean(Kind::Float);
+                        loss += self.config.kd_ratio * kl.mean(Kind::Float);
                     } else if self.config.kd_ratio > 0.0 {
                         teacher = Some(logits.detach().log_softmax(-1, Kind::Float));
                     }
@@ -300,7 +300,7 @@ impl Trainer {
             bar.inc(1);
             bar.set_message(format!("epoch {} loss {loss:.4}", self.epoch()));
             if let Some(d) = dir {
-                if self.step % self.config.checkpoint_every == 0 || self.step == end {
+                if self.step.is_multiple_of(self.config.checkpoint_every) || self.step == end {
                     self.save(d)?;
                 }
             }
