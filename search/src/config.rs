@@ -21,8 +21,8 @@ pub struct LatencySpec {
 pub enum AccuracySpec {
     /// An accuracy predictor file.
     Predictor { path: String },
-    /// A trained supernet checkpoint (weight-sharing evaluation).
-    Supernet { path: String },
+    /// A trained supernet checkpoint directory (weight-sharing evaluation).
+    Supernet { path: String, eval: crate::objectives::supernet::SupernetEval },
     /// The training-free capacity proxy (see `objectives::accuracy::CapacityProxy`).
     CapacityProxy,
 }
@@ -46,7 +46,7 @@ impl Default for EvolutionConfig {
 }
 
 /// Regularized (aging) evolution, Real et al. AAAI 2019.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegularizedConfig {
     /// Tournament size S; unset: population / 4 (the paper's P = 100, S = 25).
@@ -56,11 +56,6 @@ pub struct RegularizedConfig {
     pub children_per_generation: Option<usize>,
 }
 
-impl Default for RegularizedConfig {
-    fn default() -> Self {
-        RegularizedConfig { sample_size: None, children_per_generation: None }
-    }
-}
 
 /// NSGA-II, Deb et al. 2002, with constrained domination on the latency target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -74,3 +74,45 @@ fn configs_round_trip_and_reject_unknown_fields() {
     assert!(err.contains("learning_rte"), "{err}");
     assert!(search::config::StrategyConfig::by_name("annealing").is_err());
 }
+
+#[test]
+fn an_accuracy_predictor_file_drives_a_job() {
+    use predictors::accuracy::MlpAccuracyPredictor;
+    use predictors::mlp::MlpConfig;
+    use predictors::AccuracyPredictor;
+    let name = "fbnet-cifar100";
+    let s = spaces::space(name).unwrap();
+    let proxy = CapacityProxy::new(&*s);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let archs: Vec<spaces::Genome> = (0..200).map(|_| s.sample(&mut rng)).collect();
+    let y: Vec<f64> = archs.iter().map(|g| proxy.score(&s.network(g))).collect();
+    let refs: Vec<&spaces::Genome> = archs.iter().collect();
+    let cfg = MlpConfig { hidden: vec![32], epochs: 200, lr: 1e-2, weight_decay: 0.0, seed: 0 };
+    let mlp = MlpAccuracyPredictor::fit("test", &*s, &refs, &y, &cfg).unwrap();
+    let dir = scratch("acc-predictor");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("acc.json");
+    mlp.save(&file).unwrap();
+
+    let spec = search::config::AccuracySpec::Predictor { path: file.display().to_string() };
+    let source = search::objectives::accuracy::load(&spec, &*s).unwrap();
+    assert_eq!(search::objectives::AccuracySource::kind(&*source), "predictor");
+    let lat = pixel3_lut();
+    let mut config = config(name, search::config::StrategyConfig::by_name("evolution").unwrap(), 8, 2, 0, 1e9);
+    config.accuracy = spec;
+    let mut job = search::job::Job::open(config, vec![lat], source, &dir.join("job"), false).unwrap();
+    let out = job.run(None, &mut |_| {}).unwrap().unwrap();
+    assert_eq!(out.accuracy_kind, "predictor");
+    let best = out.best.unwrap();
+    assert_eq!(best.eval.accuracy, mlp.predict(&*s, &best.eval.genome).unwrap());
+    // A predictor trained on another space is refused.
+    let other = spaces::space("ofa-mbv3-w1.0").unwrap();
+    let src = search::objectives::accuracy::load(
+        &search::config::AccuracySpec::Predictor { path: file.display().to_string() },
+        &*other,
+    )
+    .unwrap();
+    let g = other.sample(&mut rng);
+    assert!(search::objectives::AccuracySource::accuracy(&*src, &*other, &g, &other.network(&g)).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

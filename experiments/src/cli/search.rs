@@ -2,6 +2,7 @@
 
 use ::search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
 use ::search::job::{GenerationReport, Job};
+use ::search::objectives::supernet::SupernetEval;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
@@ -26,10 +27,16 @@ pub struct Args {
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
     #[arg(long)]
     reward: Option<String>,
-    /// Accuracy source: a predictor file (.json) or a supernet checkpoint (.ot, .pt, .safetensors).
+    /// Accuracy source: a predictor file (.json) or a supernet checkpoint directory (`hwnas train`).
     /// Without it the job uses the training-free capacity proxy and says so.
     #[arg(long)]
     accuracy: Option<PathBuf>,
+    /// Supernet evaluation data: cifar10:DIR, cifar100:DIR, imagefolder:DIR or synthetic:N:CLASSES.
+    #[arg(long)]
+    accuracy_data: Option<String>,
+    /// Supernet evaluation: validation examples per candidate (all when unset).
+    #[arg(long)]
+    eval_examples: Option<usize>,
     #[arg(long)]
     population: Option<usize>,
     /// Generations after the initial population.
@@ -68,14 +75,18 @@ fn latency_spec(arg: &str) -> LatencySpec {
     }
 }
 
-fn accuracy_spec(path: &Path) -> Result<AccuracySpec> {
+fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
     let p = path.display().to_string();
+    if path.is_dir() {
+        let data = a.accuracy_data.clone().with_context(|| {
+            format!("--accuracy {p} is a supernet checkpoint: give --accuracy-data (e.g. cifar10:DIR) to evaluate on")
+        })?;
+        let eval = SupernetEval { data, calib_batches: 10, batch: 64, max_examples: a.eval_examples };
+        return Ok(AccuracySpec::Supernet { path: p, eval });
+    }
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "json" => Ok(AccuracySpec::Predictor { path: p }),
-        "ot" | "pt" | "safetensors" => Ok(AccuracySpec::Supernet { path: p }),
-        other => {
-            bail!("--accuracy {p}: unknown kind `.{other}` (a predictor .json or a supernet .ot/.pt/.safetensors)")
-        }
+        other => bail!("--accuracy {p}: expected a predictor .json or a supernet checkpoint directory, got `.{other}`"),
     }
 }
 
@@ -104,7 +115,7 @@ fn resolve(a: &Args) -> Result<JobConfig> {
         set("strategy", serde_json::to_value(StrategyConfig::by_name(s)?)?);
     }
     if let Some(p) = &a.accuracy {
-        set("accuracy", serde_json::to_value(accuracy_spec(p)?)?);
+        set("accuracy", serde_json::to_value(accuracy_spec(a, p)?)?);
     }
     for (k, v) in [("population", a.population), ("generations", a.generations), ("max_tries", a.max_tries)] {
         if let Some(v) = v {

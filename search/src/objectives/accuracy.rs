@@ -73,24 +73,50 @@ impl AccuracySource for CapacityProxy {
     }
 }
 
+/// A trained accuracy predictor (`predictors::AccuracyPredictor`, e.g. OFA's MLP on the gene one-hot).
+pub struct PredictedAccuracy {
+    predictor: std::sync::Arc<dyn predictors::AccuracyPredictor>,
+    source: String,
+}
+
+impl PredictedAccuracy {
+    pub fn new(predictor: std::sync::Arc<dyn predictors::AccuracyPredictor>, source: impl Into<String>) -> Self {
+        PredictedAccuracy { predictor, source: source.into() }
+    }
+}
+
+impl AccuracySource for PredictedAccuracy {
+    fn kind(&self) -> &str {
+        "predictor"
+    }
+    fn describe(&self) -> String {
+        format!("accuracy predicted by the `{}` predictor {}", self.predictor.family(), self.source)
+    }
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
+        self.predictor.predict(space, genome)
+    }
+}
+
 /// The accuracy source a job's configuration names.
 ///
 /// - `capacity-proxy`: [`CapacityProxy`].
-/// - `predictor`: an accuracy predictor file. `predictors` has no accuracy predictor in this
-///   build yet, so this is a clear error rather than a silent fallback to the proxy.
-/// - `supernet`: evaluation of a trained weight-sharing supernet checkpoint (the `nn` module's
-///   job); not wired into search jobs in this build, so also a clear error.
+/// - `predictor`: an accuracy predictor file (`predictors::accuracy::MlpAccuracyPredictor`).
+/// - `supernet`: sub-networks of a trained weight-sharing supernet checkpoint
+///   ([`super::supernet::SupernetAccuracy`]).
 pub fn load(spec: &crate::config::AccuracySpec, space: &dyn SearchSpace) -> Result<std::sync::Arc<dyn AccuracySource>> {
     use crate::config::AccuracySpec;
+    use anyhow::Context;
     match spec {
         AccuracySpec::CapacityProxy => Ok(std::sync::Arc::new(CapacityProxy::new(space))),
-        AccuracySpec::Predictor { path } => anyhow::bail!(
-            "accuracy predictor {path}: this build of `predictors` has no accuracy predictor to load it with; \
-             omit --accuracy to search with the capacity proxy"
-        ),
-        AccuracySpec::Supernet { path } => anyhow::bail!(
-            "supernet checkpoint {path}: evaluating supernet subnets inside a search job is not wired up in this build; \
-             omit --accuracy to search with the capacity proxy"
-        ),
+        AccuracySpec::Predictor { path } => {
+            let p = predictors::accuracy::MlpAccuracyPredictor::load(std::path::Path::new(path))
+                .with_context(|| format!("cannot load accuracy predictor {path}"))?;
+            Ok(std::sync::Arc::new(PredictedAccuracy::new(std::sync::Arc::new(p), path.clone())))
+        }
+        AccuracySpec::Supernet { path, eval } => Ok(std::sync::Arc::new(super::supernet::SupernetAccuracy::load(
+            std::path::Path::new(path),
+            eval.clone(),
+            space,
+        )?)),
     }
 }

@@ -4,6 +4,7 @@
 pub mod accuracy;
 pub mod latency;
 pub mod reward;
+pub mod supernet;
 
 pub use accuracy::{AccuracySource, CapacityProxy};
 pub use latency::LatencyObjective;

@@ -1,0 +1,125 @@
+//! Accuracy from a trained weight-sharing supernet (the `nn` module's checkpoints): each
+//! candidate is extracted as a stand-alone sub-network with the supernet's weights, its BN
+//! statistics are re-estimated on training batches (OFA's practice: a sub-network's
+//! activation statistics differ from the supernet's), and top-1 is measured on the
+//! validation split. One candidate at a time: libtorch already uses every core per forward.
+
+use super::AccuracySource;
+use crate::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
+use crate::nn::net::Net;
+use crate::nn::train::{evaluate, recalibrate_bn, Trainer};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use spaces::ir::Network;
+use spaces::{Genome, SearchSpace};
+use std::path::Path;
+use std::sync::Mutex;
+use tch::nn::{ModuleT, VarStore};
+use tch::Device;
+
+/// How to evaluate sub-networks of a supernet checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupernetEval {
+    /// `cifar10:DIR`, `cifar100:DIR`, `imagefolder:DIR` (train/ and val/), or `synthetic:N:CLASSES`.
+    pub data: String,
+    /// Training batches for BN re-calibration.
+    #[serde(default = "default_calib")]
+    pub calib_batches: usize,
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Validation examples per candidate (all when unset).
+    #[serde(default)]
+    pub max_examples: Option<usize>,
+}
+
+fn default_calib() -> usize {
+    10
+}
+fn default_batch() -> usize {
+    64
+}
+
+fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
+    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    Ok(match kind {
+        "cifar10" => Box::new(Cifar::load(Path::new(rest), 10, split)?),
+        "cifar100" => Box::new(Cifar::load(Path::new(rest), 100, split)?),
+        "imagefolder" => Box::new(ImageFolder::load(Path::new(rest), split)?),
+        "synthetic" => {
+            let (n, c) = rest.split_once(':').context("synthetic data is `synthetic:N:CLASSES`")?;
+            let (n, c): (usize, u32) = (n.parse()?, c.parse()?);
+            // Validation: the same class patterns, unseen examples.
+            let offset = if split == Split::Train { 0 } else { n };
+            Box::new(Synthetic::new(n, c, 0).with_offset(offset))
+        }
+        _ => {
+            bail!("unknown evaluation data `{spec}` (cifar10:DIR, cifar100:DIR, imagefolder:DIR, synthetic:N:CLASSES)")
+        }
+    })
+}
+
+struct Loaded {
+    trainer: Trainer,
+    train: Box<dyn DataSource>,
+    val: Box<dyn DataSource>,
+}
+
+pub struct SupernetAccuracy {
+    checkpoint: String,
+    eval: SupernetEval,
+    device: Device,
+    inner: Mutex<Loaded>,
+}
+
+impl SupernetAccuracy {
+    /// Loads the latest checkpoint in `dir`; its supernet must be of `space`.
+    pub fn load(dir: &Path, eval: SupernetEval, space: &dyn SearchSpace) -> Result<Self> {
+        let device = crate::nn::default_device();
+        let trainer =
+            Trainer::resume(dir, device).with_context(|| format!("cannot load supernet {}", dir.display()))?;
+        if matches!(trainer.net, Net::Fixed(_)) {
+            bail!("{} holds one fixed network, not a supernet", dir.display());
+        }
+        if trainer.spec.space() != space.name() {
+            bail!("{} is a `{}` supernet, the job searches `{}`", dir.display(), trainer.spec.space(), space.name());
+        }
+        let (train, val) = (load_data(&eval.data, Split::Train)?, load_data(&eval.data, Split::Val)?);
+        let inner = Mutex::new(Loaded { trainer, train, val });
+        Ok(SupernetAccuracy { checkpoint: dir.display().to_string(), eval, device, inner })
+    }
+}
+
+impl AccuracySource for SupernetAccuracy {
+    fn kind(&self) -> &str {
+        "supernet"
+    }
+    fn describe(&self) -> String {
+        format!(
+            "top-1 of sub-networks of supernet {} on {} after BN re-calibration on {} batches",
+            self.checkpoint, self.eval.data, self.eval.calib_batches
+        )
+    }
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
+        let guard = self.inner.lock().map_err(|_| anyhow!("supernet evaluator poisoned"))?;
+        let Loaded { trainer, train, val } = &*guard;
+        let r = space.resolution(genome);
+        let vs = VarStore::new(self.device);
+        let mut model = match &trainer.net {
+            Net::Ofa(s) => s.extract(&vs.root(), genome, r),
+            Net::FbNet(s) => s.extract(&vs.root(), genome),
+            Net::SinglePath(s) => s.extract(&vs.root(), genome, r),
+            Net::Fixed(_) => bail!("not a supernet"),
+        };
+        let batch = self.eval.batch.max(1);
+        if self.eval.calib_batches > 0 {
+            recalibrate_bn(&mut model, train.as_ref(), r, self.eval.calib_batches, batch.min(train.len()), 0);
+        }
+        let acc = evaluate(&|x| model.forward_t(x, false), val.as_ref(), r, batch, self.eval.max_examples, self.device);
+        Ok(acc.top1)
+    }
+    /// Serial: a libtorch forward already uses every core, and the evaluator is one model.
+    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+        items.iter().map(|(g, n)| self.accuracy(space, g, n)).collect()
+    }
+}
