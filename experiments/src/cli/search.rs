@@ -14,14 +14,14 @@ pub struct Args {
     /// The space to search (see `hwnas spaces`).
     #[arg(long)]
     space: Option<String>,
-    /// Latency predictor file (`hwnas predictor fit …`); repeat for several devices (NSGA-II
+    /// Latency predictor file (`hwnas fit … --out FILE`); repeat for several devices (NSGA-II
     /// optimises all, the first carries the target). `LABEL=FILE` names its history column.
     #[arg(long)]
     latency: Vec<String>,
     /// Latency target in ms under the first predictor.
     #[arg(long)]
     max_latency_ms: Option<f64>,
-    /// evolution (OFA), regularized (aging evolution), nsga2, random or rl (MnasNet-style).
+    /// evolution (OFA), regularized (aging evolution), nsga2, random or rl (MnasNet-style) [default: evolution].
     #[arg(long)]
     strategy: Option<String>,
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
@@ -37,11 +37,13 @@ pub struct Args {
     /// Supernet evaluation: validation examples per candidate (all when unset).
     #[arg(long)]
     eval_examples: Option<usize>,
+    /// Population (per generation for random and rl) [default: 100, OFA's].
     #[arg(long)]
     population: Option<usize>,
-    /// Generations after the initial population.
+    /// Generations after the initial population [default: 500, OFA's].
     #[arg(long)]
     generations: Option<usize>,
+    /// Seed of every random choice; the same seed gives the same history [default: 0].
     #[arg(long)]
     seed: Option<u64>,
     /// Cap on proposals per generation when sampling feasible candidates.
