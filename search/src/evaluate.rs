@@ -83,7 +83,10 @@ impl Evaluator {
             .into_par_iter()
             .map(|genome| {
                 let net = self.space.network(&genome);
-                let latency_ms = self.latency.iter().map(|l| l.latency_ms(&net)).collect::<Result<Vec<_>>>()?;
+                let mut latency_ms = self.latency.iter().map(|l| l.latency_ms(&net)).collect::<Result<Vec<_>>>()?;
+                if (latency_ms[0] - self.max_latency_ms).abs() <= 1e-9 * self.max_latency_ms {
+                    latency_ms[0] = self.latency[0].exact_ms(&net)?;
+                }
                 let feasible = latency_ms[0] <= self.max_latency_ms;
                 Ok(Timed { genome, net, latency_ms, feasible })
             })

@@ -73,3 +73,38 @@ fn nsga2_front_is_mutually_non_dominated_and_feasible() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn nsga2_optimises_two_devices_at_once() {
+    use search::config::LatencySpec;
+    let (pixel3, raspi4) = (pixel3_lut(), fitted_lut("raspi4"));
+    let target = median_latency("fbnet-cifar100", &*pixel3, 201);
+    let mut cfg = config("fbnet-cifar100", StrategyConfig::by_name("nsga2").unwrap(), 24, 6, 8, target);
+    cfg.latency = vec![
+        LatencySpec { label: "pixel3".into(), path: "memory".into() },
+        LatencySpec { label: "raspi4".into(), path: "memory".into() },
+    ];
+    let dir = scratch("nsga2-two-devices");
+    let acc = proxy("fbnet-cifar100");
+    let mut job = search::job::Job::open(cfg, vec![pixel3.clone(), raspi4.clone()], acc, &dir, false).unwrap();
+    let out = job.run(None, &mut |_| {}).unwrap().unwrap();
+    let s = spaces::space("fbnet-cifar100").unwrap();
+    for r in job.history() {
+        let net = s.network(&r.eval.genome);
+        // Tabulated sums may differ from the predictor's in the last bits (summation order).
+        let direct = [pixel3.predict_ms(&net).unwrap(), raspi4.predict_ms(&net).unwrap()];
+        for (a, b) in r.eval.latency_ms.iter().zip(direct) {
+            assert!((a - b).abs() < 1e-9 * b, "{a} vs {b}");
+        }
+    }
+    // The front is non-dominated in all three objectives (accuracy, Pixel 3, Raspberry Pi 4).
+    let obj = |r: &Record| vec![-r.eval.accuracy, r.eval.latency_ms[0], r.eval.latency_ms[1]];
+    for a in &out.front {
+        for b in &out.front {
+            assert!(!search::pareto::dominates(&obj(b), &obj(a)));
+        }
+    }
+    let df = search::history::read_parquet(&dir.join("history.parquet")).unwrap();
+    assert!(df.column("latency_ms_raspi4").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

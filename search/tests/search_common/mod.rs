@@ -33,20 +33,21 @@ pub fn shared_data() -> PathBuf {
 }
 
 /// A lookup table fitted (per-layer-key NNLS, `predictors::lut::fit_networks`) to the
-/// 1,000+ HW-NAS-Bench FBNet CIFAR-100 Pixel 3 measurements.
+/// HW-NAS-Bench FBNet CIFAR-100 measurements of one device (`pixel3`, `raspi4`).
+pub fn fitted_lut(device: &str) -> Arc<dyn LatencyPredictor> {
+    let path = shared_data().join(format!("hw-nas-bench-fbnet/fbnet_cifar100_{device}.csv"));
+    let ds = predictors::dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").expect("HW-NAS-Bench dataset");
+    let nets: Vec<&Network> = ds.networks.iter().map(|r| &r.network).collect();
+    let ms: Vec<f64> = ds.networks.iter().map(|r| r.value).collect();
+    let lut = predictors::lut::fit_networks(path.display().to_string(), &nets, &ms, ds.coverage(), Default::default())
+        .expect("fit");
+    Arc::new(lut)
+}
+
+/// The Pixel 3 table, fitted once per test binary.
 pub fn pixel3_lut() -> Arc<dyn LatencyPredictor> {
     static LUT: OnceLock<Arc<dyn LatencyPredictor>> = OnceLock::new();
-    LUT.get_or_init(|| {
-        let path = shared_data().join("hw-nas-bench-fbnet/fbnet_cifar100_pixel3.csv");
-        let ds = predictors::dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").expect("pixel3 dataset");
-        let nets: Vec<&Network> = ds.networks.iter().map(|r| &r.network).collect();
-        let ms: Vec<f64> = ds.networks.iter().map(|r| r.value).collect();
-        let lut =
-            predictors::lut::fit_networks(path.display().to_string(), &nets, &ms, ds.coverage(), Default::default())
-                .expect("fit");
-        Arc::new(lut)
-    })
-    .clone()
+    LUT.get_or_init(|| fitted_lut("pixel3")).clone()
 }
 
 pub fn config(
