@@ -65,20 +65,19 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
+/// `LABEL=FILE` or `FILE` (labelled by its stem); the path is made absolute so that the saved
+/// config still finds the file when the job is resumed from another directory.
 fn latency_spec(arg: &str) -> LatencySpec {
-    match arg.split_once('=') {
-        Some((label, path)) if !label.is_empty() && !label.contains('/') => {
-            LatencySpec { label: label.into(), path: path.into() }
-        }
-        _ => {
-            let label = Path::new(arg).file_stem().and_then(|s| s.to_str()).unwrap_or("latency").to_string();
-            LatencySpec { label, path: arg.into() }
-        }
-    }
+    let (label, path) = match arg.split_once('=') {
+        Some((label, path)) if !label.is_empty() && !label.contains('/') => (label.to_string(), path),
+        _ => (Path::new(arg).file_stem().and_then(|s| s.to_str()).unwrap_or("latency").to_string(), arg),
+    };
+    let path = std::fs::canonicalize(path).map_or_else(|_| path.to_string(), |p| p.display().to_string());
+    LatencySpec { label, path }
 }
 
 fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
-    let p = path.display().to_string();
+    let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.into()).display().to_string();
     if path.is_dir() {
         let data = a.accuracy_data.clone().with_context(|| {
             format!("--accuracy {p} is a supernet checkpoint: give --accuracy-data (e.g. cifar10:DIR) to evaluate on")
