@@ -130,8 +130,19 @@ fn fbnet_mixture_gives_probabilities_and_derives_an_exact_subnetwork() {
     let (logits, probs) = sn.forward_with_probs(&x, true);
     assert_eq!(logits.size(), vec![2, 100]);
     assert_eq!(probs.size(), vec![22, 9]);
-    let lut = Tensor::rand([22, 9], (Kind::Float, Device::Cpu));
-    let expected_latency = (&probs * &lut).sum(Kind::Float);
+    let lut: Vec<[f64; 9]> = (0..22).map(|l| std::array::from_fn(|i| (l * 9 + i) as f64 / 10.0)).collect();
+    let expected_latency = FbNetSupernet::expected_latency(&probs, &lut);
+    let by_hand: f64 = (0..22)
+        .flat_map(|l| (0..9).map(move |i| (l, i)))
+        .map(|(l, i)| probs.double_value(&[l as i64, i as i64]) * lut[l][i])
+        .sum();
+    assert!((expected_latency.double_value(&[]) - by_hand).abs() < 1e-3);
+    assert!(probs.sum_dim_intlist(-1, false, Kind::Float).allclose(
+        &Tensor::ones([22], (Kind::Float, Device::Cpu)),
+        1e-5,
+        1e-6,
+        false
+    ));
     (logits.cross_entropy_for_logits(&Tensor::from_slice(&[1i64, 2])) + expected_latency).backward();
     assert!(sn.theta.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "θ gets gradients");
 
@@ -143,4 +154,59 @@ fn fbnet_mixture_gives_probabilities_and_derives_an_exact_subnetwork() {
     let model = sn.extract(&sub.root(), &g);
     let got = tch::no_grad(|| model.forward_t(&x, false));
     assert!(expected.equal(&got));
+}
+
+#[test]
+fn every_ofa_space_extracts_exact_subnetworks() {
+    tch::set_num_threads(1);
+    for space in ["ofa-mbv3-w1.2", "ofa-proxyless-w1.3"] {
+        let vs = VarStore::new(Device::Cpu);
+        let mut sn = OfaSupernet::new(&vs.root(), space).unwrap();
+        scramble(&vs);
+        let g = sn.sample(Phase::Expand { all: true }, Pick::Random, &mut StdRng::seed_from_u64(8));
+        sn.active = g.clone();
+        let x = Tensor::randn([1, 3, 40, 40], (Kind::Float, Device::Cpu));
+        let expected = tch::no_grad(|| sn.forward_t(&x, false));
+        let sub = VarStore::new(Device::Cpu);
+        let model = sn.extract(&sub.root(), &g, 40);
+        assert!(expected.equal(&tch::no_grad(|| model.forward_t(&x, false))), "{space}");
+    }
+    let vs = VarStore::new(Device::Cpu);
+    let err = OfaSupernet::new(&vs.root(), "mnasnet").err().expect("not an OFA space").to_string();
+    assert!(err.contains("not a once-for-all space"), "{err}");
+}
+
+#[test]
+fn singlepath_runtime_follows_the_lut_and_is_differentiable() {
+    tch::set_num_threads(1);
+    let vs = VarStore::new(Device::Cpu);
+    let mut sn = SinglePathSupernet::new(&vs.root());
+    // Layer l: R[k5e3] = 1 + l, R[k5e6] = 2 + 2l, R[k3e6] = 1.5 + l.
+    let lut: Vec<[f64; 3]> = (0..20).map(|l| [1.0 + l as f64, 2.0 + 2.0 * l as f64, 1.5 + l as f64]).collect();
+    let x = Tensor::randn([1, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let space = spaces::space("singlepath").unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..3 {
+        let g = space.sample(&mut rng);
+        sn.forced = Some(SinglePathSupernet::settings_for(&g));
+        let _ = sn.forward_t(&x, true);
+        let r = sn.runtime(&lut, 19.6).double_value(&[]);
+        let expected: f64 = 19.6
+            + g.0
+                .iter()
+                .enumerate()
+                .map(|(l, &o)| match o {
+                    0 => lut[l][0] * lut[l][2] / lut[l][1], // k3e3 ≈ R[k5e3]·ρ
+                    1 => lut[l][2],
+                    2 => lut[l][0],
+                    3 => lut[l][1],
+                    _ => 0.0,
+                })
+                .sum::<f64>();
+        assert!((r - expected).abs() < 1e-3, "{r} vs {expected}");
+    }
+    sn.forced = None;
+    let _ = sn.forward_t(&x, true);
+    sn.runtime(&lut, 19.6).log().backward();
+    assert!(sn.thresholds[1].t50c.grad().abs().double_value(&[]) > 0.0, "runtime gradient reaches the thresholds");
 }

@@ -94,6 +94,15 @@ pub struct TrainArgs {
     /// Training resolutions; one is drawn per batch (default: the space's own).
     #[arg(long, num_args = 1..)]
     resolution: Vec<u32>,
+    /// FBNet: epochs that train only the weights before θ is updated (paper: 10 of 90).
+    #[arg(long, default_value_t = 0)]
+    arch_warmup_epochs: usize,
+    /// FBNet: Adam learning rate of the architecture logits θ.
+    #[arg(long, default_value_t = 0.01)]
+    arch_lr: f64,
+    /// Single-Path: epochs with dropout (keep 0.6) on the indicator values (paper: 5).
+    #[arg(long, default_value_t = 0)]
+    indicator_dropout_epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long, default_value_t = 200)]
@@ -194,6 +203,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         c.label_smoothing = a.label_smoothing;
         c.kd_ratio = a.kd_ratio;
         c.seed = a.seed;
+        c.arch_warmup_epochs = a.arch_warmup_epochs;
+        c.arch_lr = a.arch_lr;
+        c.indicator_dropout_epochs = a.indicator_dropout_epochs;
         c.checkpoint_every = a.checkpoint_every.max(1);
         Trainer::new(spec, c, spe, device)?
     };

@@ -121,6 +121,14 @@ impl FbNetSupernet {
         self.forward_with_probs(x, train).0
     }
 
+    /// Expected latency Σ_l Σ_i p_{l,i}·LUT[l][i] of per-layer op probabilities `probs` [22, 9]
+    /// (from [`forward_with_probs`](Self::forward_with_probs)); differentiable in θ.
+    pub fn expected_latency(probs: &Tensor, lut: &[[f64; 9]]) -> Tensor {
+        let flat: Vec<f32> = lut.iter().flatten().map(|&v| v as f32).collect();
+        let lut = Tensor::from_slice(&flat).view([lut.len() as i64, 9]).to_device(probs.device());
+        (probs * lut).sum(Kind::Float)
+    }
+
     /// The argmax architecture of θ as a member of the space.
     pub fn derive(&self) -> Genome {
         let idx = self.theta.argmax(-1, false);

@@ -230,6 +230,20 @@ impl SinglePathSupernet {
         model
     }
 
+    /// The differentiable runtime of spaces.md §3 from the latest forward pass's indicators:
+    /// R = constant + Σ_l d50·(R_l[k5e3] + d100·(R_l[k5e6] − R_l[k5e3]))·(ρ_l + (1 − ρ_l)·d5),
+    /// ρ_l = R_l[k3e6] / R_l[k5e6]; `lut[l]` = (R_l[k5e3], R_l[k5e6], R_l[k3e6]) of searchable layer l.
+    pub fn runtime(&self, lut: &[[f64; 3]], constant: f64) -> Tensor {
+        let inds = self.indicators();
+        assert_eq!(lut.len(), inds.len(), "one LUT row per searchable layer (run a forward pass first)");
+        inds.iter().zip(lut).fold(Tensor::from(constant as f32), |r, (d, &[k5e3, k5e6, k3e6])| {
+            let rho = k3e6 / k5e6;
+            let width = (&d.d100 * (k5e6 - k5e3)) + k5e3;
+            let kernel = (&d.d5 * (1.0 - rho)) + rho;
+            r + &d.d50 * width * kernel
+        })
+    }
+
     /// Every trainable threshold (for a separate learning rate or inspection).
     pub fn threshold_tensors(&self) -> Vec<&Tensor> {
         self.thresholds.iter().flat_map(|t| [&t.t5x5, &t.t50c, &t.t100c]).collect()
