@@ -2,6 +2,7 @@
 //! files to time, runtimes, the measurement protocol and durable records.
 
 pub mod target;
+pub mod modelfile;
 pub mod adb;
 pub mod local;
 pub mod profile;

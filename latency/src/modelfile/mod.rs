@@ -1,0 +1,22 @@
+//! Model files generated from the IR: TFLite (NHWC, what phones run) and ONNX
+//! (NCHW). Both are written from the same [`graph::Graph`], so they compute the
+//! same function and can be checked against each other and against PyTorch.
+//! Files are deterministic: the same network and weights give the same bytes.
+
+pub mod graph;
+pub mod onnx;
+mod onnx_proto;
+pub mod tflite;
+
+use spaces::ir::WeightsError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ModelFileError {
+    #[error("weights do not fit the network: {0}")]
+    Weights(#[from] WeightsError),
+    #[error("malformed network: {0}")]
+    Network(String),
+    #[error("cannot express in {format}: {why}")]
+    Unsupported { format: &'static str, why: String },
+}
