@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod arch;
 mod devices;
+mod profile;
 mod search;
 mod spaces_cmd;
 mod train;
@@ -29,6 +30,8 @@ enum Command {
     Arch(arch::ArchCommand),
     /// List phones on adb servers with model, SoC, ABI, cores, frequencies, governor and temperature.
     Devices(devices::Args),
+    /// Time a space's layer table or sampled networks on phones (adb) or the host, resumably, into Parquet.
+    Profile(Box<profile::Args>),
     /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
     Search(Box<search::Args>),
     /// Train a supernet (ofa-*, singlepath, fbnet*) or one architecture, with resumable checkpoints.
@@ -45,6 +48,7 @@ pub fn run() -> ExitCode {
         Command::Spaces(a) => spaces_cmd::run(a),
         Command::Arch(c) => arch::run(c),
         Command::Devices(a) => devices::run(a),
+        Command::Profile(a) => profile::run(*a),
         Command::Search(a) => search::run(*a),
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => train::eval(*a),

@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod job;
 pub mod journal;
+pub mod models;
 pub mod protocol;
 pub mod record;
 pub mod session;

@@ -1,0 +1,197 @@
+//! `hwnas profile` as a user runs it, on the host (`--device local`), with a
+//! scripted stand-in for hwnas-runner (`--runner`) so the test does not depend
+//! on how fast a debug build runs models: argument handling, real model files
+//! from the space, the journal/resume cycle, the Parquet output and failures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hwnas-profile-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Answers like hwnas-runner, after checking it was handed a TFLite flatbuffer
+/// (file identifier `TFL3` at byte 4). `$RUNNER_BROKEN` makes it print garbage instead.
+const RUNNER: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in --model) model="$2"; shift ;; esac; shift; done
+[ "$(dd if="$model" bs=1 skip=4 count=4 2>/dev/null)" = TFL3 ] || { echo "not a tflite file: $model" >&2; exit 2; }
+[ -n "$RUNNER_BROKEN" ] && { echo "Illegal instruction"; exit 0; }
+echo '{"samples_us":[510,500,505,495,2000]}'
+"#;
+
+fn runner(dir: &Path) -> PathBuf {
+    let p = dir.join("runner.sh");
+    std::fs::write(&p, RUNNER).unwrap();
+    Command::new("chmod").arg("755").arg(&p).status().unwrap();
+    p
+}
+
+fn hwnas(args: &[&str]) -> Output {
+    hwnas_env(args, &[])
+}
+
+fn hwnas_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hwnas"));
+    c.args(args).env_remove("RUNNER_BROKEN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn journal_lines(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn table_subset_resumes_and_writes_parquet() {
+    let dir = tmp("table");
+    let out = dir.join("out");
+    let runner = runner(&dir);
+    let base = [
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "ofa-mbv3-w1.0",
+        "--table",
+        "--resolutions",
+        "128",
+        "--warmup",
+        "1",
+        "--runs",
+        "5",
+        "--cooldown-ms",
+        "0",
+    ];
+    let run = |limit: &str| {
+        let mut args = base.to_vec();
+        args.extend(["--limit", limit, "--runner", runner.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        hwnas(&args)
+    };
+    let o = run("4");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("local: measured 4, already done 0, failed 0, flagged 0"), "{}", text(&o));
+    let o = run("6");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("local: measured 2, already done 4"), "{}", text(&o));
+    assert!(text(&o).contains("6 records -> "), "{}", text(&o));
+    let recs = journal_lines(&out);
+    assert_eq!(recs.len(), 6);
+    let r = &recs[0];
+    assert_eq!(r["model"]["kind"], "layer");
+    assert_eq!(
+        r["model"]["key"],
+        "conv-input:128x128x3-output:64x64x16-kernel:3-stride:2-groups:1-bias:0-bn:1-act:hswish-se:0-shortcut:none"
+    );
+    // The 2000 µs outlier is rejected; the median of the rest is 502.5 µs.
+    assert_eq!(r["summary"]["median_us"], 502.5);
+    assert_eq!(r["summary"]["n_rejected"], 1);
+    assert!(out.join("latency.parquet").is_file());
+}
+
+#[test]
+fn sampled_networks_are_reproducible_by_seed() {
+    let dir = tmp("networks");
+    let runner = runner(&dir);
+    let out = dir.join("out");
+    let go = |n: &str| {
+        let o = hwnas(&[
+            "profile",
+            "--device",
+            "local",
+            "--space",
+            "fbnet-cifar100",
+            "--networks",
+            n,
+            "--seed",
+            "7",
+            "--warmup",
+            "0",
+            "--runs",
+            "5",
+            "--cooldown-ms",
+            "0",
+            "--runner",
+            runner.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    assert!(go("2").contains("local: measured 2, already done 0"));
+    // The same seed samples the same networks, so the rerun finds them all in the journal.
+    assert!(go("2").contains("local: measured 0, already done 2"));
+    let recs = journal_lines(&out);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r["model"]["kind"], "network");
+        assert_eq!(r["model"]["resolution"], 32);
+        spaces::space("fbnet-cifar100").unwrap().parse(r["model"]["arch"].as_str().unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn bad_requests_and_broken_runtimes_are_clear_errors() {
+    let dir = tmp("errors");
+    let runner = runner(&dir);
+    let out = dir.join("out");
+    let o =
+        hwnas(&["profile", "--device", "local", "--space", "mnasnet", "--table", "--runtime", "tflite", "--out", "x"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--runtime tflite needs --benchmark-model PATH"), "{}", text(&o));
+    let o = hwnas(&["profile", "--device", "local", "--space", "nope", "--table", "--out", "x"]);
+    assert!(!o.status.success() && text(&o).contains("nope"), "{}", text(&o));
+    let o = hwnas(&[
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "mnasnet",
+        "--table",
+        "--affinity",
+        "xyz",
+        "--runner",
+        runner.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("`xyz` is not a hex CPU mask"), "{}", text(&o));
+
+    // The runtime prints garbage: three models fail in a row, the device stops, the error quotes it.
+    let o = hwnas_env(
+        &[
+            "profile",
+            "--device",
+            "local",
+            "--space",
+            "mnasnet",
+            "--table",
+            "--runner",
+            runner.to_str().unwrap(),
+            "--cooldown-ms",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("RUNNER_BROKEN", "1")],
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("Illegal instruction"), "{t}");
+    assert!(t.contains("local: measured 0 of"), "{t}");
+    assert!(t.contains("stopped: 3 models failed in a row"), "{t}");
+    assert_eq!(std::fs::read_to_string(out.join("errors.jsonl")).unwrap().lines().count(), 3);
+}

@@ -1,0 +1,85 @@
+//! Which models a job times, built from a search space: every distinct layer of
+//! its lookup table as a single-layer model, or sampled member networks.
+
+use super::job::ModelSource;
+use super::record::{Kind, ModelId};
+use crate::modelfile::tflite::{layer_model, network_model};
+use rand::SeedableRng;
+use spaces::ir::{Layer, Weights};
+use spaces::SearchSpace;
+use std::collections::{BTreeSet, HashMap};
+
+/// Models of one search space; weights are random from `seed` (latency does not depend on their values).
+pub struct SpaceModels {
+    space: Box<dyn SearchSpace>,
+    layers: HashMap<String, Layer>,
+    seed: u64,
+}
+
+impl SpaceModels {
+    /// Every distinct timed layer at `resolutions` (all of the space's when empty).
+    pub fn table(
+        space: Box<dyn SearchSpace>,
+        resolutions: &[u32],
+        seed: u64,
+    ) -> Result<(SpaceModels, Vec<ModelId>), String> {
+        let supported = space.resolutions();
+        let resolutions = if resolutions.is_empty() { supported.clone() } else { resolutions.to_vec() };
+        if let Some(r) = resolutions.iter().find(|r| !supported.contains(r)) {
+            return Err(format!("{} has no resolution {r}; it has {supported:?}", space.name()));
+        }
+        let mut ids = Vec::new();
+        let mut layers = HashMap::new();
+        for r in &resolutions {
+            for layer in space.layer_table(&[*r]) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = layers.entry(layer.key()) {
+                    ids.push(ModelId::layer(space.name(), slot.key().clone(), *r));
+                    slot.insert(layer);
+                }
+            }
+        }
+        Ok((SpaceModels { space, layers, seed }, ids))
+    }
+
+    /// `n` distinct members sampled with `seed` (the same seed always gives the same list,
+    /// so a resumed run finds its earlier records).
+    pub fn networks(space: Box<dyn SearchSpace>, n: usize, seed: u64) -> Result<(SpaceModels, Vec<ModelId>), String> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut seen = BTreeSet::new();
+        let mut ids = Vec::new();
+        // Small spaces may have fewer than n members; give up after many repeats instead of looping forever.
+        let mut attempts = 0usize;
+        while ids.len() < n && attempts < n.saturating_mul(100).max(1000) {
+            attempts += 1;
+            let mut g = space.sample(&mut rng);
+            space.canonicalize(&mut g);
+            let arch = space.to_json(&g).to_string();
+            if seen.insert(arch.clone()) {
+                ids.push(ModelId::network(space.name(), arch, space.resolution(&g)));
+            }
+        }
+        if ids.len() < n {
+            return Err(format!("{} yielded only {} distinct members in {attempts} samples", space.name(), ids.len()));
+        }
+        Ok((SpaceModels { space, layers: HashMap::new(), seed }, ids))
+    }
+}
+
+impl ModelSource for SpaceModels {
+    fn build(&self, model: &ModelId) -> Result<Vec<u8>, String> {
+        if model.space != self.space.name() {
+            return Err(format!("model of space {} asked of {}", model.space, self.space.name()));
+        }
+        match model.kind {
+            Kind::Layer => {
+                let layer = self.layers.get(&model.key).ok_or_else(|| format!("unknown layer key {}", model.key))?;
+                Ok(layer_model(layer, self.seed))
+            }
+            Kind::Network => {
+                let g = self.space.parse(&model.arch).map_err(|e| format!("{}: {e}", model.arch))?;
+                let net = self.space.network_at(&g, model.resolution);
+                network_model(&net, &Weights::random(&net, self.seed)).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
