@@ -27,9 +27,10 @@ pub struct DataArgs {
     /// Seeded synthetic images with learnable class patterns instead of real data.
     #[arg(long)]
     synthetic: bool,
-    /// Examples and classes of the synthetic source.
+    /// Examples of the synthetic source (per split).
     #[arg(long, default_value_t = 512)]
     synthetic_size: usize,
+    /// Classes of the synthetic source.
     #[arg(long, default_value_t = 10)]
     synthetic_classes: u32,
     /// Run on the CPU even when CUDA is available.
@@ -91,7 +92,8 @@ pub struct TrainArgs {
     /// Distillation weight from the largest sub-network (OFA supernets; 0 = off).
     #[arg(long, default_value_t = 1.0)]
     kd_ratio: f64,
-    /// Training resolutions; one is drawn per batch (default: the space's own).
+    /// Training resolutions; one is drawn per batch (default: 32 for CIFAR and synthetic data,
+    /// the space's resolutions for image folders, e.g. OFA's 128..224 step 4).
     #[arg(long, num_args = 1..)]
     resolution: Vec<u32>,
     /// FBNet: epochs that train only the weights before θ is updated (paper: 10 of 90).
@@ -213,7 +215,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         bail!("the data has {} classes but the network predicts {}", data.classes(), trainer.net.classes());
     }
     eprintln!(
-        "training {:?} on {} examples, {} steps/epoch, {} epochs, device {:?}",
+        "training {} on {} examples, {} steps/epoch, {} epochs, device {:?}",
         trainer.spec,
         data.len(),
         trainer.steps_per_epoch,
