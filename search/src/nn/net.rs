@@ -28,6 +28,15 @@ impl NetSpec {
     }
 }
 
+impl std::fmt::Display for NetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetSpec::Fixed { space, arch } => write!(f, "`{space}` network {arch}"),
+            NetSpec::Supernet { space } => write!(f, "the `{space}` supernet"),
+        }
+    }
+}
+
 pub enum Net {
     Fixed(Model),
     Ofa(OfaSupernet),

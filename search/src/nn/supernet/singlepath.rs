@@ -236,7 +236,8 @@ impl SinglePathSupernet {
     pub fn runtime(&self, lut: &[[f64; 3]], constant: f64) -> Tensor {
         let inds = self.indicators();
         assert_eq!(lut.len(), inds.len(), "one LUT row per searchable layer (run a forward pass first)");
-        inds.iter().zip(lut).fold(Tensor::from(constant as f32), |r, (d, &[k5e3, k5e6, k3e6])| {
+        let start = Tensor::from(constant as f32).to_device(inds[0].d5.device());
+        inds.iter().zip(lut).fold(start, |r, (d, &[k5e3, k5e6, k3e6])| {
             let rho = k3e6 / k5e6;
             let width = (&d.d100 * (k5e6 - k5e3)) + k5e3;
             let kernel = (&d.d5 * (1.0 - rho)) + rho;
