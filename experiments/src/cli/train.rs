@@ -131,7 +131,7 @@ pub struct EvalArgs {
     arch: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Evaluation resolution (default: the architecture's own, 32 for synthetic data).
+    /// Evaluation resolution (default: the largest training resolution of the checkpoint).
     #[arg(long)]
     resolution: Option<u32>,
     /// Training batches used to re-estimate BN statistics (0 = keep the stored ones).
@@ -284,7 +284,7 @@ fn spec_arch(spec: &NetSpec) -> String {
 pub fn eval(a: EvalArgs) -> Result<()> {
     let device = a.data.device();
     let trainer = Trainer::resume(&a.checkpoint, device)?;
-    let resolution = a.resolution.unwrap_or(trainer.config.resolutions[0]);
+    let resolution = a.resolution.unwrap_or_else(|| *trainer.config.resolutions.iter().max().expect("resolutions"));
     let vs = VarStore::new(device);
     let (mut model, arch) = model_for(&trainer, &vs, a.arch.as_deref(), resolution)?;
     if a.calib_batches > 0 {
