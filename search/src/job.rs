@@ -136,7 +136,7 @@ impl Job {
         if fastest.latency_ms > config.max_latency_ms {
             bail!(
                 "latency target {} ms is infeasible for space {} under predictor `{}`: the smallest latency found is \
-                 {:.3} ms ({}), by {}",
+                 {:.4} ms ({}), by {}",
                 config.max_latency_ms,
                 config.space,
                 config.latency[0].label,
