@@ -314,21 +314,25 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Median seconds of `f` over `iters` runs after one warm-up.
-fn time(iters: usize, device: Device, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..iters.max(1))
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            if let Device::Cuda(_) = device {
-                tch::Cuda::synchronize(0);
-            }
-            t0.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
+/// Median seconds of `a` and of `b` over `iters` interleaved runs after one warm-up each;
+/// interleaving exposes both to the same machine load.
+fn time_pair(iters: usize, device: Device, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+    let once = |f: &mut dyn FnMut()| {
+        let t0 = Instant::now();
+        f();
+        if let Device::Cuda(_) = device {
+            tch::Cuda::synchronize(0);
+        }
+        t0.elapsed().as_secs_f64()
+    };
+    once(&mut a);
+    once(&mut b);
+    let (mut ta, mut tb): (Vec<f64>, Vec<f64>) = (0..iters.max(1)).map(|_| (once(&mut a), once(&mut b))).unzip();
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(|x, y| x.total_cmp(y));
+        t[t.len() / 2]
+    };
+    (median(&mut ta), median(&mut tb))
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
@@ -336,25 +340,36 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     tch::manual_seed(0);
     let vs = VarStore::new(device);
     let mut sn = OfaSupernet::new(&vs.root(), &a.space)?;
-    let largest = sn.space.extremes().1;
-    sn.active = largest.clone();
-    let sub_vs = VarStore::new(device);
-    let model = sn.extract(&sub_vs.root(), &largest, a.resolution as u32);
     let x = Tensor::randn([a.batch, 3, a.resolution, a.resolution], (Kind::Float, device));
     let y = Tensor::zeros([a.batch], (Kind::Int64, device));
     let step = |forward: &dyn Fn(&Tensor) -> Tensor| {
         let loss = forward(&x).cross_entropy_for_logits(&y);
         loss.backward();
     };
-    let threads = tch::get_num_threads();
-    let t_super = time(a.iters, device, || step(&|x| sn.forward_t(x, true)));
-    let t_plain = time(a.iters, device, || step(&|x| model.forward_t(x, true)));
     println!(
-        "{} largest sub-network, forward+backward, batch {} at {}x{} on {:?} ({} threads), median of {}:",
-        a.space, a.batch, a.resolution, a.resolution, device, threads, a.iters
+        "{}: forward+backward, batch {} at {}x{} on {:?} ({} threads), median of {} interleaved runs",
+        a.space,
+        a.batch,
+        a.resolution,
+        a.resolution,
+        device,
+        tch::get_num_threads(),
+        a.iters
     );
-    println!("  supernet (weight views, kernel transforms): {:8.1} ms", 1e3 * t_super);
-    println!("  stand-alone extracted network:              {:8.1} ms", 1e3 * t_plain);
-    println!("  supernet overhead: {:.3}x", t_super / t_plain);
+    let (smallest, largest) = sn.space.extremes();
+    for (what, g) in [("largest", largest), ("smallest", smallest)] {
+        sn.active = g.clone();
+        let sub_vs = VarStore::new(device);
+        let model = sn.extract(&sub_vs.root(), &g, a.resolution as u32);
+        let (t_super, t_plain) =
+            time_pair(a.iters, device, || step(&|x| sn.forward_t(x, true)), || step(&|x| model.forward_t(x, true)));
+        println!(
+            "  {what:<8} sub-network ({:>4.0}M MACs): supernet {:8.1} ms, extracted stand-alone {:8.1} ms, overhead {:.3}x",
+            model.net.macs() as f64 / 1e6,
+            1e3 * t_super,
+            1e3 * t_plain,
+            t_super / t_plain
+        );
+    }
     Ok(())
 }
