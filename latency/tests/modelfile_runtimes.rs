@@ -7,7 +7,7 @@
 use latency::modelfile::graph::Dims;
 use latency::modelfile::{onnx, tflite};
 use serde_json::json;
-use spaces::ir::{Op, Weights};
+use spaces::ir::{Conv, MbConv, Network, Op, Shortcut, Weights};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,12 +37,39 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A MnasNet-space network with every op kind and pooled skips. Block 1 at 1.25x
+/// width (32) feeds block 2 at 32 with stride 2, so block 2's first layer gets the
+/// avg-pool shortcut; at 220 px its input is 55x55, so the ceil-mode pool and the
+/// stride-2 convs also meet an odd size (where TFLite SAME needs no explicit PAD).
+fn mnasnet_with_pooled_skips() -> Network {
+    let space = spaces::space("mnasnet").unwrap();
+    // Per block: op, kernel, se, skip (2 = pool), filters (1 = 1.0x, 2 = 1.25x), layers (1 = N).
+    let genes: Vec<u8> = (0..7u8)
+        .flat_map(|i| [i % 4, i % 2, if i == 4 { 1 } else { i % 2 }, 2, if i == 1 { 2 } else { 1 }, 1])
+        .collect();
+    let genome = spaces::Genome(genes);
+    space.check(&genome).unwrap();
+    let net = space.network_at(&genome, 220);
+    assert!(net.layers.iter().any(|l| matches!(l.op, Op::Conv(c) if c.se.is_some())));
+    assert!(net.layers.iter().any(|l| matches!(
+        l.op,
+        Op::Conv(Conv { shortcut: Shortcut::AvgPool, .. }) | Op::MbConv(MbConv { shortcut: Shortcut::AvgPool, .. })
+    )));
+    net
+}
+
 #[test]
-fn presets_agree_across_litert_onnxruntime_and_numpy() {
+fn networks_agree_across_litert_onnxruntime_and_numpy() {
     let dir = scratch("modelfile-presets");
     let mut manifest = Vec::new();
-    for p in spaces::presets::PRESETS {
-        let net = p.arch().network(None);
+    let presets = spaces::presets::PRESETS.iter().map(|p| (p.name.to_string(), p.arch().network(None)));
+    // Odd feature-map sizes (200 px: 100, 50, 25, 13, 7) for SE/h-swish and group convs.
+    let odd = ["mobilenetv3-large", "fbnet-a"].map(|name| {
+        let p = spaces::presets::PRESETS.iter().find(|p| p.name == name).unwrap();
+        (format!("{name}@200"), p.arch().network(Some(200)))
+    });
+    let extra = [("mnasnet-space-pooled-skips@220".to_string(), mnasnet_with_pooled_skips())];
+    for (name, net) in presets.chain(odd).chain(extra) {
         let weights = Weights::random(&net, 0);
         let files = [
             ("tflite", tflite::network_model(&net, &weights).unwrap()),
@@ -51,14 +78,14 @@ fn presets_agree_across_litert_onnxruntime_and_numpy() {
             ("safetensors", weights.to_safetensors()),
         ];
         for (ext, bytes) in &files {
-            std::fs::write(dir.join(format!("{}.{ext}", p.name)), bytes).unwrap();
+            std::fs::write(dir.join(format!("{name}.{ext}")), bytes).unwrap();
         }
         manifest.push(json!({
-            "name": p.name,
-            "tflite": format!("{}.tflite", p.name),
-            "onnx": format!("{}.onnx", p.name),
-            "network": format!("{}.json", p.name),
-            "weights": format!("{}.safetensors", p.name),
+            "name": name,
+            "tflite": format!("{name}.tflite"),
+            "onnx": format!("{name}.onnx"),
+            "network": format!("{name}.json"),
+            "weights": format!("{name}.safetensors"),
         }));
     }
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();

@@ -13,7 +13,7 @@
 //! - channel shuffle as RESHAPE → TRANSPOSE → RESHAPE (4-D throughout);
 //! - SE as MEAN(keep_dims) → CONV_2D → act → CONV_2D → gate → MUL, the sigmoid gate as
 //!   LOGISTIC and h-sigmoid as ADD(+3, fused RELU6) → MUL(1/6);
-//! - global pooling as MEAN over H, W; linear as FULLY_CONNECTED; residuals as ADD,
+//! - global pooling as MEAN over H, W; linear as RESHAPE to [1, C] + FULLY_CONNECTED; residuals as ADD,
 //!   the pooled shortcut as AVERAGE_POOL_2D (SAME, whose divisor skips padding) + ADD.
 
 use super::graph::{ConvStep, Dims, Graph, Step, Value};
@@ -137,10 +137,16 @@ pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<
             }
             Step::Linear { weight, bias, out, act } => {
                 let cin = in_dims.channels() as i32;
+                // FULLY_CONNECTED flattens its input itself, but tract insists on rank 2.
+                let x = match in_dims {
+                    Dims::Map(_) => w.reshape(&format!("{}.flatten", node.name), xs[0], &[1, cin]),
+                    Dims::Vector(_) => xs[0],
+                };
                 let wt = w.const_f32(&format!("{}.weight", node.name), &[*out as i32, cin], weight);
                 let b = w.const_f32(&format!("{}.bias", node.name), &[*out as i32], bias);
                 let (fused, hswish) = split_act(*act);
-                let y = w.activation(if hswish { &node.name } else { name }, &out_shape);
+                let pre_act = format!("{}.linear", node.name);
+                let y = w.activation(if hswish { &pre_act } else { name }, &out_shape);
                 let args = FullyConnectedOptionsArgs {
                     fused_activation_function: fused,
                     weights_format: FullyConnectedOptionsWeightsFormat::DEFAULT,
@@ -149,7 +155,7 @@ pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<
                 };
                 let opts = FullyConnectedOptions::create(&mut w.fb, &args);
                 let kind = BuiltinOptions::FullyConnectedOptions;
-                w.op(BuiltinOperator::FULLY_CONNECTED, &[xs[0], wt, b], y, kind, opts.as_union_value());
+                w.op(BuiltinOperator::FULLY_CONNECTED, &[x, wt, b], y, kind, opts.as_union_value());
                 if hswish {
                     w.hard_swish(y, name, &out_shape)
                 } else {
@@ -341,7 +347,8 @@ impl<'a> Writer<'a> {
             (padded, Padding::VALID)
         };
         let (fused, hswish) = split_act(c.act);
-        let conv_name = if hswish { node } else { name };
+        let pre_act = format!("{node}.conv");
+        let conv_name = if hswish { pre_act.as_str() } else { name };
         let (k, cin, out) = (c.kernel as usize, s.c as usize, c.out as usize);
         let y = if c.groups == 1 {
             self.conv2d(node, conv_name, x, &c.weight, out, k, cin, &c.bias, c.stride, padding, fused, out_shape)
@@ -519,6 +526,25 @@ impl<'a> Writer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tensor_names_are_unique_and_the_io_is_named() {
+        // tract names its nodes after tensors and refuses duplicates.
+        for p in spaces::presets::PRESETS.iter().filter(|p| ["mobilenetv3-large", "fbnet-a"].contains(&p.name)) {
+            let net = p.arch().network(Some(64));
+            let bytes = network_model(&net, &Weights::random(&net, 0)).unwrap();
+            let model = tract_tflite::tflite::root_as_model(&bytes).unwrap();
+            let graph = model.subgraphs().unwrap().get(0);
+            let tensors = graph.tensors().unwrap();
+            let names: Vec<&str> = tensors.iter().map(|t| t.name().unwrap()).collect();
+            let unique: std::collections::BTreeSet<_> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{}", p.name);
+            assert_eq!(tensors.get(graph.inputs().unwrap().get(0) as usize).name(), Some(INPUT));
+            let out = tensors.get(graph.outputs().unwrap().get(0) as usize);
+            assert_eq!(out.name(), Some(LOGITS));
+            assert_eq!(out.shape().unwrap().iter().collect::<Vec<_>>(), vec![1, 1000]);
+        }
+    }
 
     #[test]
     fn same_padding_matches_pytorch_only_where_it_is_symmetric() {

@@ -1,0 +1,116 @@
+//! hwnas-runner: times a TFLite model with tract (pure Rust, so it cross-compiles
+//! for aarch64-linux-android and aarch64-unknown-linux-gnu without a C++ toolchain).
+//!
+//!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]
+//!
+//! Prints one JSON line: {"runtime":"hwnas-runner","version":…,"model":…,"threads":T,
+//! "init_us":…,"warmup":N,"samples_us":[one time per run]}. `init_us` covers loading,
+//! optimising and allocating the plan, as TFLite's benchmark "Init" does. On a bad
+//! argument or file it prints `error: …` to stderr and exits 1.
+//!
+//! Only tract (with tract-linalg's rayon matmul for `--threads`) and serde_json are used.
+
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+use tract_linalg::multithread::{set_default_executor, Executor};
+use tract_tflite::internal::*;
+
+const USAGE: &str = "usage: hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]";
+
+struct Args {
+    model: PathBuf,
+    warmup: usize,
+    runs: usize,
+    threads: usize,
+}
+
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let (mut model, mut warmup, mut runs, mut threads) = (None, None, None, 1);
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let count = |v: &String| v.parse::<usize>().map_err(|_| format!("{flag} needs a whole number, got `{v}`"));
+        match flag.as_str() {
+            "--model" => model = Some(PathBuf::from(value()?)),
+            "--warmup" => warmup = Some(count(value()?)?),
+            "--runs" => runs = Some(count(value()?)?),
+            "--threads" => threads = count(value()?)?,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let need = |name: &str| format!("{name} is required");
+    let args = Args {
+        model: model.ok_or_else(|| need("--model"))?,
+        warmup: warmup.ok_or_else(|| need("--warmup"))?,
+        runs: runs.ok_or_else(|| need("--runs"))?,
+        threads,
+    };
+    if args.runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    if args.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok(args)
+}
+
+/// A deterministic, non-constant input (timing must not depend on the run, and all-zero
+/// inputs could take fast paths that real images never do).
+fn input_for(fact: &TypedFact) -> TractResult<Tensor> {
+    let shape: Vec<usize> = fact.shape.as_concrete().context("the model input has a symbolic shape")?.to_vec();
+    if fact.datum_type != f32::datum_type() {
+        bail!("the model input is {:?}; hwnas-runner feeds float32 models only", fact.datum_type);
+    }
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    Tensor::from_shape(&shape, &data)
+}
+
+fn run(args: &Args) -> TractResult<serde_json::Value> {
+    if args.threads > 1 {
+        set_default_executor(Executor::multithread(args.threads));
+    }
+    let start = Instant::now();
+    let model = tract_tflite::tflite()
+        .model_for_path(&args.model)
+        .with_context(|| format!("cannot read {} as a TFLite model", args.model.display()))?
+        .into_optimized()?
+        .into_runnable()?;
+    let input: TValue = input_for(model.model().input_fact(0)?)?.into();
+    let mut state = model.spawn()?;
+    let init_us = start.elapsed().as_secs_f64() * 1e6;
+    for _ in 0..args.warmup {
+        state.run(tvec!(input.clone()))?;
+    }
+    let mut samples_us = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let t = Instant::now();
+        let out = state.run(tvec!(input.clone()))?;
+        samples_us.push(t.elapsed().as_secs_f64() * 1e6);
+        drop(out);
+    }
+    Ok(json!({
+        "runtime": "hwnas-runner",
+        "version": env!("CARGO_PKG_VERSION"),
+        "model": args.model.display().to_string(),
+        "threads": args.threads,
+        "init_us": init_us,
+        "warmup": args.warmup,
+        "samples_us": samples_us,
+    }))
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result =
+        parse_args(&argv).map_err(|e| format!("{e}\n{USAGE}")).and_then(|a| run(&a).map_err(|e| format!("{e:#}")));
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
