@@ -1,8 +1,8 @@
 //! End to end on the host with real pieces: model files written from the IR
 //! (single layers of a space's table and sampled networks), timed by a real
 //! runtime on the `local` target, journaled and exported to Parquet that pandas reads.
-//! The runtime is LiteRT (ai-edge-litert in the repository's .venv) behind the
-//! hwnas-runner command line and output format.
+//! Runtimes: hwnas-runner (tract), and LiteRT (ai-edge-litert in the repository's
+//! .venv) behind the hwnas-runner command line and output format.
 
 use latency::local::LocalTarget;
 use latency::profile::models::SpaceModels;
@@ -54,11 +54,23 @@ print(json.dumps({{"samples_us": samples, "runtime": "litert"}}))
 }
 
 #[test]
-fn layers_and_networks_of_a_space_into_parquet() {
-    let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}", std::process::id()));
+fn hwnas_runner_times_layers_and_networks_into_parquet() {
+    let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-runner", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    layers_and_networks_of_a_space_into_parquet(&dir, PathBuf::from(env!("CARGO_BIN_EXE_hwnas-runner")));
+}
+
+#[test]
+fn litert_times_layers_and_networks_into_parquet() {
+    let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-litert", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let runner = litert_runner(&dir);
+    layers_and_networks_of_a_space_into_parquet(&dir, runner);
+}
+
+fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, runner: PathBuf) {
     let out = dir.join("out");
-    let rt = RunnerRuntime::new(litert_runner(&dir)).unwrap();
+    let rt = RunnerRuntime::new(runner).unwrap();
     let p = Protocol {
         run: RunConfig { threads: 1, warmup: 1, runs: 5, affinity: None },
         cooldown: Duration::ZERO,
