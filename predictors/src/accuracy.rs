@@ -2,8 +2,8 @@
 //! member plus its resolution, trained from (arch, accuracy) tables. Same file format
 //! (family `accuracy-mlp`), same metrics.
 
-use crate::mlp::{weights_path, Mlp, MlpConfig};
 use crate::document;
+use crate::mlp::{weights_path, Mlp, MlpConfig};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
@@ -47,7 +47,13 @@ pub struct MlpAccuracyPredictor {
 }
 
 impl MlpAccuracyPredictor {
-    pub fn fit(source: &str, space: &dyn SearchSpace, archs: &[&Genome], accuracy: &[f64], cfg: &MlpConfig) -> Result<Self> {
+    pub fn fit(
+        source: &str,
+        space: &dyn SearchSpace,
+        archs: &[&Genome],
+        accuracy: &[f64],
+        cfg: &MlpConfig,
+    ) -> Result<Self> {
         let rs: Vec<f64> = archs.iter().map(|g| space.resolution(g) as f64).collect();
         let rm = rs.iter().sum::<f64>() / rs.len().max(1) as f64;
         let rsd = (rs.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / rs.len().max(1) as f64).sqrt().max(1.0);

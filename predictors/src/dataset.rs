@@ -99,7 +99,10 @@ fn floats(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<f64>>>> {
 fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Result<Dataset> {
     let n = df.height();
     let value = floats(df, target)?.with_context(|| {
-        format!("no `{target}` column (columns: {})", df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+        format!(
+            "no `{target}` column (columns: {})",
+            df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+        )
     })?;
     let kind = strings(df, "kind")?;
     let key = strings(df, "key")?;
@@ -116,7 +119,10 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         }
         let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
         if kind_i == "layer" {
-            let k = key.as_ref().and_then(|k| k[i].clone()).with_context(|| format!("row {row}: layer row without `key`"))?;
+            let k = key
+                .as_ref()
+                .and_then(|k| k[i].clone())
+                .with_context(|| format!("row {row}: layer row without `key`"))?;
             ds.layers.push(LayerRow { key: k, latency_ms: v });
             continue;
         }

@@ -7,9 +7,7 @@ use anyhow::{Context, Result};
 
 /// Predictions for `rows` (in order); the first failure is an error naming the row's architecture.
 pub fn predict_rows(p: &dyn LatencyPredictor, rows: &[&NetworkRow]) -> Result<Vec<f64>> {
-    rows.iter()
-        .map(|r| p.predict_ms(&r.network).with_context(|| format!("predicting {}", r.arch_id)))
-        .collect()
+    rows.iter().map(|r| p.predict_ms(&r.network).with_context(|| format!("predicting {}", r.arch_id))).collect()
 }
 
 /// Metrics of `p` on `rows`, with the predictions (for plots).

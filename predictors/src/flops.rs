@@ -63,7 +63,12 @@ impl FlopsPredictor {
         let mut free = vec![false; p];
         free[0] = true;
         let x = nnls::nnls_rows(&rows, latency_ms, p, &free, 0.0);
-        Ok(FlopsPredictor { variant, intercept_ms: x[0], ms_per_mmac: x[1], ms_per_mb: x.get(2).copied().unwrap_or(0.0) })
+        Ok(FlopsPredictor {
+            variant,
+            intercept_ms: x[0],
+            ms_per_mmac: x[1],
+            ms_per_mb: x.get(2).copied().unwrap_or(0.0),
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self> {

@@ -79,7 +79,8 @@ impl KernelPredictor {
                 KindModel::Constant { ms: y.iter().sum::<f64>() / n as f64, samples: n }
             } else {
                 let x = DenseMatrix::from_2d_vec(&x).map_err(|e| anyhow!("{kind} features: {e}"))?;
-                let forest = Forest::fit(&x, &y, params.clone()).map_err(|e| anyhow!("fitting the {kind} forest: {e}"))?;
+                let forest =
+                    Forest::fit(&x, &y, params.clone()).map_err(|e| anyhow!("fitting the {kind} forest: {e}"))?;
                 KindModel::Forest { samples: n, forest }
             };
             models.insert(kind.to_string(), model);
@@ -122,9 +123,10 @@ impl LatencyPredictor for KernelPredictor {
         }
         let mut total = self.offset_ms;
         for (kind, x) in rows {
-            let model = self.models.get(kind).ok_or_else(|| {
-                PredictError::Other(format!("the kernel predictor has no model for `{kind}` layers"))
-            })?;
+            let model = self
+                .models
+                .get(kind)
+                .ok_or_else(|| PredictError::Other(format!("the kernel predictor has no model for `{kind}` layers")))?;
             total += match model {
                 KindModel::Constant { ms, .. } => ms * x.len() as f64,
                 KindModel::Forest { forest, .. } => {

@@ -27,9 +27,10 @@ pub mod lut;
 pub mod metrics;
 pub mod mlp;
 pub mod nnls;
+pub mod ofa_yaml;
 pub mod plots;
-pub mod spnas;
 pub mod split;
+pub mod spnas;
 pub mod train;
 
 pub use accuracy::AccuracyPredictor;

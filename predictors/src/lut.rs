@@ -167,7 +167,10 @@ impl LutPredictor {
         let known: Vec<&Entry> =
             self.doc.entries.iter().filter(|e| e.macs.is_some() && e.memory_bytes.is_some()).collect();
         if known.len() < 3 {
-            bail!("the macs-linear fallback needs at least 3 entries with MACs and memory; the table has {}", known.len());
+            bail!(
+                "the macs-linear fallback needs at least 3 entries with MACs and memory; the table has {}",
+                known.len()
+            );
         }
         // Non-negative coefficients: a layer with more work is never predicted faster.
         let rows: Vec<Vec<(usize, f64)>> = known
@@ -207,9 +210,9 @@ impl LutPredictor {
         }
         match self.doc.fallback {
             Fallback::Error => Err(PredictError::MissingKey { layer: l.name.clone(), key }),
-            Fallback::MacsLinear { intercept_ms, ms_per_mmac, ms_per_mb } => Ok(intercept_ms
-                + ms_per_mmac * l.macs() as f64 / 1e6
-                + ms_per_mb * l.memory_bytes() as f64 / 1e6),
+            Fallback::MacsLinear { intercept_ms, ms_per_mmac, ms_per_mb } => {
+                Ok(intercept_ms + ms_per_mmac * l.macs() as f64 / 1e6 + ms_per_mb * l.memory_bytes() as f64 / 1e6)
+            }
         }
     }
 
@@ -302,11 +305,8 @@ pub fn fit_networks(
         free[p] = true;
     }
     let x = nnls::nnls_rows(&rows, latency_ms, n, &free, opts.ridge);
-    let residuals: Vec<f64> = rows
-        .iter()
-        .zip(latency_ms)
-        .map(|(row, y)| row.iter().map(|&(i, v)| v * x[i]).sum::<f64>() - y)
-        .collect();
+    let residuals: Vec<f64> =
+        rows.iter().zip(latency_ms).map(|(row, y)| row.iter().map(|&(i, v)| v * x[i]).sum::<f64>() - y).collect();
     let fit = FitInfo {
         networks: nets.len(),
         unknowns: n,

@@ -143,9 +143,9 @@ pub fn nnls_rows(rows: &[Vec<(usize, f64)>], y: &[f64], n: usize, free: &[bool],
         }
     }
     let mean_diag = (0..n).map(|i| g.at(i, i)).sum::<f64>() / n.max(1) as f64;
-    for i in 0..n {
+    for (i, &is_free) in free.iter().enumerate() {
         // The free intercept is not shrunk: it carries whatever all networks share.
-        if !free[i] {
+        if !is_free {
             g.add(i, i, ridge * mean_diag);
         }
     }

@@ -88,7 +88,12 @@ where
         .y_label_area_size(60)
         .build_cartesian_2d(-span..span, 0.0..top)
         .map_err(plot_err)?;
-    chart.configure_mesh().x_desc("(predicted − measured) / measured (%)").y_desc("networks").draw().map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("(predicted − measured) / measured (%)")
+        .y_desc("networks")
+        .draw()
+        .map_err(plot_err)?;
     chart
         .draw_series(counts.iter().enumerate().map(|(i, &c)| {
             let x0 = -span + i as f64 * width;

@@ -42,7 +42,9 @@ pub fn split(rows: &[NetworkRow], size: TrainSize, seed: u64) -> Result<Split> {
         TrainSize::Fraction(f) if f > 0.0 && f < 1.0 => ((f * n as f64).round() as usize).clamp(1, n - 1),
         TrainSize::Fraction(f) => bail!("train fraction {f} is not in (0, 1)"),
         TrainSize::Count(c) if c >= 1 && c < n => c,
-        TrainSize::Count(c) => bail!("train count {c} must be between 1 and {} (one less than the {n} architectures)", n.saturating_sub(1)),
+        TrainSize::Count(c) => {
+            bail!("train count {c} must be between 1 and {} (one less than the {n} architectures)", n.saturating_sub(1))
+        }
     };
     gs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let (a, b) = gs.split_at(k);

@@ -36,13 +36,17 @@ impl SinglePathPredictor {
             .with_context(|| format!("{}: expected {{\"layer\": {{\"option\": ms}}}}", path.display()))?;
         let mut table = vec![[f64::NAN; 4]; SEARCHABLE + 2];
         for (layer, opts) in &raw {
-            let l: usize = layer.parse().ok().filter(|&l| l < table.len()).with_context(|| {
-                format!("{}: layer `{layer}` is not 0 … {}", path.display(), SEARCHABLE + 1)
-            })?;
+            let l: usize = layer
+                .parse()
+                .ok()
+                .filter(|&l| l < table.len())
+                .with_context(|| format!("{}: layer `{layer}` is not 0 … {}", path.display(), SEARCHABLE + 1))?;
             for (opt, &ms) in opts {
-                let o: usize = opt.parse().ok().filter(|&o| o < 4).with_context(|| {
-                    format!("{}: layer {layer} option `{opt}` is not 0 … 3", path.display())
-                })?;
+                let o: usize = opt
+                    .parse()
+                    .ok()
+                    .filter(|&o| o < 4)
+                    .with_context(|| format!("{}: layer {layer} option `{opt}` is not 0 … 3", path.display()))?;
                 table[l][o] = ms;
             }
         }
@@ -80,7 +84,10 @@ impl LatencyPredictor for SinglePathPredictor {
                 continue; // layers 0 and 21 are inside the constant
             }
             let Op::MbConv(m) = &layer.op else {
-                return Err(PredictError::Other(format!("{}: not an MBConv; is this a singlepath network?", layer.name)));
+                return Err(PredictError::Other(format!(
+                    "{}: not an MBConv; is this a singlepath network?",
+                    layer.name
+                )));
             };
             let e = m.mid / layer.input.c.max(1);
             if !matches!((m.kernel, e), (3 | 5, 3 | 6)) || m.mid != e * layer.input.c {

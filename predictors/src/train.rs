@@ -4,8 +4,8 @@
 use crate::dataset::{Dataset, NetworkRow};
 use crate::flops::{FlopsPredictor, Variant};
 use crate::kernel::{self, KernelPredictor};
-use crate::mlp::{MlpConfig, MlpPredictor};
 use crate::lut::{self, FitOptions, LutPredictor};
+use crate::mlp::{MlpConfig, MlpPredictor};
 use crate::LatencyPredictor;
 use anyhow::{bail, Result};
 
@@ -58,7 +58,12 @@ pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Resu
 }
 
 /// Fits `family` on the training rows.
-pub fn fit(family: &str, ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<Box<dyn LatencyPredictor>> {
+pub fn fit(
+    family: &str,
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    opts: &TrainOptions,
+) -> Result<Box<dyn LatencyPredictor>> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     Ok(match family {

@@ -6,6 +6,7 @@ pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
 }
 
+#[allow(dead_code)] // not every test binary reads the HW-NAS-Bench CSVs
 pub fn hwnas_bench(device: &str) -> PathBuf {
     shared().join(format!("data/hw-nas-bench-fbnet/fbnet_cifar100_{device}.csv"))
 }

@@ -3,7 +3,7 @@
 mod common;
 use predictors::spnas::SinglePathPredictor;
 use predictors::{load_predictor, LatencyPredictor};
-use spaces::{presets, Genome, SearchSpace};
+use spaces::{presets, Genome};
 
 fn model() -> SinglePathPredictor {
     SinglePathPredictor::import(&common::shared().join("data/single-path-pixel1-lut.json")).unwrap()
