@@ -230,7 +230,7 @@ fn tflite_benchmark_model_pinned_with_taskset() {
     assert!(r.runtime.flags.contains(&"--use_xnnpack=false".to_string()));
 }
 
-/// A host whose temperature reads `temps[i]` on the i-th check (the last one afterwards).
+/// A host whose temperature reads `temps[i]` on the i-th check (the last one afterwards; NaN = unreadable).
 struct Hot {
     inner: LocalTarget,
     temps: Vec<f64>,
@@ -252,7 +252,9 @@ impl Target for Hot {
     }
     fn info(&self) -> Result<DeviceInfo, TargetError> {
         let i = self.calls.fetch_add(1, Ordering::SeqCst).min(self.temps.len() - 1);
-        Ok(DeviceInfo { temperature_c: Some(self.temps[i]), ..self.inner.info()? })
+        // NaN stands for a phone without a readable thermal zone.
+        let t = Some(self.temps[i]).filter(|t| !t.is_nan());
+        Ok(DeviceInfo { temperature_c: t, ..self.inner.info()? })
     }
 }
 
@@ -290,4 +292,22 @@ fn waits_for_the_device_to_cool_and_flags_it_if_it_does_not() {
     assert_eq!(out.reports[0].flagged, 2);
     let w = &journal(&dir)[0].warnings;
     assert!(w[0].starts_with("temperature 52.0 °C above 40.0 °C after waiting"), "{w:?}");
+}
+
+#[test]
+fn an_unreadable_sensor_flags_without_waiting() {
+    let dir = tmp("no-sensor");
+    let rt = runner(&dir);
+    let p = Protocol { max_temp_c: Some(40.0), settle_timeout: Duration::from_secs(60), ..protocol() };
+    let models = layers(&["a"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &dir.join("out") };
+    let blind: Vec<Box<dyn Target>> = vec![Box::new(Hot {
+        inner: LocalTarget::new(dir.join("s")).unwrap(),
+        temps: vec![f64::NAN],
+        calls: AtomicUsize::new(0),
+    })];
+    let start = std::time::Instant::now();
+    session::run(&job, &blind, &|_| {}).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10), "waited {:?} for a sensor that cannot be read", start.elapsed());
+    assert_eq!(journal(&dir)[0].warnings, ["temperature unreadable (limit 40.0 °C)"]);
 }

@@ -61,43 +61,49 @@ impl Protocol {
         Ok(())
     }
 
-    /// Why the device is not ready to time a model now (empty when it is).
-    pub fn unsettled(&self, info: &DeviceInfo) -> Vec<String> {
-        let mut why = Vec::new();
+    /// Why the device is not ready to time a model now: conditions worth waiting for,
+    /// and checks that cannot be made at all (an unreadable sensor does not start working
+    /// by waiting, so those flag the record at once). Both empty when it is ready.
+    pub fn unsettled(&self, info: &DeviceInfo) -> (Vec<String>, Vec<String>) {
+        let (mut wait, mut unreadable) = (Vec::new(), Vec::new());
         if let Some(want) = self.expected_freq_khz {
             let cpus = self.run.pinned_cpus().unwrap_or_default();
             let cpus = if cpus.is_empty() { (0..info.cur_freq_khz.len()).collect() } else { cpus };
+            if cpus.is_empty() {
+                unreadable.push(format!("no CPU frequency readable, expected {want} kHz"));
+            }
             for c in cpus {
                 match info.cur_freq_khz.get(c).copied().flatten() {
                     Some(f) if f == want => {}
-                    Some(f) => why.push(format!("cpu{c} at {f} kHz, expected {want} kHz")),
-                    None => why.push(format!("cpu{c} frequency unreadable, expected {want} kHz")),
+                    Some(f) => wait.push(format!("cpu{c} at {f} kHz, expected {want} kHz")),
+                    None => unreadable.push(format!("cpu{c} frequency unreadable, expected {want} kHz")),
                 }
             }
         }
         if let Some(limit) = self.max_temp_c {
             match info.temperature_c {
-                Some(t) if t > limit => why.push(format!("temperature {t:.1} °C above {limit:.1} °C")),
+                Some(t) if t > limit => wait.push(format!("temperature {t:.1} °C above {limit:.1} °C")),
                 Some(_) => {}
-                None => why.push(format!("temperature unreadable (limit {limit:.1} °C)")),
+                None => unreadable.push(format!("temperature unreadable (limit {limit:.1} °C)")),
             }
         }
-        why
+        (wait, unreadable)
     }
 
     /// Polls the device until it is settled or `settle_timeout` passes; returns the last
-    /// reading and, if it never settled, the reasons (which flag the record).
+    /// reading and, if it never settled or could not be checked, the reasons (which flag the record).
     pub fn settle(&self, target: &dyn Target) -> Result<(DeviceInfo, Vec<String>), TargetError> {
         let start = Instant::now();
         loop {
             let info = target.info()?;
-            let why = self.unsettled(&info);
-            if why.is_empty() {
-                return Ok((info, why));
+            let (wait, unreadable) = self.unsettled(&info);
+            if wait.is_empty() {
+                return Ok((info, unreadable));
             }
             if start.elapsed() >= self.settle_timeout {
                 let waited = start.elapsed().as_secs_f64();
-                return Ok((info, why.into_iter().map(|w| format!("{w} after waiting {waited:.0} s")).collect()));
+                let why = wait.into_iter().map(|w| format!("{w} after waiting {waited:.0} s"));
+                return Ok((info, why.chain(unreadable).collect()));
             }
             std::thread::sleep(self.settle_poll);
         }
@@ -220,14 +226,17 @@ mod tests {
         p.run.affinity = Some("70".into());
         let hot = info(&[Some(300000), None, None, None, Some(2419200), Some(1785600), Some(2419200)], Some(44.5));
         assert_eq!(
-            p.unsettled(&hot),
+            p.unsettled(&hot).0,
             vec!["cpu5 at 1785600 kHz, expected 2419200 kHz", "temperature 44.5 °C above 40.0 °C"]
         );
         let ok = info(&[None, None, None, None, Some(2419200), Some(2419200), Some(2419200)], Some(35.0));
-        assert!(p.unsettled(&ok).is_empty());
-        assert_eq!(p.unsettled(&info(&[], None)).len(), 4, "{:?}", p.unsettled(&info(&[], None)));
+        assert_eq!(p.unsettled(&ok), (vec![], vec![]));
+        // Nothing readable: nothing to wait for, four reasons to flag.
+        let (wait, unreadable) = p.unsettled(&info(&[], None));
+        assert!(wait.is_empty());
+        assert_eq!(unreadable.len(), 4, "{unreadable:?}");
         // Nothing to check without expectations.
-        assert!(Protocol::default().unsettled(&hot).is_empty());
+        assert_eq!(Protocol::default().unsettled(&hot), (vec![], vec![]));
     }
 
     #[test]
