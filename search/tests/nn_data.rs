@@ -45,20 +45,20 @@ fn cifar10_and_cifar100_binary_records_decode() {
     let train = Cifar::load(&d, 10, Split::Train).unwrap();
     assert_eq!((train.len(), train.classes()), (10, 10));
     let mut rng = StdRng::seed_from_u64(0);
-    let (x, y) = train.batch(&[2, 3], 32, false, &mut rng);
+    let (x, y) = train.batch(&[2, 3], 32, false, &mut rng).unwrap();
     assert_eq!(x.size(), vec![2, 3, 32, 32]);
     assert_eq!(Vec::<i64>::try_from(&y).unwrap(), vec![2, 9]);
     let px = pixel_means(&x);
     assert!((px[0] - 10.0).abs() < 0.01 && (px[1] - 20.0).abs() < 0.01 && (px[2] - 30.0).abs() < 0.01, "{px:?}");
     let val = Cifar::load(&d, 10, Split::Val).unwrap();
-    let (x, y) = val.batch(&[0], 64, true, &mut rng);
+    let (x, y) = val.batch(&[0], 64, true, &mut rng).unwrap();
     assert_eq!(x.size(), vec![1, 3, 64, 64]);
     assert_eq!(y.int64_value(&[0]), 3);
 
     // CIFAR-100: coarse then fine label; the fine one counts.
     std::fs::write(d.join("train.bin"), record(&[1, 77], 0, 0, 0)).unwrap();
     let c100 = Cifar::load(&d, 100, Split::Train).unwrap();
-    assert_eq!(c100.batch(&[0], 32, false, &mut rng).1.int64_value(&[0]), 77);
+    assert_eq!(c100.batch(&[0], 32, false, &mut rng).unwrap().1.int64_value(&[0]), 77);
 
     std::fs::write(d.join("test.bin"), [1u8; 100]).unwrap();
     let err = Cifar::load(&d, 100, Split::Val).err().unwrap().to_string();
@@ -81,14 +81,20 @@ fn image_folders_decode_jpeg_and_png_with_sorted_classes() {
     let f = ImageFolder::load(&d, Split::Val).unwrap();
     assert_eq!((f.len(), f.classes()), (4, 2));
     let mut rng = StdRng::seed_from_u64(0);
-    let (x, y) = f.batch(&[0, 3], 24, false, &mut rng);
+    let (x, y) = f.batch(&[0, 3], 24, false, &mut rng).unwrap();
     assert_eq!(x.size(), vec![2, 3, 24, 24]);
     assert_eq!(Vec::<i64>::try_from(&y).unwrap(), vec![0, 1], "a_red is class 0");
     let red = pixel_means(&x);
     assert!(red[0] > 250.0 && red[1] < 5.0, "{red:?}");
-    assert_eq!(f.batch(&[1, 2], 16, true, &mut rng).0.size(), vec![2, 3, 16, 16]);
+    assert_eq!(f.batch(&[1, 2], 16, true, &mut rng).unwrap().0.size(), vec![2, 3, 16, 16]);
     let err = ImageFolder::load(&d, Split::Train).err().unwrap().to_string();
     assert!(err.contains("train"), "{err}");
+
+    // A corrupt file is an error naming it, not a panic.
+    std::fs::write(d.join("val").join("a_red").join("z.jpg"), b"not a jpeg").unwrap();
+    let f = ImageFolder::load(&d, Split::Val).unwrap();
+    let err = format!("{:#}", f.batch(&[0, 1, 2], 16, false, &mut rng).unwrap_err());
+    assert!(err.contains("z.jpg"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -97,9 +103,9 @@ fn synthetic_data_is_deterministic_and_splits_are_disjoint() {
     let a = Synthetic::new(8, 5, 3);
     let b = Synthetic::new(8, 5, 3);
     let mut rng = StdRng::seed_from_u64(0);
-    let (xa, ya) = a.batch(&[1, 2, 3], 32, false, &mut rng);
-    let (xb, yb) = b.batch(&[1, 2, 3], 32, false, &mut rng);
+    let (xa, ya) = a.batch(&[1, 2, 3], 32, false, &mut rng).unwrap();
+    let (xb, yb) = b.batch(&[1, 2, 3], 32, false, &mut rng).unwrap();
     assert!(xa.equal(&xb) && ya.equal(&yb));
     let val = Synthetic::new(8, 5, 3).with_offset(8);
-    assert!(!val.batch(&[1, 2, 3], 32, false, &mut rng).0.equal(&xa));
+    assert!(!val.batch(&[1, 2, 3], 32, false, &mut rng).unwrap().0.equal(&xa));
 }

@@ -4,7 +4,7 @@
 
 use search::nn::data::{DataSource, Synthetic};
 use search::nn::net::{Net, NetSpec};
-use search::nn::train::{evaluate, recalibrate_bn, TrainConfig, Trainer};
+use search::nn::train::{try_evaluate, try_recalibrate_bn, TrainConfig, Trainer};
 use tch::nn::{ModuleT, VarStore};
 use tch::Device;
 
@@ -51,8 +51,8 @@ fn fixed_network_trains_recalibrates_and_evaluates() {
     let losses = t.train(&data, None, None, None).unwrap();
     assert!(mean(&losses[losses.len() - 3..]) < mean(&losses[..3]), "{losses:?}");
     let Net::Fixed(model) = &mut t.net else { panic!("fixed network") };
-    recalibrate_bn(model, &data, 32, 4, 8, 0);
-    let acc = evaluate(&|x| model.forward_t(x, false), &data, 32, 8, None, Device::Cpu);
+    try_recalibrate_bn(model, &data, 32, 4, 8, 0).unwrap();
+    let acc = try_evaluate(&|x| model.forward_t(x, false), &data, 32, 8, None, Device::Cpu).unwrap();
     assert_eq!(acc.examples, 32);
     assert!(acc.top5 >= acc.top1 && acc.top1 > 0.25, "{acc:?}");
 }

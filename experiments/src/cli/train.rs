@@ -10,7 +10,7 @@ use search::nn::optim::Method;
 use search::nn::supernet::ofa::OfaSupernet;
 use search::nn::tch::nn::{ModuleT, VarStore};
 use search::nn::tch::{self, Device, Kind, Tensor};
-use search::nn::train::{evaluate, recalibrate_bn, TrainConfig, Trainer};
+use search::nn::train::{try_evaluate, try_recalibrate_bn, TrainConfig, Trainer};
 use search::nn::{checkpoint, torchscript};
 use spaces::Genome;
 use std::path::{Path, PathBuf};
@@ -289,10 +289,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let (mut model, arch) = model_for(&trainer, &vs, a.arch.as_deref(), resolution)?;
     if a.calib_batches > 0 {
         let train = a.data.load(Split::Train)?;
-        recalibrate_bn(&mut model, train.as_ref(), resolution, a.calib_batches, a.batch.min(train.len()), 0);
+        try_recalibrate_bn(&mut model, train.as_ref(), resolution, a.calib_batches, a.batch.min(train.len()), 0)?;
     }
     let val = a.data.load(Split::Val)?;
-    let acc = evaluate(&|x| model.forward_t(x, false), val.as_ref(), resolution, a.batch, a.max_examples, device);
+    let acc = try_evaluate(&|x| model.forward_t(x, false), val.as_ref(), resolution, a.batch, a.max_examples, device)?;
     println!("arch {arch}");
     println!(
         "resolution {resolution}  params {}  MACs {}  examples {}  top-1 {:.2}%  top-5 {:.2}%  loss {:.4}",

@@ -31,7 +31,8 @@ pub trait DataSource: Send {
     }
     fn classes(&self) -> u32;
     /// Images `indices` at `resolution`; `augment` = random crop/flip drawn from `rng`.
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> (Tensor, Tensor);
+    /// Errors name the file that could not be read or decoded.
+    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)>;
 }
 
 /// A seeded order of the `n` examples for `epoch`: identical on every run with the same seed.
@@ -123,7 +124,7 @@ impl DataSource for Cifar {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> (Tensor, Tensor) {
+    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
         let mut px = Vec::with_capacity(indices.len() * 3072);
         for &i in indices {
             let img = &self.images[i * 3072..(i + 1) * 3072];
@@ -147,7 +148,7 @@ impl DataSource for Cifar {
             }
         }
         let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i] as i64).collect();
-        (resize(&to_tensor(&px, indices.len(), 32, 32), resolution), Tensor::from_slice(&labels))
+        Ok((resize(&to_tensor(&px, indices.len(), 32, 32), resolution), Tensor::from_slice(&labels)))
     }
 }
 
@@ -218,7 +219,7 @@ impl DataSource for ImageFolder {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> (Tensor, Tensor) {
+    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
         let crops: Vec<_> = indices
             .iter()
             .map(|_| {
@@ -230,11 +231,11 @@ impl DataSource for ImageFolder {
         let decoded: Vec<Vec<u8>> = indices
             .par_iter()
             .zip(&crops)
-            .map(|(&i, crop)| Self::decode(&self.files[i].0, resolution, *crop).unwrap_or_else(|e| panic!("{e:#}")))
-            .collect();
+            .map(|(&i, crop)| Self::decode(&self.files[i].0, resolution, *crop))
+            .collect::<Result<_>>()?;
         let r = resolution as usize;
         let labels: Vec<i64> = indices.iter().map(|&i| self.files[i].1 as i64).collect();
-        (to_tensor(&decoded.concat(), indices.len(), r, r), Tensor::from_slice(&labels))
+        Ok((to_tensor(&decoded.concat(), indices.len(), r, r), Tensor::from_slice(&labels)))
     }
 }
 
@@ -275,7 +276,7 @@ impl DataSource for Synthetic {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> (Tensor, Tensor) {
+    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
         let r = resolution as i64;
         let labels: Vec<i64> = indices.iter().map(|&i| self.label(i) as i64).collect();
         let y = Tensor::from_slice(&labels);
@@ -291,6 +292,6 @@ impl DataSource for Synthetic {
         if augment && rng.random_bool(0.5) {
             x = x.flip([3]);
         }
-        (x, y)
+        Ok((x, y))
     }
 }

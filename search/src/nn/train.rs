@@ -181,13 +181,12 @@ impl Trainer {
     }
 
     /// The batch of the current step.
-    fn batch(&self, data: &dyn DataSource, rng: &mut StdRng) -> (Tensor, Tensor, u32) {
+    fn batch(&self, data: &dyn DataSource, rng: &mut StdRng) -> Result<(Tensor, Tensor, u32)> {
         let (epoch, pos, b) = (self.epoch(), self.step % self.steps_per_epoch, self.config.batch);
         let order = data::epoch_order(data.len(), self.config.seed, epoch);
         let r = self.config.resolutions[rng.random_range(0..self.config.resolutions.len())];
-        let (x, y) = data.batch(&order[pos * b..(pos + 1) * b], r, true, rng);
-        let (x, y) = data::to_device((x, y), self.vs.device());
-        (x, y, r)
+        let (x, y) = data::to_device(data.batch(&order[pos * b..(pos + 1) * b], r, true, rng)?, self.vs.device());
+        Ok((x, y, r))
     }
 
     fn ce(&self, logits: &Tensor, y: &Tensor) -> Tensor {
@@ -195,10 +194,10 @@ impl Trainer {
     }
 
     /// One optimizer step on the current batch; returns the mean loss of the sub-networks run.
-    pub fn train_step(&mut self, data: &dyn DataSource, hook: Option<LossHook>) -> f64 {
+    pub fn train_step(&mut self, data: &dyn DataSource, hook: Option<LossHook>) -> Result<f64> {
         let mut rng = self.step_rng();
         tch::manual_seed((self.config.seed.wrapping_add(self.step as u64)) as i64);
-        let (x, y, _) = self.batch(data, &mut rng);
+        let (x, y, _) = self.batch(data, &mut rng)?;
         let lr = self.config.optim.lr_at(self.step);
         let epoch = self.epoch();
         let progress = self.step as f64 / self.total_steps().max(1) as f64;
@@ -275,7 +274,7 @@ impl Trainer {
         self.step += 1;
         let mean = losses.iter().sum::<f64>() / losses.len() as f64;
         self.recent.push(mean);
-        mean
+        Ok(mean)
     }
 
     /// Trains until the configured epochs are done or `stop_at` steps are reached,
@@ -292,7 +291,7 @@ impl Trainer {
         bar.set_position(self.step as u64);
         let mut losses = Vec::new();
         while self.step < end {
-            let loss = self.train_step(data, hook);
+            let loss = self.train_step(data, hook)?;
             if !loss.is_finite() {
                 bail!("training diverged at step {} (loss {loss}); lower the learning rate", self.step);
             }
@@ -319,7 +318,7 @@ pub struct Accuracy {
     pub examples: usize,
 }
 
-/// Evaluates `forward` (eval mode) on the first `max_examples` examples of `data`.
+/// [`try_evaluate`] for data already known to be readable; panics with the reader's message otherwise.
 pub fn evaluate(
     forward: &dyn Fn(&Tensor) -> Tensor,
     data: &dyn DataSource,
@@ -328,6 +327,18 @@ pub fn evaluate(
     max_examples: Option<usize>,
     device: Device,
 ) -> Accuracy {
+    try_evaluate(forward, data, resolution, batch, max_examples, device).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Evaluates `forward` (eval mode) on the first `max_examples` examples of `data`.
+pub fn try_evaluate(
+    forward: &dyn Fn(&Tensor) -> Tensor,
+    data: &dyn DataSource,
+    resolution: u32,
+    batch: usize,
+    max_examples: Option<usize>,
+    device: Device,
+) -> Result<Accuracy> {
     let n = max_examples.unwrap_or(usize::MAX).min(data.len());
     let bar = super::progress(n.div_ceil(batch) as u64, "eval");
     let mut rng = StdRng::seed_from_u64(0);
@@ -335,7 +346,7 @@ pub fn evaluate(
     let _guard = tch::no_grad_guard();
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
-        let (x, y) = data::to_device(data.batch(&idx, resolution, false, &mut rng), device);
+        let (x, y) = data::to_device(data.batch(&idx, resolution, false, &mut rng)?, device);
         let logits = forward(&x);
         let k = logits.size()[1].min(5);
         let top = logits.topk(k, -1, true, true).1;
@@ -347,12 +358,10 @@ pub fn evaluate(
     }
     bar.finish_and_clear();
     let n = n.max(1) as f64;
-    Accuracy { top1: c1 as f64 / n, top5: c5 as f64 / n, loss: loss / n, examples: n as usize }
+    Ok(Accuracy { top1: c1 as f64 / n, top5: c5 as f64 / n, loss: loss / n, examples: n as usize })
 }
 
-/// Re-estimates the BN statistics of a (sub-)network on `batches` training batches: the
-/// running statistics are reset and replaced by the average over those batches, since a
-/// sub-network's activations differ from the supernet's whose statistics it inherited.
+/// [`try_recalibrate_bn`] for data already known to be readable; panics with the reader's message otherwise.
 pub fn recalibrate_bn(
     model: &mut Model,
     data: &dyn DataSource,
@@ -361,6 +370,20 @@ pub fn recalibrate_bn(
     batch: usize,
     seed: u64,
 ) {
+    try_recalibrate_bn(model, data, resolution, batches, batch, seed).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Re-estimates the BN statistics of a (sub-)network on `batches` training batches: the
+/// running statistics are reset and replaced by the average over those batches, since a
+/// sub-network's activations differ from the supernet's whose statistics it inherited.
+pub fn try_recalibrate_bn(
+    model: &mut Model,
+    data: &dyn DataSource,
+    resolution: u32,
+    batches: usize,
+    batch: usize,
+    seed: u64,
+) -> Result<()> {
     let _guard = tch::no_grad_guard();
     for w in &mut model.tensors {
         for (name, t) in w.iter_mut() {
@@ -379,12 +402,13 @@ pub fn recalibrate_bn(
     for (i, idx) in order.chunks_exact(batch).take(batches).enumerate() {
         // Momentum 1/(i+1) makes the running value the plain mean over the batches seen.
         model.bn_momentum = 1.0 / (i + 1) as f64;
-        let (x, _) = data::to_device(data.batch(idx, resolution, false, &mut rng), device);
+        let (x, _) = data::to_device(data.batch(idx, resolution, false, &mut rng)?, device);
         let _ = tch::nn::ModuleT::forward_t(model, &x, true);
         bar.inc(1);
     }
     bar.finish_and_clear();
     model.bn_momentum = saved;
+    Ok(())
 }
 
 /// Checkpoint directory helper for callers: the latest step directory, if any.
