@@ -174,30 +174,32 @@ pub fn run(a: Args) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    // indicatif drops println when the bar is hidden (output not a terminal); logs still need the lines.
+    let say = |line: String| if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) };
     // Per device: models still queued, so a stopped device's remainder leaves the bar.
     let left: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
     let on_event = |e: Event| match e {
         Event::Started { device, todo, done } => {
             left.lock().unwrap().insert(device.clone(), todo);
             bar.inc(done as u64);
-            bar.println(format!("{device}: {todo} models to measure, {done} already in the journal"));
+            say(format!("{device}: {todo} models to measure, {done} already in the journal"));
         }
         Event::Measured { device, model, median_ms, warnings } => {
             *left.lock().unwrap().entry(device.clone()).or_default() -= 1;
             bar.inc(1);
             bar.set_message(format!("{device}: {median_ms:.3} ms"));
             if !warnings.is_empty() {
-                bar.println(format!("{device}: {model}: flagged: {}", warnings.join("; ")));
+                say(format!("{device}: {model}: flagged: {}", warnings.join("; ")));
             }
         }
         Event::Failed { device, model, error } => {
             *left.lock().unwrap().entry(device.clone()).or_default() -= 1;
             bar.inc(1);
-            bar.println(format!("{device}: {model}: {error}"));
+            say(format!("{device}: {model}: {error}"));
         }
         Event::Stopped { device, why } => {
             bar.inc(left.lock().unwrap().remove(&device).unwrap_or(models.len()) as u64);
-            bar.println(format!("{device}: stopped: {why}"));
+            say(format!("{device}: stopped: {why}"));
         }
     };
     let outcome = session::run(&job, &targets, &on_event).map_err(|e| anyhow!(e))?;
