@@ -195,3 +195,70 @@ fn bad_requests_and_broken_runtimes_are_clear_errors() {
     assert!(t.contains("stopped: 3 models failed in a row"), "{t}");
     assert_eq!(std::fs::read_to_string(out.join("errors.jsonl")).unwrap().lines().count(), 3);
 }
+
+/// A stand-in for the stock benchmark_model: insists on the flags hwnas must pass, prints its format.
+const BENCHMARK_MODEL: &str = r#"#!/bin/sh
+for want in --num_threads=1 --warmup_runs=2 --warmup_min_secs=0 --num_runs=8 --min_secs=0 --use_xnnpack=false --use_gpu=false; do
+  case " $* " in *" $want "*) ;; *) echo "missing $want in: $*" >&2; exit 1 ;; esac
+done
+echo "INFO: STARTING!"
+echo "INFO: count=2 first=900 curr=850 min=850 max=900 avg=875 std=25"
+echo "INFO: count=8 first=850 curr=840 min=835 max=851 avg=842.25 std=5 p5=835 median=842 p95=851"
+echo "INFO: Inference timings in us: Init: 2100, First inference: 900, Warmup (avg): 875, Inference (avg): 842.25"
+"#;
+
+#[test]
+fn tflite_runtime_with_affinity_and_extra_flags() {
+    let dir = tmp("tflite");
+    let bm = dir.join("benchmark_model");
+    std::fs::write(&bm, BENCHMARK_MODEL).unwrap();
+    Command::new("chmod").arg("755").arg(&bm).status().unwrap();
+    let out = dir.join("out");
+    let o = hwnas(&[
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "singlepath",
+        "--table",
+        "--limit",
+        "2",
+        "--runtime",
+        "tflite",
+        "--benchmark-model",
+        bm.to_str().unwrap(),
+        "--xnnpack",
+        "false",
+        "--benchmark-arg=--use_gpu=false",
+        "--affinity",
+        "1",
+        "--warmup",
+        "2",
+        "--runs",
+        "8",
+        "--cooldown-ms",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = journal_lines(&out);
+    assert_eq!(recs.len(), 2);
+    let flags: Vec<&str> =
+        recs[0]["runtime"]["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(flags[..3], ["taskset", "1", "{binary}"]);
+    assert_eq!(flags.last(), Some(&"--use_gpu=false"));
+    assert_eq!(recs[0]["samples_us"], serde_json::json!([842.25, 842.25, 842.25]));
+    let o = hwnas(&[
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "singlepath",
+        "--table",
+        "--benchmark-arg=--use_gpu=true",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text(&o).contains("--benchmark-arg applies to --runtime tflite only"), "{}", text(&o));
+}

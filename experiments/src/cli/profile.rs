@@ -54,6 +54,9 @@ pub struct Args {
     /// benchmark_model's --use_xnnpack, passed explicitly because defaults differ between releases.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     xnnpack: bool,
+    /// Extra benchmark_model flag passed verbatim and recorded, e.g. --benchmark-arg=--use_gpu=true. Repeatable.
+    #[arg(long = "benchmark-arg", allow_hyphen_values = true)]
+    benchmark_args: Vec<String>,
     /// Runtime threads (1 for single-core numbers).
     #[arg(long, default_value_t = 1)]
     threads: u32,
@@ -100,9 +103,14 @@ fn runtime(a: &Args) -> Result<Box<dyn Runtime>> {
         "tflite" => {
             let bin =
                 a.benchmark_model.as_ref().ok_or_else(|| anyhow!("--runtime tflite needs --benchmark-model PATH"))?;
-            Box::new(TfliteRuntime::new(bin, vec![format!("--use_xnnpack={}", a.xnnpack)])?)
+            let mut flags = vec![format!("--use_xnnpack={}", a.xnnpack)];
+            flags.extend(a.benchmark_args.iter().cloned());
+            Box::new(TfliteRuntime::new(bin, flags)?)
         }
         _ => {
+            if !a.benchmark_args.is_empty() {
+                bail!("--benchmark-arg applies to --runtime tflite only");
+            }
             let bin = match &a.runner {
                 Some(p) => p.clone(),
                 None => std::env::current_exe()?.with_file_name("hwnas-runner"),
