@@ -64,6 +64,10 @@ impl Journal {
             file.sync_all().map_err(|e| format!("{}: {e}", path.display()))?;
         }
         file.seek(SeekFrom::End(0)).map_err(|e| format!("{}: {e}", path.display()))?;
+        if text.is_empty() {
+            // A new file's directory entry must reach the disk too, or a crash can lose the whole journal.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        }
         Ok((Journal { path, file: Mutex::new(file) }, Loaded { records, torn_bytes }))
     }
 
