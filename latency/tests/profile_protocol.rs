@@ -311,3 +311,17 @@ fn an_unreadable_sensor_flags_without_waiting() {
     assert!(start.elapsed() < Duration::from_secs(10), "waited {:?} for a sensor that cannot be read", start.elapsed());
     assert_eq!(journal(&dir)[0].warnings, ["temperature unreadable (limit 40.0 °C)"]);
 }
+
+#[test]
+fn a_corrupt_journal_line_is_an_error_not_a_silent_restart() {
+    let dir = tmp("corrupt");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(JOURNAL_FILE), "{\"device\": \"local\"}\n").unwrap();
+    let rt = runner(&dir);
+    let p = protocol();
+    let models = layers(&["a"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    assert!(e.contains("journal.jsonl line 1 is not a measurement record") && e.contains("move the file away"), "{e}");
+}
