@@ -102,10 +102,20 @@ fn run(args: &Args) -> TractResult<serde_json::Value> {
     }))
 }
 
+/// The outermost context and the root cause; the links between them in tract's
+/// chain are Debug dumps of whole flatbuffer operators.
+fn brief(e: &TractError) -> String {
+    let (outer, root) = (e.to_string(), e.root_cause().to_string().trim_end().to_string());
+    if outer == root {
+        outer
+    } else {
+        format!("{outer}: {root}")
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result =
-        parse_args(&argv).map_err(|e| format!("{e}\n{USAGE}")).and_then(|a| run(&a).map_err(|e| format!("{e:#}")));
+    let result = parse_args(&argv).map_err(|e| format!("{e}\n{USAGE}")).and_then(|a| run(&a).map_err(|e| brief(&e)));
     match result {
         Ok(line) => println!("{line}"),
         Err(e) => {
