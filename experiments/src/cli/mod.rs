@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 mod arch;
 mod devices;
+mod eval_predictor;
+mod fit;
+mod fit_import;
 mod profile;
 mod search;
 mod spaces_cmd;
@@ -30,6 +33,10 @@ enum Command {
     Arch(arch::ArchCommand),
     /// List phones on adb servers with model, SoC, ABI, cores, frequencies, governor and temperature.
     Devices(devices::Args),
+    /// Fit a latency predictor (lut, kernel, mlp, flops, or all to compare) and report held-out metrics.
+    Fit(Box<fit::Args>),
+    /// Score a saved predictor on a dataset (RMSE, MAPE, ±5/10 %, Kendall τ, Spearman ρ).
+    EvalPredictor(eval_predictor::Args),
     /// Time a space's layer table or sampled networks on phones (adb) or the host, resumably, into Parquet.
     Profile(Box<profile::Args>),
     /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
@@ -48,6 +55,8 @@ pub fn run() -> ExitCode {
         Command::Spaces(a) => spaces_cmd::run(a),
         Command::Arch(c) => arch::run(c),
         Command::Devices(a) => devices::run(a),
+        Command::Fit(a) => fit::run(*a),
+        Command::EvalPredictor(a) => eval_predictor::run(a),
         Command::Profile(a) => profile::run(*a),
         Command::Search(a) => search::run(*a),
         Command::Train(a) => train::train(*a),

@@ -1,0 +1,169 @@
+//! `hwnas fit`: fit a latency predictor on part of a dataset (split by architecture),
+//! report held-out metrics, save it; `--predictor all` compares every family on one
+//! split; `--import` converts a published table into a predictor file.
+
+use anyhow::{bail, Context, Result};
+use predictors::compare::markdown_table;
+use predictors::dataset::{self, NetworkRow};
+use predictors::metrics::Metrics;
+use predictors::split::{split, TrainSize};
+use predictors::train::{self, TrainOptions, FAMILIES};
+use predictors::{eval, plots};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Measurements: CSV or Parquet with `arch` + `latency_ms` (network rows) and/or
+    /// `kind=layer`, `key`, `latency_ms` (single-layer rows); for --import, the table file.
+    #[arg(long)]
+    data: PathBuf,
+    /// Space of rows without a `space` column (e.g. fbnet-cifar100 for the HW-NAS-Bench CSVs).
+    #[arg(long)]
+    space: Option<String>,
+    /// lut, kernel, mlp, flops, flops+memory, all (fit each on the same split and compare), or
+    /// accuracy (OFA-style MLP on the gene one-hot, from an `accuracy` column).
+    #[arg(long, default_value = "lut")]
+    predictor: String,
+    /// Share of architectures to train on (default 0.8 unless --train-count).
+    #[arg(long, conflicts_with = "train_count")]
+    train_fraction: Option<f64>,
+    /// Number of architectures to train on.
+    #[arg(long)]
+    train_count: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to save the predictor (a directory with `--predictor all`: one FAMILY.json each).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Lookup tables: what to do for a layer missing from the table (error, macs-linear).
+    #[arg(long, default_value = "error")]
+    fallback: String,
+    /// Lookup tables fitted to networks: no free intercept.
+    #[arg(long)]
+    no_intercept: bool,
+    /// Lookup tables fitted to networks: ridge weight relative to mean diag(AᵀA).
+    #[arg(long, default_value_t = 1e-9)]
+    ridge: f64,
+    /// Write held-out scatter and error-histogram plots (PNG and SVG) here.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    /// Print metrics as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Convert a published table instead of fitting: spnas-pixel1, ofa-yaml.
+    #[arg(long)]
+    import: Option<String>,
+    /// ofa-yaml: the table's input resolution (default: read from `{R}_lookup_table.yaml`).
+    #[arg(long)]
+    resolution: Option<u32>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if let Some(kind) = a.import.as_deref() {
+        return crate::cli::fit_import::run(kind, &a.data, a.space.as_deref(), a.resolution, a.out.as_deref());
+    }
+    if a.predictor == "accuracy" {
+        return fit_accuracy(&a);
+    }
+    let ds = dataset::load(&a.data, a.space.as_deref(), "latency_ms")?;
+    if ds.networks.len() < 2 {
+        bail!(
+            "{}: {} network rows; fitting and scoring need at least 2 architectures",
+            a.data.display(),
+            ds.networks.len()
+        );
+    }
+    let s = split(&ds.networks, train_size(&a), a.seed)?;
+    let train: Vec<&NetworkRow> = s.train.iter().map(|&i| &ds.networks[i]).collect();
+    let test: Vec<&NetworkRow> = s.test.iter().map(|&i| &ds.networks[i]).collect();
+    let mut opts = TrainOptions { fallback: a.fallback.clone(), seed: a.seed, ..Default::default() };
+    opts.lut.intercept = !a.no_intercept;
+    opts.lut.ridge = a.ridge;
+    let families: Vec<&str> = if a.predictor == "all" { FAMILIES.to_vec() } else { vec![a.predictor.as_str()] };
+    let measured: Vec<f64> = test.iter().map(|r| r.value).collect();
+    let mut results: Vec<(String, Metrics)> = Vec::new();
+    for family in &families {
+        let started = std::time::Instant::now();
+        let p = train::fit(family, &ds, &train, &opts).with_context(|| format!("fitting `{family}`"))?;
+        let fit_s = started.elapsed().as_secs_f64();
+        let (m, pred) = eval::evaluate(p.as_ref(), &test)?;
+        if !a.json {
+            eprintln!("fitted {family} on {} rows in {fit_s:.2} s", train.len());
+        }
+        if let Some(out) = &a.out {
+            let path = if a.predictor == "all" {
+                std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+                out.join(format!("{}.json", family.replace('+', "-")))
+            } else {
+                out.clone()
+            };
+            p.save(&path)?;
+            if !a.json {
+                eprintln!("saved {}", path.display());
+            }
+        }
+        if let Some(dir) = &a.plots {
+            let stem = family.replace('+', "-");
+            plots::write_all(dir, &stem, &format!("{family} (held out, n = {})", test.len()), &pred, &measured)?;
+        }
+        results.push((family.to_string(), m));
+    }
+    if a.json {
+        let obj: serde_json::Map<String, serde_json::Value> =
+            results.iter().map(|(f, m)| (f.clone(), serde_json::to_value(m).unwrap())).collect();
+        let doc = serde_json::json!({"train_architectures": train.len(), "test_rows": test.len(), "seed": a.seed, "held_out": obj});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let title = format!(
+            "Held-out metrics: {} (train {} rows / test {} rows, split by architecture, seed {})",
+            a.data.display(),
+            train.len(),
+            test.len(),
+            a.seed
+        );
+        print!("{}", markdown_table(&title, &results));
+    }
+    Ok(())
+}
+
+fn train_size(a: &Args) -> TrainSize {
+    match (a.train_fraction, a.train_count) {
+        (_, Some(n)) => TrainSize::Count(n),
+        (Some(f), None) => TrainSize::Fraction(f),
+        (None, None) => TrainSize::Fraction(0.8),
+    }
+}
+
+/// `--predictor accuracy`: the accuracy MLP on (arch, accuracy) rows of one space.
+fn fit_accuracy(a: &Args) -> Result<()> {
+    use predictors::accuracy::{AccuracyPredictor, MlpAccuracyPredictor};
+    let ds = dataset::load(&a.data, a.space.as_deref(), "accuracy")?;
+    let Some(first) = ds.networks.first() else { bail!("{}: no architecture rows", a.data.display()) };
+    if let Some(r) = ds.networks.iter().find(|r| r.space != first.space) {
+        bail!("accuracy rows mix spaces `{}` and `{}`; fit one space at a time", first.space, r.space);
+    }
+    let space = spaces::space(&first.space)?;
+    let s = split(&ds.networks, train_size(a), a.seed)?;
+    let genomes: Vec<&spaces::Genome> = s.train.iter().map(|&i| &ds.networks[i].genome).collect();
+    let y: Vec<f64> = s.train.iter().map(|&i| ds.networks[i].value).collect();
+    let cfg = predictors::mlp::MlpConfig { seed: a.seed, ..Default::default() };
+    let p = MlpAccuracyPredictor::fit(&ds.source, space.as_ref(), &genomes, &y, &cfg)?;
+    let pred = s.test.iter().map(|&i| p.predict(space.as_ref(), &ds.networks[i].genome)).collect::<Result<Vec<_>>>()?;
+    let truth: Vec<f64> = s.test.iter().map(|&i| ds.networks[i].value).collect();
+    let m = Metrics::compute(&pred, &truth);
+    if let Some(out) = &a.out {
+        p.save(out)?;
+        eprintln!("saved {} (weights beside it)", out.display());
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        let title = format!(
+            "Held-out accuracy prediction ({} train / {} test rows; RMSE in accuracy units)",
+            s.train.len(),
+            s.test.len()
+        );
+        print!("{}", markdown_table(&title, &[("accuracy-mlp".into(), m)]));
+    }
+    Ok(())
+}
