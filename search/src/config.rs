@@ -56,7 +56,6 @@ pub struct RegularizedConfig {
     pub children_per_generation: Option<usize>,
 }
 
-
 /// NSGA-II, Deb et al. 2002, with constrained domination on the latency target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
