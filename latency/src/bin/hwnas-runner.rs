@@ -1,5 +1,7 @@
-//! hwnas-runner: times a TFLite model with tract (pure Rust, so it cross-compiles
-//! for aarch64-linux-android and aarch64-unknown-linux-gnu without a C++ toolchain).
+//! hwnas-runner: times a TFLite model with tract, a Rust interpreter, so a phone
+//! binary needs no TFLite/bazel build: `cargo build --target aarch64-linux-android`
+//! with the NDK's clang as linker and C compiler (tract-linalg assembles its NEON
+//! kernels with it).
 //!
 //!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]
 //!
