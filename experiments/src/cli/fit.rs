@@ -30,6 +30,10 @@ pub struct Args {
     /// Number of architectures to train on.
     #[arg(long)]
     train_count: Option<usize>,
+    /// k-fold cross-validation over architectures instead of one split: prints the pooled
+    /// held-out metrics of every fold (each architecture predicted once, by the fold that left it out).
+    #[arg(long, conflicts_with_all = ["train_fraction", "train_count", "out", "plots"])]
+    folds: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where to save the predictor (a directory with `--predictor all`: one FAMILY.json each).
@@ -73,13 +77,16 @@ pub fn run(a: Args) -> Result<()> {
             ds.networks.len()
         );
     }
-    let s = split(&ds.networks, train_size(&a), a.seed)?;
-    let train: Vec<&NetworkRow> = s.train.iter().map(|&i| &ds.networks[i]).collect();
-    let test: Vec<&NetworkRow> = s.test.iter().map(|&i| &ds.networks[i]).collect();
     let mut opts = TrainOptions { fallback: a.fallback.clone(), seed: a.seed, ..Default::default() };
     opts.lut.intercept = !a.no_intercept;
     opts.lut.ridge = a.ridge;
     let families: Vec<&str> = if a.predictor == "all" { FAMILIES.to_vec() } else { vec![a.predictor.as_str()] };
+    if let Some(k) = a.folds {
+        return cross_validate(&a, &ds, &families, &opts, k);
+    }
+    let s = split(&ds.networks, train_size(&a), a.seed)?;
+    let train: Vec<&NetworkRow> = s.train.iter().map(|&i| &ds.networks[i]).collect();
+    let test: Vec<&NetworkRow> = s.test.iter().map(|&i| &ds.networks[i]).collect();
     let measured: Vec<f64> = test.iter().map(|r| r.value).collect();
     let mut results: Vec<(String, Metrics)> = Vec::new();
     for family in &families {
@@ -164,6 +171,35 @@ fn fit_accuracy(a: &Args) -> Result<()> {
             s.test.len()
         );
         print!("{}", markdown_table(&title, &[("accuracy-mlp".into(), m)]));
+    }
+    Ok(())
+}
+
+/// `--folds k`: every architecture is predicted once, by the model of the fold that held it out.
+fn cross_validate(a: &Args, ds: &dataset::Dataset, families: &[&str], opts: &TrainOptions, k: usize) -> Result<()> {
+    let folds = predictors::split::k_fold(&ds.networks, k, a.seed)?;
+    let mut results = Vec::new();
+    for family in families {
+        let (mut pred, mut truth) = (Vec::new(), Vec::new());
+        for f in &folds {
+            let train: Vec<&NetworkRow> = f.train.iter().map(|&i| &ds.networks[i]).collect();
+            let test: Vec<&NetworkRow> = f.test.iter().map(|&i| &ds.networks[i]).collect();
+            let p = train::fit(family, ds, &train, opts).with_context(|| format!("fitting `{family}`"))?;
+            pred.extend(eval::predict_rows(p.as_ref(), &test)?);
+            truth.extend(test.iter().map(|r| r.value));
+        }
+        results.push((family.to_string(), Metrics::compute(&pred, &truth)));
+    }
+    if a.json {
+        let obj: serde_json::Map<String, serde_json::Value> =
+            results.iter().map(|(f, m)| (f.clone(), serde_json::to_value(m).unwrap())).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"folds": k, "seed": a.seed, "held_out": obj}))?
+        );
+    } else {
+        let title = format!("{k}-fold cross-validation over architectures: {} (seed {})", a.data.display(), a.seed);
+        print!("{}", markdown_table(&title, &results));
     }
     Ok(())
 }
