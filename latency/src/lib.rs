@@ -1,9 +1,9 @@
 //! Latency profiling: targets (phones over adb, the simulator, the host), model
 //! files to time, runtimes, the measurement protocol and durable records.
 
-pub mod target;
-pub mod modelfile;
 pub mod adb;
 pub mod local;
+pub mod modelfile;
 pub mod profile;
 pub mod runtime;
+pub mod target;

@@ -8,6 +8,7 @@ mod devices;
 mod eval_predictor;
 mod fit;
 mod fit_import;
+mod local_lut;
 mod profile;
 mod search;
 mod spaces_cmd;

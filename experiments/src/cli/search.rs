@@ -16,6 +16,7 @@ pub struct Args {
     space: Option<String>,
     /// Latency predictor file (`hwnas fit … --out FILE`); repeat for several devices (NSGA-II
     /// optimises all, the first carries the target). `LABEL=FILE` names its history column.
+    /// Without one, this machine's CPU is profiled into a lookup table on first use (cached).
     #[arg(long)]
     latency: Vec<String>,
     /// Latency target in ms under the first predictor.
@@ -125,6 +126,14 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     }
     if let Some(s) = a.seed {
         set("seed", json!(s));
+    }
+    // No predictor anywhere: this machine's CPU, profiled once into a cached lookup table.
+    if !m.contains_key("latency") {
+        if let Some(Value::String(space)) = m.get("space") {
+            let lut = super::local_lut::cached_local_lut(space)?;
+            let spec = latency_spec(&format!("local={}", lut.display()));
+            m.insert("latency".into(), serde_json::to_value(vec![spec])?);
+        }
     }
     let defaults: Map<String, Value> = serde_json::from_value(json!({
         "strategy": StrategyConfig::by_name("evolution")?,

@@ -11,9 +11,9 @@ mod weights;
 
 pub use builder::NetBuilder;
 pub use params::ParamSpec;
-pub use weights::{Tensor, Weights, WeightsError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use weights::{Tensor, Weights, WeightsError};
 
 /// A feature-map shape (channels, height, width); batch is always 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
