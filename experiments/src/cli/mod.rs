@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod arch;
 mod devices;
 mod eval_predictor;
+mod export;
 mod fit;
 mod fit_import;
 mod local_lut;
@@ -40,6 +41,8 @@ enum Command {
     EvalPredictor(eval_predictor::Args),
     /// Time a space's layer table or sampled networks on phones (adb) or the host, resumably, into Parquet.
     Profile(Box<profile::Args>),
+    /// Export an architecture as a JSON config, TorchScript, TFLite or ONNX (seeded or given weights).
+    Export(Box<export::Args>),
     /// Search a space under a latency target (evolution, regularized, nsga2, random, rl).
     Search(Box<search::Args>),
     /// Train a supernet (ofa-*, singlepath, fbnet*) or one architecture, with resumable checkpoints.
@@ -59,6 +62,7 @@ pub fn run() -> ExitCode {
         Command::Fit(a) => fit::run(*a),
         Command::EvalPredictor(a) => eval_predictor::run(a),
         Command::Profile(a) => profile::run(*a),
+        Command::Export(a) => export::run(*a),
         Command::Search(a) => search::run(*a),
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => train::eval(*a),

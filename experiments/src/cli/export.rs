@@ -1,0 +1,161 @@
+//! `hwnas export`: an architecture as a JSON config, TorchScript, TFLite or ONNX,
+//! with given weights or seeded random ones. Same input, same bytes.
+
+use super::arch::load;
+use anyhow::{bail, Context, Result};
+use latency::modelfile::{onnx, tflite};
+use predictors::load_predictor;
+use search::nn::model::Model;
+use search::nn::tch::nn::VarStore;
+use search::nn::tch::Device;
+use search::nn::torchscript;
+use serde_json::{json, Map, Value};
+use spaces::ir::{Act, Network, Op, Weights};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The space (optional with --preset; `blocks` for free-form networks).
+    #[arg(long)]
+    space: Option<String>,
+    /// A published network (see `hwnas arch stats --help`).
+    #[arg(long, conflicts_with = "arch", required_unless_present = "arch")]
+    preset: Option<String>,
+    /// An architecture file in the space's JSON encoding (e.g. a search job's best.json `arch`).
+    #[arg(long)]
+    arch: Option<PathBuf>,
+    /// IR-named weights (.safetensors), e.g. from `hwnas eval --checkpoint CKPT --arch FILE --weights OUT`,
+    /// which extracts the sub-network from a supernet and re-calibrates its BN. Seeded random weights otherwise.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    #[arg(long, value_parser = ["json", "torchscript", "tflite", "onnx"])]
+    format: String,
+    /// Input resolution (default: the architecture's own).
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// json: predicted latency under these predictors, as LABEL=FILE (repeatable).
+    #[arg(long)]
+    latency: Vec<String>,
+    /// Seed of the random weights when --weights is not given.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn weights_for(net: &Network, a: &Args) -> Result<Weights> {
+    let Some(path) = &a.weights else { return Ok(Weights::random(net, a.seed)) };
+    if path.is_dir() {
+        bail!(
+            "{} is a checkpoint directory: extract the sub-network and re-calibrate its BN first with \
+             `hwnas eval --checkpoint {} --arch FILE --weights OUT.safetensors`, then export with --weights OUT.safetensors",
+            path.display(),
+            path.display()
+        );
+    }
+    let w = Weights::load(path).with_context(|| format!("cannot read weights {}", path.display()))?;
+    w.check(net).with_context(|| format!("{} does not fit this architecture", path.display()))?;
+    Ok(w)
+}
+
+fn act_name(a: Act) -> Value {
+    match a {
+        Act::None => Value::Null,
+        Act::Relu => json!("relu"),
+        Act::Relu6 => json!("relu6"),
+        Act::HSwish => json!("h_swish"),
+    }
+}
+
+/// The OFA library's `net.config` layout (first_conv, blocks, final_expand_layer,
+/// feature_mix_layer, classifier), derived from the IR so OFA users can read it.
+fn ofa_net_config(net: &Network, space: &str) -> Value {
+    let conv = |l: &spaces::ir::Layer, c: &spaces::ir::Conv| {
+        json!({"name": "ConvLayer", "in_channels": l.input.c, "out_channels": c.out, "kernel_size": c.kernel,
+               "stride": c.stride, "dilation": 1, "groups": c.groups, "bias": c.bias, "has_shuffle": false,
+               "use_se": c.se.is_some(), "use_bn": c.bn, "act_func": act_name(c.act), "dropout_rate": 0,
+               "ops_order": "weight_bn_act"})
+    };
+    let mut config = Map::new();
+    let mut blocks = Vec::new();
+    let mut dropout = 0.0;
+    for l in &net.layers {
+        match (&l.op, l.name.as_str()) {
+            (Op::Conv(c), "stem") => drop(config.insert("first_conv".into(), conv(l, c))),
+            (Op::Conv(c), "final_expand") => drop(config.insert("final_expand_layer".into(), conv(l, c))),
+            (Op::Conv(c), "feature_mix") => drop(config.insert("feature_mix_layer".into(), conv(l, c))),
+            (Op::MbConv(m), _) => {
+                let shortcut = (m.shortcut != spaces::ir::Shortcut::None).then(|| {
+                    json!({"name": "IdentityLayer", "in_channels": [l.input.c], "out_channels": [m.out],
+                           "use_bn": false, "act_func": null, "dropout_rate": 0, "ops_order": "weight_bn_act"})
+                });
+                blocks.push(json!({"name": "ResidualBlock", "shortcut": shortcut, "conv": {
+                    "name": "MBConvLayer", "in_channels": l.input.c, "out_channels": m.out, "kernel_size": m.kernel,
+                    "stride": m.stride, "expand_ratio": m.mid as f64 / l.input.c as f64, "mid_channels": m.mid,
+                    "act_func": act_name(m.act), "use_se": m.se.is_some(), "groups": null}}));
+            }
+            (Op::Dropout { p }, _) => dropout = *p,
+            (Op::Linear(f), "classifier") => drop(config.insert(
+                "classifier".into(),
+                json!({"name": "LinearLayer", "in_features": l.input.c, "out_features": f.out, "bias": f.bias,
+                       "use_bn": false, "act_func": null, "dropout_rate": dropout, "ops_order": "weight_bn_act"}),
+            )),
+            _ => {}
+        }
+    }
+    let name = if space.starts_with("ofa-proxyless") { "ProxylessNASNets" } else { "MobileNetV3" };
+    config.insert("name".into(), json!(name));
+    config.insert("bn".into(), json!({"momentum": 0.1, "eps": net.bn_eps}));
+    config.insert("blocks".into(), Value::Array(blocks));
+    Value::Object(config)
+}
+
+fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> {
+    let mut latency = Map::new();
+    for spec in &a.latency {
+        let (label, file) = spec.split_once('=').context("--latency takes LABEL=FILE")?;
+        let p = load_predictor(Path::new(file)).with_context(|| format!("cannot load predictor {file}"))?;
+        latency.insert(label.into(), json!(p.predict_ms(net).with_context(|| format!("predicting with {file}"))?));
+    }
+    let layers: Vec<Value> = net
+        .layers
+        .iter()
+        .map(|l| json!({"name": l.name, "key": l.key(), "input": l.input, "output": l.output, "macs": l.macs(), "params": l.params()}))
+        .collect();
+    let mut doc = json!({
+        "format": "hwnas-arch", "version": 1, "space": arch.space_name(), "arch": arch.to_json(),
+        "resolution": net.resolution(), "macs": net.macs(), "params": net.params(), "latency_ms": latency, "layers": layers,
+    });
+    if arch.space_name().starts_with("ofa-") {
+        doc["ofa_net_config"] = ofa_net_config(net, arch.space_name());
+    }
+    Ok(serde_json::to_vec_pretty(&doc)?)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let arch = load(a.space.as_deref(), a.preset.as_deref(), a.arch.as_ref())?;
+    let net = arch.network(a.resolution);
+    let bytes = match a.format.as_str() {
+        "json" => json_config(&arch, &net, &a)?,
+        "tflite" => tflite::network_model(&net, &weights_for(&net, &a)?)?,
+        "onnx" => onnx::network_model(&net, &weights_for(&net, &a)?)?,
+        _ => {
+            // torchscript: the IR network in tch with the same weights, traced in eval mode.
+            let vs = VarStore::new(Device::Cpu);
+            let model = Model::from_weights(&vs.root(), &net, &weights_for(&net, &a)?)?;
+            torchscript::export(&model, net.resolution(), Device::Cpu, &a.out)?;
+            println!("wrote {} ({} at {}x{})", a.out.display(), arch.space_name(), net.resolution(), net.resolution());
+            return Ok(());
+        }
+    };
+    std::fs::write(&a.out, &bytes).with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!(
+        "wrote {} ({} bytes, {} at {}x{})",
+        a.out.display(),
+        bytes.len(),
+        arch.space_name(),
+        net.resolution(),
+        net.resolution()
+    );
+    Ok(())
+}
