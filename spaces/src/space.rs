@@ -31,7 +31,9 @@ pub trait SearchSpace: Send + Sync {
     }
     /// The space's own JSON encoding of a member (e.g. OFA's `{ks, e, d, r}`).
     fn to_json(&self, g: &Genome) -> Value;
-    /// Parses the space's JSON encoding; errors name the offending field.
+    /// Parses the space's JSON encoding; errors name the offending field. (Takes `&self`:
+    /// the encoding is the space's own, e.g. OFA slot counts differ between spaces.)
+    #[allow(clippy::wrong_self_convention)]
     fn from_json(&self, v: &Value) -> Result<Genome, ArchError>;
     /// Every distinct layer configuration a member can contain at `resolution`:
     /// the keys a per-layer lookup table needs.

@@ -91,7 +91,7 @@ impl BlockArgs {
                 return Err(bad(format!("missing or zero `{what}`")));
             }
         }
-        if a.kernel % 2 == 0 {
+        if a.kernel.is_multiple_of(2) {
             return Err(bad(format!("kernel {} must be odd", a.kernel)));
         }
         if a.expand < 1.0 {

@@ -35,7 +35,7 @@ impl Default for SinglePath {
 impl SinglePath {
     /// Searchable layer `i` (0-based, = supernet layer i + 1) may be skipped unless it opens a stage.
     pub fn skippable(i: usize) -> bool {
-        i % 4 != 0
+        !i.is_multiple_of(4)
     }
 
     fn mbconv(input: Shape, out: u32, kernel: u32, expand: u32, stride: u32, skip_allowed: bool) -> Op {
