@@ -13,8 +13,9 @@ pub enum ArchCommand {
     Sample(SampleArgs),
 }
 
+/// Which architecture: a preset, or a file in a space's encoding (shared by every command that takes one).
 #[derive(clap::Args)]
-pub struct StatsArgs {
+pub struct ArchArgs {
     /// The space (optional with --preset; `blocks` for free-form block-string networks).
     #[arg(long)]
     space: Option<String>,
@@ -24,6 +25,18 @@ pub struct StatsArgs {
     /// An architecture file in the space's JSON encoding.
     #[arg(long)]
     arch: Option<PathBuf>,
+}
+
+impl ArchArgs {
+    pub fn load(&self) -> Result<Arch> {
+        load(self.space.as_deref(), self.preset.as_deref(), self.arch.as_ref())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    arch: ArchArgs,
     /// Evaluate at this input resolution instead of the architecture's own.
     #[arg(long)]
     resolution: Option<u32>,
@@ -49,7 +62,7 @@ pub fn run(cmd: ArchCommand) -> Result<()> {
     }
 }
 
-/// Reads `--preset` or `--space` + `--arch` into an architecture (shared by every command that takes one).
+/// Reads `--preset` or `--space` + `--arch` into an architecture.
 pub fn load(space: Option<&str>, preset: Option<&str>, arch: Option<&PathBuf>) -> Result<Arch> {
     match (preset, arch) {
         (Some(name), _) => {
@@ -114,7 +127,7 @@ fn print_table(net: &Network) {
 }
 
 fn stats(a: StatsArgs) -> Result<()> {
-    let arch = load(a.space.as_deref(), a.preset.as_deref(), a.arch.as_ref())?;
+    let arch = a.arch.load()?;
     let net = arch.network(a.resolution);
     if a.json {
         let layers: Vec<_> = net

@@ -1,7 +1,7 @@
 //! `hwnas export`: an architecture as a JSON config, TorchScript, TFLite or ONNX,
 //! with given weights or seeded random ones. Same input, same bytes.
 
-use super::arch::load;
+use super::arch::ArchArgs;
 use anyhow::{bail, Context, Result};
 use latency::modelfile::{onnx, tflite};
 use predictors::load_predictor;
@@ -15,15 +15,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The space (optional with --preset; `blocks` for free-form networks).
-    #[arg(long)]
-    space: Option<String>,
-    /// A published network (see `hwnas arch stats --help`).
-    #[arg(long, conflicts_with = "arch", required_unless_present = "arch")]
-    preset: Option<String>,
-    /// An architecture file in the space's JSON encoding (e.g. a search job's best.json `arch`).
-    #[arg(long)]
-    arch: Option<PathBuf>,
+    #[command(flatten)]
+    arch: ArchArgs,
     /// IR-named weights (.safetensors), e.g. from `hwnas eval --checkpoint CKPT --arch FILE --weights OUT`,
     /// which extracts the sub-network from a supernet and re-calibrates its BN. Seeded random weights otherwise.
     #[arg(long)]
@@ -133,7 +126,7 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let arch = load(a.space.as_deref(), a.preset.as_deref(), a.arch.as_ref())?;
+    let arch = a.arch.load()?;
     let net = arch.network(a.resolution);
     let bytes = match a.format.as_str() {
         "json" => json_config(&arch, &net, &a)?,
