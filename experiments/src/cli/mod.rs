@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod arch;
 mod devices;
 mod eval_predictor;
+mod experiments;
 mod export;
 mod fit;
 mod fit_import;
@@ -51,6 +52,9 @@ enum Command {
     Eval(Box<train::EvalArgs>),
     /// Time an OFA supernet training step against its extracted largest sub-network.
     BenchTrain(train::BenchArgs),
+    /// Reproductions of the papers' tables and figures (list, run NAME).
+    #[command(subcommand)]
+    Experiments(experiments::Command),
 }
 
 pub fn run() -> ExitCode {
@@ -67,6 +71,7 @@ pub fn run() -> ExitCode {
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => train::eval(*a),
         Command::BenchTrain(a) => train::bench(a),
+        Command::Experiments(c) => experiments::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
