@@ -2,6 +2,7 @@
 pub mod nn;
 // Search jobs and strategies (job, config, strategies, objectives, history, plots).
 pub mod config;
+pub mod dnas;
 pub mod evaluate;
 pub mod history;
 pub mod job;

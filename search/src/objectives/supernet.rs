@@ -40,7 +40,7 @@ fn default_batch() -> usize {
     64
 }
 
-fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
+pub(crate) fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     Ok(match kind {
         "cifar10" => Box::new(Cifar::load(Path::new(rest), 10, split)?),

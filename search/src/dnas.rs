@@ -1,0 +1,641 @@
+//! Differentiable hardware-aware search: the architecture is trained, not sampled.
+//!
+//! - FBNet DNAS (Wu et al., CVPR 2019; `shared/reference/spaces.md` §5): per-layer logits θ
+//!   over the 9 ops mix every candidate with a Gumbel-softmax sample at temperature
+//!   τ = τ0·exp(−decay·epoch). Each epoch trains the weights on 80 % of the training data,
+//!   then (after the warm-up epochs) θ on the other 20 % with the loss
+//!   CE · α · (ln LAT)^β, LAT = Σ_l Σ_i softmax(θ)_{l,i}·LUT[l][i]. The result is argmax θ.
+//! - Single-Path NAS (Stamoulis et al., 2019; §3): weights and superkernel thresholds are
+//!   trained together on CE + λ·ln R, R the differentiable runtime of the indicators, with
+//!   λ = 0 during the warm-up epochs. The result is the decoded superkernel.
+//!
+//! A job directory holds `config.json`, `log.txt`, `history.jsonl` (one row per epoch: the
+//! derived architecture, its latency under the job's predictor, the expected latency and
+//! the losses), `best.json` (the last epoch's derived architecture, with whether it meets
+//! the target), `loss.{png,svg}` and `latency.{png,svg}`, and an epoch checkpoint
+//! (`state.json` naming `epoch-N/`, replaced atomically) from which `resume` continues.
+
+use crate::config::LatencySpec;
+use crate::nn::checkpoint::write_atomic;
+use crate::nn::data::{self, DataSource, Split};
+use crate::nn::optim::{Method, OptimConfig, Optimizer};
+use crate::nn::supernet::fbnet::FbNetSupernet;
+use crate::nn::supernet::singlepath::SinglePathSupernet;
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::prelude::*;
+use predictors::lut::LutPredictor;
+use predictors::spnas::SinglePathPredictor;
+use predictors::LatencyPredictor;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use spaces::ir::Op;
+use spaces::spaces::fbnet::{LAYERS, OPS};
+use spaces::{Genome, SearchSpace};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// FBNet DNAS settings (paper defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FbNetConfig {
+    pub alpha: f64,
+    pub beta: f64,
+    /// Initial Gumbel-softmax temperature τ0.
+    pub tau0: f64,
+    /// τ = τ0·exp(−tau_decay·epoch).
+    pub tau_decay: f64,
+    /// Adam learning rate of θ (weight decay 5e-4).
+    pub arch_lr: f64,
+}
+
+impl Default for FbNetConfig {
+    fn default() -> Self {
+        FbNetConfig { alpha: 0.2, beta: 0.6, tau0: 5.0, tau_decay: 0.045, arch_lr: 0.01 }
+    }
+}
+
+/// Single-Path NAS settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinglePathConfig {
+    /// Weight of ln R (ms); the released search uses 0.020·10³ on ImageNet.
+    pub lambda: f64,
+    /// Adam learning rate of the thresholds. The paper trains them with the weights by
+    /// RMSProp; an adaptive step keeps them moving although σ' of large kernel norms is tiny.
+    pub threshold_lr: f64,
+}
+
+impl Default for SinglePathConfig {
+    fn default() -> Self {
+        SinglePathConfig { lambda: 0.02, threshold_lr: 0.05 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DnasMethod {
+    Fbnet(FbNetConfig),
+    Singlepath(SinglePathConfig),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnasConfig {
+    pub space: String,
+    pub method: DnasMethod,
+    /// The latency predictor: a `lut` table for FBNet spaces, the `spnas` Pixel 1 model for `singlepath`.
+    pub latency: LatencySpec,
+    pub max_latency_ms: f64,
+    /// `synthetic:N:CLASSES`, `cifar10:DIR`, `cifar100:DIR` or `imagefolder:DIR` (training split).
+    pub data: String,
+    pub epochs: usize,
+    /// Epochs without the latency term (FBNet: weights only; Single-Path: λ = 0).
+    pub warmup_epochs: usize,
+    pub batch: usize,
+    /// Input resolution of the search.
+    pub resolution: u32,
+    /// SGD (momentum 0.9, weight decay 1e-4) learning rate of the weights, cosine over the run.
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl DnasConfig {
+    pub fn validate(&self) -> Result<()> {
+        let space_ok = match self.method {
+            DnasMethod::Fbnet(_) => self.space.starts_with("fbnet"),
+            DnasMethod::Singlepath(_) => self.space == "singlepath",
+        };
+        if !space_ok {
+            bail!(
+                "strategy {} cannot search space `{}` (fbnet: fbnet or fbnet-cifar100; singlepath: singlepath)",
+                self.method_name(),
+                self.space
+            );
+        }
+        if self.epochs == 0 || self.batch == 0 || self.resolution < 8 {
+            bail!("epochs and batch must be positive and the resolution at least 8");
+        }
+        if self.warmup_epochs >= self.epochs {
+            bail!("warm-up ({} epochs) leaves no search epoch of {}", self.warmup_epochs, self.epochs);
+        }
+        if !(self.max_latency_ms > 0.0 && self.lr > 0.0) {
+            bail!("max_latency_ms and lr must be positive");
+        }
+        if let DnasMethod::Fbnet(f) = &self.method {
+            if !(f.alpha > 0.0 && f.beta >= 0.0 && f.tau0 > 0.0 && f.arch_lr > 0.0) {
+                bail!("fbnet: alpha > 0, beta >= 0, tau0 > 0 and arch_lr > 0 are required");
+            }
+        }
+        if let DnasMethod::Singlepath(s) = &self.method {
+            if !(s.lambda >= 0.0 && s.threshold_lr > 0.0) {
+                bail!("singlepath: lambda >= 0 and threshold_lr > 0 are required");
+            }
+        }
+        Ok(())
+    }
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            DnasMethod::Fbnet(_) => "fbnet",
+            DnasMethod::Singlepath(_) => "singlepath",
+        }
+    }
+}
+
+/// One epoch of a differentiable search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Gumbel-softmax temperature (FBNet only).
+    pub temperature: Option<f64>,
+    /// Mean loss of the weight steps (Single-Path: the joint loss).
+    pub train_loss: f64,
+    /// Mean loss of the θ steps (FBNet after the warm-up).
+    pub arch_loss: Option<f64>,
+    /// Mean cross-entropy on the held-out 20 % at the end of the epoch (derived architecture for FBNet).
+    pub val_loss: f64,
+    /// FBNet: fixed layers + Σ softmax(θ)·LUT; Single-Path: R of the last batch's indicators.
+    pub expected_latency_ms: f64,
+    /// The derived architecture (space JSON) and its latency under the job's predictor.
+    pub arch: serde_json::Value,
+    pub latency_ms: f64,
+    pub feasible: bool,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    config: DnasConfig,
+    next_epoch: usize,
+    dir: String,
+}
+
+/// FBNet's per-layer LUT [22][9] from a lookup table, and the latency of the fixed layers
+/// (stem, head, classifier) so that expected latencies compare with the target.
+pub fn fbnet_lut(space: &dyn SearchSpace, lut: &LutPredictor) -> Result<(Vec<[f64; 9]>, f64)> {
+    let head: Vec<u8> = if space.genes().len() > LAYERS { vec![0] } else { vec![] };
+    let mut table = vec![[0.0; 9]; LAYERS];
+    let mut fixed = 0.0;
+    for j in 0..OPS.len() {
+        let mut g = vec![j as u8; LAYERS];
+        g.extend(&head);
+        let net = space.network(&Genome(g));
+        let mut l = 0;
+        for layer in &net.layers {
+            let ms = match layer.op {
+                Op::Identity => 0.0,
+                _ if !layer.is_timed() => 0.0,
+                _ => lut.layer_ms(layer).map_err(|e| anyhow!("{}: {e}", lut.source()))?,
+            };
+            if layer.name.starts_with("stage") {
+                table[l][j] = ms;
+                l += 1;
+            } else if j == 0 {
+                fixed += ms;
+            }
+        }
+        if l != LAYERS {
+            bail!("space {} gave {l} searchable layers, expected {LAYERS}", space.name());
+        }
+    }
+    Ok((table, fixed))
+}
+
+/// Single-Path NAS's runtime rows (R_l[k5e3], R_l[k5e6], R_l[k3e6]) of layers 1..20 and the constant.
+pub fn singlepath_lut(p: &SinglePathPredictor) -> (Vec<[f64; 3]>, f64) {
+    let rows = p.table[1..=20].iter().map(|&[_, k3e6, k5e3, k5e6]| [k5e3, k5e6, k3e6]).collect();
+    (rows, p.constant_ms)
+}
+
+enum Supernet {
+    Fbnet { net: FbNetSupernet, lut: Vec<[f64; 9]>, fixed_ms: f64, cfg: FbNetConfig },
+    Singlepath { net: SinglePathSupernet, lut: Vec<[f64; 3]>, constant: f64, cfg: SinglePathConfig },
+}
+
+/// A differentiable search job in its directory.
+pub struct DnasJob {
+    pub config: DnasConfig,
+    dir: PathBuf,
+    vs: VarStore,
+    net: Supernet,
+    predictor: Box<dyn LatencyPredictor>,
+    space: Box<dyn SearchSpace>,
+    weights_opt: Optimizer,
+    arch_opt: Optimizer,
+    data: Box<dyn DataSource>,
+    /// Seeded 80/20 split of the training data: (weights, architecture/validation).
+    train_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+    pub next_epoch: usize,
+    pub history: Vec<EpochRecord>,
+}
+
+fn load_predictor(config: &DnasConfig) -> Result<(Box<dyn LatencyPredictor>, Supernet, VarStore)> {
+    let path = Path::new(&config.latency.path);
+    let vs = VarStore::new(Device::Cpu);
+    let root = vs.root();
+    // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
+    tch::manual_seed(config.seed as i64);
+    Ok(match &config.method {
+        DnasMethod::Fbnet(cfg) => {
+            let lut = LutPredictor::load(path).with_context(|| {
+                format!("--strategy fbnet needs a lookup table (`lut` predictor): {}", path.display())
+            })?;
+            let net = FbNetSupernet::new(&root, &config.space)?;
+            let (table, fixed_ms) = fbnet_lut(&*net.space, &lut)?;
+            (Box::new(lut), Supernet::Fbnet { net, lut: table, fixed_ms, cfg: cfg.clone() }, vs)
+        }
+        DnasMethod::Singlepath(cfg) => {
+            let p = SinglePathPredictor::load(path).with_context(|| {
+                format!(
+                    "--strategy singlepath needs the Single-Path runtime model (`hwnas fit --import spnas-pixel1 …`): {}",
+                    path.display()
+                )
+            })?;
+            let (lut, constant) = singlepath_lut(&p);
+            let net = SinglePathSupernet::new(&root);
+            (Box::new(p), Supernet::Singlepath { net, lut, constant, cfg: cfg.clone() }, vs)
+        }
+    })
+}
+
+fn weight_optimizer(vs: &VarStore, config: &DnasConfig, steps: usize, arch: bool) -> Optimizer {
+    let is_arch =
+        |n: &str| n == FbNetSupernet::THETA || n.ends_with(".t5x5") || n.ends_with(".t50c") || n.ends_with(".t100c");
+    let vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(n, _)| is_arch(n) == arch).collect();
+    let cfg = if arch {
+        let (lr, wd) = match &config.method {
+            DnasMethod::Fbnet(f) => (f.arch_lr, 5e-4),
+            DnasMethod::Singlepath(s) => (s.threshold_lr, 0.0),
+        };
+        OptimConfig {
+            method: Method::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            lr,
+            weight_decay: wd,
+            warmup_steps: 0,
+            total_steps: steps,
+        }
+    } else {
+        OptimConfig {
+            method: Method::Sgd { momentum: 0.9, nesterov: false },
+            lr: config.lr,
+            weight_decay: 1e-4,
+            warmup_steps: 0,
+            total_steps: steps,
+        }
+    };
+    Optimizer::new(cfg, vars)
+}
+
+impl DnasJob {
+    /// Opens a new job in `dir`, or with `resume` continues the one checkpointed there
+    /// (its configuration must equal `config`).
+    pub fn open(config: DnasConfig, dir: &Path, resume: bool) -> Result<DnasJob> {
+        config.validate()?;
+        let (predictor, net, mut vs) = load_predictor(&config)?;
+        let space = spaces::space(&config.space)?;
+        let data = crate::objectives::supernet::load_data(&config.data, Split::Train)?;
+        let classes = match &net {
+            Supernet::Fbnet { net, .. } => net.space.network(&net.derive()).layers.last().map(|l| l.output.c),
+            Supernet::Singlepath { net, .. } => net.full.layers.last().map(|l| l.output.c),
+        }
+        .unwrap_or(0);
+        if data.classes() > classes {
+            bail!("the data has {} classes but the `{}` classifier has {classes}", data.classes(), config.space);
+        }
+        let order = data::epoch_order(data.len(), config.seed, usize::MAX);
+        let n_val = data.len() / 5;
+        let (val_idx, train_idx) = order.split_at(n_val);
+        if train_idx.len() < config.batch || val_idx.len() < config.batch {
+            bail!(
+                "{} examples split 80/20 leave fewer than one batch of {} in a split; use more data or a smaller --batch",
+                data.len(),
+                config.batch
+            );
+        }
+        let steps = config.epochs * (train_idx.len() / config.batch);
+        let weights_opt = weight_optimizer(&vs, &config, steps, false);
+        let arch_opt = weight_optimizer(&vs, &config, steps, true);
+        let mut job = DnasJob {
+            config,
+            dir: dir.to_path_buf(),
+            vs: VarStore::new(Device::Cpu),
+            net,
+            predictor,
+            space,
+            weights_opt,
+            arch_opt,
+            data,
+            train_idx: train_idx.to_vec(),
+            val_idx: val_idx.to_vec(),
+            next_epoch: 0,
+            history: Vec::new(),
+        };
+        let state_path = dir.join("state.json");
+        if resume && state_path.exists() {
+            let state: State = serde_json::from_str(&fs::read_to_string(&state_path)?)
+                .with_context(|| format!("{} is not a search checkpoint", state_path.display()))?;
+            if state.config != job.config {
+                bail!(
+                    "{} holds a job with other settings; start a new --out or resume with the same flags",
+                    dir.display()
+                );
+            }
+            let ep = dir.join(&state.dir);
+            vs.load(ep.join("weights.safetensors")).context("cannot load checkpoint weights")?;
+            job.weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
+            job.arch_opt.load(&ep.join("arch-optimizer.safetensors"))?;
+            job.next_epoch = state.next_epoch;
+            let text = fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+            job.history = text
+                .lines()
+                .take(state.next_epoch)
+                .map(|l| serde_json::from_str(l).context("bad history row"))
+                .collect::<Result<_>>()?;
+            if job.history.len() != state.next_epoch {
+                bail!(
+                    "{}: history.jsonl has fewer rows than the checkpoint's {} epochs",
+                    dir.display(),
+                    state.next_epoch
+                );
+            }
+        } else {
+            if state_path.exists() {
+                bail!("{} already holds a search; pass --resume or choose another --out", dir.display());
+            }
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            fs::write(dir.join("history.jsonl"), "")?;
+        }
+        job.vs = vs;
+        write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(&job.config)?.as_bytes())?;
+        Ok(job)
+    }
+
+    pub fn log(&self, line: &str) -> Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(self.dir.join("log.txt"))?;
+        writeln!(f, "{line}")?;
+        Ok(())
+    }
+
+    fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
+        self.data.batch(idx, self.config.resolution, true, rng)
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.train_idx.len() / self.config.batch
+    }
+
+    /// Runs epochs until the configured number, or until `stop_after` epochs of this call.
+    pub fn run(&mut self, stop_after: Option<usize>, report: &mut dyn FnMut(&EpochRecord)) -> Result<()> {
+        let mut done = 0;
+        while self.next_epoch < self.config.epochs && stop_after.is_none_or(|s| done < s) {
+            let r = self.epoch()?;
+            report(&r);
+            done += 1;
+        }
+        if self.next_epoch >= self.config.epochs {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    fn derived(&self) -> Genome {
+        match &self.net {
+            Supernet::Fbnet { net, .. } => net.derive(),
+            Supernet::Singlepath { net, .. } => net.decode(),
+        }
+    }
+
+    /// One epoch: weight (and threshold) steps, then FBNet's θ steps, then the record.
+    pub fn epoch(&mut self) -> Result<EpochRecord> {
+        let start = Instant::now();
+        let epoch = self.next_epoch;
+        let search = epoch >= self.config.warmup_epochs;
+        tch::manual_seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) as i64);
+        let mut rng = StdRng::seed_from_u64(self.config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let b = self.config.batch;
+        let perm = data::epoch_order(self.train_idx.len(), self.config.seed, epoch);
+        let steps = self.steps_per_epoch();
+        let temperature = match &mut self.net {
+            Supernet::Fbnet { net, cfg, .. } => {
+                net.temperature = cfg.tau0 * (-cfg.tau_decay * epoch as f64).exp();
+                Some(net.temperature)
+            }
+            Supernet::Singlepath { .. } => None,
+        };
+        let mut train_loss = 0.0;
+        let mut runtime = f64::NAN;
+        for s in 0..steps {
+            let idx: Vec<usize> = perm[s * b..(s + 1) * b].iter().map(|&i| self.train_idx[i]).collect();
+            let (x, y) = self.batch(&idx, &mut rng)?;
+            let lr = self.weights_opt.config.lr_at(epoch * steps + s);
+            self.weights_opt.zero_grad();
+            self.arch_opt.zero_grad();
+            let loss = match &self.net {
+                Supernet::Fbnet { net, .. } => net.forward_with_probs(&x, true).0.cross_entropy_for_logits(&y),
+                Supernet::Singlepath { net, lut, constant, cfg } => {
+                    let ce = net.forward_t(&x, true).cross_entropy_for_logits(&y);
+                    let r = net.runtime(lut, *constant);
+                    runtime = r.double_value(&[]);
+                    if search {
+                        ce + r.log() * cfg.lambda
+                    } else {
+                        ce
+                    }
+                }
+            };
+            loss.backward();
+            self.weights_opt.step(lr);
+            if matches!(self.net, Supernet::Singlepath { .. }) {
+                self.arch_opt.step(self.arch_opt.config.lr);
+            }
+            train_loss += loss.double_value(&[]);
+        }
+        train_loss /= steps.max(1) as f64;
+        let val_steps = self.val_idx.len() / b;
+        let mut arch_loss = None;
+        if search {
+            if let Supernet::Fbnet { net, lut, cfg, .. } = &self.net {
+                let mut total = 0.0;
+                for s in 0..val_steps {
+                    let (x, y) = self.batch(&self.val_idx[s * b..(s + 1) * b], &mut rng)?;
+                    self.weights_opt.zero_grad();
+                    self.arch_opt.zero_grad();
+                    let (logits, probs) = net.forward_with_probs(&x, true);
+                    let lat = FbNetSupernet::expected_latency(&probs, lut);
+                    // (ln LAT)^β needs ln LAT > 0; tables in ms sum far above 1 ms over 22 layers.
+                    let loss = logits.cross_entropy_for_logits(&y)
+                        * cfg.alpha
+                        * lat.log().clamp_min(1e-6).pow_tensor_scalar(cfg.beta);
+                    loss.backward();
+                    self.arch_opt.step(cfg.arch_lr);
+                    total += loss.double_value(&[]);
+                }
+                arch_loss = Some(total / val_steps.max(1) as f64);
+            }
+        }
+        let val_loss = tch::no_grad(|| -> Result<f64> {
+            let mut total = 0.0;
+            let mut erng = StdRng::seed_from_u64(self.config.seed);
+            for s in 0..val_steps {
+                let idx = &self.val_idx[s * b..(s + 1) * b];
+                let (x, y) = self.data.batch(idx, self.config.resolution, false, &mut erng)?;
+                let logits = match &self.net {
+                    Supernet::Fbnet { net, .. } => net.forward_with_probs(&x, false).0,
+                    Supernet::Singlepath { net, .. } => net.forward_t(&x, false),
+                };
+                total += logits.cross_entropy_for_logits(&y).double_value(&[]);
+            }
+            Ok(total / val_steps.max(1) as f64)
+        })?;
+        let expected_latency_ms = match &self.net {
+            Supernet::Fbnet { net, lut, fixed_ms, .. } => {
+                fixed_ms + FbNetSupernet::expected_latency(&net.theta.softmax(-1, Kind::Float), lut).double_value(&[])
+            }
+            Supernet::Singlepath { .. } => runtime,
+        };
+        let g = self.derived();
+        let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
+        let rec = EpochRecord {
+            epoch,
+            temperature,
+            train_loss,
+            arch_loss,
+            val_loss,
+            expected_latency_ms,
+            arch: self.space.to_json(&g),
+            latency_ms,
+            feasible: latency_ms <= self.config.max_latency_ms,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        self.checkpoint(&rec)?;
+        self.log(&format!(
+            "epoch {epoch}: train loss {train_loss:.4}{} val loss {val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{} ({:.1}s)",
+            arch_loss.map_or(String::new(), |a| format!(" arch loss {a:.4}")),
+            rec.arch,
+            if rec.feasible { "" } else { " (over the target)" },
+            rec.seconds
+        ))?;
+        Ok(rec)
+    }
+
+    fn checkpoint(&mut self, rec: &EpochRecord) -> Result<()> {
+        let mut f = OpenOptions::new().append(true).open(self.dir.join("history.jsonl"))?;
+        writeln!(f, "{}", serde_json::to_string(rec)?)?;
+        f.sync_data()?;
+        self.history.push(rec.clone());
+        self.next_epoch = rec.epoch + 1;
+        let name = format!("epoch-{}", self.next_epoch);
+        let ep = self.dir.join(&name);
+        fs::create_dir_all(&ep)?;
+        self.vs.save(ep.join("weights.safetensors")).context("cannot save weights")?;
+        self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
+        self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))?;
+        let state = State { config: self.config.clone(), next_epoch: self.next_epoch, dir: name.clone() };
+        write_atomic(&self.dir.join("state.json"), serde_json::to_string_pretty(&state)?.as_bytes())?;
+        // The previous epoch's files are no longer referenced.
+        let old = self.dir.join(format!("epoch-{}", rec.epoch));
+        if rec.epoch > 0 && old.exists() {
+            fs::remove_dir_all(old)?;
+        }
+        Ok(())
+    }
+
+    /// best.json and the plots.
+    fn finish(&self) -> Result<()> {
+        let last = self.history.last().context("no epoch ran")?;
+        let best = serde_json::json!({
+            "strategy": self.config.method_name(),
+            "epoch": last.epoch,
+            "arch": last.arch,
+            "latency_ms": last.latency_ms,
+            "latency_predictor": self.config.latency.label,
+            "max_latency_ms": self.config.max_latency_ms,
+            "feasible": last.feasible,
+            "expected_latency_ms": last.expected_latency_ms,
+            "val_loss": last.val_loss,
+        });
+        write_atomic(&self.dir.join("best.json"), serde_json::to_string_pretty(&best)?.as_bytes())?;
+        plot(&self.dir, &self.history, self.config.max_latency_ms)
+    }
+
+    /// Mean seconds per epoch of the epochs this job ran.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting: {e}")
+}
+
+fn span(v: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) =
+        v.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
+    (lo - pad)..(hi + pad)
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let xs = series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
+    let ys = series.iter().flat_map(|s| s.2.iter().map(|p| p.1));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(span(xs), span(ys))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw().map_err(err)?;
+    for (name, color, pts) in series {
+        let c = *color;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(err)?;
+    }
+    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// `loss.{png,svg}` (weight, θ and validation losses) and `latency.{png,svg}` (expected and
+/// derived latency against the target) per epoch.
+pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<()> {
+    let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
+    };
+    let loss = [
+        ("train loss", BLUE, pts(&|r| Some(r.train_loss))),
+        ("architecture loss", RED, pts(&|r| r.arch_loss)),
+        ("validation CE (derived)", GREEN, pts(&|r| Some(r.val_loss))),
+    ];
+    let lat = [
+        ("expected latency", BLUE, pts(&|r| Some(r.expected_latency_ms))),
+        ("derived architecture", RED, pts(&|r| Some(r.latency_ms))),
+        ("target", BLACK, pts(&|_| Some(target_ms))),
+    ];
+    const SIZE: (u32, u32) = (900, 600);
+    for (name, title, y, series) in [("loss", "Search loss", "loss", &loss[..]), ("latency", "Latency", "ms", &lat[..])]
+    {
+        let p = dir.join(format!("{name}.png"));
+        draw(BitMapBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
+        let p = dir.join(format!("{name}.svg"));
+        draw(SVGBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
+    }
+    Ok(())
+}
