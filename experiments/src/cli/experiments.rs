@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 mod common;
 mod fbnet_fronts;
+mod fronts_plot;
+mod ofa_specialization;
 mod predictor_study;
 mod spnas_latency;
 
@@ -71,13 +73,18 @@ const EXPERIMENTS: &[(&str, &str, Runner)] = &[
         "every latency-predictor family on the same measured data (HW-NAS-Bench 200 train / rest test; optional --data), nn-Meter-style table",
         predictor_study::run,
     ),
+    (
+        "ofa-specialization",
+        "OFA-MobileNetV3 w1.0: one constrained evolution per latency target on this CPU's lookup table (profiled once at 128), fronts plotted",
+        ofa_specialization::run,
+    ),
 ];
 
 pub fn run(c: Command) -> Result<()> {
     match c {
         Command::List => {
             for (name, what, _) in EXPERIMENTS {
-                println!("{name:<16} {what}");
+                println!("{name:<19} {what}");
             }
             Ok(())
         }
@@ -96,7 +103,7 @@ pub fn run(c: Command) -> Result<()> {
             let out = a.out.unwrap_or_else(|| Path::new("runs/experiments").join(name));
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let cx = Setup {
-                shared,
+                shared: shared.canonicalize().unwrap_or(shared),
                 out: out.clone(),
                 population: a.population,
                 generations: a.generations,

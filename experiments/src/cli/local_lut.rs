@@ -16,7 +16,7 @@ struct ProfileCommand {
 }
 
 /// `$HWNAS_CACHE`, else `$XDG_CACHE_HOME/hwnas`, else `~/.cache/hwnas`.
-fn cache_root() -> Result<PathBuf> {
+pub(crate) fn cache_root() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("HWNAS_CACHE") {
         return Ok(dir.into());
     }

@@ -20,6 +20,14 @@ pub struct SearchSpec<'a> {
 }
 
 pub fn search(spec: &SearchSpec, dir: &Path) -> Result<(Job, Outcome)> {
+    let latency: Vec<Arc<dyn LatencyPredictor>> =
+        spec.latency.iter().map(|(_, p)| predictors::load_predictor(p).map(Arc::from)).collect::<Result<_, _>>()?;
+    search_with(spec, latency, dir)
+}
+
+/// `search` with the latency predictors given in memory (one per `spec.latency`, whose paths
+/// are then only recorded in the job's config).
+pub fn search_with(spec: &SearchSpec, latency: Vec<Arc<dyn LatencyPredictor>>, dir: &Path) -> Result<(Job, Outcome)> {
     if dir.join("state.json").exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing the previous job in {}", dir.display()))?;
     }
@@ -39,8 +47,6 @@ pub fn search(spec: &SearchSpec, dir: &Path) -> Result<(Job, Outcome)> {
         max_tries: 100_000,
     };
     let space = spaces::space(spec.space)?;
-    let latency: Vec<Arc<dyn LatencyPredictor>> =
-        spec.latency.iter().map(|(_, p)| predictors::load_predictor(p).map(Arc::from)).collect::<Result<_, _>>()?;
     let accuracy = search::objectives::accuracy::load(&config.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, dir, false)?;
     let outcome = job.run(None, &mut |_| {})?.context("a run without a generation cap completes")?;

@@ -4,16 +4,13 @@
 //! on the same axes.
 
 use super::common::{fit_split, hw_nas_bench, search, SearchSpec};
+use super::fronts_plot::{points, write_fronts, Points};
 use super::Setup;
-use anyhow::{anyhow, Context, Result};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use anyhow::{Context, Result};
 use predictors::dataset;
 use predictors::split::TrainSize;
-use search::history::Record;
 use search::objectives::accuracy::CapacityProxy;
 use spaces::SearchSpace;
-use std::path::Path;
 
 const SPACE: &str = "fbnet-cifar100";
 const TRAIN: usize = 200;
@@ -26,15 +23,6 @@ fn preset_in_cifar(space: &dyn SearchSpace, name: &str) -> Result<spaces::Genome
     let v: serde_json::Value = serde_json::from_str(p.json)?;
     let ops = serde_json::json!({ "ops": v["ops"] });
     space.from_json(&ops).with_context(|| format!("{name}'s ops are not a `{SPACE}` member"))
-}
-
-/// (latency ms, proxy) points.
-type Points = Vec<(f64, f64)>;
-
-fn points(front: &[Record]) -> Points {
-    let mut p: Points = front.iter().map(|r| (r.eval.latency_ms[0], r.eval.accuracy)).collect();
-    p.sort_by(|a, b| a.0.total_cmp(&b.0));
-    p
 }
 
 pub fn run(cx: &Setup) -> Result<String> {
@@ -89,88 +77,11 @@ pub fn run(cx: &Setup) -> Result<String> {
             presets.push((name, (ms, score)));
         }
         let title = format!("{device}: {SPACE} fronts (target {target:.2} ms)");
-        for ext in ["png", "svg"] {
-            let p = cx.out.join(format!("{device}-fronts.{ext}"));
-            if ext == "png" {
-                draw(BitMapBackend::new(&p, (900, 600)).into_drawing_area(), &title, &fronts, &presets, target)?;
-            } else {
-                draw(SVGBackend::new(&p, (900, 600)).into_drawing_area(), &title, &fronts, &presets, target)?;
-            }
-        }
-        check_written(&cx.out.join(format!("{device}-fronts.png")))?;
+        let fronts: Vec<(String, Points)> = fronts.into_iter().map(|(n, p)| (format!("{n} front"), p)).collect();
+        let markers: Vec<(String, (f64, f64))> = presets.into_iter().map(|(n, p)| (n.to_string(), p)).collect();
+        let x_desc = "predicted latency (ms, lookup table fitted on measurements)";
+        write_fronts(&cx.out.join(format!("{device}-fronts")), &title, x_desc, &fronts, &markers, &[target])?;
     }
     t += "\nPlots: `pixel3-fronts.{png,svg}`, `raspi4-fronts.{png,svg}`; each search job's history and plots in `DEVICE-STRATEGY/`.\n";
     Ok(t)
-}
-
-fn check_written(p: &Path) -> Result<()> {
-    if !p.exists() {
-        return Err(anyhow!("plot {} was not written", p.display()));
-    }
-    Ok(())
-}
-
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    title: &str,
-    fronts: &[(&str, Points)],
-    presets: &[(&str, (f64, f64))],
-    target: f64,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let err = |e: &dyn std::fmt::Display| anyhow!("plotting: {e}");
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let all = fronts.iter().flat_map(|f| f.1.iter().copied()).chain(presets.iter().map(|p| p.1));
-    let (mut x0, mut x1, mut y0, mut y1) = (target, target, f64::INFINITY, f64::NEG_INFINITY);
-    for (x, y) in all {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    let (px, py) = (0.05 * (x1 - x0).max(1e-3), 0.05 * (y1 - y0).max(1e-3));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("predicted latency (ms, lookup table fitted on measurements)")
-        .y_desc("capacity proxy (not an accuracy)")
-        .draw()
-        .map_err(|e| err(&e))?;
-    let colors = [BLUE, RED];
-    for ((name, pts), color) in fronts.iter().zip(colors) {
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(format!("{name} front"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
-    }
-    chart
-        .draw_series(presets.iter().map(|(name, p)| {
-            EmptyElement::at(*p)
-                + TriangleMarker::new((0, 0), 7, BLACK.filled())
-                + Text::new(name.to_string(), (8, -8), ("sans-serif", 15))
-        }))
-        .map_err(|e| err(&e))?
-        .label("FBNet-A/B/C")
-        .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
-    chart
-        .draw_series(LineSeries::new([(target, y0 - py), (target, y1 + py)], BLACK.mix(0.4).stroke_width(1)))
-        .map_err(|e| err(&e))?
-        .label("target")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
 }

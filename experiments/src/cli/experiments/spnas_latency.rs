@@ -63,6 +63,14 @@ pub fn run(cx: &Setup) -> Result<String> {
             t += &format!("| best latency (Pixel 1 model) | {:.3} ms |\n", b.eval.latency_ms[0]);
             t += &format!("| best {} | {:.5} |\n", o.accuracy_kind, b.eval.accuracy);
             t += &format!("| best MACs | {:.1}M |\n", net.macs() as f64 / 1e6);
+            let proxy = search::objectives::accuracy::CapacityProxy::new(&*s);
+            let paper = presets::preset("spnasnet")?.arch().network(None);
+            t += &format!(
+                "| paper's spnasnet: {} / MACs | {:.5} / {:.1}M |\n",
+                o.accuracy_kind,
+                proxy.score(&paper),
+                paper.macs() as f64 / 1e6
+            );
             t += &format!("| Pareto front | {} architectures (plots in search/) |\n", o.front.len());
         }
         None => anyhow::bail!("no evaluated architecture met the {TARGET_MS} ms target"),
