@@ -59,3 +59,34 @@ fn spnas_latency_reproduces_the_pixel1_numbers_and_searches_under_80_ms() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fbnet_fronts_places_the_presets_on_the_measured_tables() {
+    let dir = std::env::temp_dir().join(format!("hwnas-exp-fbnet-{}", std::process::id()));
+    let shared = shared();
+    let args =
+        ["experiments", "run", "fbnet-fronts", "--shared", shared.to_str().unwrap(), "--out", dir.to_str().unwrap()];
+    let out = hwnas(&[&args[..], &["--population", "8", "--generations", "2"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("| pixel3") || l.starts_with("| raspi4"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 10, "{table}");
+    // Medians of the 5,000 measured latencies; the table fitted on 200 recovers the rest exactly.
+    assert!(rows.iter().all(|r| r[2] == if r[1] == "pixel3" { "17.711" } else { "33.600" } && r[3] == "0.00"));
+    let preset = |dev: &str, name: &str| rows.iter().find(|r| r[1] == dev && r[4].starts_with(name)).unwrap().clone();
+    assert_eq!(&preset("pixel3", "fbnet-a")[7..9], ["0.7953", "19.290"]);
+    assert_eq!(&preset("raspi4", "fbnet-c")[7..9], ["0.9254", "52.702"]);
+    for strategy in ["evolution", "nsga2"] {
+        let r = preset("pixel3", strategy);
+        assert_eq!(r[5], "24");
+        assert!(r[8].parse::<f64>().unwrap() <= 17.711);
+    }
+    for f in ["pixel3-fronts.png", "pixel3-fronts.svg", "raspi4-fronts.png", "raspi4-nsga2/history.parquet"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -25,11 +25,18 @@ pub fn run(cx: &Setup) -> Result<String> {
         ));
     }
     if let Some(path) = &cx.data {
-        studies.push((
-            "own".to_string(),
-            dataset::load(path, None, "latency_ms")?,
-            TrainSize::Fraction(OWN_TRAIN_FRACTION),
-        ));
+        let ds = dataset::load(path, None, "latency_ms")?;
+        // Checked before the long HW-NAS-Bench fits: a `--table` profile has layer rows only.
+        if ds.networks.len() < 2 {
+            anyhow::bail!(
+                "{}: {} whole-network rows ({} single-layer rows); a predictor study needs measured networks: \
+                 profile them with `hwnas profile --networks N … --out DIR` and pass DIR/latency.parquet",
+                path.display(),
+                ds.networks.len(),
+                ds.layers.len()
+            );
+        }
+        studies.push(("own".to_string(), ds, TrainSize::Fraction(OWN_TRAIN_FRACTION)));
     }
     let mut t = String::new();
     for (label, ds, size) in &studies {
