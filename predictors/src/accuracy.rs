@@ -14,6 +14,11 @@ pub const FAMILY: &str = "accuracy-mlp";
 pub trait AccuracyPredictor: Send + Sync {
     fn family(&self) -> &str;
     fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64>;
+    /// Predictions for many members, each equal to what [`AccuracyPredictor::predict`] gives
+    /// it; override when a batch is cheaper than its members one by one.
+    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+        gs.iter().map(|g| self.predict(space, g)).collect()
+    }
     fn save(&self, path: &Path) -> Result<()>;
 }
 
@@ -72,6 +77,29 @@ impl MlpAccuracyPredictor {
         Ok(MlpAccuracyPredictor { doc, mlp })
     }
 
+    /// One-hot encodings of `gs`, after checking that they belong to the space trained on.
+    fn encode(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<Vec<f32>>> {
+        if space.name() != self.doc.space {
+            bail!("this accuracy predictor was trained on `{}`, not `{}`", self.doc.space, space.name());
+        }
+        gs.iter()
+            .map(|g| {
+                let x = one_hot(space, g, self.doc.resolution_mean, self.doc.resolution_std);
+                if x.len() != self.mlp.input_dim() {
+                    bail!("encoding has {} inputs, the weights take {}", x.len(), self.mlp.input_dim());
+                }
+                Ok(x)
+            })
+            .collect()
+    }
+
+    /// [`AccuracyPredictor::predict_batch`] computed by libtorch instead of the Rust forward:
+    /// the reference that forward is tested against (equal up to float rounding).
+    pub fn predict_batch_tch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+        let xs = self.encode(space, gs)?;
+        self.mlp.forward_tch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>())
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let doc: AccDoc = document::read(path, FAMILY)?;
         let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
@@ -85,14 +113,11 @@ impl AccuracyPredictor for MlpAccuracyPredictor {
         FAMILY
     }
     fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
-        if space.name() != self.doc.space {
-            bail!("this accuracy predictor was trained on `{}`, not `{}`", self.doc.space, space.name());
-        }
-        let x = one_hot(space, g, self.doc.resolution_mean, self.doc.resolution_std);
-        if x.len() != self.mlp.input_dim() {
-            bail!("encoding has {} inputs, the weights take {}", x.len(), self.mlp.input_dim());
-        }
-        Ok(self.mlp.forward(&x))
+        Ok(self.predict_batch(space, &[g])?[0])
+    }
+    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+        let xs = self.encode(space, gs)?;
+        Ok(self.mlp.forward_batch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>()))
     }
     fn save(&self, path: &Path) -> Result<()> {
         let weights = weights_path(path);

@@ -45,11 +45,20 @@ impl Default for MlpConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
     layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>,
+    /// `layers[i].2` transposed to `[in][out]`, the layout the forward uses: an input's
+    /// contribution to a layer is then one contiguous row scaled by it (a one-hot input is a
+    /// plain row sum, ReLU zeros are skipped), and the inner loop is an element-wise
+    /// `out += v · row` that vectorises without reordering any sum.
+    by_input: Vec<Vec<f32>>,
     skip: (Vec<f32>, f32),
     /// Target standardisation: prediction = y_mean + y_std · output.
     pub y_mean: f64,
     pub y_std: f64,
 }
+
+/// Input rows of one layer streamed per pass over a batch: ≈64 KiB of a 400-wide layer, so
+/// the rows stay in cache while every member of the batch uses them.
+const ROWS_PER_BLOCK: usize = 40;
 
 impl Mlp {
     pub fn train(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig) -> Result<Mlp> {
@@ -106,25 +115,79 @@ impl Mlp {
             layers.push((dims[i], dims[i + 1], to_vec(w)?, to_vec(b)?));
         }
         let skip = (to_vec(&skip.ws)?, to_vec(skip.bs.as_ref().context("skip bias")?)?[0]);
-        Ok(Mlp { layers, skip, y_mean, y_std })
+        Ok(Mlp::new(layers, skip, y_mean, y_std))
     }
 
+    fn new(layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>, skip: (Vec<f32>, f32), y_mean: f64, y_std: f64) -> Mlp {
+        let by_input = layers
+            .iter()
+            .map(|(din, dout, w, _)| (0..din * dout).map(|k| w[(k % dout) * din + k / dout]).collect())
+            .collect();
+        Mlp { layers, by_input, skip, y_mean, y_std }
+    }
+
+    /// Prediction for one encoded input; identical, bit for bit, to its entry in [`Mlp::forward_batch`].
     pub fn forward(&self, x: &[f32]) -> f64 {
-        let linear = self.skip.1 + self.skip.0.iter().zip(x).map(|(a, v)| a * v).sum::<f32>();
-        let mut h = x.to_vec();
-        for (li, (din, dout, w, b)) in self.layers.iter().enumerate() {
-            let mut next = b.clone();
-            for (o, out) in next.iter_mut().enumerate() {
-                let row = &w[o * din..(o + 1) * din];
-                *out += row.iter().zip(&h).map(|(a, v)| a * v).sum::<f32>();
+        self.forward_batch(&[x])[0]
+    }
+
+    /// Predictions for many encoded inputs. Each input's arithmetic is the same whatever
+    /// the batch (sums run in input order), so results do not depend on how a caller splits
+    /// its work; the batch only lets every block of weight rows be reused while in cache.
+    pub fn forward_batch(&self, xs: &[&[f32]]) -> Vec<f64> {
+        let mut h: Vec<Vec<f32>> = xs.iter().map(|x| x.to_vec()).collect();
+        for (li, ((din, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate() {
+            let dout = b.len();
+            let mut next: Vec<Vec<f32>> = vec![b.clone(); h.len()];
+            for start in (0..*din).step_by(ROWS_PER_BLOCK) {
+                let end = (start + ROWS_PER_BLOCK).min(*din);
+                for (hin, out) in h.iter().zip(next.iter_mut()) {
+                    for (i, &v) in hin.iter().enumerate().take(end).skip(start) {
+                        if v != 0.0 {
+                            axpy(out, v, &wt[i * dout..(i + 1) * dout]);
+                        }
+                    }
+                }
             }
             if li + 1 < self.layers.len() {
-                next.iter_mut().for_each(|v| *v = v.max(0.0));
+                next.iter_mut().flatten().for_each(|v| *v = v.max(0.0));
             }
-            debug_assert_eq!(next.len(), *dout);
             h = next;
         }
-        self.y_mean + self.y_std * (h[0] + linear) as f64
+        xs.iter()
+            .zip(h)
+            .map(|(x, out)| {
+                let mut linear = self.skip.1;
+                for (a, &v) in self.skip.0.iter().zip(x.iter()) {
+                    if v != 0.0 {
+                        linear += a * v;
+                    }
+                }
+                self.y_mean + self.y_std * (out[0] + linear) as f64
+            })
+            .collect()
+    }
+
+    /// The same network run by libtorch (the training path's layers and matrix products),
+    /// for many inputs. Slow per query; kept as the reference the Rust forward is checked against.
+    pub fn forward_tch(&self, xs: &[&[f32]]) -> Result<Vec<f64>> {
+        let d = self.input_dim();
+        if let Some(x) = xs.iter().find(|x| x.len() != d) {
+            bail!("an input has {} values, the network takes {d}", x.len());
+        }
+        let flat: Vec<f32> = xs.iter().flat_map(|x| x.iter().copied()).collect();
+        let x = Tensor::from_slice(&flat).reshape([xs.len() as i64, d as i64]);
+        let tensor = |v: &[f32], rows: usize, cols: usize| Tensor::from_slice(v).reshape([rows as i64, cols as i64]);
+        let mut h = x.shallow_clone();
+        for (li, (din, dout, w, b)) in self.layers.iter().enumerate() {
+            h = h.linear(&tensor(w, *dout, *din), Some(&Tensor::from_slice(b)));
+            if li + 1 < self.layers.len() {
+                h = h.relu();
+            }
+        }
+        let skip = tensor(&self.skip.0, 1, d);
+        let out = h + x.linear(&skip, Some(&Tensor::from_slice(&[self.skip.1])));
+        Ok(to_vec(&out)?.into_iter().map(|v| self.y_mean + self.y_std * v as f64).collect())
     }
 
     /// Writes the weights (`fc{i}.weight` `[out, in]`, `fc{i}.bias`, `skip.weight` `[1, in]`,
@@ -170,11 +233,19 @@ impl Mlp {
         if skip.0.len() != layers[0].0 {
             bail!("{}: skip.weight has {} inputs, fc0 {}", path.display(), skip.0.len(), layers[0].0);
         }
-        Ok(Mlp { layers, skip, y_mean, y_std })
+        Ok(Mlp::new(layers, skip, y_mean, y_std))
     }
 
     pub fn input_dim(&self) -> usize {
         self.layers[0].0
+    }
+}
+
+/// `out += a · row`, element by element (no sum is reordered, so any vector width gives the same bits).
+#[inline]
+fn axpy(out: &mut [f32], a: f32, row: &[f32]) {
+    for (o, w) in out.iter_mut().zip(row) {
+        *o += a * w;
     }
 }
 
@@ -248,7 +319,7 @@ impl MlpPredictor {
                 weights: String::new(),
             },
             index,
-            mlp: Mlp { layers: vec![], skip: (vec![], 0.0), y_mean: 0.0, y_std: 1.0 },
+            mlp: Mlp::new(vec![], (vec![], 0.0), 0.0, 1.0),
         };
         let x: Vec<Vec<f32>> = nets.iter().map(|n| p.encode(n)).collect();
         p.mlp = Mlp::train(&x, latency_ms, cfg)?;
