@@ -95,7 +95,21 @@ impl AccuracySource for PredictedAccuracy {
     fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
         self.predictor.predict(space, genome)
     }
+    /// Chunks of the batch go to the predictor's own batch call in parallel; a predictor's
+    /// batch entries equal its single predictions, so the split (and thread count) changes nothing.
+    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+        let genomes: Vec<&Genome> = items.iter().map(|(g, _)| *g).collect();
+        let chunks: Vec<Vec<f64>> = genomes
+            .par_chunks(PREDICT_CHUNK)
+            .map(|chunk| self.predictor.predict_batch(space, chunk))
+            .collect::<Result<_>>()?;
+        Ok(chunks.concat())
+    }
 }
+
+/// Members per predictor batch call: large enough to reuse weights in cache, small enough
+/// that a generation's batch (tens of members) still spreads over the cores.
+const PREDICT_CHUNK: usize = 8;
 
 /// The accuracy source a job's configuration names.
 ///
