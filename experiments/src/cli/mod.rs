@@ -13,6 +13,7 @@ mod fit_import;
 mod local_lut;
 mod profile;
 mod search;
+mod search_dnas;
 mod spaces_cmd;
 mod train;
 

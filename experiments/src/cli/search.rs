@@ -22,7 +22,8 @@ pub struct Args {
     /// Latency target in ms under the first predictor.
     #[arg(long)]
     max_latency_ms: Option<f64>,
-    /// evolution (OFA), regularized (aging evolution), nsga2, random or rl (MnasNet-style) [default: evolution].
+    /// evolution (OFA), regularized (aging evolution), nsga2, random, rl (MnasNet-style), or the
+    /// differentiable fbnet (FBNet DNAS) and singlepath (Single-Path NAS) [default: evolution].
     #[arg(long)]
     strategy: Option<String>,
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
@@ -59,6 +60,8 @@ pub struct Args {
     /// Continue the job checkpointed in --out (its config.json is the base configuration).
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    dnas: super::search_dnas::DnasArgs,
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -167,6 +170,20 @@ fn resolve(a: &Args) -> Result<JobConfig> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if super::search_dnas::is_dnas(a.strategy.as_deref(), &a.out, a.resume) {
+        let data = a.accuracy_data.as_deref();
+        return super::search_dnas::run(
+            &a.dnas,
+            a.space.as_deref(),
+            a.strategy.as_deref(),
+            &a.latency,
+            a.max_latency_ms,
+            data,
+            a.seed,
+            &a.out,
+            a.resume,
+        );
+    }
     let config = resolve(&a)?;
     let space = spaces::space(&config.space)?;
     let latency = config
