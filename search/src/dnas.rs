@@ -180,6 +180,7 @@ pub fn fbnet_lut(space: &dyn SearchSpace, lut: &LutPredictor) -> Result<(Vec<[f6
     let head: Vec<u8> = if space.genes().len() > LAYERS { vec![0] } else { vec![] };
     let mut table = vec![[0.0; 9]; LAYERS];
     let mut fixed = 0.0;
+    #[allow(clippy::needless_range_loop)] // j is both the op index of the genome and the column
     for j in 0..OPS.len() {
         let mut g = vec![j as u8; LAYERS];
         g.extend(&head);
@@ -563,7 +564,7 @@ impl DnasJob {
         plot(&self.dir, &self.history, self.config.max_latency_ms)
     }
 
-    /// Mean seconds per epoch of the epochs this job ran.
+    /// The job directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -583,11 +584,14 @@ fn span(v: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// A named, coloured line of (epoch, value) points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     y_label: &str,
-    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    series: &[Series],
 ) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let xs = series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
