@@ -63,12 +63,13 @@ pub struct Fitted {
 }
 
 /// Fits `family` on `size` architectures of `ds` (split by architecture, `seed`) — the same
-/// path `hwnas fit` takes.
+/// path `hwnas fit` takes. `fallback`: lookup tables' policy for layers no training network had.
 pub fn fit_split(
     family: &str,
     ds: &predictors::dataset::Dataset,
     size: predictors::split::TrainSize,
     seed: u64,
+    fallback: &str,
 ) -> Result<Fitted> {
     use predictors::dataset::NetworkRow;
     if ds.networks.len() < 2 {
@@ -81,7 +82,7 @@ pub fn fit_split(
     let s = predictors::split::split(&ds.networks, size, seed)?;
     let train: Vec<&NetworkRow> = s.train.iter().map(|&i| &ds.networks[i]).collect();
     let test: Vec<&NetworkRow> = s.test.iter().map(|&i| &ds.networks[i]).collect();
-    let opts = predictors::train::TrainOptions { seed, ..Default::default() };
+    let opts = predictors::train::TrainOptions { seed, fallback: fallback.into(), ..Default::default() };
     let predictor = predictors::train::fit(family, ds, &train, &opts)
         .with_context(|| format!("fitting `{family}` on {}", ds.source))?;
     let (metrics, predicted) = predictors::eval::evaluate(predictor.as_ref(), &test)?;
