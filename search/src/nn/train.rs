@@ -318,18 +318,6 @@ pub struct Accuracy {
     pub examples: usize,
 }
 
-/// [`try_evaluate`] for data already known to be readable; panics with the reader's message otherwise.
-pub fn evaluate(
-    forward: &dyn Fn(&Tensor) -> Tensor,
-    data: &dyn DataSource,
-    resolution: u32,
-    batch: usize,
-    max_examples: Option<usize>,
-    device: Device,
-) -> Accuracy {
-    try_evaluate(forward, data, resolution, batch, max_examples, device).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
 /// Evaluates `forward` (eval mode) on the first `max_examples` examples of `data`.
 pub fn try_evaluate(
     forward: &dyn Fn(&Tensor) -> Tensor,
@@ -359,18 +347,6 @@ pub fn try_evaluate(
     bar.finish_and_clear();
     let n = n.max(1) as f64;
     Ok(Accuracy { top1: c1 as f64 / n, top5: c5 as f64 / n, loss: loss / n, examples: n as usize })
-}
-
-/// [`try_recalibrate_bn`] for data already known to be readable; panics with the reader's message otherwise.
-pub fn recalibrate_bn(
-    model: &mut Model,
-    data: &dyn DataSource,
-    resolution: u32,
-    batches: usize,
-    batch: usize,
-    seed: u64,
-) {
-    try_recalibrate_bn(model, data, resolution, batches, batch, seed).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Re-estimates the BN statistics of a (sub-)network on `batches` training batches: the

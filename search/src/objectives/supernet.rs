@@ -7,7 +7,7 @@
 use super::AccuracySource;
 use crate::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
 use crate::nn::net::Net;
-use crate::nn::train::{evaluate, recalibrate_bn, Trainer};
+use crate::nn::train::{try_evaluate, try_recalibrate_bn, Trainer};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spaces::ir::Network;
@@ -113,9 +113,10 @@ impl AccuracySource for SupernetAccuracy {
         };
         let batch = self.eval.batch.max(1);
         if self.eval.calib_batches > 0 {
-            recalibrate_bn(&mut model, train.as_ref(), r, self.eval.calib_batches, batch.min(train.len()), 0);
+            try_recalibrate_bn(&mut model, train.as_ref(), r, self.eval.calib_batches, batch.min(train.len()), 0)?;
         }
-        let acc = evaluate(&|x| model.forward_t(x, false), val.as_ref(), r, batch, self.eval.max_examples, self.device);
+        let acc =
+            try_evaluate(&|x| model.forward_t(x, false), val.as_ref(), r, batch, self.eval.max_examples, self.device)?;
         Ok(acc.top1)
     }
     /// Serial: a libtorch forward already uses every core, and the evaluator is one model.
