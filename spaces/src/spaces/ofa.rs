@@ -345,9 +345,8 @@ impl SearchSpace for OfaSpace {
     }
 
     fn extremes(&self) -> (Genome, Genome) {
-        let n = self.genes.len();
-        let mut small = Genome(vec![0; n]);
-        small.0[n - 1] = 0;
+        // Index 0 of every gene: k3, e3, d2 and the lowest resolution.
+        let mut small = Genome(vec![0; self.genes.len()]);
         self.canonicalize(&mut small);
         let mut large = Genome(self.genes.iter().map(|g| (g.cardinality() - 1) as u8).collect());
         self.canonicalize(&mut large);
