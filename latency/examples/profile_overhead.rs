@@ -2,6 +2,7 @@
 //! own timed runs (building and pushing model files, device checks, runtime
 //! start-up, model loading and warm-up, cleanup, cool-down).
 //!
+//!     cargo build --release -p hwnas-runner
 //!     cargo run --release -p latency --example profile_overhead -- \
 //!         --runner target/release/hwnas-runner [--sim] [--layers 24] [--runs 20]
 //!
@@ -55,7 +56,7 @@ fn main() -> Result<(), String> {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let default = exe.parent().and_then(|d| d.parent()).map(|d| d.join("hwnas-runner")).unwrap_or_default();
             let bin = a.runner.clone().unwrap_or(default);
-            Box::new(RunnerRuntime::new(&bin).map_err(|e| format!("{e} (build it: cargo build -p latency --bins)"))?)
+            Box::new(RunnerRuntime::new(&bin).map_err(|e| format!("{e} (build it: cargo build -p hwnas-runner)"))?)
         }
     };
     let space = spaces::space(&a.space).map_err(|e| e.to_string())?;

@@ -4,6 +4,8 @@
 //! Runtimes: hwnas-runner (tract), and LiteRT (ai-edge-litert in the repository's
 //! .venv) behind the hwnas-runner command line and output format.
 
+mod runner_binary;
+
 use latency::local::LocalTarget;
 use latency::profile::models::SpaceModels;
 use latency::profile::{session, Job, Kind, Protocol, DATASET_FILE};
@@ -57,7 +59,7 @@ print(json.dumps({{"samples_us": samples, "runtime": "litert"}}))
 fn hwnas_runner_times_layers_and_networks_into_parquet() {
     let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-runner", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    layers_and_networks_of_a_space_into_parquet(&dir, PathBuf::from(env!("CARGO_BIN_EXE_hwnas-runner")));
+    layers_and_networks_of_a_space_into_parquet(&dir, runner_binary::hwnas_runner());
 }
 
 #[test]

@@ -117,7 +117,7 @@ fn runtime(a: &Args) -> Result<Box<dyn Runtime>> {
             };
             if !bin.is_file() {
                 bail!(
-                    "no hwnas-runner at {} (build it with `cargo build -p latency`, or pass --runner)",
+                    "no hwnas-runner at {} (build it with `cargo build -p hwnas-runner`, or pass --runner)",
                     bin.display()
                 );
             }

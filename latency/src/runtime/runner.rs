@@ -1,8 +1,10 @@
-//! `hwnas-runner`: hwnas' own timing binary. It prints one JSON line whose
-//! `samples_us` array holds every timed run, so outliers can be rejected per run.
+//! `hwnas-runner`: hwnas' own timing binary (crate `hwnas-runner`, latency/runner). Its
+//! command line and output line are defined in that crate, for both sides.
 
 use super::{excerpt, install_binary, sha256_file, with_affinity, Round, RunConfig, Runtime, RuntimeError};
 use crate::target::{Output, Target};
+use hwnas_runner::args::Args;
+use hwnas_runner::RUNTIME;
 use std::path::PathBuf;
 
 pub struct RunnerRuntime {
@@ -28,52 +30,26 @@ impl Runtime for RunnerRuntime {
     }
 
     fn install(&self, target: &dyn Target) -> Result<String, RuntimeError> {
-        install_binary(target, &self.binary, &self.sha256, "hwnas-runner")
+        install_binary(target, &self.binary, &self.sha256, RUNTIME)
     }
 
     fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
-        let argv = vec![
-            binary.to_string(),
-            "--model".into(),
-            model.to_string(),
-            "--warmup".into(),
-            cfg.warmup.to_string(),
-            "--runs".into(),
-            cfg.runs.to_string(),
-            "--threads".into(),
-            cfg.threads.to_string(),
-        ];
-        with_affinity(cfg, argv)
+        let job = Args {
+            model: model.into(),
+            warmup: cfg.warmup as usize,
+            runs: cfg.runs as usize,
+            threads: cfg.threads as usize,
+        };
+        with_affinity(cfg, std::iter::once(binary.to_string()).chain(job.to_argv()).collect())
     }
 
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError> {
-        let malformed =
-            |why: String| RuntimeError::Malformed { runtime: "hwnas-runner".into(), why, excerpt: excerpt(out) };
-        let (line, value) = out
-            .stdout
-            .lines()
-            .rev()
-            .find_map(|l| {
-                Some((l, serde_json::from_str::<serde_json::Value>(l.trim()).ok().filter(|v| v.is_object())?))
-            })
-            .ok_or_else(|| malformed("no JSON object line".into()))?;
-        let samples = value
-            .get("samples_us")
-            .and_then(|s| s.as_array())
-            .ok_or_else(|| malformed(format!("no `samples_us` array in `{line}`")))?;
-        let samples_us = samples
-            .iter()
-            .map(|s| s.as_f64().filter(|v| v.is_finite() && *v > 0.0))
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| malformed(format!("`samples_us` must hold positive times in `{line}`")))?;
-        if samples_us.is_empty() {
-            return Err(malformed(format!("`samples_us` is empty in `{line}`")));
-        }
-        let mut detail = value.clone();
-        if let Some(o) = detail.as_object_mut() {
-            o.remove("samples_us");
-        }
-        Ok(Round { timed_us: samples_us.iter().sum(), samples_us, detail })
+        let r = hwnas_runner::output::read(&out.stdout).map_err(|why| RuntimeError::Malformed {
+            runtime: RUNTIME.into(),
+            why,
+            excerpt: excerpt(out),
+        })?;
+        Ok(Round { timed_us: r.samples_us.iter().sum(), samples_us: r.samples_us, detail: r.detail })
     }
 }
 
@@ -102,16 +78,10 @@ mod tests {
 
     #[test]
     fn malformed_output_is_quoted() {
-        for (text, want) in [
-            ("panicked at 'bad model'", "no JSON object line"),
-            ("{\"samples\":[1]}", "no `samples_us` array"),
-            ("{\"samples_us\":[1,\"x\"]}", "positive times"),
-            ("{\"samples_us\":[0]}", "positive times"),
-            ("{\"samples_us\":[]}", "is empty"),
-        ] {
-            let e = rt().parse(&out(text)).unwrap_err().to_string();
-            assert!(e.contains(want) && e.contains(text), "{e}");
-        }
+        // Each way the line can be wrong is tested with the format (hwnas_runner::output).
+        let e = rt().parse(&out("panicked at 'bad model'")).unwrap_err().to_string();
+        assert!(e.starts_with("hwnas-runner printed output hwnas cannot read (no JSON object line)"), "{e}");
+        assert!(e.ends_with("panicked at 'bad model'"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! hwnas-runner: times a TFLite model with tract, a Rust interpreter, so a phone
+//! binary needs no TFLite/bazel build: `cargo build --release --target aarch64-linux-android
+//! -p hwnas-runner` with the NDK's clang as linker and C compiler (tract-linalg assembles
+//! its NEON kernels with it).
+//!
+//!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]
+//!
+//! Prints one JSON line (see `hwnas_runner::output`); on a bad argument or file it prints
+//! `error: …` to stderr and exits 1. Only tract (with tract-linalg's rayon matmul for
+//! `--threads`) and serde_json are linked.
+
+use hwnas_runner::args::{Args, USAGE};
+use hwnas_runner::output::Report;
+use std::time::Instant;
+use tract_linalg::multithread::{set_default_executor, Executor};
+use tract_tflite::internal::*;
+
+/// A deterministic, non-constant input (timing must not depend on the run, and all-zero
+/// inputs could take fast paths that real images never do).
+fn input_for(fact: &TypedFact) -> TractResult<Tensor> {
+    let shape: Vec<usize> = fact.shape.as_concrete().context("the model input has a symbolic shape")?.to_vec();
+    if fact.datum_type != f32::datum_type() {
+        bail!("the model input is {:?}; hwnas-runner feeds float32 models only", fact.datum_type);
+    }
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    Tensor::from_shape(&shape, &data)
+}
+
+fn run(args: &Args) -> TractResult<Report> {
+    if args.threads > 1 {
+        set_default_executor(Executor::multithread(args.threads));
+    }
+    let start = Instant::now();
+    let model = tract_tflite::tflite()
+        .model_for_path(&args.model)
+        .with_context(|| format!("cannot read {} as a TFLite model", args.model.display()))?
+        .into_optimized()?
+        .into_runnable()?;
+    let input: TValue = input_for(model.model().input_fact(0)?)?.into();
+    let mut state = model.spawn()?;
+    let init_us = start.elapsed().as_secs_f64() * 1e6;
+    for _ in 0..args.warmup {
+        state.run(tvec!(input.clone()))?;
+    }
+    let mut samples_us = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let t = Instant::now();
+        let out = state.run(tvec!(input.clone()))?;
+        samples_us.push(t.elapsed().as_secs_f64() * 1e6);
+        drop(out);
+    }
+    Ok(Report::new(args, init_us, samples_us))
+}
+
+/// The outermost context and the root cause; the links between them in tract's
+/// chain are Debug dumps of whole flatbuffer operators.
+fn brief(e: &TractError) -> String {
+    let (outer, root) = (e.to_string(), e.root_cause().to_string().trim_end().to_string());
+    if outer == root {
+        outer
+    } else {
+        format!("{outer}: {root}")
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let usage = |e: String| if e == USAGE { e } else { format!("{e}\n{USAGE}") };
+    let result = Args::parse(&argv).map_err(usage).and_then(|a| run(&a).map_err(|e| brief(&e)));
+    match result {
+        Ok(report) => println!("{}", report.to_line()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
