@@ -1,5 +1,5 @@
-//! SGD (momentum, Nesterov) and Adam over named variables, with a cosine learning-rate
-//! schedule after linear warm-up. Written here rather than using `tch::nn::Optimizer`
+//! SGD (momentum, Nesterov), Adam and RMSProp over named variables, with a cosine
+//! learning-rate schedule after linear warm-up. Written here rather than using `tch::nn::Optimizer`
 //! because that one cannot save its momentum buffers, and a resumed run must continue
 //! exactly where a killed one stopped.
 
@@ -12,8 +12,26 @@ use tch::Tensor;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Method {
-    Sgd { momentum: f64, nesterov: bool },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    /// TensorFlow 1's `RMSPropOptimizer` (what Single-Path NAS and MnasNet train with), not
+    /// PyTorch's: the mean square starts at 1 (PyTorch: 0), ε sits inside the square root
+    /// (PyTorch: outside), and the learning rate enters the momentum buffer
+    /// (mom = momentum·mom + lr·g/√(ms + ε); w −= mom), so a learning-rate change acts
+    /// through the buffer gradually. tch's `nn::RmsProp` is PyTorch's.
+    #[serde(rename = "rmsprop")]
+    RmsProp {
+        decay: f64,
+        momentum: f64,
+        eps: f64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +62,8 @@ pub struct Optimizer {
     pub config: OptimConfig,
     vars: Vec<(String, Tensor)>,
     state: BTreeMap<String, Tensor>,
+    /// Per-variable learning-rate multipliers (absent = 1).
+    lr_scale: BTreeMap<String, f64>,
     /// Number of updates applied (Adam's bias correction).
     pub updates: i64,
 }
@@ -52,7 +72,16 @@ impl Optimizer {
     /// Optimises `vars` (name, trainable tensor) pairs.
     pub fn new(config: OptimConfig, mut vars: Vec<(String, Tensor)>) -> Optimizer {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        Optimizer { config, vars, state: BTreeMap::new(), updates: 0 }
+        Optimizer { config, vars, state: BTreeMap::new(), lr_scale: BTreeMap::new(), updates: 0 }
+    }
+
+    /// Multiplies the learning rate of the variables whose name satisfies `select` by `factor`.
+    pub fn scale_lr(&mut self, select: impl Fn(&str) -> bool, factor: f64) {
+        for (name, _) in &self.vars {
+            if select(name) {
+                self.lr_scale.insert(name.clone(), factor);
+            }
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -82,17 +111,18 @@ impl Optimizer {
             if c.weight_decay > 0.0 && v.dim() > 1 {
                 g += c.weight_decay * &*v;
             }
+            let lr = lr * self.lr_scale.get(name.as_str()).copied().unwrap_or(1.0);
             let update = match c.method {
                 Method::Sgd { momentum, nesterov } => {
                     if momentum == 0.0 {
-                        g
+                        g * lr
                     } else {
                         let buf = self.state.entry(format!("{name}.momentum")).or_insert_with(|| g.zeros_like());
                         let _ = buf.g_mul_scalar_(momentum).g_add_(&g);
                         if nesterov {
-                            g + momentum * &*buf
+                            (g + momentum * &*buf) * lr
                         } else {
-                            buf.shallow_clone()
+                            &*buf * lr
                         }
                     }
                 }
@@ -104,10 +134,19 @@ impl Optimizer {
                     let _ = s.g_mul_scalar_(beta2).g_add_(&((1.0 - beta2) * &g * &g));
                     let bc1 = 1.0 - beta1.powi(self.updates as i32);
                     let bc2 = 1.0 - beta2.powi(self.updates as i32);
-                    (m / bc1) / ((&*s / bc2).sqrt() + eps)
+                    (m / bc1) / ((&*s / bc2).sqrt() + eps) * lr
+                }
+                Method::RmsProp { decay, momentum, eps } => {
+                    let ms = self.state.entry(format!("{name}.ms")).or_insert_with(|| g.ones_like());
+                    let _ = ms.g_mul_scalar_(decay).g_add_(&((1.0 - decay) * &g * &g));
+                    let step = &g * lr / (&*ms + eps).sqrt();
+                    let mom = self.state.entry(format!("{name}.mom")).or_insert_with(|| g.zeros_like());
+                    let _ = mom.g_mul_scalar_(momentum).g_add_(&step);
+                    // The buffer already holds the learning rate.
+                    mom.shallow_clone()
                 }
             };
-            let _ = v.g_sub_(&(update * lr));
+            let _ = v.g_sub_(&update);
         }
     }
 

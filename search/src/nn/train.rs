@@ -360,6 +360,20 @@ pub fn try_recalibrate_bn(
     batch: usize,
     seed: u64,
 ) -> Result<()> {
+    let order = data::epoch_order(data.len(), seed, usize::MAX);
+    try_recalibrate_bn_on(model, data, &order, resolution, batches, batch, seed)
+}
+
+/// [`try_recalibrate_bn`] on the examples `order` of `data` (e.g. a training split), in that order.
+pub fn try_recalibrate_bn_on(
+    model: &mut Model,
+    data: &dyn DataSource,
+    order: &[usize],
+    resolution: u32,
+    batches: usize,
+    batch: usize,
+    seed: u64,
+) -> Result<()> {
     let _guard = tch::no_grad_guard();
     for w in &mut model.tensors {
         for (name, t) in w.iter_mut() {
@@ -370,7 +384,6 @@ pub fn try_recalibrate_bn(
             }
         }
     }
-    let order = data::epoch_order(data.len(), seed, usize::MAX);
     let saved = model.bn_momentum;
     let device = model.tensors.iter().flat_map(|w| w.values()).next().map(|t| t.device()).unwrap_or(Device::Cpu);
     let bar = super::progress(batches as u64, "bn-calib");
