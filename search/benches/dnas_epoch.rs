@@ -1,6 +1,8 @@
 //! Search-epoch time of the FBNet DNAS supernet (`fbnet-cifar100`, all 9 candidate ops mixed
-//! in each of the 22 layers) at batch 64 on 32×32 input on the CPU: one epoch of
-//! `search::dnas` = weight steps on 80 % of the data, then θ steps on the other 20 %.
+//! in each of the 22 layers) at batch 64 on 32×32 input: one epoch of `search::dnas` =
+//! weight steps on 80 % of the data, then θ steps on the other 20 %, then the derived
+//! member's BN re-calibration and validation. Runs on CUDA when libtorch sees a GPU, else
+//! on the CPU, and prints which.
 //!
 //! Run: `cargo bench -p search --bench dnas_epoch` (release profile). Optional argument:
 //! `-- EXAMPLES` (default 640: 8 weight steps + 2 θ steps). The data are synthetic (timing
@@ -30,7 +32,7 @@ fn main() {
     let config = DnasConfig {
         space: "fbnet-cifar100".into(),
         method: DnasMethod::Fbnet(FbNetConfig::default()),
-        latency: LatencySpec { label: "pixel3".into(), path: lut_path.display().to_string() },
+        latency: LatencySpec { label: "pixel3".into(), path: lut_path.display().to_string(), measure: None },
         max_latency_ms: 20.0,
         data: format!("synthetic:{examples}:100"),
         epochs: 1,
@@ -39,14 +41,16 @@ fn main() {
         resolution: 32,
         lr: 0.1,
         seed: 0,
+        calib_batches: 2,
     };
     let job_dir = dir.join("job");
     let mut job = DnasJob::open(config, &job_dir, false).unwrap();
+    let device = job.device();
     let rec = job.epoch().unwrap();
     let (w_steps, a_steps) = ((examples - examples / 5) / batch, (examples / 5) / batch);
     let per_step = rec.seconds / (w_steps + a_steps) as f64;
     println!(
-        "fbnet-cifar100 DNAS epoch, batch {batch} at 32x32 on Cpu ({} threads): {examples} examples = {w_steps} weight steps + {a_steps} θ steps + validation in {:.2} s ({:.3} s per step)",
+        "fbnet-cifar100 DNAS epoch, batch {batch} at 32x32 on {device:?} ({} CPU threads): {examples} examples = {w_steps} weight steps + {a_steps} θ steps + validation in {:.2} s ({:.3} s per step)",
         tch::get_num_threads(),
         rec.seconds,
         per_step

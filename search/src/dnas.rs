@@ -5,15 +5,29 @@
 //!   τ = τ0·exp(−decay·epoch). Each epoch trains the weights on 80 % of the training data,
 //!   then (after the warm-up epochs) θ on the other 20 % with the loss
 //!   CE · α · (ln LAT)^β, LAT = Σ_l Σ_i softmax(θ)_{l,i}·LUT[l][i]. The result is argmax θ.
+//!   After the last epoch six members are also sampled from softmax(θ) (the paper's
+//!   "six architectures sampled from the final distribution"), into `samples.json`.
 //! - Single-Path NAS (Stamoulis et al., 2019; §3): weights and superkernel thresholds are
-//!   trained together on CE + λ·ln R, R the differentiable runtime of the indicators, with
-//!   λ = 0 during the warm-up epochs. The result is the decoded superkernel.
+//!   trained together by one RMSProp (TensorFlow semantics) on CE + λ·ln R, R the
+//!   differentiable runtime of the indicators; during the warm-up epochs λ = 0 and the
+//!   indicators go through dropout (keep 0.6). The result is the decoded superkernel.
+//!
+//! Each epoch the derived member is extracted from the supernet, its BN statistics are
+//! re-estimated on training batches (the supernet's statistics describe the mixture, not
+//! the member), and its validation loss and top-1 are recorded next to the supernet's own
+//! validation loss. This costs `calib_batches` forward passes of one member plus the
+//! validation pass, small next to an epoch of supernet training.
 //!
 //! A job directory holds `config.json`, `log.txt`, `history.jsonl` (one row per epoch: the
 //! derived architecture, its latency under the job's predictor, the expected latency and
 //! the losses), `best.json` (the last epoch's derived architecture, with whether it meets
-//! the target), `loss.{png,svg}` and `latency.{png,svg}`, and an epoch checkpoint
-//! (`state.json` naming `epoch-N/`, replaced atomically) from which `resume` continues.
+//! the target, and its re-calibrated validation loss and top-1), `samples.json` (FBNet),
+//! `loss.{png,svg}` and `latency.{png,svg}`, and an epoch checkpoint (`state.json` naming
+//! `epoch-N/`, replaced atomically) from which `resume` continues.
+//!
+//! Device: the job runs on CUDA when libtorch sees a GPU ([`DnasJob::open`]), else on the
+//! CPU; [`DnasJob::open_on`] picks one. The device is not part of the configuration, so a
+//! job checkpointed on one can resume on the other.
 
 use crate::config::LatencySpec;
 use crate::nn::checkpoint::write_atomic;
@@ -21,6 +35,7 @@ use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
 use crate::nn::supernet::singlepath::SinglePathSupernet;
+use crate::nn::train::try_recalibrate_bn_on;
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 use predictors::lut::LutPredictor;
@@ -36,6 +51,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tch::nn::ModuleT;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -59,21 +75,53 @@ impl Default for FbNetConfig {
     }
 }
 
-/// Single-Path NAS settings.
+/// Single-Path NAS settings (defaults: the released search, `shared/reference/spaces.md` §3).
+/// Weights and thresholds share one RMSProp at [`DnasConfig::lr`] (the paper's 0.016 per
+/// 256 images), decayed ×`lr_decay` every `lr_decay_epochs` epochs (staircase, no warm-up).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SinglePathConfig {
-    /// Weight of ln R (ms); the released search uses 0.020·10³ on ImageNet.
+    /// Weight of ln R (R in ms): the released code's λ·10³ with the documented λ = 0.020.
     pub lambda: f64,
-    /// Adam learning rate of the thresholds. The paper trains them with the weights by
-    /// RMSProp; an adaptive step keeps them moving although σ' of large kernel norms is tiny.
-    pub threshold_lr: f64,
+    /// RMSProp decay of the mean square, momentum and ε (inside the square root, TF).
+    pub rms_decay: f64,
+    pub rms_momentum: f64,
+    pub rms_eps: f64,
+    /// Learning-rate factor applied every `lr_decay_epochs` epochs.
+    pub lr_decay: f64,
+    pub lr_decay_epochs: f64,
+    /// Keep-probability of dropout on the indicator outputs during the warm-up epochs.
+    pub indicator_keep: f64,
+    /// Multiplier of the thresholds' learning rate. The paper has one learning rate (1);
+    /// a larger value lets a run of a few hundred steps move thresholds that the paper's
+    /// 10k-step search moves slowly (σ' of kernel norms far from the threshold is tiny).
+    pub threshold_lr_scale: f64,
 }
 
 impl Default for SinglePathConfig {
     fn default() -> Self {
-        SinglePathConfig { lambda: 0.02, threshold_lr: 0.05 }
+        SinglePathConfig {
+            lambda: 20.0,
+            rms_decay: 0.9,
+            rms_momentum: 0.9,
+            rms_eps: 1e-3,
+            lr_decay: 0.97,
+            lr_decay_epochs: 2.4,
+            indicator_keep: 0.6,
+            threshold_lr_scale: 1.0,
+        }
     }
+}
+
+impl SinglePathConfig {
+    /// The paper's learning rate at batch size `batch`: 0.016 per 256 images.
+    pub fn paper_lr(batch: usize) -> f64 {
+        0.016 * batch as f64 / 256.0
+    }
+}
+
+fn default_calib_batches() -> usize {
+    10
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,9 +147,14 @@ pub struct DnasConfig {
     pub batch: usize,
     /// Input resolution of the search.
     pub resolution: u32,
-    /// SGD (momentum 0.9, weight decay 1e-4) learning rate of the weights, cosine over the run.
+    /// Learning rate of the weights at this batch size. FBNet: SGD (momentum 0.9, weight
+    /// decay 1e-4), cosine over the run. Single-Path: the joint RMSProp of weights and
+    /// thresholds (L2 1e-5), staircase decay; the paper's is [`SinglePathConfig::paper_lr`].
     pub lr: f64,
     pub seed: u64,
+    /// Training batches on which the derived member's BN statistics are re-estimated.
+    #[serde(default = "default_calib_batches")]
+    pub calib_batches: usize,
 }
 
 impl DnasConfig {
@@ -132,9 +185,22 @@ impl DnasConfig {
             }
         }
         if let DnasMethod::Singlepath(s) = &self.method {
-            if !(s.lambda >= 0.0 && s.threshold_lr > 0.0) {
-                bail!("singlepath: lambda >= 0 and threshold_lr > 0 are required");
+            let unit = |x: f64| x > 0.0 && x <= 1.0;
+            if !(s.lambda >= 0.0 && s.threshold_lr_scale > 0.0 && s.rms_eps > 0.0 && s.lr_decay_epochs > 0.0) {
+                bail!(
+                    "singlepath: lambda >= 0, threshold_lr_scale > 0, rms_eps > 0 and lr_decay_epochs > 0 are required"
+                );
             }
+            let fraction = |x: f64| (0.0..1.0).contains(&x);
+            if !(unit(s.indicator_keep) && unit(s.lr_decay) && fraction(s.rms_decay) && fraction(s.rms_momentum)) {
+                bail!("singlepath: indicator_keep and lr_decay in (0, 1], rms_decay and rms_momentum in [0, 1) are required");
+            }
+        }
+        if self.latency.measure.is_some() {
+            bail!("differentiable searches need a latency table or model to differentiate, not live measurement");
+        }
+        if self.calib_batches == 0 {
+            bail!("calib_batches must be positive (BN re-calibration of the derived member)");
         }
         Ok(())
     }
@@ -156,8 +222,17 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Mean loss of the θ steps (FBNet after the warm-up).
     pub arch_loss: Option<f64>,
-    /// Mean cross-entropy on the held-out 20 % at the end of the epoch (derived architecture for FBNet).
-    pub val_loss: f64,
+    /// Mean cross-entropy on the held-out 20 % at the end of the epoch, of the supernet in
+    /// evaluation mode (FBNet: the argmax path; Single-Path: the hard indicators) with the
+    /// supernet's BN statistics.
+    #[serde(alias = "val_loss")]
+    pub supernet_val_loss: f64,
+    /// The derived member, extracted and BN-re-calibrated on `calib_batches` training
+    /// batches: mean cross-entropy and top-1 (fraction) on the held-out 20 %.
+    #[serde(default = "nan")]
+    pub derived_val_loss: f64,
+    #[serde(default = "nan")]
+    pub derived_top1: f64,
     /// FBNet: fixed layers + Σ softmax(θ)·LUT; Single-Path: R of the last batch's indicators.
     pub expected_latency_ms: f64,
     /// The derived architecture (space JSON) and its latency under the job's predictor.
@@ -167,11 +242,38 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// Histories written before the derived member was evaluated have no value.
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// One of FBNet's architectures sampled from the final distribution softmax(θ).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampledArch {
+    pub arch: serde_json::Value,
+    pub latency_ms: f64,
+    pub feasible: bool,
+}
+
+/// FBNet samples six architectures from the final distribution.
+pub const FBNET_SAMPLES: usize = 6;
+
 #[derive(Serialize, Deserialize)]
 struct State {
     config: DnasConfig,
     next_epoch: usize,
     dir: String,
+}
+
+/// `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
+pub fn parse_device(name: &str) -> Result<Device> {
+    Ok(match name {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "cuda" => bail!("device cuda: libtorch sees no CUDA device"),
+        other => bail!("device `{other}`: expected auto, cpu or cuda"),
+    })
 }
 
 /// FBNet's per-layer LUT [22][9] from a lookup table, and the latency of the fixed layers
@@ -233,11 +335,14 @@ pub struct DnasJob {
     val_idx: Vec<usize>,
     pub next_epoch: usize,
     pub history: Vec<EpochRecord>,
+    /// FBNet: the members sampled from softmax(θ) when the search finished.
+    pub samples: Vec<SampledArch>,
+    device: Device,
 }
 
-fn load_predictor(config: &DnasConfig) -> Result<(Box<dyn LatencyPredictor>, Supernet, VarStore)> {
+fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn LatencyPredictor>, Supernet, VarStore)> {
     let path = Path::new(&config.latency.path);
-    let vs = VarStore::new(Device::Cpu);
+    let vs = VarStore::new(device);
     let root = vs.root();
     // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
     tch::manual_seed(config.seed as i64);
@@ -264,40 +369,62 @@ fn load_predictor(config: &DnasConfig) -> Result<(Box<dyn LatencyPredictor>, Sup
     })
 }
 
-fn weight_optimizer(vs: &VarStore, config: &DnasConfig, steps: usize, arch: bool) -> Optimizer {
-    let is_arch =
-        |n: &str| n == FbNetSupernet::THETA || n.ends_with(".t5x5") || n.ends_with(".t50c") || n.ends_with(".t100c");
-    let vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(n, _)| is_arch(n) == arch).collect();
-    let cfg = if arch {
-        let (lr, wd) = match &config.method {
-            DnasMethod::Fbnet(f) => (f.arch_lr, 5e-4),
-            DnasMethod::Singlepath(s) => (s.threshold_lr, 0.0),
-        };
-        OptimConfig {
-            method: Method::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-            lr,
-            weight_decay: wd,
-            warmup_steps: 0,
-            total_steps: steps,
+fn is_threshold(n: &str) -> bool {
+    n.ends_with(".t5x5") || n.ends_with(".t50c") || n.ends_with(".t100c")
+}
+
+/// The weights' optimizer and the architecture's. FBNet: SGD on the weights, Adam on θ.
+/// Single-Path: one RMSProp on weights and thresholds together (the paper's), so the
+/// architecture optimizer holds no variables.
+fn optimizers(vs: &VarStore, config: &DnasConfig, steps: usize) -> (Optimizer, Optimizer) {
+    type Named = Vec<(String, Tensor)>;
+    let (arch, weights): (Named, Named) = vs.variables().into_iter().partition(|(n, _)| n == FbNetSupernet::THETA);
+    match &config.method {
+        DnasMethod::Fbnet(f) => {
+            let w = OptimConfig {
+                method: Method::Sgd { momentum: 0.9, nesterov: false },
+                lr: config.lr,
+                weight_decay: 1e-4,
+                warmup_steps: 0,
+                total_steps: steps,
+            };
+            let a = OptimConfig {
+                method: Method::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+                lr: f.arch_lr,
+                weight_decay: 5e-4,
+                warmup_steps: 0,
+                total_steps: steps,
+            };
+            (Optimizer::new(w, weights), Optimizer::new(a, arch))
         }
-    } else {
-        OptimConfig {
-            method: Method::Sgd { momentum: 0.9, nesterov: false },
-            lr: config.lr,
-            weight_decay: 1e-4,
-            warmup_steps: 0,
-            total_steps: steps,
+        DnasMethod::Singlepath(s) => {
+            let c = OptimConfig {
+                method: Method::RmsProp { decay: s.rms_decay, momentum: s.rms_momentum, eps: s.rms_eps },
+                lr: config.lr,
+                // The released code's 1e-5·Σ L2 on non-BN weights (thresholds are scalars: exempt).
+                weight_decay: 1e-5,
+                warmup_steps: 0,
+                total_steps: steps,
+            };
+            let mut joint = Optimizer::new(c, weights);
+            joint.scale_lr(is_threshold, s.threshold_lr_scale);
+            (joint, Optimizer::new(c, arch))
         }
-    };
-    Optimizer::new(cfg, vars)
+    }
 }
 
 impl DnasJob {
     /// Opens a new job in `dir`, or with `resume` continues the one checkpointed there
     /// (its configuration must equal `config`).
+    /// Runs on CUDA when available, else on the CPU.
     pub fn open(config: DnasConfig, dir: &Path, resume: bool) -> Result<DnasJob> {
+        Self::open_on(config, dir, resume, Device::cuda_if_available())
+    }
+
+    /// [`open`](Self::open) on `device`.
+    pub fn open_on(config: DnasConfig, dir: &Path, resume: bool, device: Device) -> Result<DnasJob> {
         config.validate()?;
-        let (predictor, net, mut vs) = load_predictor(&config)?;
+        let (predictor, net, mut vs) = load_predictor(&config, device)?;
         let space = spaces::space(&config.space)?;
         let data = crate::objectives::supernet::load_data(&config.data, Split::Train)?;
         let classes = match &net {
@@ -319,12 +446,11 @@ impl DnasJob {
             );
         }
         let steps = config.epochs * (train_idx.len() / config.batch);
-        let weights_opt = weight_optimizer(&vs, &config, steps, false);
-        let arch_opt = weight_optimizer(&vs, &config, steps, true);
+        let (weights_opt, arch_opt) = optimizers(&vs, &config, steps);
         let mut job = DnasJob {
             config,
             dir: dir.to_path_buf(),
-            vs: VarStore::new(Device::Cpu),
+            vs: VarStore::new(device),
             net,
             predictor,
             space,
@@ -335,6 +461,8 @@ impl DnasJob {
             val_idx: val_idx.to_vec(),
             next_epoch: 0,
             history: Vec::new(),
+            samples: Vec::new(),
+            device,
         };
         let state_path = dir.join("state.json");
         if resume && state_path.exists() {
@@ -383,7 +511,31 @@ impl DnasJob {
     }
 
     fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
-        self.data.batch(idx, self.config.resolution, true, rng)
+        Ok(data::to_device(self.data.batch(idx, self.config.resolution, true, rng)?, self.device))
+    }
+
+    /// Single-Path: the (t5x5, t50c, t100c) thresholds of every searchable layer.
+    pub fn thresholds(&self) -> Option<Vec<[f64; 3]>> {
+        let Supernet::Singlepath { net, .. } = &self.net else { return None };
+        let v = |t: &Tensor| t.double_value(&[]);
+        Some(net.thresholds.iter().map(|t| [v(&t.t5x5), v(&t.t50c), v(&t.t100c)]).collect())
+    }
+
+    /// The device the job runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Learning rate of the weights at global step `step`: FBNet cosine; Single-Path
+    /// ×`lr_decay` every `lr_decay_epochs` epochs (TF's staircase exponential decay).
+    fn weights_lr(&self, step: usize) -> f64 {
+        match &self.net {
+            Supernet::Fbnet { .. } => self.weights_opt.config.lr_at(step),
+            Supernet::Singlepath { cfg, .. } => {
+                let every = ((self.steps_per_epoch() as f64 * cfg.lr_decay_epochs).round() as usize).max(1);
+                self.config.lr * cfg.lr_decay.powi((step / every) as i32)
+            }
+        }
     }
 
     fn steps_per_epoch(&self) -> usize {
@@ -411,6 +563,57 @@ impl DnasJob {
         }
     }
 
+    /// Mean cross-entropy and top-1 of `forward` (evaluation mode) on the held-out split.
+    fn validate(&self, forward: &dyn Fn(&Tensor) -> Tensor) -> Result<(f64, f64)> {
+        let b = self.config.batch;
+        let steps = self.val_idx.len() / b;
+        let mut rng = StdRng::seed_from_u64(self.config.seed);
+        let _guard = tch::no_grad_guard();
+        let (mut loss, mut hits) = (0.0, 0i64);
+        for s in 0..steps {
+            let idx = &self.val_idx[s * b..(s + 1) * b];
+            let (x, y) = data::to_device(self.data.batch(idx, self.config.resolution, false, &mut rng)?, self.device);
+            let logits = forward(&x);
+            loss += logits.cross_entropy_for_logits(&y).double_value(&[]);
+            hits += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        }
+        let steps = steps.max(1);
+        Ok((loss / steps as f64, hits as f64 / (steps * b) as f64))
+    }
+
+    /// Validation loss and top-1 of member `g` extracted from the supernet, after its BN
+    /// statistics are re-estimated on training batches.
+    pub fn evaluate_member(&self, g: &Genome) -> Result<(f64, f64)> {
+        let vs = VarStore::new(self.device);
+        let r = self.config.resolution;
+        let mut model = match &self.net {
+            Supernet::Fbnet { net, .. } => net.extract(&vs.root(), g),
+            Supernet::Singlepath { net, .. } => net.extract(&vs.root(), g, r),
+        };
+        let b = self.config.batch;
+        let batches = self.config.calib_batches.min(self.train_idx.len() / b);
+        try_recalibrate_bn_on(&mut model, self.data.as_ref(), &self.train_idx, r, batches, b, self.config.seed)?;
+        self.validate(&|x| model.forward_t(x, false))
+    }
+
+    /// FBNet's final architectures: [`FBNET_SAMPLES`] members drawn from softmax(θ) by an RNG
+    /// seeded with the job's seed, each with its latency under the job's predictor.
+    pub fn sample_final(&self) -> Result<Vec<SampledArch>> {
+        let Supernet::Fbnet { net, .. } = &self.net else { return Ok(Vec::new()) };
+        let mut rng = StdRng::seed_from_u64(self.config.seed ^ 0x5A4D_504C_4553);
+        (0..FBNET_SAMPLES)
+            .map(|_| {
+                let g = net.sample(&mut rng);
+                let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
+                Ok(SampledArch {
+                    arch: self.space.to_json(&g),
+                    latency_ms,
+                    feasible: latency_ms <= self.config.max_latency_ms,
+                })
+            })
+            .collect()
+    }
+
     /// One epoch: weight (and threshold) steps, then FBNet's θ steps, then the record.
     pub fn epoch(&mut self) -> Result<EpochRecord> {
         let start = Instant::now();
@@ -426,14 +629,17 @@ impl DnasJob {
                 net.temperature = cfg.tau0 * (-cfg.tau_decay * epoch as f64).exp();
                 Some(net.temperature)
             }
-            Supernet::Singlepath { .. } => None,
+            Supernet::Singlepath { net, cfg, .. } => {
+                net.indicator_keep = if search { 1.0 } else { cfg.indicator_keep };
+                None
+            }
         };
         let mut train_loss = 0.0;
         let mut runtime = f64::NAN;
         for s in 0..steps {
             let idx: Vec<usize> = perm[s * b..(s + 1) * b].iter().map(|&i| self.train_idx[i]).collect();
             let (x, y) = self.batch(&idx, &mut rng)?;
-            let lr = self.weights_opt.config.lr_at(epoch * steps + s);
+            let lr = self.weights_lr(epoch * steps + s);
             self.weights_opt.zero_grad();
             self.arch_opt.zero_grad();
             let loss = match &self.net {
@@ -451,9 +657,6 @@ impl DnasJob {
             };
             loss.backward();
             self.weights_opt.step(lr);
-            if matches!(self.net, Supernet::Singlepath { .. }) {
-                self.arch_opt.step(self.arch_opt.config.lr);
-            }
             train_loss += loss.double_value(&[]);
         }
         train_loss /= steps.max(1) as f64;
@@ -479,34 +682,27 @@ impl DnasJob {
                 arch_loss = Some(total / val_steps.max(1) as f64);
             }
         }
-        let val_loss = tch::no_grad(|| -> Result<f64> {
-            let mut total = 0.0;
-            let mut erng = StdRng::seed_from_u64(self.config.seed);
-            for s in 0..val_steps {
-                let idx = &self.val_idx[s * b..(s + 1) * b];
-                let (x, y) = self.data.batch(idx, self.config.resolution, false, &mut erng)?;
-                let logits = match &self.net {
-                    Supernet::Fbnet { net, .. } => net.forward_with_probs(&x, false).0,
-                    Supernet::Singlepath { net, .. } => net.forward_t(&x, false),
-                };
-                total += logits.cross_entropy_for_logits(&y).double_value(&[]);
-            }
-            Ok(total / val_steps.max(1) as f64)
+        let (supernet_val_loss, _) = self.validate(&|x| match &self.net {
+            Supernet::Fbnet { net, .. } => net.forward_with_probs(x, false).0,
+            Supernet::Singlepath { net, .. } => net.forward_t(x, false),
         })?;
+        let g = self.derived();
+        let (derived_val_loss, derived_top1) = self.evaluate_member(&g)?;
         let expected_latency_ms = match &self.net {
             Supernet::Fbnet { net, lut, fixed_ms, .. } => {
                 fixed_ms + FbNetSupernet::expected_latency(&net.theta.softmax(-1, Kind::Float), lut).double_value(&[])
             }
             Supernet::Singlepath { .. } => runtime,
         };
-        let g = self.derived();
         let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
         let rec = EpochRecord {
             epoch,
             temperature,
             train_loss,
             arch_loss,
-            val_loss,
+            supernet_val_loss,
+            derived_val_loss,
+            derived_top1,
             expected_latency_ms,
             arch: self.space.to_json(&g),
             latency_ms,
@@ -515,10 +711,11 @@ impl DnasJob {
         };
         self.checkpoint(&rec)?;
         self.log(&format!(
-            "epoch {epoch}: train loss {train_loss:.4}{} val loss {val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{} ({:.1}s)",
+            "epoch {epoch}: train loss {train_loss:.4}{} supernet val loss {supernet_val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{}, re-calibrated val loss {derived_val_loss:.4} top-1 {:.4} ({:.1}s)",
             arch_loss.map_or(String::new(), |a| format!(" arch loss {a:.4}")),
             rec.arch,
             if rec.feasible { "" } else { " (over the target)" },
+            derived_top1,
             rec.seconds
         ))?;
         Ok(rec)
@@ -546,10 +743,11 @@ impl DnasJob {
         Ok(())
     }
 
-    /// best.json and the plots.
-    fn finish(&self) -> Result<()> {
-        let last = self.history.last().context("no epoch ran")?;
-        let best = serde_json::json!({
+    /// best.json, samples.json (FBNet) and the plots.
+    fn finish(&mut self) -> Result<()> {
+        let last = self.history.last().context("no epoch ran")?.clone();
+        self.samples = self.sample_final()?;
+        let mut best = serde_json::json!({
             "strategy": self.config.method_name(),
             "epoch": last.epoch,
             "arch": last.arch,
@@ -558,8 +756,33 @@ impl DnasJob {
             "max_latency_ms": self.config.max_latency_ms,
             "feasible": last.feasible,
             "expected_latency_ms": last.expected_latency_ms,
-            "val_loss": last.val_loss,
+            "derived_val_loss": last.derived_val_loss,
+            "derived_top1": last.derived_top1,
+            "calib_batches": self.config.calib_batches,
+            "supernet_val_loss": last.supernet_val_loss,
         });
+        if !self.samples.is_empty() {
+            best["samples"] = serde_json::to_value(&self.samples)?;
+            write_atomic(&self.dir.join("samples.json"), serde_json::to_string_pretty(&self.samples)?.as_bytes())?;
+            for (i, smp) in self.samples.iter().enumerate() {
+                self.log(&format!(
+                    "sample {} of softmax(θ): {} at {:.3} ms{}",
+                    i + 1,
+                    smp.arch,
+                    smp.latency_ms,
+                    if smp.feasible { "" } else { " (over the target)" }
+                ))?;
+            }
+        }
+        self.log(&format!(
+            "derived {} at {:.3} ms: validation loss {:.4}, top-1 {:.4} after BN re-calibration on {} batches (supernet: {:.4})",
+            last.arch,
+            last.latency_ms,
+            last.derived_val_loss,
+            last.derived_top1,
+            self.config.calib_batches,
+            last.supernet_val_loss
+        ))?;
         write_atomic(&self.dir.join("best.json"), serde_json::to_string_pretty(&best)?.as_bytes())?;
         plot(&self.dir, &self.history, self.config.max_latency_ms)
     }
@@ -626,7 +849,8 @@ pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<()> {
     let loss = [
         ("train loss", BLUE, pts(&|r| Some(r.train_loss))),
         ("architecture loss", RED, pts(&|r| r.arch_loss)),
-        ("validation CE (derived)", GREEN, pts(&|r| Some(r.val_loss))),
+        ("validation CE (supernet)", GREEN, pts(&|r| Some(r.supernet_val_loss))),
+        ("validation CE (derived, BN re-calibrated)", MAGENTA, pts(&|r| Some(r.derived_val_loss))),
     ];
     let lat = [
         ("expected latency", BLUE, pts(&|r| Some(r.expected_latency_ms))),

@@ -20,9 +20,16 @@ pub struct DnasArgs {
     /// fbnet/singlepath: input resolution [default: the space's first].
     #[arg(long)]
     resolution: Option<u32>,
-    /// fbnet/singlepath: SGD learning rate of the weights (cosine) [default: 0.1].
+    /// fbnet/singlepath: learning rate of the weights at --batch [default: fbnet 0.1 (SGD,
+    /// cosine); singlepath 0.016·batch/256 (the paper's joint RMSProp, ×0.97 every 2.4 epochs)].
     #[arg(long)]
     lr: Option<f64>,
+    /// fbnet/singlepath: training batches for the derived member's BN re-calibration [default: 10].
+    #[arg(long)]
+    calib_batches: Option<usize>,
+    /// fbnet/singlepath: auto (CUDA when libtorch sees a GPU), cpu or cuda [default: auto].
+    #[arg(long, default_value = "auto")]
+    device: String,
     /// fbnet: α of CE·α·(ln LAT)^β [default: 0.2].
     #[arg(long)]
     alpha: Option<f64>,
@@ -38,12 +45,15 @@ pub struct DnasArgs {
     /// fbnet: Adam learning rate of θ [default: 0.01].
     #[arg(long)]
     arch_lr: Option<f64>,
-    /// singlepath: λ of CE + λ·ln R [default: 0.02].
+    /// singlepath: λ of CE + λ·ln R, R in ms [default: 20 = the released code's 0.020·10³].
     #[arg(long)]
     lambda: Option<f64>,
-    /// singlepath: Adam learning rate of the thresholds [default: 0.05].
+    /// singlepath: keep-probability of the indicator dropout during warm-up [default: 0.6].
     #[arg(long)]
-    threshold_lr: Option<f64>,
+    indicator_keep: Option<f64>,
+    /// singlepath: multiplier of the thresholds' learning rate in the joint RMSProp [default: 1, the paper's].
+    #[arg(long)]
+    threshold_lr_scale: Option<f64>,
 }
 
 /// Whether this invocation is a differentiable search (named, or a resumed one in `out`).
@@ -98,7 +108,9 @@ fn build(
             let d = SinglePathConfig::default();
             DnasMethod::Singlepath(SinglePathConfig {
                 lambda: a.lambda.unwrap_or(d.lambda),
-                threshold_lr: a.threshold_lr.unwrap_or(d.threshold_lr),
+                indicator_keep: a.indicator_keep.unwrap_or(d.indicator_keep),
+                threshold_lr_scale: a.threshold_lr_scale.unwrap_or(d.threshold_lr_scale),
+                ..d
             })
         }
     };
@@ -107,18 +119,20 @@ fn build(
         Some(r) => r,
         None => spaces::space(&space)?.resolutions()[0],
     };
+    let batch = a.batch.unwrap_or(64);
     Ok(DnasConfig {
         space,
         method,
-        latency: LatencySpec { label, path: path.display().to_string() },
+        latency: LatencySpec { label, path: path.display().to_string(), measure: None },
         max_latency_ms,
         data: data.to_string(),
         epochs: a.epochs.unwrap_or(if fbnet { 90 } else { 8 }),
         warmup_epochs: a.warmup_epochs.unwrap_or(if fbnet { 10 } else { 5 }),
-        batch: a.batch.unwrap_or(64),
+        batch,
         resolution,
-        lr: a.lr.unwrap_or(0.1),
+        lr: a.lr.unwrap_or(if fbnet { 0.1 } else { SinglePathConfig::paper_lr(batch) }),
         seed: seed.unwrap_or(0),
+        calib_batches: a.calib_batches.unwrap_or(10),
     })
 }
 
@@ -140,20 +154,24 @@ pub fn run(
         (_, _, Some(s)) => build(a, space, s, latency, max_latency_ms, data, seed)?,
         _ => bail!("give --strategy fbnet or singlepath"),
     };
-    let mut job = DnasJob::open(config, out, resume)?;
+    let mut job = DnasJob::open_on(config, out, resume, ::search::dnas::parse_device(&a.device)?)?;
+    println!("device: {:?}", job.device());
     if job.next_epoch > 0 {
         println!("resuming {} at epoch {} of {}", out.display(), job.next_epoch, job.config.epochs);
     }
     let total = job.config.epochs;
     let report = |r: &EpochRecord| {
         println!(
-            "epoch {:>3}/{total}: loss {:.4}{} expected latency {:.3} ms, derived {:.3} ms{} ({:.1}s)",
+            "epoch {:>3}/{total}: loss {:.4}{} expected latency {:.3} ms, derived {:.3} ms{}, val loss {:.4} top-1 {:.3} (supernet {:.4}) ({:.1}s)",
             r.epoch + 1,
             r.train_loss,
             r.arch_loss.map_or(String::new(), |l| format!(" (θ {l:.4})")),
             r.expected_latency_ms,
             r.latency_ms,
             if r.feasible { "" } else { " > target" },
+            r.derived_val_loss,
+            r.derived_top1,
+            r.supernet_val_loss,
             r.seconds
         );
     };
@@ -168,6 +186,16 @@ pub fn run(
         job.config.max_latency_ms,
         if last.feasible { "" } else { " — over the target; raise the latency weight" }
     );
-    println!("  validation cross-entropy (supernet, derived path): {:.4}", last.val_loss);
+    println!(
+        "  validation (extracted, BN re-calibrated on {} training batches): cross-entropy {:.4}, top-1 {:.4}",
+        job.config.calib_batches, last.derived_val_loss, last.derived_top1
+    );
+    println!("  validation cross-entropy of the supernet (derived path, supernet BN): {:.4}", last.supernet_val_loss);
+    if !job.samples.is_empty() {
+        println!("{} architectures sampled from softmax(θ) (samples.json):", job.samples.len());
+        for (i, s) in job.samples.iter().enumerate() {
+            println!("  {}. {:.4} ms{}  {}", i + 1, s.latency_ms, if s.feasible { "" } else { " > target" }, s.arch);
+        }
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use super::super::layers::{self, Ctx, LayerTensors};
 use super::super::model::{Model, BN_MOMENTUM};
 use anyhow::{bail, Result};
+use rand::Rng;
 use spaces::ir::{Layer, Network, Op};
 use spaces::spaces::fbnet::{FbNet, LAYERS, OPS};
 use spaces::{Genome, SearchSpace};
@@ -133,6 +134,28 @@ impl FbNetSupernet {
     pub fn derive(&self) -> Genome {
         let idx = self.theta.argmax(-1, false);
         let mut g: Vec<u8> = (0..LAYERS as i64).map(|l| idx.int64_value(&[l]) as u8).collect();
+        g.extend(self.head_gene);
+        Genome(g)
+    }
+
+    /// A member drawn from the architecture distribution: layer l's op ~ softmax(θ_l)
+    /// (FBNet samples its final architectures this way instead of taking the argmax).
+    pub fn sample(&self, rng: &mut impl Rng) -> Genome {
+        let probs = tch::no_grad(|| self.theta.softmax(-1, Kind::Double).to_device(tch::Device::Cpu));
+        let mut g: Vec<u8> = (0..LAYERS as i64)
+            .map(|l| {
+                let u: f64 = rng.random();
+                let mut acc = 0.0;
+                for j in 0..OPS.len() {
+                    acc += probs.double_value(&[l, j as i64]);
+                    if u < acc {
+                        return j as u8;
+                    }
+                }
+                // u within rounding of 1: the last op with non-zero probability.
+                (0..OPS.len()).rev().find(|&j| probs.double_value(&[l, j as i64]) > 0.0).unwrap_or(0) as u8
+            })
+            .collect();
         g.extend(self.head_gene);
         Genome(g)
     }
