@@ -78,13 +78,15 @@ pub enum PolicyGradient {
     Ppo,
 }
 
-/// MnasNet-style controller: per-gene softmax policy trained on ACC·(LAT/T)^w.
+/// MnasNet-style controller: an LSTM that emits one choice per gene (NASNet/ENAS
+/// controller), trained on ACC·(LAT/T)^w. Defaults and their sources: `strategies::rl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RlConfig {
     pub algorithm: PolicyGradient,
     /// MnasNet exponents; `Reward::SOFT` (α = β = −0.07) or `Reward::HARD` (α = 0, β = −1).
     pub reward: Reward,
+    /// Adam step size of the controller.
     pub learning_rate: f64,
     /// Moving-average baseline: b ← decay·b + (1 − decay)·mean reward.
     pub baseline_decay: f64,
@@ -92,6 +94,10 @@ pub struct RlConfig {
     pub clip: f64,
     /// PPO optimisation epochs per batch.
     pub epochs: usize,
+    /// LSTM hidden units (also the width of the choice embeddings).
+    pub hidden: usize,
+    /// Weight of the policy-entropy bonus in the controller's loss.
+    pub entropy_weight: f64,
 }
 
 impl Default for RlConfig {
@@ -99,10 +105,12 @@ impl Default for RlConfig {
         RlConfig {
             algorithm: PolicyGradient::Ppo,
             reward: Reward::SOFT,
-            learning_rate: 0.05,
+            learning_rate: 0.005,
             baseline_decay: 0.95,
             clip: 0.2,
             epochs: 4,
+            hidden: 100,
+            entropy_weight: 1e-4,
         }
     }
 }

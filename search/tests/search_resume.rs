@@ -73,16 +73,3 @@ fn the_same_seed_gives_the_same_history_on_any_thread_count() {
         assert_ne!(a, c, "{name}: a different seed should explore differently");
     }
 }
-
-#[test]
-fn rl_concentrates_its_policy_and_improves_the_reward() {
-    // A controller that learns: mean reward of the last generation beats the first.
-    let t = target();
-    let cfg = config("fbnet-cifar100", StrategyConfig::by_name("rl").unwrap(), 32, 30, 2, t);
-    let h = run_full(cfg, "rl-learns");
-    let mean = |g: usize| {
-        let v: Vec<f64> = h.iter().filter(|r| r.generation == g).map(|r| r.eval.objective.unwrap()).collect();
-        v.iter().sum::<f64>() / v.len() as f64
-    };
-    assert!(mean(30) > mean(0) + 0.05, "first {:.4}, last {:.4}", mean(0), mean(30));
-}
