@@ -27,7 +27,7 @@ pub struct DnasArgs {
     /// fbnet/singlepath: training batches for the derived member's BN re-calibration [default: 10].
     #[arg(long)]
     calib_batches: Option<usize>,
-    /// fbnet/singlepath: auto (CUDA when libtorch sees a GPU), cpu or cuda [default: auto].
+    /// fbnet/singlepath: auto (CUDA when libtorch sees a GPU), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: String,
     /// fbnet: α of CE·α·(ln LAT)^β [default: 0.2].
