@@ -185,7 +185,7 @@ fn a_second_run_on_the_same_directory_is_refused_and_duplicates_are_rejected() {
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
     let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
-    assert!(e.contains("another `hwnas profile` is writing"), "{e}");
+    assert!(e.contains("another hwnas process is writing"), "{e}");
     drop(f);
     let twice: Vec<Box<dyn Target>> = vec![Box::new(Phone::new(&dir, "x", 9)), Box::new(Phone::new(&dir, "x", 9))];
     assert!(session::run(&job, &twice, &|_| {}).unwrap_err().contains("`x` is selected twice"));

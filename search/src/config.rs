@@ -6,13 +6,19 @@ use crate::objectives::Reward;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-/// A latency objective: a predictor file and the label its history column gets.
+/// A latency objective: a predictor file, or live measurement on a device, and the label
+/// its history column gets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySpec {
     pub label: String,
-    /// Predictor file (JSON, loaded by `predictors::load_predictor`), or a description for in-memory predictors.
+    /// Predictor file (JSON, loaded by `predictors::load_predictor`), or a description for
+    /// in-memory predictors; for a measured objective, the directory of its measurement
+    /// journal (jobs pointed at the same directory share their measurements).
     pub path: String,
+    /// Time every candidate on this device instead of predicting its latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<latency::profile::DeviceSpec>,
 }
 
 /// Where accuracy numbers come from.

@@ -15,13 +15,12 @@ use crate::config::JobConfig;
 use crate::evaluate::Evaluator;
 use crate::history::{self, Record};
 use crate::min_latency::{min_latency, MinLatency};
-use crate::objectives::{AccuracySource, LatencyObjective};
+use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
 use crate::pareto::dominates;
 use crate::plots;
 use crate::rng::generation_rng;
 use crate::strategies::{self, Ctx, Strategy};
 use anyhow::{bail, Context, Result};
-use predictors::LatencyPredictor;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spaces::Genome;
@@ -98,12 +97,12 @@ fn config_differences(a: &JobConfig, b: &JobConfig) -> Vec<String> {
 
 impl Job {
     /// Opens a job in `dir`: a new one, or with `resume` the one checkpointed there (whose
-    /// configuration must equal `config`). `latency` holds one predictor per `config.latency`
-    /// entry. Fails before writing anything when the latency target is below the smallest
-    /// latency the space reaches under the predictor.
+    /// configuration must equal `config`). `latency` holds one source (a predictor or a
+    /// device meter) per `config.latency` entry. Fails before writing anything when the
+    /// latency target is below the smallest latency the space reaches under the first one.
     pub fn open(
         mut config: JobConfig,
-        latency: Vec<Arc<dyn LatencyPredictor>>,
+        latency: Vec<impl Into<LatencySource>>,
         accuracy: Arc<dyn AccuracySource>,
         dir: &Path,
         resume: bool,
@@ -118,7 +117,7 @@ impl Job {
             .latency
             .iter()
             .zip(latency)
-            .map(|(spec, p)| LatencyObjective::new(spec.label.clone(), p, &*space))
+            .map(|(spec, source)| LatencyObjective::from_source(spec.label.clone(), source.into(), &*space))
             .collect();
         let strategy = strategies::build(&config, &*space);
         let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
@@ -133,16 +132,18 @@ impl Job {
             return Self::resume(config, ev, strategy, dir);
         }
         let fastest = min_latency(&ev, config.seed)?;
+        let measured = ev.latency[0].meter().is_some();
         if fastest.latency_ms > config.max_latency_ms {
             bail!(
-                "latency target {} ms is infeasible for space {} under predictor `{}`: the smallest latency found is \
+                "latency target {} ms is infeasible for space {} under {} `{}`: the smallest latency found is \
                  {:.4} ms ({}), by {}",
                 config.max_latency_ms,
                 config.space,
+                if measured { "device" } else { "predictor" },
                 config.latency[0].label,
                 fastest.latency_ms,
                 ev.space.to_json(&fastest.genome),
-                MinLatency::method()
+                MinLatency::method(measured)
             );
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -164,10 +165,10 @@ impl Job {
             job.config.seed
         ));
         job.note(format!(
-            "smallest reachable latency {:.3} ms ({} predictor calls; {})",
+            "smallest reachable latency {:.3} ms ({} latency evaluations; {})",
             job.fastest.latency_ms,
             job.fastest.evaluations,
-            MinLatency::method()
+            MinLatency::method(measured)
         ));
         Ok(job)
     }
@@ -277,8 +278,31 @@ impl Job {
         self.finish().map(Some)
     }
 
+    /// For each measured objective: what the device timed (and reused), and its Parquet dataset.
+    pub fn measurement_notes(&self) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for (spec, obj) in self.config.latency.iter().zip(&self.ev.latency) {
+            let Some(m) = obj.meter() else { continue };
+            let dataset = m.write_dataset().map_err(anyhow::Error::msg)?;
+            let s = m.stats();
+            notes.push(format!(
+                "latency `{}`: {} networks timed on {} in this run ({} flagged), {} reused from the journal; dataset {}",
+                spec.label,
+                s.measured,
+                m.id(),
+                s.flagged,
+                s.reused,
+                dataset.display()
+            ));
+        }
+        Ok(notes)
+    }
+
     /// Writes the final outputs (history.parquet, pareto.json, best.json, plots).
     fn finish(&mut self) -> Result<Outcome> {
+        for line in self.measurement_notes()? {
+            self.note(line);
+        }
         let space = &*self.ev.space;
         let labels: Vec<String> = self.config.latency.iter().map(|l| l.label.clone()).collect();
         history::write_parquet(&self.dir.join("history.parquet"), &self.history, space, &labels)?;

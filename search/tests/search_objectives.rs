@@ -32,8 +32,9 @@ fn agree(space: &str, p: Arc<dyn LatencyPredictor>, tabulated: bool) {
     assert_eq!(obj.is_tabulated(), tabulated, "{space}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     for _ in 0..300 {
-        let net = s.network(&s.sample(&mut rng));
-        let (a, b) = (obj.latency_ms(&net).unwrap(), p.predict_ms(&net).unwrap());
+        let g = s.sample(&mut rng);
+        let net = s.network(&g);
+        let (a, b) = (obj.latency_ms(&*s, &g, &net).unwrap(), p.predict_ms(&net).unwrap());
         assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{space}: table {a} vs predictor {b}");
     }
 }

@@ -81,8 +81,8 @@ fn nsga2_optimises_two_devices_at_once() {
     let target = median_latency("fbnet-cifar100", &*pixel3, 201);
     let mut cfg = config("fbnet-cifar100", StrategyConfig::by_name("nsga2").unwrap(), 24, 6, 8, target);
     cfg.latency = vec![
-        LatencySpec { label: "pixel3".into(), path: "memory".into() },
-        LatencySpec { label: "raspi4".into(), path: "memory".into() },
+        LatencySpec { label: "pixel3".into(), path: "memory".into(), measure: None },
+        LatencySpec { label: "raspi4".into(), path: "memory".into(), measure: None },
     ];
     let dir = scratch("nsga2-two-devices");
     let acc = proxy("fbnet-cifar100");

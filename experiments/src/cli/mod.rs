@@ -11,6 +11,7 @@ mod export;
 mod fit;
 mod fit_import;
 mod local_lut;
+mod measure_args;
 mod profile;
 mod search;
 mod search_dnas;

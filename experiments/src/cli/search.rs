@@ -3,8 +3,10 @@
 use ::search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
 use ::search::job::{GenerationReport, Job};
 use ::search::objectives::supernet::SupernetEval;
+use ::search::objectives::LatencySource;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use latency::profile::{DeviceSpec, LiveMeter};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,9 +16,12 @@ pub struct Args {
     /// The space to search (see `hwnas spaces`).
     #[arg(long)]
     space: Option<String>,
-    /// Latency predictor file (`hwnas fit … --out FILE`); repeat for several devices (NSGA-II
-    /// optimises all, the first carries the target). `LABEL=FILE` names its history column.
-    /// Without one, this machine's CPU is profiled into a lookup table on first use (cached).
+    /// Latency predictor file (`hwnas fit … --out FILE`), or `device:SERIAL` to time every
+    /// candidate on that device (`device:local` for this machine; found on the --adb servers,
+    /// timed as the measurement flags say, journaled in OUT/measurements/LABEL). Repeat for
+    /// several devices (NSGA-II optimises all, the first carries the target). `LABEL=…` names
+    /// its history column. Without one, this machine's CPU is profiled into a lookup table on
+    /// first use (cached).
     #[arg(long)]
     latency: Vec<String>,
     /// Latency target in ms under the first predictor.
@@ -62,23 +67,69 @@ pub struct Args {
     resume: bool,
     #[command(flatten)]
     dnas: super::search_dnas::DnasArgs,
+    #[command(flatten)]
+    measure: super::measure_args::MeasureArgs,
 }
+
+/// `device:SERIAL` latency arguments name a device to measure on.
+const DEVICE_PREFIX: &str = "device:";
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-/// `LABEL=FILE` or `FILE` (labelled by its stem); the path is made absolute so that the saved
-/// config still finds the file when the job is resumed from another directory.
-fn latency_spec(arg: &str) -> LatencySpec {
-    let (label, path) = match arg.split_once('=') {
-        Some((label, path)) if !label.is_empty() && !label.contains('/') => (label.to_string(), path),
-        _ => (Path::new(arg).file_stem().and_then(|s| s.to_str()).unwrap_or("latency").to_string(), arg),
+/// `[LABEL=]FILE` (labelled by the file's stem) or `[LABEL=]device:SERIAL` (labelled by the
+/// serial, journaled in OUT/measurements/LABEL). Paths are made absolute so that the saved
+/// config still finds them when the job is resumed from another directory.
+fn latency_spec(arg: &str, a: &Args) -> Result<LatencySpec> {
+    let (label, what) = match arg.split_once('=') {
+        Some((label, what)) if !label.is_empty() && !label.contains('/') => (Some(label.to_string()), what),
+        _ => (None, arg),
     };
-    let path = std::fs::canonicalize(path).map_or_else(|_| path.to_string(), |p| p.display().to_string());
-    LatencySpec { label, path }
+    let absolute =
+        |p: &Path| std::fs::canonicalize(p).map_or_else(|_| p.display().to_string(), |p| p.display().to_string());
+    if let Some(serial) = what.strip_prefix(DEVICE_PREFIX) {
+        if serial.is_empty() {
+            bail!("--latency {arg}: name the device, e.g. device:SERIAL (see `hwnas devices`) or device:local");
+        }
+        let label = label.unwrap_or_else(|| serial.replace(['/', ':'], "_"));
+        std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+        let journal = absolute(&a.out).to_string() + "/measurements/" + &label;
+        let device = DeviceSpec {
+            device: serial.into(),
+            adb: a.measure.servers.clone(),
+            runtime: a.measure.runtime()?,
+            protocol: a.measure.protocol(),
+        };
+        return Ok(LatencySpec { label, path: journal, measure: Some(device) });
+    }
+    let label =
+        label.unwrap_or_else(|| Path::new(what).file_stem().and_then(|s| s.to_str()).unwrap_or("latency").into());
+    Ok(LatencySpec { label, path: absolute(Path::new(what)), measure: None })
 }
+
+/// A predictor file, or for measured objectives the device (connected, runtime installed,
+/// journal opened).
+fn latency_source(spec: &LatencySpec) -> Result<LatencySource> {
+    match &spec.measure {
+        Some(device) => {
+            let meter = LiveMeter::open(device, Path::new(&spec.path))
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("latency `{}`: cannot measure on device {}", spec.label, device.device))?;
+            Ok(LatencySource::Device(Arc::new(meter)))
+        }
+        None => Ok(LatencySource::Predictor(
+            predictors::load_predictor(Path::new(&spec.path))
+                .map(Arc::from)
+                .with_context(|| format!("cannot load latency predictor {}", spec.path))?,
+        )),
+    }
+}
+
+/// Default proposal cap of jobs that time candidates on a device: rejection sampling with
+/// the predictor default (100 000) could keep a phone busy for days.
+const MEASURED_TRIES_PER_MEMBER: usize = 10;
 
 fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
     let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.into()).display().to_string();
@@ -111,7 +162,8 @@ fn resolve(a: &Args) -> Result<JobConfig> {
         set("space", json!(s));
     }
     if !a.latency.is_empty() {
-        set("latency", serde_json::to_value(a.latency.iter().map(|l| latency_spec(l)).collect::<Vec<_>>())?);
+        let specs = a.latency.iter().map(|l| latency_spec(l, a)).collect::<Result<Vec<_>>>()?;
+        set("latency", serde_json::to_value(specs)?);
     }
     if let Some(t) = a.max_latency_ms {
         set("max_latency_ms", json!(t));
@@ -134,7 +186,7 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     if !m.contains_key("latency") {
         if let Some(Value::String(space)) = m.get("space") {
             let lut = super::local_lut::cached_local_lut(space)?;
-            let spec = latency_spec(&format!("local={}", lut.display()));
+            let spec = latency_spec(&format!("local={}", lut.display()), a)?;
             m.insert("latency".into(), serde_json::to_value(vec![spec])?);
         }
     }
@@ -147,6 +199,12 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     }))?;
     for (k, v) in defaults {
         m.entry(k).or_insert(v);
+    }
+    let measured =
+        m.get("latency").and_then(Value::as_array).is_some_and(|l| l.iter().any(|s| s.get("measure").is_some()));
+    if measured && !m.contains_key("max_tries") {
+        let population = m.get("population").and_then(Value::as_u64).unwrap_or(100) as usize;
+        m.insert("max_tries".into(), json!(MEASURED_TRIES_PER_MEMBER * population));
     }
     if let Some(r) = &a.reward {
         let reward = match r.as_str() {
@@ -171,6 +229,9 @@ fn resolve(a: &Args) -> Result<JobConfig> {
 
 pub fn run(a: Args) -> Result<()> {
     if super::search_dnas::is_dnas(a.strategy.as_deref(), &a.out, a.resume) {
+        if a.latency.iter().any(|l| l.contains(DEVICE_PREFIX)) {
+            bail!("differentiable searches need a latency lookup table (their latency term is Σ p·LUT), not device:");
+        }
         let data = a.accuracy_data.as_deref();
         return super::search_dnas::run(
             &a.dnas,
@@ -186,15 +247,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let config = resolve(&a)?;
     let space = spaces::space(&config.space)?;
-    let latency = config
-        .latency
-        .iter()
-        .map(|l| {
-            predictors::load_predictor(Path::new(&l.path))
-                .map(Arc::from)
-                .with_context(|| format!("cannot load latency predictor {}", l.path))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let latency = config.latency.iter().map(latency_source).collect::<Result<Vec<_>>>()?;
     let accuracy = ::search::objectives::accuracy::load(&config.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, &a.out, a.resume)?;
     let bar = ProgressBar::new(job.total_generations() as u64);
@@ -203,12 +256,22 @@ pub fn run(a: Args) -> Result<()> {
             .expect("valid template"),
     );
     bar.set_position(job.next_generation() as u64);
+    let journals: Vec<String> =
+        job.config.latency.iter().filter(|l| l.measure.is_some()).map(|l| l.path.clone()).collect();
     let outcome = job
         .run(None, &mut |r: &GenerationReport| {
             bar.set_position(r.generation as u64 + 1);
             if let Some(b) = r.best {
                 bar.set_message(format!("{} evaluated, best objective {b:.4}", r.evaluated));
             }
+        })
+        .with_context(|| {
+            let kept = if journals.is_empty() {
+                String::new()
+            } else {
+                format!("; measurements taken so far are kept in {}", journals.join(", "))
+            };
+            format!("search stopped at generation {}{kept}; rerun with --resume to continue", job.next_generation())
         })?
         .expect("a run without a generation cap completes");
     bar.finish_and_clear();

@@ -4,14 +4,18 @@
 pub mod dataset;
 pub mod job;
 pub mod journal;
+pub mod live;
 pub mod models;
 pub mod protocol;
 pub mod record;
 pub mod session;
+pub mod settings;
 pub mod stats;
 
 pub use dataset::{write_parquet, DATASET_FILE};
 pub use job::{DeviceReport, Event, Job, ModelSource};
 pub use journal::{Journal, JOURNAL_FILE};
+pub use live::{DeviceSpec, LiveMeter, MeterStats};
 pub use protocol::{Bench, Protocol};
 pub use record::{Identity, Kind, ModelId, Record, RuntimeId};
+pub use settings::{connect, ProtocolSpec, RuntimeSpec};

@@ -6,7 +6,7 @@ use super::record::{Kind, ModelId};
 use crate::modelfile::tflite::{layer_model, network_model};
 use rand::SeedableRng;
 use spaces::ir::{Layer, Weights};
-use spaces::SearchSpace;
+use spaces::{Genome, SearchSpace};
 use std::collections::{BTreeSet, HashMap};
 
 /// Models of one search space; weights are random from `seed` (latency does not depend on their values).
@@ -77,9 +77,14 @@ impl ModelSource for SpaceModels {
             }
             Kind::Network => {
                 let g = self.space.parse(&model.arch).map_err(|e| format!("{}: {e}", model.arch))?;
-                let net = self.space.network_at(&g, model.resolution);
-                network_model(&net, &Weights::random(&net, self.seed)).map_err(|e| e.to_string())
+                network_file(&*self.space, &g, model.resolution, self.seed)
             }
         }
     }
+}
+
+/// The TFLite file of member `g` at `resolution`, with random weights from `seed`.
+pub fn network_file(space: &dyn SearchSpace, g: &Genome, resolution: u32, seed: u64) -> Result<Vec<u8>, String> {
+    let net = space.network_at(g, resolution);
+    network_model(&net, &Weights::random(&net, seed)).map_err(|e| e.to_string())
 }

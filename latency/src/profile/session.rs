@@ -59,16 +59,16 @@ impl Outcome {
 }
 
 /// Holds an exclusive lock on the output directory; the OS drops it if the process dies.
-struct DirLock {
+pub(crate) struct DirLock {
     _file: File,
 }
 
-fn lock(dir: &Path) -> Result<DirLock, String> {
+pub(crate) fn lock(dir: &Path) -> Result<DirLock, String> {
     let path = dir.join(LOCK_FILE);
     let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     // SAFETY: flock on a file descriptor we own for the lifetime of the guard.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(format!("another `hwnas profile` is writing {} (lock {} is held)", dir.display(), path.display()));
+        return Err(format!("another hwnas process is writing {} (lock {} is held)", dir.display(), path.display()));
     }
     Ok(DirLock { _file: f })
 }

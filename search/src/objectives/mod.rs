@@ -7,5 +7,5 @@ pub mod reward;
 pub mod supernet;
 
 pub use accuracy::{AccuracySource, CapacityProxy};
-pub use latency::LatencyObjective;
+pub use latency::{LatencyObjective, LatencySource};
 pub use reward::Reward;

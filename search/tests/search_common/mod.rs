@@ -60,7 +60,7 @@ pub fn config(
 ) -> JobConfig {
     JobConfig {
         space: space.into(),
-        latency: vec![LatencySpec { label: "dev".into(), path: "memory".into() }],
+        latency: vec![LatencySpec { label: "dev".into(), path: "memory".into(), measure: None }],
         max_latency_ms: target,
         accuracy: AccuracySpec::CapacityProxy,
         strategy,

@@ -36,7 +36,7 @@ pub fn search_with(spec: &SearchSpec, latency: Vec<Arc<dyn LatencyPredictor>>, d
         latency: spec
             .latency
             .iter()
-            .map(|(label, p)| LatencySpec { label: label.clone(), path: p.display().to_string() })
+            .map(|(label, p)| LatencySpec { label: label.clone(), path: p.display().to_string(), measure: None })
             .collect(),
         max_latency_ms: spec.target_ms,
         accuracy: AccuracySpec::CapacityProxy,

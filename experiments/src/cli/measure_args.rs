@@ -1,0 +1,117 @@
+//! The flags that say how models are timed on a device (adb servers, runtime binary,
+//! protocol), shared by `hwnas profile` and measured `hwnas search` objectives.
+
+use anyhow::{anyhow, bail, Result};
+use latency::profile::{ProtocolSpec, RuntimeSpec};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct MeasureArgs {
+    /// adb servers (`HOST:PORT`) to find the devices on. Repeat for several; default 127.0.0.1:5037.
+    #[arg(long = "adb")]
+    pub servers: Vec<String>,
+    /// `tflite` (the stock benchmark_model, --benchmark-model) or `runner` (hwnas-runner).
+    #[arg(long, default_value = "runner", value_parser = ["tflite", "runner"])]
+    runtime: String,
+    /// The TFLite benchmark_model binary built for the devices (Android arm64 for phones).
+    #[arg(long)]
+    benchmark_model: Option<PathBuf>,
+    /// The hwnas-runner binary built for the devices (default: the one next to hwnas).
+    #[arg(long)]
+    runner: Option<PathBuf>,
+    /// benchmark_model's --use_xnnpack, passed explicitly because defaults differ between releases.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    xnnpack: bool,
+    /// Extra benchmark_model flag passed verbatim and recorded, e.g. --benchmark-arg=--use_gpu=true. Repeatable.
+    #[arg(long = "benchmark-arg", allow_hyphen_values = true)]
+    benchmark_args: Vec<String>,
+    /// Runtime threads (1 for single-core numbers).
+    #[arg(long, default_value_t = ProtocolSpec::default().threads)]
+    threads: u32,
+    /// Hex CPU mask for taskset, e.g. 70 = CPUs 4-6 (the Cortex-A76 cores of a Snapdragon 855).
+    #[arg(long)]
+    affinity: Option<String>,
+    /// Untimed runs before the timed ones, in every round.
+    #[arg(long, default_value_t = ProtocolSpec::default().warmup)]
+    warmup: u32,
+    /// Timed runs per round.
+    #[arg(long, default_value_t = ProtocolSpec::default().runs)]
+    runs: u32,
+    /// Pause between models.
+    #[arg(long, default_value_t = ProtocolSpec::default().cooldown_ms)]
+    cooldown_ms: u64,
+    /// Kill a runtime invocation after this long.
+    #[arg(long, default_value_t = ProtocolSpec::default().timeout_s)]
+    timeout_s: u64,
+    /// Repeat rounds until the coefficient of variation of the kept samples is at most this…
+    #[arg(long, default_value_t = ProtocolSpec::default().max_cv)]
+    max_cv: f64,
+    /// …with at least this many kept samples…
+    #[arg(long, default_value_t = ProtocolSpec::default().min_samples)]
+    min_samples: usize,
+    /// …for at most this many rounds (then the record is flagged unstable).
+    #[arg(long, default_value_t = ProtocolSpec::default().max_rounds)]
+    max_rounds: u32,
+    /// Wait before each model until the pinned cores run at this frequency (kHz).
+    #[arg(long)]
+    expect_freq_khz: Option<u64>,
+    /// Wait before each model until the hottest thermal zone is at most this (°C).
+    #[arg(long)]
+    max_temp_c: Option<f64>,
+    /// Give up waiting for frequency/temperature after this long and flag the record.
+    #[arg(long, default_value_t = ProtocolSpec::default().settle_s)]
+    settle_s: u64,
+}
+
+/// hwnas-runner next to the running hwnas binary (where cargo builds both).
+pub fn default_runner() -> Result<PathBuf> {
+    Ok(std::env::current_exe()?.with_file_name("hwnas-runner"))
+}
+
+fn absolute(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.into()).display().to_string()
+}
+
+impl MeasureArgs {
+    pub fn protocol(&self) -> ProtocolSpec {
+        ProtocolSpec {
+            threads: self.threads,
+            affinity: self.affinity.clone(),
+            warmup: self.warmup,
+            runs: self.runs,
+            cooldown_ms: self.cooldown_ms,
+            timeout_s: self.timeout_s,
+            max_cv: self.max_cv,
+            min_samples: self.min_samples,
+            max_rounds: self.max_rounds,
+            expect_freq_khz: self.expect_freq_khz,
+            max_temp_c: self.max_temp_c,
+            settle_s: self.settle_s,
+        }
+    }
+
+    /// The runtime with absolute binary paths (saved configs must work from any directory).
+    pub fn runtime(&self) -> Result<RuntimeSpec> {
+        Ok(match self.runtime.as_str() {
+            "tflite" => {
+                let bin = self
+                    .benchmark_model
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("--runtime tflite needs --benchmark-model PATH"))?;
+                let mut flags = vec![format!("--use_xnnpack={}", self.xnnpack)];
+                flags.extend(self.benchmark_args.iter().cloned());
+                RuntimeSpec::Tflite { binary: absolute(bin), flags }
+            }
+            _ => {
+                if !self.benchmark_args.is_empty() {
+                    bail!("--benchmark-arg applies to --runtime tflite only");
+                }
+                let bin = match &self.runner {
+                    Some(p) => p.clone(),
+                    None => default_runner()?,
+                };
+                RuntimeSpec::Runner { binary: absolute(&bin) }
+            }
+        })
+    }
+}

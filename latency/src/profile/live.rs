@@ -1,0 +1,183 @@
+//! Live measurement for searches: a device that times member networks on request,
+//! one model at a time (two models timed at once on one phone would disturb each
+//! other), journaling every record before answering. A search killed half-way, or
+//! run again on the same journal, finds its earlier measurements and reuses them.
+
+use super::dataset::{write_parquet, DATASET_FILE};
+use super::journal::Journal;
+use super::models::network_file;
+use super::protocol::{Bench, Protocol};
+use super::record::{ModelId, Record, RuntimeId};
+use super::session::{lock, DirLock};
+use super::settings::{connect, ProtocolSpec, RuntimeSpec};
+use crate::runtime::Runtime;
+use crate::target::Target;
+use serde::{Deserialize, Serialize};
+use spaces::{Genome, SearchSpace};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A device to measure on, as a search job's config stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    /// A serial as listed by `adb devices`, or `local` for this machine.
+    pub device: String,
+    /// adb servers (`HOST:PORT`) to find it on; empty: the local server.
+    #[serde(default)]
+    pub adb: Vec<String>,
+    pub runtime: RuntimeSpec,
+    #[serde(default)]
+    pub protocol: ProtocolSpec,
+}
+
+/// What a meter has done since it was opened.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeterStats {
+    /// Measurements found in the journal when it was opened (reusable ones only).
+    pub reused: usize,
+    /// Models timed on the device since.
+    pub measured: usize,
+    /// Of those, records flagged (unstable, unsettled device).
+    pub flagged: usize,
+}
+
+struct Device {
+    target: Box<dyn Target>,
+    runtime: Box<dyn Runtime>,
+    binary: String,
+    protocol: Protocol,
+    journal: Journal,
+    last: Option<Instant>,
+}
+
+pub struct LiveMeter {
+    id: String,
+    dir: PathBuf,
+    runtime_id: RuntimeId,
+    /// Median latency (ms) of every model measured with this device and runtime setup.
+    cache: Mutex<HashMap<ModelId, f64>>,
+    device: Mutex<Device>,
+    stats: Mutex<MeterStats>,
+    _lock: DirLock,
+}
+
+impl LiveMeter {
+    /// Connects to the device, installs the runtime and opens (or creates) the journal in
+    /// `dir`. Records of other devices or runtime setups in that journal are kept but not
+    /// reused.
+    pub fn open(spec: &DeviceSpec, dir: &Path) -> Result<LiveMeter, String> {
+        let protocol = spec.protocol.protocol()?;
+        let runtime = spec.runtime.build()?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let lock = lock(dir)?;
+        let target = connect(&spec.device, &spec.adb)?;
+        let id = target.id();
+        let binary =
+            runtime.install(&*target).map_err(|e| format!("cannot install {} on {id}: {e}", runtime.name()))?;
+        let (journal, loaded) = Journal::open(dir)?;
+        let staging = dir.join(".staging");
+        std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+        let device = Device { target, runtime, binary, protocol, journal, last: None };
+        let runtime_id = device.bench(&staging).runtime_id();
+        let cache: HashMap<ModelId, f64> = loaded
+            .records
+            .iter()
+            .filter(|r| r.device == id && r.runtime == runtime_id)
+            .map(|r| (r.model.clone(), r.summary.median_us / 1000.0))
+            .collect();
+        let stats = MeterStats { reused: cache.len(), ..Default::default() };
+        Ok(LiveMeter {
+            id,
+            dir: dir.into(),
+            runtime_id,
+            cache: Mutex::new(cache),
+            device: Mutex::new(device),
+            stats: Mutex::new(stats),
+            _lock: lock,
+        })
+    }
+
+    /// The device's id (its serial, or `local`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn stats(&self) -> MeterStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Median latency (ms) of member `g` of `space` at its own resolution: from the
+    /// journal if it was measured before, otherwise timed now (weights random, seed 0:
+    /// latency does not depend on their values).
+    pub fn measure(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, String> {
+        let mut g = g.clone();
+        space.canonicalize(&mut g);
+        let model = ModelId::network(space.name(), space.to_json(&g).to_string(), space.resolution(&g));
+        if let Some(ms) = self.cached(&model) {
+            return Ok(ms);
+        }
+        let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have timed it while this one waited for the device.
+        if let Some(ms) = self.cached(&model) {
+            return Ok(ms);
+        }
+        let building = Instant::now();
+        let bytes = network_file(space, &g, model.resolution, 0)?;
+        let build_us = building.elapsed().as_secs_f64() * 1e6;
+        let mut rec = device.time(&model, &bytes, &self.dir.join(".staging"))?;
+        rec.phases.build_us = build_us;
+        let ms = rec.summary.median_us / 1000.0;
+        device.journal.append(&rec).map_err(|e| format!("measured {} on {} but {e}", model.label(), self.id))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(model, ms);
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.measured += 1;
+        stats.flagged += rec.flagged() as usize;
+        Ok(ms)
+    }
+
+    fn cached(&self, model: &ModelId) -> Option<f64> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(model).copied()
+    }
+
+    /// Writes every journaled record (all devices and setups) to the directory's Parquet dataset.
+    pub fn write_dataset(&self) -> Result<PathBuf, String> {
+        let records: Vec<Record> = Journal::open(&self.dir)?.1.records;
+        let path = self.dir.join(DATASET_FILE);
+        write_parquet(&records, &path)?;
+        Ok(path)
+    }
+
+    /// The runtime and its flags, as recorded with every measurement.
+    pub fn runtime_id(&self) -> &RuntimeId {
+        &self.runtime_id
+    }
+}
+
+impl Device {
+    fn bench<'a>(&'a self, staging: &'a Path) -> Bench<'a> {
+        Bench {
+            target: &*self.target,
+            runtime: &*self.runtime,
+            binary: self.binary.clone(),
+            protocol: &self.protocol,
+            staging,
+        }
+    }
+
+    /// Times one model after the protocol's cool-down since the previous one.
+    fn time(&mut self, model: &ModelId, bytes: &[u8], staging: &Path) -> Result<Record, String> {
+        if let Some(last) = self.last {
+            std::thread::sleep(self.protocol.cooldown.saturating_sub(last.elapsed()));
+        }
+        let rec = self.bench(staging).measure(model, bytes);
+        self.last = Some(Instant::now());
+        rec.map_err(|e| format!("measuring {} on {}: {e}", model.label(), self.target.id()))
+    }
+}
