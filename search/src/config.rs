@@ -5,6 +5,7 @@
 use crate::objectives::Reward;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A latency objective: a predictor file, or live measurement on a device, and the label
 /// its history column gets.
@@ -174,6 +175,10 @@ pub struct JobConfig {
     /// Cap on proposals per generation when rejection-sampling feasible candidates.
     #[serde(default = "default_max_tries")]
     pub max_tries: usize,
+    /// Genes held at one choice: gene name (`r`, `ks[3]`) or family (`ks`) → choice label
+    /// (see `search::pinned`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fixed: BTreeMap<String, String>,
 }
 
 impl JobConfig {

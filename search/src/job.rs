@@ -112,7 +112,7 @@ impl Job {
         if latency.len() != config.latency.len() {
             bail!("config names {} latency predictors but {} were given", config.latency.len(), latency.len());
         }
-        let space = spaces::space(&config.space)?;
+        let space = crate::pinned::pin(spaces::space(&config.space)?, &config.fixed)?;
         let objectives = config
             .latency
             .iter()

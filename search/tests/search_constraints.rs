@@ -137,3 +137,23 @@ fn a_target_just_above_the_minimum_is_searchable() {
     assert!(best.eval.latency_ms[0] <= min * 1.001);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn fixed_genes_hold_in_every_evaluated_architecture_of_every_strategy() {
+    let lat = pixel3_lut();
+    let target = median_latency("fbnet-cifar100", &*lat, 101);
+    for strategy in all_strategies() {
+        let dir = scratch(&format!("fixed-{}", strategy.name()));
+        let mut cfg = config("fbnet-cifar100", strategy.clone(), 8, 3, 5, target);
+        cfg.fixed = [("ops[0]", "k5_e6"), ("ops[21]", "skip")].map(|(g, c)| (g.to_string(), c.to_string())).into();
+        let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
+        job.run(None, &mut |_| {}).unwrap().unwrap();
+        let s = spaces::space("fbnet-cifar100").unwrap();
+        for r in job.history() {
+            let ops = s.to_json(&r.eval.genome)["ops"].clone();
+            assert!(ops[0] == "k5_e6" && ops[21] == "skip", "{}: {ops}", strategy.name());
+        }
+        let saved = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        assert!(saved.contains("\"ops[21]\": \"skip\""), "{saved}");
+    }
+}

@@ -56,6 +56,10 @@ pub struct Args {
     /// Cap on proposals per generation when sampling feasible candidates.
     #[arg(long)]
     max_tries: Option<usize>,
+    /// Hold a gene at one choice, e.g. `--fix r=128` (OFA at one resolution) or `--fix ks=7`
+    /// (every `ks[i]`); gene names and choices as `hwnas spaces --json` lists them. Repeatable.
+    #[arg(long = "fix", value_name = "GENE=CHOICE")]
+    fix: Vec<String>,
     /// A job config (JSON, the format of a job's config.json); flags override its fields.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -181,6 +185,15 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     }
     if let Some(s) = a.seed {
         set("seed", json!(s));
+    }
+    if !a.fix.is_empty() {
+        let mut fixed = Map::new();
+        for f in &a.fix {
+            let (gene, choice) =
+                f.split_once('=').with_context(|| format!("--fix {f}: expected GENE=CHOICE, e.g. r=128"))?;
+            fixed.insert(gene.into(), json!(choice));
+        }
+        set("fixed", Value::Object(fixed));
     }
     // No predictor anywhere: this machine's CPU, profiled once into a cached lookup table.
     if !m.contains_key("latency") {

@@ -68,6 +68,7 @@ pub fn config(
         generations,
         seed,
         max_tries: 20_000,
+        fixed: Default::default(),
     }
 }
 

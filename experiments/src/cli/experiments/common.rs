@@ -17,17 +17,13 @@ pub struct SearchSpec<'a> {
     pub population: usize,
     pub generations: usize,
     pub seed: u64,
+    /// Genes held at one choice (`JobConfig::fixed`), as (gene, choice).
+    pub fixed: &'a [(&'a str, &'a str)],
 }
 
 pub fn search(spec: &SearchSpec, dir: &Path) -> Result<(Job, Outcome)> {
     let latency: Vec<Arc<dyn LatencyPredictor>> =
         spec.latency.iter().map(|(_, p)| predictors::load_predictor(p).map(Arc::from)).collect::<Result<_, _>>()?;
-    search_with(spec, latency, dir)
-}
-
-/// `search` with the latency predictors given in memory (one per `spec.latency`, whose paths
-/// are then only recorded in the job's config).
-pub fn search_with(spec: &SearchSpec, latency: Vec<Arc<dyn LatencyPredictor>>, dir: &Path) -> Result<(Job, Outcome)> {
     if dir.join("state.json").exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing the previous job in {}", dir.display()))?;
     }
@@ -45,6 +41,7 @@ pub fn search_with(spec: &SearchSpec, latency: Vec<Arc<dyn LatencyPredictor>>, d
         generations: spec.generations,
         seed: spec.seed,
         max_tries: 100_000,
+        fixed: spec.fixed.iter().map(|(g, c)| (g.to_string(), c.to_string())).collect(),
     };
     let space = spaces::space(spec.space)?;
     let accuracy = search::objectives::accuracy::load(&config.accuracy, &*space)?;

@@ -57,6 +57,7 @@ pub fn run(cx: &Setup) -> Result<String> {
                 population,
                 generations,
                 seed: cx.seed,
+                fixed: &[],
             };
             let (_, o) = search(&spec, &cx.out.join(format!("{device}-{strategy}")))?;
             let (best, best_ms) =

@@ -4,24 +4,20 @@
 //! resolution — the same `hwnas profile` path `hwnas search` takes without --latency, restricted
 //! to that resolution because profiling all 25 takes far longer than an experiment should.
 
-use super::common::{search_with, SearchSpec};
+use super::common::{search, SearchSpec};
 use super::fronts_plot::{points, write_fronts, Points};
 use super::Setup;
 use anyhow::{Context, Result};
 use clap::Parser;
-use predictors::lut::LutPredictor;
 use predictors::train::{fit_lut, TrainOptions};
-use predictors::{LatencyPredictor, PredictError};
-use spaces::ir::Network;
-use std::path::{Path, PathBuf};
+use predictors::LatencyPredictor;
+use std::path::PathBuf;
 
 const SPACE: &str = "ofa-mbv3-w1.0";
 /// The profiled resolution (the space's smallest, so the table profiles fastest).
 const RESOLUTION: u32 = 128;
 /// Targets as fractions of the way from the smallest to the largest member's latency at RESOLUTION.
 const TARGET_FRACTIONS: [f64; 3] = [0.25, 0.5, 0.75];
-/// Latency of a member at any other resolution: never feasible, so the search stays at RESOLUTION.
-const OTHER_RESOLUTION_MS: f64 = 1e9;
 
 #[derive(Parser)]
 struct ProfileCommand {
@@ -51,24 +47,6 @@ fn cached_lut() -> Result<PathBuf> {
     Ok(lut)
 }
 
-/// The table, with members at other resolutions priced out of reach (the table has no keys for them).
-struct AtResolution(LutPredictor);
-
-impl LatencyPredictor for AtResolution {
-    fn family(&self) -> &str {
-        "lut-at-one-resolution"
-    }
-    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        if net.input.h != RESOLUTION {
-            return Ok(OTHER_RESOLUTION_MS);
-        }
-        self.0.predict_ms(net)
-    }
-    fn save(&self, path: &Path) -> anyhow::Result<()> {
-        self.0.save(path)
-    }
-}
-
 pub fn run(cx: &Setup) -> Result<String> {
     let lut_path = cached_lut()?;
     let lut = predictors::load_predictor(&lut_path)?;
@@ -77,13 +55,12 @@ pub fn run(cx: &Setup) -> Result<String> {
     let lo = lut.predict_ms(&space.network_at(&small, RESOLUTION))?;
     let hi = lut.predict_ms(&space.network_at(&large, RESOLUTION))?;
     let (population, generations) = (cx.population.unwrap_or(30), cx.generations.unwrap_or(20));
-    let wrapped = cx.out.join("lut-r128.json");
-    std::fs::copy(&lut_path, &wrapped).with_context(|| format!("copying {}", lut_path.display()))?;
+    let resolution = RESOLUTION.to_string();
     let mut t = format!(
         "## OFA specialisation: `{SPACE}` at {RESOLUTION}x{RESOLUTION} on this machine's CPU (local lookup table)\n\n\
          Table: {} (tract runner, 1 thread); smallest member {lo:.3} ms, largest {hi:.3} ms at {RESOLUTION}. \
          One OFA constrained evolution per target (population {population}, {generations} generations, seed {}), \
-         resolution gene restricted to {RESOLUTION}; accuracy axis: capacity proxy (NOT an accuracy).\n\n\
+         resolution gene fixed at {RESOLUTION} (`\"fixed\": {{\"r\": \"{RESOLUTION}\"}}`); accuracy axis: capacity proxy (NOT an accuracy).\n\n\
          | target ms | evaluated | best latency ms | best proxy | best MACs | front size | best architecture |\n\
          |---|---|---|---|---|---|---|\n",
         lut_path.display(),
@@ -95,16 +72,16 @@ pub fn run(cx: &Setup) -> Result<String> {
         let target = ((lo + f * (hi - lo)) * 100.0).round() / 100.0;
         let spec = SearchSpec {
             space: SPACE,
-            latency: vec![("local".into(), wrapped.as_path())],
+            latency: vec![("local".into(), lut_path.as_path())],
             target_ms: target,
             strategy: "evolution",
             population,
             generations,
             seed: cx.seed,
+            fixed: &[("r", &resolution)],
         };
-        let table = LutPredictor::load(&lut_path)?;
         let dir = cx.out.join(format!("target-{target}ms"));
-        let (_, o) = search_with(&spec, vec![std::sync::Arc::new(AtResolution(table))], &dir)?;
+        let (_, o) = search(&spec, &dir)?;
         let b = o.best.as_ref().with_context(|| format!("no member met the {target} ms target"))?;
         let net = space.network(&b.eval.genome);
         t += &format!(

@@ -45,6 +45,7 @@ pub fn run(cx: &Setup) -> Result<String> {
         population,
         generations,
         seed: cx.seed,
+        fixed: &[],
     };
     let (_, o) = search(&spec, &cx.out.join("search"))?;
     t += &format!(
