@@ -106,7 +106,7 @@ impl RuntimeSpec {
                 if !Path::new(binary).is_file() {
                     return Err(missing(
                         binary,
-                        "hwnas-runner (build it with `cargo build -p latency`, or pass --runner)",
+                        "hwnas-runner (build it with `cargo build -p hwnas-runner`, or pass --runner)",
                     ));
                 }
                 Box::new(RunnerRuntime::new(binary).map_err(|e| e.to_string())?)
