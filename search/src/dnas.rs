@@ -233,7 +233,8 @@ pub struct EpochRecord {
     pub derived_val_loss: f64,
     #[serde(default = "nan")]
     pub derived_top1: f64,
-    /// FBNet: fixed layers + Σ softmax(θ)·LUT; Single-Path: R of the last batch's indicators.
+    /// FBNet: fixed layers + Σ softmax(θ)·LUT; Single-Path: R of the indicators at the end of
+    /// the epoch (evaluation mode: hard, no dropout).
     pub expected_latency_ms: f64,
     /// The derived architecture (space JSON) and its latency under the job's predictor.
     pub arch: serde_json::Value,
@@ -635,7 +636,6 @@ impl DnasJob {
             }
         };
         let mut train_loss = 0.0;
-        let mut runtime = f64::NAN;
         for s in 0..steps {
             let idx: Vec<usize> = perm[s * b..(s + 1) * b].iter().map(|&i| self.train_idx[i]).collect();
             let (x, y) = self.batch(&idx, &mut rng)?;
@@ -646,10 +646,8 @@ impl DnasJob {
                 Supernet::Fbnet { net, .. } => net.forward_with_probs(&x, true).0.cross_entropy_for_logits(&y),
                 Supernet::Singlepath { net, lut, constant, cfg } => {
                     let ce = net.forward_t(&x, true).cross_entropy_for_logits(&y);
-                    let r = net.runtime(lut, *constant);
-                    runtime = r.double_value(&[]);
                     if search {
-                        ce + r.log() * cfg.lambda
+                        ce + net.runtime(lut, *constant).log() * cfg.lambda
                     } else {
                         ce
                     }
@@ -692,7 +690,8 @@ impl DnasJob {
             Supernet::Fbnet { net, lut, fixed_ms, .. } => {
                 fixed_ms + FbNetSupernet::expected_latency(&net.theta.softmax(-1, Kind::Float), lut).double_value(&[])
             }
-            Supernet::Singlepath { .. } => runtime,
+            // The validation pass left the hard indicators (no dropout) of the current thresholds.
+            Supernet::Singlepath { net, lut, constant, .. } => net.runtime(lut, *constant).double_value(&[]),
         };
         let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
         let rec = EpochRecord {

@@ -56,7 +56,8 @@ fn fbnet_config(lut: &Path, beta: f64, epochs: usize) -> DnasConfig {
     }
 }
 
-/// libtorch's generator (initial weights, Gumbel noise) is global: one search at a time keeps them reproducible.
+/// libtorch's generator (initial weights, Gumbel noise) is global: every test that draws from
+/// it (a supernet's initial weights included) holds this lock, so searches stay reproducible.
 static TORCH: Mutex<()> = Mutex::new(());
 
 fn run(config: DnasConfig, dir: &Path) -> DnasJob {
@@ -147,6 +148,7 @@ fn fbnet_final_samples_are_valid_reproducible_and_reported() {
 
 #[test]
 fn fbnet_sampling_follows_softmax_theta() {
+    let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let vs = VarStore::new(Device::Cpu);
     let sn = FbNetSupernet::new(&vs.root(), "fbnet-cifar100").unwrap();
@@ -330,6 +332,7 @@ fn rmsprop_follows_tensorflows_update_rule() {
 
 #[test]
 fn singlepath_extraction_reproduces_the_supernet_for_full_width_members() {
+    let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     tch::manual_seed(7);
     let vs = VarStore::new(Device::Cpu);
@@ -382,6 +385,7 @@ fn singlepath_extraction_reproduces_the_supernet_for_full_width_members() {
 
 #[test]
 fn singlepath_pixel1_runtime_matches_the_table_sums() {
+    let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     let p = predictors::spnas::SinglePathPredictor::import(&shared_data().join("single-path-pixel1-lut.json")).unwrap();
     let (lut, constant) = search::dnas::singlepath_lut(&p);
     let vs = VarStore::new(Device::Cpu);
