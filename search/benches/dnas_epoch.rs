@@ -48,12 +48,13 @@ fn main() {
     let device = job.device();
     let rec = job.epoch().unwrap();
     let (w_steps, a_steps) = ((examples - examples / 5) / batch, (examples / 5) / batch);
-    let per_step = rec.seconds / (w_steps + a_steps) as f64;
+    let per_step = (rec.seconds - rec.derived_eval_seconds) / (w_steps + a_steps) as f64;
     println!(
-        "fbnet-cifar100 DNAS epoch, batch {batch} at 32x32 on {device:?} ({} CPU threads): {examples} examples = {w_steps} weight steps + {a_steps} θ steps + validation in {:.2} s ({:.3} s per step)",
+        "fbnet-cifar100 DNAS epoch, batch {batch} at 32x32 on {device:?} ({} CPU threads): {examples} examples = {w_steps} weight steps + {a_steps} θ steps + validation in {:.2} s ({:.3} s per step; derived member's BN re-calibration and validation {:.2} s of it)",
         tch::get_num_threads(),
         rec.seconds,
-        per_step
+        per_step,
+        rec.derived_eval_seconds
     );
     let (cw, ca) = (40_000 / batch, 10_000 / batch);
     println!(

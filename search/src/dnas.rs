@@ -241,6 +241,9 @@ pub struct EpochRecord {
     pub latency_ms: f64,
     pub feasible: bool,
     pub seconds: f64,
+    /// Part of `seconds` spent extracting, re-calibrating and validating the derived member.
+    #[serde(default)]
+    pub derived_eval_seconds: f64,
 }
 
 /// Histories written before the derived member was evaluated have no value.
@@ -685,7 +688,9 @@ impl DnasJob {
             Supernet::Singlepath { net, .. } => net.forward_t(x, false),
         })?;
         let g = self.derived();
+        let eval_start = Instant::now();
         let (derived_val_loss, derived_top1) = self.evaluate_member(&g)?;
+        let derived_eval_seconds = eval_start.elapsed().as_secs_f64();
         let expected_latency_ms = match &self.net {
             Supernet::Fbnet { net, lut, fixed_ms, .. } => {
                 fixed_ms + FbNetSupernet::expected_latency(&net.theta.softmax(-1, Kind::Float), lut).double_value(&[])
@@ -707,10 +712,11 @@ impl DnasJob {
             latency_ms,
             feasible: latency_ms <= self.config.max_latency_ms,
             seconds: start.elapsed().as_secs_f64(),
+            derived_eval_seconds,
         };
         self.checkpoint(&rec)?;
         self.log(&format!(
-            "epoch {epoch}: train loss {train_loss:.4}{} supernet val loss {supernet_val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{}, re-calibrated val loss {derived_val_loss:.4} top-1 {:.4} ({:.1}s)",
+            "epoch {epoch}: train loss {train_loss:.4}{} supernet val loss {supernet_val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{}, re-calibrated val loss {derived_val_loss:.4} top-1 {:.4} ({:.1}s, derived evaluation {derived_eval_seconds:.1}s)",
             arch_loss.map_or(String::new(), |a| format!(" arch loss {a:.4}")),
             rec.arch,
             if rec.feasible { "" } else { " (over the target)" },
