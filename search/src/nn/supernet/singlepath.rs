@@ -211,9 +211,11 @@ impl SinglePathSupernet {
     }
 
     /// A stand-alone model of member `g`: the expand/dw/project weights of the leading e·C
-    /// channels and the centre of the superkernel, as the superkernel encodes them. Unlike
-    /// OFA this is not output-identical to the supernet, which keeps its 1x1 convs at full
-    /// width during the search; the paper retrains the selected network.
+    /// channels and the centre of the superkernel, as the superkernel encodes them. Members
+    /// built of k3e6, k5e6 and skip compute exactly what the supernet computes (tested); e3
+    /// members do not, since the supernet keeps its 1x1 convs at full width during the
+    /// search (the masked channels still pass BN shifts on), which is why the search
+    /// re-calibrates BN before evaluating an extracted member; the paper retrains it.
     pub fn extract(&self, root: &Path, g: &Genome, resolution: u32) -> Model {
         let net = SinglePath::default().network_at(g, resolution);
         let mut model = Model::new(root, &net);
