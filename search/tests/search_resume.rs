@@ -4,7 +4,7 @@
 mod search_common;
 use search_common::*;
 
-use search::config::{JobConfig, StrategyConfig};
+use search::config::JobConfig;
 use search::history::Record;
 use std::io::Write;
 

@@ -15,7 +15,7 @@
 //! (Schulman et al. 2017), both with an entropy bonus. libtorch computes the unrolled
 //! forward pass and its gradients in f64; Adam runs here on the flat parameter vectors, so
 //! the whole state — weights, both Adam moments, step count and baseline — is plain f64
-//! numbers that serialise exactly and resume bit for bit.
+//! numbers that serialise exactly (as hex of their bytes) and resume bit for bit.
 
 use crate::config::{PolicyGradient, RlConfig};
 use rand::rngs::StdRng;
@@ -35,9 +35,53 @@ const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
 struct Param {
     name: String,
     shape: Vec<i64>,
+    #[serde(with = "hex_f64")]
     value: Vec<f64>,
+    #[serde(with = "hex_f64")]
     adam_m: Vec<f64>,
+    #[serde(with = "hex_f64")]
     adam_v: Vec<f64>,
+}
+
+/// f64 vectors as the hex digits of their little-endian bytes: exact by construction, and
+/// much cheaper to write and parse than decimal numbers — a controller holds ~10^5
+/// parameters and the job checkpoints it every generation.
+mod hex_f64 {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(16 * v.len());
+        for b in v.iter().flat_map(|x| x.to_le_bytes()) {
+            out.push(DIGITS[(b >> 4) as usize] as char);
+            out.push(DIGITS[(b & 15) as usize] as char);
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 16 != 0 {
+            return Err(D::Error::custom("hex-encoded f64 values need 16 digits each"));
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(D::Error::custom(format!("`{}` is not a lower-case hex digit", c as char))),
+        };
+        text.as_bytes()
+            .chunks(16)
+            .map(|digits| {
+                let mut le = [0u8; 8];
+                for (i, byte) in le.iter_mut().enumerate() {
+                    *byte = (nibble(digits[2 * i])? << 4) | nibble(digits[2 * i + 1])?;
+                }
+                Ok(f64::from_le_bytes(le))
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +110,22 @@ pub struct Update {
     pub mean_reward: f64,
     /// The baseline the advantages were taken against (before this batch moved it).
     pub baseline: f64,
+}
+
+/// Runs `f` with libtorch on one thread in this thread, restoring the previous setting
+/// (libtorch's OpenMP and MKL thread counts are per calling thread). The controller's
+/// tensors are tiny: a thread team costs more than it saves — on a loaded two-core
+/// machine its spinning workers slowed a 30-generation job about 20-fold — and one
+/// thread makes every result independent of the machine's thread settings.
+fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
+    let before = tch::get_num_threads();
+    if before == 1 {
+        return f();
+    }
+    tch::set_num_threads(1);
+    let out = f();
+    tch::set_num_threads(before);
+    out
 }
 
 /// The parameters as torch tensors, in `Controller::params` order.
@@ -154,6 +214,7 @@ impl Controller {
                     && b.value.len() == a.value.len()
                     && b.adam_m.len() == a.value.len()
                     && b.adam_v.len() == a.value.len()
+                    && b.value.iter().chain(&b.adam_m).chain(&b.adam_v).all(|x| x.is_finite())
             });
         anyhow::ensure!(same, "the RL controller state does not match its own layout");
         Ok(())
@@ -174,72 +235,72 @@ impl Controller {
         let h0 = Tensor::zeros([batch, self.hidden as i64], F64);
         let (mut h, mut c) = (h0.shallow_clone(), h0);
         let mut x = net.start().expand([batch, self.hidden as i64], false);
-        let mut log_prob = Tensor::zeros([batch], F64);
-        let mut entropy = Tensor::zeros([batch], F64);
+        let (mut log_probs, mut entropies) = (Vec::new(), Vec::new());
         let (w_ih, w_hh, b_ih, b_hh) = net.lstm();
         for g in 0..self.cardinalities.len() {
             (h, c) = x.lstm_cell(&[&h, &c], w_ih, w_hh, Some(b_ih), Some(b_hh));
             let (w, b) = net.head(g);
             let logp = h.linear(w, Some(b)).log_softmax(-1, Kind::Double);
             let chosen = pick(g, &logp.exp().detach());
-            log_prob = log_prob + logp.gather(1, &chosen.unsqueeze(1), false).squeeze_dim(1);
-            entropy = entropy - (logp.exp() * &logp).sum_dim_intlist(-1, false, Kind::Double);
+            log_probs.push(logp.gather(1, &chosen.unsqueeze(1), false).squeeze_dim(1));
+            entropies.push(-(logp.exp() * &logp).sum_dim_intlist(-1, false, Kind::Double));
             if g + 1 < self.cardinalities.len() {
                 x = net.embed(g).index_select(0, &chosen);
             }
         }
-        Unrolled { log_prob, entropy }
+        let total = |v: &[Tensor]| Tensor::stack(v, 1).sum_dim_intlist(1, false, Kind::Double);
+        Unrolled { log_prob: total(&log_probs), entropy: total(&entropies) }
     }
 
     /// Samples `n` architectures, drawing every choice from `rng` (inverse CDF), gene by
     /// gene for the whole batch.
     pub fn sample(&self, n: usize, rng: &mut StdRng) -> Batch {
-        let net = self.net(false);
-        let mut actions = vec![Vec::with_capacity(self.cardinalities.len()); n];
-        let mut max_p = 0.0;
-        let un = tch::no_grad(|| {
-            self.unroll(&net, n as i64, |_, probs| {
-                let rows = Vec::<Vec<f64>>::try_from(probs).expect("f64 probabilities");
-                let mut chosen = Vec::with_capacity(n);
-                for (row, a) in rows.iter().zip(actions.iter_mut()) {
-                    let u: f64 = rng.random();
-                    let mut acc = 0.0;
-                    let k = row
-                        .iter()
-                        .position(|&p| {
-                            acc += p;
-                            u < acc
-                        })
-                        .unwrap_or(row.len() - 1);
-                    max_p += row.iter().cloned().fold(0.0, f64::max);
-                    a.push(k as u8);
-                    chosen.push(k as i64);
-                }
-                Tensor::from_slice(&chosen)
-            })
-        });
-        let entropy = f64::try_from(un.entropy.mean(Kind::Double)).expect("scalar");
-        Batch {
-            mean_max_probability: max_p / (n * self.cardinalities.len()) as f64,
-            entropy,
-            actions,
-        }
+        single_threaded(|| {
+            let net = self.net(false);
+            let mut actions = vec![Vec::with_capacity(self.cardinalities.len()); n];
+            let mut max_p = 0.0;
+            let un = tch::no_grad(|| {
+                self.unroll(&net, n as i64, |_, probs| {
+                    let rows = Vec::<Vec<f64>>::try_from(probs).expect("f64 probabilities");
+                    let mut chosen = Vec::with_capacity(n);
+                    for (row, a) in rows.iter().zip(actions.iter_mut()) {
+                        let u: f64 = rng.random();
+                        let mut acc = 0.0;
+                        let k = row
+                            .iter()
+                            .position(|&p| {
+                                acc += p;
+                                u < acc
+                            })
+                            .unwrap_or(row.len() - 1);
+                        max_p += row.iter().cloned().fold(0.0, f64::max);
+                        a.push(k as u8);
+                        chosen.push(k as i64);
+                    }
+                    Tensor::from_slice(&chosen)
+                })
+            });
+            let entropy = f64::try_from(un.entropy.mean(Kind::Double)).expect("scalar");
+            Batch { mean_max_probability: max_p / (n * self.cardinalities.len()) as f64, entropy, actions }
+        })
     }
 
     /// The most likely architecture (argmax at every step) and the probability of each of its choices.
     pub fn greedy(&self) -> (Vec<u8>, Vec<f64>) {
-        let net = self.net(false);
-        let (mut arch, mut probs) = (Vec::new(), Vec::new());
-        tch::no_grad(|| {
-            self.unroll(&net, 1, |_, p| {
-                let row = Vec::<f64>::try_from(p.squeeze_dim(0)).expect("f64 probabilities");
-                let k = (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best });
-                arch.push(k as u8);
-                probs.push(row[k]);
-                Tensor::from_slice(&[k as i64])
-            })
-        });
-        (arch, probs)
+        single_threaded(|| {
+            let net = self.net(false);
+            let (mut arch, mut probs) = (Vec::new(), Vec::new());
+            tch::no_grad(|| {
+                self.unroll(&net, 1, |_, p| {
+                    let row = Vec::<f64>::try_from(p.squeeze_dim(0)).expect("f64 probabilities");
+                    let k = (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best });
+                    arch.push(k as u8);
+                    probs.push(row[k]);
+                    Tensor::from_slice(&[k as i64])
+                })
+            });
+            (arch, probs)
+        })
     }
 
     /// Log-probabilities (and entropies) of given architectures under the current weights.
@@ -273,32 +334,34 @@ impl Controller {
 
     /// Trains on one batch of sampled architectures and their rewards.
     pub fn update(&mut self, actions: &[Vec<u8>], rewards: &[f64], config: &RlConfig) -> Update {
-        assert_eq!(actions.len(), rewards.len());
-        let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
-        let baseline = self.baseline.unwrap_or(mean);
-        let adv = Tensor::from_slice(&rewards.iter().map(|r| r - baseline).collect::<Vec<_>>());
-        match config.algorithm {
-            PolicyGradient::Reinforce => {
-                self.descend(actions, config, |un| -(&adv * &un.log_prob).mean(Kind::Double));
-            }
-            PolicyGradient::Ppo => {
-                let old = tch::no_grad(|| self.evaluate(&self.net(false), actions).log_prob);
-                let eps = config.clip;
-                for _ in 0..config.epochs {
-                    self.descend(actions, config, |un| {
-                        let ratio = (&un.log_prob - &old).exp();
-                        let clipped = ratio.clamp(1.0 - eps, 1.0 + eps);
-                        -(&ratio * &adv).minimum(&(clipped * &adv)).mean(Kind::Double)
-                    });
+        single_threaded(|| {
+            assert_eq!(actions.len(), rewards.len());
+            let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
+            let baseline = self.baseline.unwrap_or(mean);
+            let adv = Tensor::from_slice(&rewards.iter().map(|r| r - baseline).collect::<Vec<_>>());
+            match config.algorithm {
+                PolicyGradient::Reinforce => {
+                    self.descend(actions, config, |un| -(&adv * &un.log_prob).mean(Kind::Double));
+                }
+                PolicyGradient::Ppo => {
+                    let old = tch::no_grad(|| self.evaluate(&self.net(false), actions).log_prob);
+                    let eps = config.clip;
+                    for _ in 0..config.epochs {
+                        self.descend(actions, config, |un| {
+                            let ratio = (&un.log_prob - &old).exp();
+                            let clipped = ratio.clamp(1.0 - eps, 1.0 + eps);
+                            -(&ratio * &adv).minimum(&(clipped * &adv)).mean(Kind::Double)
+                        });
+                    }
                 }
             }
-        }
-        let d = config.baseline_decay;
-        self.baseline = Some(match self.baseline {
-            None => mean,
-            Some(b) => d * b + (1.0 - d) * mean,
-        });
-        Update { mean_reward: mean, baseline }
+            let d = config.baseline_decay;
+            self.baseline = Some(match self.baseline {
+                None => mean,
+                Some(b) => d * b + (1.0 - d) * mean,
+            });
+            Update { mean_reward: mean, baseline }
+        })
     }
 }
 
@@ -370,7 +433,16 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         let mut c = Controller::new(vec![3, 2], 8, &mut rng);
         c.check().unwrap();
-        c.params[2].value.pop();
+        let mut short = c.clone();
+        short.params[2].value.pop();
+        assert!(short.check().is_err());
+        c.params[1].adam_v[0] = f64::NAN;
         assert!(c.check().is_err());
+        let mut v = serde_json::to_value(&c).unwrap();
+        let digits = v["params"][0]["value"].as_str().unwrap().to_string();
+        v["params"][0]["value"] = digits[1..].into();
+        assert!(serde_json::from_value::<Controller>(v.clone()).is_err(), "odd digit count");
+        v["params"][0]["value"] = digits.replace('a', "x").into();
+        assert!(serde_json::from_value::<Controller>(v).is_err(), "not hex");
     }
 }
