@@ -115,8 +115,8 @@ pub struct Update {
 /// Runs `f` with libtorch on one thread in this thread, restoring the previous setting
 /// (libtorch's OpenMP and MKL thread counts are per calling thread). The controller's
 /// tensors are tiny: a thread team costs more than it saves — on a loaded two-core
-/// machine its spinning workers slowed a 30-generation job about 20-fold — and one
-/// thread makes every result independent of the machine's thread settings.
+/// machine its spinning workers made a 32 × 31 job take 77–109 s instead of 8 s — and
+/// one thread makes every result independent of the machine's thread settings.
 fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
     let before = tch::get_num_threads();
     if before == 1 {
