@@ -232,9 +232,55 @@ impl JobConfig {
                 {
                     bail!("rl: learning_rate > 0, baseline_decay in [0, 1) and epochs >= 1 are required");
                 }
+                if r.hidden == 0 {
+                    bail!("rl.hidden must be at least 1");
+                }
+                if !(r.clip > 0.0 && r.clip < 1.0) {
+                    bail!("rl.clip must be in (0, 1), got {}", r.clip);
+                }
+                if !(r.entropy_weight >= 0.0 && r.entropy_weight.is_finite()) {
+                    bail!("rl.entropy_weight must be a non-negative number, got {}", r.entropy_weight);
+                }
             }
             StrategyConfig::Random | StrategyConfig::Nsga2(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(strategy: StrategyConfig) -> JobConfig {
+        JobConfig {
+            space: "fbnet-cifar100".into(),
+            latency: vec![LatencySpec { label: "dev".into(), path: "lut.json".into(), measure: None }],
+            max_latency_ms: 10.0,
+            accuracy: AccuracySpec::CapacityProxy,
+            strategy,
+            population: 8,
+            generations: 2,
+            seed: 0,
+            max_tries: 100,
+            fixed: Default::default(),
+        }
+    }
+
+    #[test]
+    fn bad_strategy_settings_are_refused_before_the_job_starts() {
+        assert!(job(StrategyConfig::by_name("rl").unwrap()).validate().is_ok());
+        let rl = |f: fn(&mut RlConfig)| {
+            let mut c = RlConfig::default();
+            f(&mut c);
+            job(StrategyConfig::Rl(c)).validate().unwrap_err().to_string()
+        };
+        assert!(rl(|c| c.hidden = 0).contains("rl.hidden"));
+        assert!(rl(|c| c.clip = 1.5).contains("rl.clip"));
+        assert!(rl(|c| c.entropy_weight = f64::NAN).contains("rl.entropy_weight"));
+        assert!(rl(|c| c.learning_rate = 0.0).contains("learning_rate"));
+        let e = job(StrategyConfig::Evolution(EvolutionConfig { parent_ratio: 1.5, ..Default::default() }));
+        assert!(e.validate().unwrap_err().to_string().contains("parent_ratio"));
+        assert!(job(StrategyConfig::Random).validate().is_ok());
     }
 }

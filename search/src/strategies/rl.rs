@@ -41,17 +41,8 @@ impl Reinforce {
         Reinforce { config, target_ms, cardinalities, controller: None }
     }
 
-    fn check_config(&self) -> Result<()> {
-        let c = &self.config;
-        if c.hidden == 0 {
-            bail!("rl.hidden must be at least 1");
-        }
-        if !(c.clip > 0.0 && c.clip < 1.0) {
-            bail!("rl.clip must be in (0, 1), got {}", c.clip);
-        }
-        if !(c.entropy_weight >= 0.0 && c.entropy_weight.is_finite()) {
-            bail!("rl.entropy_weight must be a non-negative number, got {}", c.entropy_weight);
-        }
+    /// The controller encodes choices as u8 (its settings are checked by `JobConfig::validate`).
+    fn check_genes(&self) -> Result<()> {
         if self.cardinalities.iter().any(|&k| k == 0 || k > u8::MAX as usize + 1) {
             bail!("rl: every gene needs 1 to 256 choices");
         }
@@ -62,7 +53,7 @@ impl Reinforce {
 impl Strategy for Reinforce {
     fn step(&mut self, _generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
         if self.controller.is_none() {
-            self.check_config()?;
+            self.check_genes()?;
             let c = Controller::new(self.cardinalities.clone(), self.config.hidden, rng);
             (ctx.log)(format!(
                 "rl: LSTM controller ({} hidden units, {} parameters), {:?}",
