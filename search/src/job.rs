@@ -286,12 +286,14 @@ impl Job {
             let dataset = m.write_dataset().map_err(anyhow::Error::msg)?;
             let s = m.stats();
             notes.push(format!(
-                "latency `{}`: {} networks timed on {} in this run ({} flagged), {} reused from the journal; dataset {}",
+                "latency `{}`: {} networks timed on {} in this run ({} flagged), {} taken from the {} records \
+                 already in the journal; dataset {}",
                 spec.label,
                 s.measured,
                 m.id(),
                 s.flagged,
                 s.reused,
+                s.journaled,
                 dataset.display()
             ));
         }

@@ -7,14 +7,14 @@ use super::dataset::{write_parquet, DATASET_FILE};
 use super::journal::Journal;
 use super::models::network_file;
 use super::protocol::{Bench, Protocol};
-use super::record::{ModelId, Record, RuntimeId};
+use super::record::{ModelId, Record};
 use super::session::{lock, DirLock};
 use super::settings::{connect, ProtocolSpec, RuntimeSpec};
 use crate::runtime::Runtime;
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -36,7 +36,9 @@ pub struct DeviceSpec {
 /// What a meter has done since it was opened.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MeterStats {
-    /// Measurements found in the journal when it was opened (reusable ones only).
+    /// Reusable measurements found in the journal when it was opened…
+    pub journaled: usize,
+    /// …and how many of them have been asked for since.
     pub reused: usize,
     /// Models timed on the device since.
     pub measured: usize,
@@ -56,9 +58,10 @@ struct Device {
 pub struct LiveMeter {
     id: String,
     dir: PathBuf,
-    runtime_id: RuntimeId,
     /// Median latency (ms) of every model measured with this device and runtime setup.
     cache: Mutex<HashMap<ModelId, f64>>,
+    /// Models of the journal not yet asked for (to count what was reused).
+    unasked: Mutex<HashSet<ModelId>>,
     device: Mutex<Device>,
     stats: Mutex<MeterStats>,
     _lock: DirLock,
@@ -88,12 +91,13 @@ impl LiveMeter {
             .filter(|r| r.device == id && r.runtime == runtime_id)
             .map(|r| (r.model.clone(), r.summary.median_us / 1000.0))
             .collect();
-        let stats = MeterStats { reused: cache.len(), ..Default::default() };
+        let stats = MeterStats { journaled: cache.len(), ..Default::default() };
+        let unasked = cache.keys().cloned().collect();
         Ok(LiveMeter {
             id,
             dir: dir.into(),
-            runtime_id,
             cache: Mutex::new(cache),
+            unasked: Mutex::new(unasked),
             device: Mutex::new(device),
             stats: Mutex::new(stats),
             _lock: lock,
@@ -103,10 +107,6 @@ impl LiveMeter {
     /// The device's id (its serial, or `local`).
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn stats(&self) -> MeterStats {
@@ -143,7 +143,11 @@ impl LiveMeter {
     }
 
     fn cached(&self, model: &ModelId) -> Option<f64> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(model).copied()
+        let ms = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(model).copied()?;
+        if self.unasked.lock().unwrap_or_else(|p| p.into_inner()).remove(model) {
+            self.stats.lock().unwrap_or_else(|p| p.into_inner()).reused += 1;
+        }
+        Some(ms)
     }
 
     /// Writes every journaled record (all devices and setups) to the directory's Parquet dataset.
@@ -152,11 +156,6 @@ impl LiveMeter {
         let path = self.dir.join(DATASET_FILE);
         write_parquet(&records, &path)?;
         Ok(path)
-    }
-
-    /// The runtime and its flags, as recorded with every measurement.
-    pub fn runtime_id(&self) -> &RuntimeId {
-        &self.runtime_id
     }
 }
 
