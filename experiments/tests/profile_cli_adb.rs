@@ -2,35 +2,21 @@
 //! crate) behind real adb servers on private ports. The CLI process is killed
 //! half-way and rerun; the final dataset must hold every model exactly once.
 
-use latency::adb::sim::{PhoneOptions, SimulatedPhone};
+mod adb_support;
+use adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
+use latency::adb::sim::SimulatedPhone;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hwnas-profile-cli-adb-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    adb_support::tmp("profile-cli-adb", name)
 }
 
 /// Answers like hwnas-runner after 0.2 s, so a run can be killed half-way.
-const SLOW_RUNNER: &str = r#"#!/bin/sh
-sleep 0.2
-echo '{"samples_us":[200000,200100,199900]}'
-"#;
-
 fn runner(dir: &Path) -> PathBuf {
-    let p = dir.join("runner.sh");
-    std::fs::write(&p, SLOW_RUNNER).unwrap();
-    Command::new("chmod").arg("755").arg(&p).status().unwrap();
-    p
-}
-
-fn phone(model: &str) -> SimulatedPhone {
-    SimulatedPhone::start(PhoneOptions { model: model.into(), ..Default::default() })
-        .expect("start a simulated phone (needs adb and target/*/hwnas-adbd: cargo build -p latency)")
+    script(dir, "runner.sh", "#!/bin/sh\nsleep 0.2\necho '{\"samples_us\":[200000,200100,199900]}'\n")
 }
 
 fn args(phones: &[&SimulatedPhone], runner: &Path, out: &Path, limit: usize) -> Vec<String> {
@@ -47,20 +33,8 @@ fn args(phones: &[&SimulatedPhone], runner: &Path, out: &Path, limit: usize) -> 
     a
 }
 
-fn hwnas(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hwnas")).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 fn journal(out: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("journal.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    json_lines(&out.join("journal.jsonl"))
 }
 
 /// Rows of the Parquet dataset and their distinct (device, key) pairs, read with pandas.
@@ -87,20 +61,7 @@ fn killed_cli_run_resumes_into_a_complete_dataset() {
     let dir = tmp("kill");
     let out = dir.join("out");
     let argv = args(&[&p], &runner(&dir), &out, 10);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hwnas"))
-        .args(&argv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while journal(&out).len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
-        assert!(child.try_wait().unwrap().is_none(), "hwnas exited before it was killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill(start_until(&argv, || journal(&out).len() >= 3));
     let before = journal(&out).len();
     assert!((3..10).contains(&before), "killed after {before} of 10");
 

@@ -4,34 +4,23 @@
 //! between architectures; a killed search must resume from its journal without timing
 //! any architecture twice.
 
-use latency::adb::sim::{PhoneOptions, SimulatedPhone};
+mod adb_support;
+use adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
+use latency::adb::sim::SimulatedPhone;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hwnas-search-measured-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    adb_support::tmp("search-measured", name)
 }
 
 /// Latency (µs) = model file size in bytes (3.1–9.5 MB here), after a pause of `pause_s`.
 fn runner(dir: &Path, pause_s: &str) -> PathBuf {
-    let script = format!(
+    let body = format!(
         "#!/bin/sh\nsleep {pause_s}\nwhile [ $# -gt 0 ]; do [ \"$1\" = --model ] && m=\"$2\"; shift; done\n\
          s=$(wc -c < \"$m\")\necho \"{{\\\"samples_us\\\":[$s,$s,$s]}}\"\n"
     );
-    let p = dir.join(format!("runner-{pause_s}.sh"));
-    std::fs::write(&p, script).unwrap();
-    Command::new("chmod").arg("755").arg(&p).status().unwrap();
-    p
-}
-
-fn phone() -> SimulatedPhone {
-    SimulatedPhone::start(PhoneOptions { model: "Pixel 3".into(), ..Default::default() })
-        .expect("start a simulated phone (needs adb and target/*/hwnas-adbd: cargo build -p latency)")
+    script(dir, &format!("runner-{pause_s}.sh"), &body)
 }
 
 fn args(p: &SimulatedPhone, runner: &Path, out: &Path) -> Vec<String> {
@@ -46,20 +35,8 @@ fn args(p: &SimulatedPhone, runner: &Path, out: &Path) -> Vec<String> {
     a
 }
 
-fn hwnas(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hwnas")).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 fn journal(out: &Path) -> Vec<serde_json::Value> {
-    lines(&out.join("measurements/phone/journal.jsonl"))
+    json_lines(&out.join("measurements/phone/journal.jsonl"))
 }
 
 /// Architecture JSON → measured median (ms), checking that none was timed twice.
@@ -76,7 +53,7 @@ fn measured(out: &Path) -> HashMap<String, f64> {
 /// (generation, architecture, latency) of every history row.
 fn history(out: &Path) -> Vec<(u64, String, f64)> {
     let space = spaces::space("fbnet-cifar100").unwrap();
-    lines(&out.join("history.jsonl"))
+    json_lines(&out.join("history.jsonl"))
         .iter()
         .map(|r| {
             let g: spaces::Genome = serde_json::from_value(r["genome"].clone()).unwrap();
@@ -87,25 +64,12 @@ fn history(out: &Path) -> Vec<(u64, String, f64)> {
 
 #[test]
 fn measured_search_times_each_candidate_once_and_resumes_after_a_kill() {
-    let p = phone();
+    let p = phone("Pixel 3");
     let dir = tmp("kill");
 
     let out = dir.join("out");
     let argv = args(&p, &runner(&dir, "0.1"), &out);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hwnas"))
-        .args(&argv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while journal(&out).len() < 5 {
-        assert!(start.elapsed() < Duration::from_secs(180), "no progress");
-        assert!(child.try_wait().unwrap().is_none(), "hwnas exited before it was killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill(start_until(&argv, || journal(&out).len() >= 5));
     let before = journal(&out).len();
     let mut resume = argv.clone();
     resume.push("--resume".into());
@@ -143,20 +107,10 @@ fn measured_search_times_each_candidate_once_and_resumes_after_a_kill() {
 
 #[test]
 fn unplugged_phone_stops_the_search_with_its_measurements_kept() {
-    let mut p = phone();
+    let mut p = phone("Pixel 3");
     let dir = tmp("unplug");
     let out = dir.join("out");
-    let child = Command::new(env!("CARGO_BIN_EXE_hwnas"))
-        .args(args(&p, &runner(&dir, "0.1"), &out))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while journal(&out).len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(180), "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = start_until(&args(&p, &runner(&dir, "0.1"), &out), || journal(&out).len() >= 3);
     p.unplug();
     let o = child.wait_with_output().unwrap();
     assert!(!o.status.success());
