@@ -64,7 +64,7 @@ pub struct MeasureArgs {
 }
 
 /// hwnas-runner next to the running hwnas binary (where cargo builds both).
-pub fn default_runner() -> Result<PathBuf> {
+fn default_runner() -> Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("hwnas-runner"))
 }
 
