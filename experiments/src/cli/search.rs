@@ -99,7 +99,7 @@ fn latency_spec(arg: &str, a: &Args) -> Result<LatencySpec> {
         }
         let label = label.unwrap_or_else(|| serial.replace(['/', ':'], "_"));
         std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-        let journal = absolute(&a.out).to_string() + "/measurements/" + &label;
+        let journal = Path::new(&absolute(&a.out)).join("measurements").join(&label).display().to_string();
         let device = DeviceSpec {
             device: serial.into(),
             adb: a.measure.servers.clone(),
