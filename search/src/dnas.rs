@@ -36,6 +36,7 @@ use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
 use crate::nn::supernet::singlepath::SinglePathSupernet;
 use crate::nn::train::try_recalibrate_bn_on;
+use crate::plots::{err, range, SIZE};
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 use predictors::lut::LutPredictor;
@@ -798,20 +799,6 @@ impl DnasJob {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("plotting: {e}")
-}
-
-fn span(v: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) =
-        v.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-    if !lo.is_finite() {
-        return 0.0..1.0;
-    }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
-    (lo - pad)..(hi + pad)
-}
-
 /// A named, coloured line of (epoch, value) points.
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
@@ -829,7 +816,7 @@ fn draw<DB: DrawingBackend>(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(span(xs), span(ys))
+        .build_cartesian_2d(range(xs), range(ys))
         .map_err(err)?;
     chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw().map_err(err)?;
     for (name, color, pts) in series {
@@ -862,7 +849,6 @@ pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<()> {
         ("derived architecture", RED, pts(&|r| Some(r.latency_ms))),
         ("target", BLACK, pts(&|_| Some(target_ms))),
     ];
-    const SIZE: (u32, u32) = (900, 600);
     for (name, title, y, series) in [("loss", "Search loss", "loss", &loss[..]), ("latency", "Latency", "ms", &lat[..])]
     {
         let p = dir.join(format!("{name}.png"));

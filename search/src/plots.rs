@@ -7,14 +7,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
-const SIZE: (u32, u32) = (900, 600);
+/// Pixel size of every search plot (job and differentiable-search plots alike).
+pub(crate) const SIZE: (u32, u32) = (900, 600);
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotting: {e}")
 }
 
 /// Padded range of `values` (a unit range around a single value).
-fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+pub(crate) fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) =
         values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
