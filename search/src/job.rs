@@ -15,6 +15,7 @@ use crate::config::JobConfig;
 use crate::evaluate::Evaluator;
 use crate::history::{self, Record};
 use crate::min_latency::{min_latency, MinLatency};
+use crate::nn::checkpoint::write_atomic;
 use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
 use crate::pareto::dominates;
 use crate::plots;
@@ -72,15 +73,6 @@ pub struct Job {
     history: Vec<Record>,
     fastest: MinLatency,
     log: File,
-}
-
-/// Writes `bytes` to `path` via a temporary file and a rename (atomic on POSIX).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 fn config_differences(a: &JobConfig, b: &JobConfig) -> Vec<String> {
