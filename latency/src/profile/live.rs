@@ -8,7 +8,7 @@ use super::journal::Journal;
 use super::models::network_file;
 use super::protocol::{Bench, Protocol};
 use super::record::{ModelId, Record};
-use super::session::{lock, DirLock};
+use super::session::{lock, read_journal, DirLock};
 use super::settings::{connect, ProtocolSpec, RuntimeSpec};
 use crate::runtime::Runtime;
 use crate::target::Target;
@@ -152,7 +152,7 @@ impl LiveMeter {
 
     /// Writes every journaled record (all devices and setups) to the directory's Parquet dataset.
     pub fn write_dataset(&self) -> Result<PathBuf, String> {
-        let records: Vec<Record> = Journal::open(&self.dir)?.1.records;
+        let records = read_journal(&self.dir)?;
         let path = self.dir.join(DATASET_FILE);
         write_parquet(&records, &path)?;
         Ok(path)
