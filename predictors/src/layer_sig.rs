@@ -6,7 +6,7 @@ use spaces::ir::{Layer, Op, Shape};
 use std::hash::{Hash, Hasher};
 
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct LayerSig {
+pub struct LayerSig {
     input: Shape,
     output: Shape,
     op: Op,

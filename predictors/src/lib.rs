@@ -22,7 +22,7 @@ pub mod eval;
 pub mod features;
 pub mod flops;
 pub mod kernel;
-mod layer_sig;
+pub mod layer_sig;
 pub mod lut;
 pub mod metrics;
 pub mod mlp;

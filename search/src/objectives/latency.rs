@@ -6,43 +6,12 @@
 
 use ::latency::profile::LiveMeter;
 use anyhow::{anyhow, Result};
+use predictors::layer_sig::LayerSig;
 use predictors::LatencyPredictor;
 use rustc_hash::FxHashMap;
-use spaces::ir::{Conv, Layer, Linear, MbConv, Network, Op, Shape};
+use spaces::ir::Network;
 use spaces::{Genome, SearchSpace};
 use std::sync::Arc;
-
-/// A layer's identity without its name: equal signatures have equal lookup keys.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum OpSig {
-    Conv(Conv),
-    MbConv(MbConv),
-    Identity,
-    GlobalAvgPool,
-    Dropout,
-    Linear(Linear),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct LayerSig {
-    input: Shape,
-    output: Shape,
-    op: OpSig,
-}
-
-impl LayerSig {
-    fn of(l: &Layer) -> LayerSig {
-        let op = match l.op {
-            Op::Conv(c) => OpSig::Conv(c),
-            Op::MbConv(m) => OpSig::MbConv(m),
-            Op::Identity => OpSig::Identity,
-            Op::GlobalAvgPool => OpSig::GlobalAvgPool,
-            Op::Dropout { .. } => OpSig::Dropout,
-            Op::Linear(x) => OpSig::Linear(x),
-        };
-        LayerSig { input: l.input, output: l.output, op }
-    }
-}
 
 /// Where a job's latencies come from.
 #[derive(Clone)]
