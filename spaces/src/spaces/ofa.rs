@@ -9,8 +9,8 @@ use crate::util::make_divisible;
 use crate::{ArchError, SearchSpace};
 use serde_json::{json, Value};
 
-const KERNELS: [u32; 3] = [3, 5, 7];
-const EXPANDS: [u32; 3] = [3, 4, 6];
+pub(crate) const KERNELS: [u32; 3] = [3, 5, 7];
+pub(crate) const EXPANDS: [u32; 3] = [3, 4, 6];
 const DEPTHS: [u32; 3] = [2, 3, 4];
 
 struct Stage {
