@@ -15,6 +15,7 @@
 //! - [`accuracy::MlpAccuracyPredictor`] (`accuracy-mlp`): OFA-style accuracy MLP on the gene one-hot.
 
 pub mod accuracy;
+pub mod additive;
 pub mod compare;
 pub mod dataset;
 pub mod document;
@@ -55,4 +56,9 @@ pub trait LatencyPredictor: Send + Sync {
     /// The predictor as its versioned JSON document. Families whose state does not fit in
     /// JSON (the MLP's weights) write side files next to `path` as well.
     fn save(&self, path: &std::path::Path) -> anyhow::Result<()>;
+    /// The predictor as a per-layer sum, when it is one ([`additive::PerLayer`]): search and
+    /// the differentiable searches compile it into an [`additive::LayerTable`].
+    fn per_layer(&self) -> Option<&dyn additive::PerLayer> {
+        None
+    }
 }

@@ -7,6 +7,8 @@
 //! layer tables of the spaces the file covers. A probe hashes a few integers; the
 //! string key is only built for layers outside that index (then looked up by string).
 
+pub use crate::additive::Calibration;
+use crate::additive::PerLayer;
 use crate::layer_sig::LayerSig;
 use crate::nnls;
 use crate::{document, LatencyPredictor, PredictError};
@@ -38,20 +40,6 @@ pub enum Fallback {
     Error,
     /// `ms = intercept_ms + ms_per_mmac·MMACs + ms_per_mb·MB`, least squares over the table's entries.
     MacsLinear { intercept_ms: f64, ms_per_mmac: f64, ms_per_mb: f64 },
-}
-
-/// `latency = scale · Σ entries + offset_ms`; the offset carries inter-layer overhead
-/// (and, in tables fitted to networks, everything all networks share).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Calibration {
-    pub scale: f64,
-    pub offset_ms: f64,
-}
-
-impl Default for Calibration {
-    fn default() -> Self {
-        Calibration { scale: 1.0, offset_ms: 0.0 }
-    }
 }
 
 /// A space (and resolutions) whose layers the table is meant to cover; used to prefill the fast index.
@@ -236,6 +224,18 @@ impl LatencyPredictor for LutPredictor {
     }
     fn save(&self, path: &Path) -> Result<()> {
         document::write(path, FAMILY, &self.doc)
+    }
+    fn per_layer(&self) -> Option<&dyn PerLayer> {
+        Some(self)
+    }
+}
+
+impl PerLayer for LutPredictor {
+    fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
+        LutPredictor::layer_ms(self, l)
+    }
+    fn calibration(&self) -> Calibration {
+        self.doc.calibration
     }
 }
 
