@@ -32,6 +32,7 @@ pub mod ofa_yaml;
 pub mod plots;
 pub mod split;
 pub mod spnas;
+pub mod torch_file;
 pub mod train;
 
 pub use accuracy::AccuracyPredictor;
