@@ -4,7 +4,8 @@
 //!   over the 9 ops mix every candidate with a Gumbel-softmax sample at temperature
 //!   τ = τ0·exp(−decay·epoch). Each epoch trains the weights on 80 % of the training data,
 //!   then (after the warm-up epochs) θ on the other 20 % with the loss
-//!   CE · α · (ln LAT)^β, LAT = Σ_l Σ_i softmax(θ)_{l,i}·LUT[l][i]. The result is argmax θ.
+//!   CE · α · (ln LAT)^β, LAT = scale·(fixed + Σ_l Σ_i softmax(θ)_{l,i}·LUT[l][i]) + offset
+//!   (the predictor's compiled per-layer table and calibration, see [`FbNetLatency`]). The result is argmax θ.
 //!   After the last epoch six members are also sampled from softmax(θ) (the paper's
 //!   "six architectures sampled from the final distribution"), into `samples.json`.
 //! - Single-Path NAS (Stamoulis et al., 2019; §3): weights and superkernel thresholds are
@@ -39,13 +40,12 @@ use crate::nn::train::try_recalibrate_bn_on;
 use crate::plots::{err, range, SIZE};
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
-use predictors::lut::LutPredictor;
+use predictors::additive::{Calibration, LayerTable, PerLayer};
 use predictors::spnas::SinglePathPredictor;
 use predictors::LatencyPredictor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use spaces::ir::Op;
 use spaces::spaces::fbnet::{LAYERS, OPS};
 use spaces::{Genome, SearchSpace};
 use std::fs::{self, OpenOptions};
@@ -234,7 +234,7 @@ pub struct EpochRecord {
     pub derived_val_loss: f64,
     #[serde(default = "nan")]
     pub derived_top1: f64,
-    /// FBNet: fixed layers + Σ softmax(θ)·LUT; Single-Path: R of the indicators at the end of
+    /// FBNet: scale·(fixed layers + Σ softmax(θ)·LUT) + offset; Single-Path: R of the indicators at the end of
     /// the epoch (evaluation mode: hard, no dropout).
     pub expected_latency_ms: f64,
     /// The derived architecture (space JSON) and its latency under the job's predictor.
@@ -281,12 +281,33 @@ pub fn parse_device(name: &str) -> Result<Device> {
     })
 }
 
-/// FBNet's per-layer LUT [22][9] from a lookup table, and the latency of the fixed layers
-/// (stem, head, classifier) so that expected latencies compare with the target.
-pub fn fbnet_lut(space: &dyn SearchSpace, lut: &LutPredictor) -> Result<(Vec<[f64; 9]>, f64)> {
+/// FBNet's latency model from a predictor that is additive per layer:
+/// LAT = scale · (fixed_ms + Σ_l Σ_i p_{l,i} · table[l][i]) + offset, with the raw per-layer
+/// costs of the predictor's compiled [`LayerTable`]; at a one-hot θ this is the predictor's
+/// `predict_ms` of that member (calibration included).
+#[derive(Clone, Debug)]
+pub struct FbNetLatency {
+    /// Raw cost of op i at searchable layer l ([22][9]).
+    pub table: Vec<[f64; 9]>,
+    /// Raw cost of the fixed layers (stem, head, pooling, classifier).
+    pub fixed_ms: f64,
+    pub calibration: Calibration,
+}
+
+impl FbNetLatency {
+    /// Expected latency under the per-layer op probabilities `probs` [22, 9] (differentiable).
+    pub fn expected(&self, probs: &Tensor) -> Tensor {
+        (FbNetSupernet::expected_latency(probs, &self.table) + self.fixed_ms) * self.calibration.scale
+            + self.calibration.offset_ms
+    }
+}
+
+/// [`FbNetLatency`] of `space` under `p`; every layer a member can contain must be priced.
+pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLatency> {
+    let compiled = LayerTable::compile(p, &space.layer_table(&space.resolutions()))?;
     let head: Vec<u8> = if space.genes().len() > LAYERS { vec![0] } else { vec![] };
     let mut table = vec![[0.0; 9]; LAYERS];
-    let mut fixed = 0.0;
+    let mut fixed_ms = 0.0;
     #[allow(clippy::needless_range_loop)] // j is both the op index of the genome and the column
     for j in 0..OPS.len() {
         let mut g = vec![j as u8; LAYERS];
@@ -294,23 +315,21 @@ pub fn fbnet_lut(space: &dyn SearchSpace, lut: &LutPredictor) -> Result<(Vec<[f6
         let net = space.network(&Genome(g));
         let mut l = 0;
         for layer in &net.layers {
-            let ms = match layer.op {
-                Op::Identity => 0.0,
-                _ if !layer.is_timed() => 0.0,
-                _ => lut.layer_ms(layer).map_err(|e| anyhow!("{}: {e}", lut.source()))?,
-            };
+            // Skip ops are priced as the predictor prices them (its identity entry), so that
+            // a one-hot θ reproduces predict_ms.
+            let ms = if layer.is_timed() { compiled.require(layer)? } else { 0.0 };
             if layer.name.starts_with("stage") {
                 table[l][j] = ms;
                 l += 1;
             } else if j == 0 {
-                fixed += ms;
+                fixed_ms += ms;
             }
         }
         if l != LAYERS {
             bail!("space {} gave {l} searchable layers, expected {LAYERS}", space.name());
         }
     }
-    Ok((table, fixed))
+    Ok(FbNetLatency { table, fixed_ms, calibration: compiled.calibration() })
 }
 
 /// Single-Path NAS's runtime rows (R_l[k5e3], R_l[k5e6], R_l[k3e6]) of layers 1..20 and the constant.
@@ -320,7 +339,7 @@ pub fn singlepath_lut(p: &SinglePathPredictor) -> (Vec<[f64; 3]>, f64) {
 }
 
 enum Supernet {
-    Fbnet { net: FbNetSupernet, lut: Vec<[f64; 9]>, fixed_ms: f64, cfg: FbNetConfig },
+    Fbnet { net: FbNetSupernet, lat: FbNetLatency, cfg: FbNetConfig },
     Singlepath { net: SinglePathSupernet, lut: Vec<[f64; 3]>, constant: f64, cfg: SinglePathConfig },
 }
 
@@ -353,12 +372,19 @@ fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn Latenc
     tch::manual_seed(config.seed as i64);
     Ok(match &config.method {
         DnasMethod::Fbnet(cfg) => {
-            let lut = LutPredictor::load(path).with_context(|| {
-                format!("--strategy fbnet needs a lookup table (`lut` predictor): {}", path.display())
+            let p = predictors::load_predictor(path).with_context(|| {
+                format!("--strategy fbnet needs a predictor additive per layer (e.g. `lut`): {}", path.display())
             })?;
             let net = FbNetSupernet::new(&root, &config.space)?;
-            let (table, fixed_ms) = fbnet_lut(&*net.space, &lut)?;
-            (Box::new(lut), Supernet::Fbnet { net, lut: table, fixed_ms, cfg: cfg.clone() }, vs)
+            let per_layer = p.per_layer().with_context(|| {
+                format!(
+                    "--strategy fbnet needs a predictor additive per layer (e.g. `lut`); {} is a `{}` predictor",
+                    path.display(),
+                    p.family()
+                )
+            })?;
+            let lat = fbnet_lut(&*net.space, per_layer).with_context(|| path.display().to_string())?;
+            (p, Supernet::Fbnet { net, lat, cfg: cfg.clone() }, vs)
         }
         DnasMethod::Singlepath(cfg) => {
             let p = SinglePathPredictor::load(path).with_context(|| {
@@ -665,14 +691,15 @@ impl DnasJob {
         let val_steps = self.val_idx.len() / b;
         let mut arch_loss = None;
         if search {
-            if let Supernet::Fbnet { net, lut, cfg, .. } = &self.net {
+            if let Supernet::Fbnet { net, lat, cfg } = &self.net {
                 let mut total = 0.0;
                 for s in 0..val_steps {
                     let (x, y) = self.batch(&self.val_idx[s * b..(s + 1) * b], &mut rng)?;
                     self.weights_opt.zero_grad();
                     self.arch_opt.zero_grad();
                     let (logits, probs) = net.forward_with_probs(&x, true);
-                    let lat = FbNetSupernet::expected_latency(&probs, lut);
+                    // LAT of the whole network, calibration included (FBNet's LAT(a)).
+                    let lat = lat.expected(&probs);
                     // (ln LAT)^β needs ln LAT > 0; tables in ms sum far above 1 ms over 22 layers.
                     let loss = logits.cross_entropy_for_logits(&y)
                         * cfg.alpha
@@ -693,9 +720,7 @@ impl DnasJob {
         let (derived_val_loss, derived_top1) = self.evaluate_member(&g)?;
         let derived_eval_seconds = eval_start.elapsed().as_secs_f64();
         let expected_latency_ms = match &self.net {
-            Supernet::Fbnet { net, lut, fixed_ms, .. } => {
-                fixed_ms + FbNetSupernet::expected_latency(&net.theta.softmax(-1, Kind::Float), lut).double_value(&[])
-            }
+            Supernet::Fbnet { net, lat, .. } => lat.expected(&net.theta.softmax(-1, Kind::Float)).double_value(&[]),
             // The validation pass left the hard indicators (no dropout) of the current thresholds.
             Supernet::Singlepath { net, lut, constant, .. } => net.runtime(lut, *constant).double_value(&[]),
         };

@@ -71,7 +71,7 @@ fn check_feasibility(space: &str, lat: Arc<dyn LatencyPredictor>, strategy: Stra
 fn every_strategy_reports_only_feasible_architectures_as_feasible() {
     let lut = pixel3_lut();
     let t_fb = median_latency("fbnet-cifar100", &*lut, 201);
-    let stand_in: Arc<dyn LatencyPredictor> = Arc::new(MacsLinear { family: "flops" });
+    let stand_in: Arc<dyn LatencyPredictor> = Arc::new(MacsLinear { additive: false });
     let t_ofa = median_latency("ofa-mbv3-w1.0", &*stand_in, 201);
     for strategy in all_strategies() {
         check_feasibility("fbnet-cifar100", lut.clone(), strategy.clone(), t_fb);
@@ -89,8 +89,8 @@ fn smallest_in_message(msg: &str) -> f64 {
 fn an_infeasible_target_fails_fast_with_the_smallest_reachable_latency() {
     let cases: Vec<(&str, Arc<dyn LatencyPredictor>)> = vec![
         ("fbnet-cifar100", pixel3_lut()),
-        ("ofa-mbv3-w1.0", Arc::new(MacsLinear { family: "lut" })),
-        ("mnasnet", Arc::new(MacsLinear { family: "flops" })),
+        ("ofa-mbv3-w1.0", Arc::new(MacsLinear { additive: true })),
+        ("mnasnet", Arc::new(MacsLinear { additive: false })),
     ];
     for (space, lat) in cases {
         let s = spaces::space(space).unwrap();

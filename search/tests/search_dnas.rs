@@ -398,3 +398,53 @@ fn singlepath_pixel1_runtime_matches_the_table_sums() {
         assert!((r - want).abs() < 0.01, "op {op}: R = {r} ms, table {want} ms");
     }
 }
+
+/// FBNet's expected latency at a one-hot θ is the predictor's latency of that member, its
+/// calibration included (a fitted table with its intercept, rescaled so that scale ≠ 1).
+#[test]
+fn fbnet_expected_latency_at_one_hot_theta_is_predict_ms() {
+    let mut lut = search_common::fitted_lut_table("pixel3");
+    let c = lut.calibration();
+    assert!(c.offset_ms.abs() > 1e-3, "the fitted table has an intercept: {c:?}");
+    lut.set_calibration(predictors::additive::Calibration { scale: 1.3, offset_ms: c.offset_ms + 0.7 });
+    let space = spaces::space("fbnet-cifar100").unwrap();
+    let lat = search::dnas::fbnet_lut(&*space, lut.per_layer().unwrap()).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..20 {
+        let g = space.sample(&mut rng);
+        let mut onehot = vec![0f32; 22 * 9];
+        for (l, &op) in g.0.iter().take(22).enumerate() {
+            onehot[l * 9 + op as usize] = 1.0;
+        }
+        let probs = Tensor::from_slice(&onehot).view([22, 9]);
+        let expected = lat.expected(&probs).double_value(&[]);
+        let want = lut.predict_ms(&space.network(&g)).unwrap();
+        // The expectation runs in f32 (it is a tensor of the θ graph).
+        assert!(
+            (expected - want).abs() < 1e-5 * want,
+            "{}: expected {expected} vs predict_ms {want}",
+            space.to_json(&g)
+        );
+    }
+}
+
+/// Single-Path's runtime of hard indicators set for a member is the Pixel 1 model's latency of it.
+#[test]
+fn singlepath_runtime_of_a_members_indicators_is_predict_ms() {
+    let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
+    let p = predictors::spnas::SinglePathPredictor::import(&shared_data().join("single-path-pixel1-lut.json")).unwrap();
+    let (lut, constant) = search::dnas::singlepath_lut(&p);
+    let space = spaces::space("singlepath").unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let mut net = SinglePathSupernet::new(&vs.root());
+    let x = Tensor::zeros([1, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let mut rng = StdRng::seed_from_u64(2);
+    for _ in 0..5 {
+        let g = space.sample(&mut rng);
+        net.forced = Some(SinglePathSupernet::settings_for(&g));
+        let _ = net.forward_t(&x, false);
+        let r = net.runtime(&lut, constant).double_value(&[]);
+        let want = p.predict_ms(&space.network(&g)).unwrap();
+        assert!((r - want).abs() < 1e-5 * want, "{}: R {r} vs predict_ms {want}", space.to_json(&g));
+    }
+}

@@ -2,6 +2,7 @@
 //! and scratch job directories.
 #![allow(dead_code)]
 
+use predictors::additive::{Calibration, PerLayer};
 use predictors::{LatencyPredictor, PredictError};
 use search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
 use search::job::Job;
@@ -10,21 +11,44 @@ use spaces::ir::Network;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// A stand-in latency model, linear in MACs per layer plus a per-layer overhead. `family`
-/// decides whether the search tabulates it (`lut`) or calls it for every network.
+/// A stand-in latency model, linear in MACs per layer plus a per-layer overhead and a
+/// constant. `additive` decides whether it says so ([`LatencyPredictor::per_layer`]), and
+/// so whether the search compiles it into a per-layer table or calls it for every network.
 pub struct MacsLinear {
-    pub family: &'static str,
+    pub additive: bool,
+}
+
+impl MacsLinear {
+    fn layer(l: &spaces::ir::Layer) -> f64 {
+        0.02 + l.macs() as f64 * 4e-6
+    }
 }
 
 impl LatencyPredictor for MacsLinear {
     fn family(&self) -> &str {
-        self.family
+        if self.additive {
+            "macs-linear-additive"
+        } else {
+            "macs-linear"
+        }
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        Ok(0.3 + net.layers.iter().filter(|l| l.is_timed()).map(|l| 0.02 + l.macs() as f64 * 4e-6).sum::<f64>())
+        Ok(0.3 + net.layers.iter().filter(|l| l.is_timed()).map(Self::layer).sum::<f64>())
     }
     fn save(&self, _path: &Path) -> anyhow::Result<()> {
         anyhow::bail!("the MACs-linear stand-in lives in memory only")
+    }
+    fn per_layer(&self) -> Option<&dyn PerLayer> {
+        self.additive.then_some(self as &dyn PerLayer)
+    }
+}
+
+impl PerLayer for MacsLinear {
+    fn layer_ms(&self, l: &spaces::ir::Layer) -> Result<f64, PredictError> {
+        Ok(Self::layer(l))
+    }
+    fn calibration(&self) -> Calibration {
+        Calibration { scale: 1.0, offset_ms: 0.3 }
     }
 }
 
@@ -35,13 +59,17 @@ pub fn shared_data() -> PathBuf {
 /// A lookup table fitted (per-layer-key NNLS, `predictors::lut::fit_networks`) to the
 /// HW-NAS-Bench FBNet CIFAR-100 measurements of one device (`pixel3`, `raspi4`).
 pub fn fitted_lut(device: &str) -> Arc<dyn LatencyPredictor> {
+    Arc::new(fitted_lut_table(device))
+}
+
+/// [`fitted_lut`] as the table itself (to change its calibration).
+pub fn fitted_lut_table(device: &str) -> predictors::lut::LutPredictor {
     let path = shared_data().join(format!("hw-nas-bench-fbnet/fbnet_cifar100_{device}.csv"));
     let ds = predictors::dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").expect("HW-NAS-Bench dataset");
     let nets: Vec<&Network> = ds.networks.iter().map(|r| &r.network).collect();
     let ms: Vec<f64> = ds.networks.iter().map(|r| r.value).collect();
-    let lut = predictors::lut::fit_networks(path.display().to_string(), &nets, &ms, ds.coverage(), Default::default())
-        .expect("fit");
-    Arc::new(lut)
+    predictors::lut::fit_networks(path.display().to_string(), &nets, &ms, ds.coverage(), Default::default())
+        .expect("fit")
 }
 
 /// The Pixel 3 table, fitted once per test binary.
