@@ -117,3 +117,44 @@ fn spaces_lists_every_space() {
         .collect();
     assert_eq!(names, spaces::SPACE_NAMES);
 }
+
+#[test]
+fn arch_import_reads_a_published_ofa_net_config() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ofa/specialized");
+    let net = dir.join("note10_lat-30ms_top1-78.4_finetune-75");
+    let (config, run) = (net.join("net.config"), net.join("run.config"));
+    let out_file = write_arch("imported.json", "");
+    let out = hwnas(&[
+        "arch",
+        "import",
+        "--ofa-net-config",
+        config.to_str().unwrap(),
+        "--run-config",
+        run.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("ofa-mbv3-w1.2 at resolution 224") && err.contains("params"), "{err}");
+    let arch: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    let space = spaces::space("ofa-mbv3-w1.2").unwrap();
+    // specialized.csv's arch for this network (inactive slots hold 3 there).
+    let listed = space
+        .parse(r#"{"ks":[3,3,3,3,5,3,3,3,5,5,3,3,3,3,3,3,3,3,3,3],"e":[3,3,3,3,4,3,4,3,4,4,3,3,6,4,4,3,6,6,4,3],"d":[2,3,3,3,4],"r":[224]}"#)
+        .unwrap();
+    assert_eq!(space.from_json(&arch).unwrap(), listed);
+    assert_eq!(arch["space"], "ofa-mbv3-w1.2");
+    stats_json(&["--space", "ofa-mbv3-w1.2", "--arch", out_file.to_str().unwrap()]);
+
+    // Run at 236 by OFA: refused naming the size and the range, importable with --resolution.
+    let wide = dir.join("flops-595M_top1-80.0_finetune-75");
+    let (config, run) = (wide.join("net.config"), wide.join("run.config"));
+    let args = ["arch", "import", "--ofa-net-config", config.to_str().unwrap(), "--run-config", run.to_str().unwrap()];
+    fails_with(&args, "resolution 236 is not one of ofa-mbv3-w1.2's input sizes (128-224 step 4)");
+    fails_with(&args, "--resolution R overrides it");
+    let out = hwnas(&[&args[..], &["--resolution", "224"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let arch: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(arch["r"], serde_json::json!([224]));
+}

@@ -135,8 +135,15 @@ fn json_export_carries_counts_latency_and_the_ofa_listing() {
     );
     let cfg = &v["ofa_net_config"];
     assert_eq!(cfg["blocks"].as_array().unwrap().len(), 21, "first block + 20 elastic blocks");
-    assert_eq!(cfg["blocks"][1]["conv"]["kernel_size"], 7);
+    // The layout of OFA's published networks (what its model zoo loads).
+    assert_eq!(cfg["blocks"][1]["name"], "MobileInvertedResidualBlock");
+    assert_eq!(cfg["blocks"][1]["mobile_inverted_conv"]["name"], "MBInvertedConvLayer");
+    assert_eq!(cfg["blocks"][1]["mobile_inverted_conv"]["kernel_size"], 7);
+    assert_eq!(cfg["blocks"][1]["mobile_inverted_conv"]["expand_ratio"], serde_json::json!(6));
     assert_eq!(cfg["feature_mix_layer"]["use_bn"], false);
-    assert_eq!(cfg["classifier"]["dropout_rate"].as_f64(), Some(0.1f32 as f64));
+    assert_eq!(cfg["classifier"]["dropout_rate"], serde_json::json!(0.1));
+    let (space, g) = spaces::spaces::ofa_net_config::from_net_config(cfg, 192).unwrap();
+    assert_eq!(space, "ofa-mbv3-w1.0");
+    assert_eq!(spaces::space(space).unwrap().to_json(&g), v["arch"], "the listing imports back to the arch");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,6 +11,9 @@ pub enum ArchCommand {
     Stats(StatsArgs),
     /// Print N uniformly sampled valid architectures as JSON lines.
     Sample(SampleArgs),
+    /// An OFA network's `net.config` (e.g. one of OFA's published specialized networks) as
+    /// its OFA space and arch JSON.
+    Import(ImportArgs),
 }
 
 /// Which architecture: a preset, or a file in a space's encoding (shared by every command that takes one).
@@ -55,10 +58,28 @@ pub struct SampleArgs {
     seed: u64,
 }
 
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// OFA's net.config JSON.
+    #[arg(long)]
+    ofa_net_config: PathBuf,
+    /// OFA's run.config beside it, for the input size (`image_size`).
+    #[arg(long, required_unless_present = "resolution")]
+    run_config: Option<PathBuf>,
+    /// Input resolution, overriding run.config's (e.g. to import a network OFA ran at a size
+    /// outside the space's 128-224).
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// Write the arch JSON here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 pub fn run(cmd: ArchCommand) -> Result<()> {
     match cmd {
         ArchCommand::Stats(a) => stats(a),
         ArchCommand::Sample(a) => sample(a),
+        ArchCommand::Import(a) => import(a),
     }
 }
 
@@ -165,5 +186,43 @@ fn sample(a: SampleArgs) -> Result<()> {
         let g = space.sample(&mut rng);
         println!("{}", space.to_json(&g));
     }
+    Ok(())
+}
+
+fn read_json(path: &PathBuf) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let config = read_json(&a.ofa_net_config)?;
+    let (resolution, source) = match (a.resolution, &a.run_config) {
+        (Some(r), _) => (r, "--resolution".to_string()),
+        (None, Some(path)) => {
+            let size = read_json(path)?.get("image_size").and_then(serde_json::Value::as_u64);
+            let size = size.with_context(|| format!("{}: no integer `image_size`", path.display()))?;
+            (size as u32, format!("`image_size` of {}; --resolution R overrides it", path.display()))
+        }
+        (None, None) => bail!("give --run-config or --resolution (net.config has no input size)"),
+    };
+    let (name, genome) = spaces::spaces::ofa_net_config::from_net_config(&config, resolution).with_context(|| {
+        format!("cannot import {} at resolution {resolution} ({source})", a.ofa_net_config.display())
+    })?;
+    let arch = Arch::Member { space: spaces::space(name)?, genome };
+    let mut doc = arch.to_json();
+    doc["space"] = json!(name);
+    let text = format!("{doc}\n");
+    match &a.out {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    let net = arch.network(None);
+    eprintln!(
+        "{name} at resolution {resolution}: {} MACs ({:.1}M), {} params ({:.2}M)",
+        net.macs(),
+        net.macs() as f64 / 1e6,
+        net.params(),
+        net.params() as f64 / 1e6
+    );
     Ok(())
 }

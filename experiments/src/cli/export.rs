@@ -10,7 +10,7 @@ use search::nn::tch::nn::VarStore;
 use search::nn::tch::Device;
 use search::nn::torchscript;
 use serde_json::{json, Map, Value};
-use spaces::ir::{Act, Network, Op, Weights};
+use spaces::ir::{Network, Weights};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -51,58 +51,6 @@ fn weights_for(net: &Network, a: &Args) -> Result<Weights> {
     Ok(w)
 }
 
-fn act_name(a: Act) -> Value {
-    match a {
-        Act::None => Value::Null,
-        Act::Relu => json!("relu"),
-        Act::Relu6 => json!("relu6"),
-        Act::HSwish => json!("h_swish"),
-    }
-}
-
-/// The OFA library's `net.config` layout (first_conv, blocks, final_expand_layer,
-/// feature_mix_layer, classifier), derived from the IR so OFA users can read it.
-fn ofa_net_config(net: &Network, space: &str) -> Value {
-    let conv = |l: &spaces::ir::Layer, c: &spaces::ir::Conv| {
-        json!({"name": "ConvLayer", "in_channels": l.input.c, "out_channels": c.out, "kernel_size": c.kernel,
-               "stride": c.stride, "dilation": 1, "groups": c.groups, "bias": c.bias, "has_shuffle": false,
-               "use_se": c.se.is_some(), "use_bn": c.bn, "act_func": act_name(c.act), "dropout_rate": 0,
-               "ops_order": "weight_bn_act"})
-    };
-    let mut config = Map::new();
-    let mut blocks = Vec::new();
-    let mut dropout = 0.0;
-    for l in &net.layers {
-        match (&l.op, l.name.as_str()) {
-            (Op::Conv(c), "stem") => drop(config.insert("first_conv".into(), conv(l, c))),
-            (Op::Conv(c), "final_expand") => drop(config.insert("final_expand_layer".into(), conv(l, c))),
-            (Op::Conv(c), "feature_mix") => drop(config.insert("feature_mix_layer".into(), conv(l, c))),
-            (Op::MbConv(m), _) => {
-                let shortcut = (m.shortcut != spaces::ir::Shortcut::None).then(|| {
-                    json!({"name": "IdentityLayer", "in_channels": [l.input.c], "out_channels": [m.out],
-                           "use_bn": false, "act_func": null, "dropout_rate": 0, "ops_order": "weight_bn_act"})
-                });
-                blocks.push(json!({"name": "ResidualBlock", "shortcut": shortcut, "conv": {
-                    "name": "MBConvLayer", "in_channels": l.input.c, "out_channels": m.out, "kernel_size": m.kernel,
-                    "stride": m.stride, "expand_ratio": m.mid as f64 / l.input.c as f64, "mid_channels": m.mid,
-                    "act_func": act_name(m.act), "use_se": m.se.is_some(), "groups": null}}));
-            }
-            (Op::Dropout { p }, _) => dropout = *p,
-            (Op::Linear(f), "classifier") => drop(config.insert(
-                "classifier".into(),
-                json!({"name": "LinearLayer", "in_features": l.input.c, "out_features": f.out, "bias": f.bias,
-                       "use_bn": false, "act_func": null, "dropout_rate": dropout, "ops_order": "weight_bn_act"}),
-            )),
-            _ => {}
-        }
-    }
-    let name = if space.starts_with("ofa-proxyless") { "ProxylessNASNets" } else { "MobileNetV3" };
-    config.insert("name".into(), json!(name));
-    config.insert("bn".into(), json!({"momentum": 0.1, "eps": net.bn_eps}));
-    config.insert("blocks".into(), Value::Array(blocks));
-    Value::Object(config)
-}
-
 fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> {
     let mut latency = Map::new();
     for spec in &a.latency {
@@ -119,8 +67,10 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
         "format": "hwnas-arch", "version": 1, "space": arch.space_name(), "arch": arch.to_json(),
         "resolution": net.resolution(), "macs": net.macs(), "params": net.params(), "latency_ms": latency, "layers": layers,
     });
-    if arch.space_name().starts_with("ofa-") {
-        doc["ofa_net_config"] = ofa_net_config(net, arch.space_name());
+    if let spaces::Arch::Member { space, genome } = arch {
+        if space.name().starts_with("ofa-") {
+            doc["ofa_net_config"] = spaces::spaces::ofa_net_config::to_net_config(&**space, genome)?;
+        }
     }
     Ok(serde_json::to_vec_pretty(&doc)?)
 }
