@@ -3,10 +3,13 @@
 //! statistics are re-estimated on training batches (OFA's practice: a sub-network's
 //! activation statistics differ from the supernet's), and top-1 is measured on the
 //! validation split. One candidate at a time: libtorch already uses every core per forward.
+//! The supernet is an `hwnas train` checkpoint directory or an OFA `.pth` supernet checkpoint
+//! ([`crate::nn::supernet::ofa_checkpoint`]).
 
 use super::AccuracySource;
 use crate::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
 use crate::nn::net::Net;
+use crate::nn::supernet::ofa_checkpoint::{self, OfaCheckpoint};
 use crate::nn::train::{try_evaluate, try_recalibrate_bn, Trainer};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -60,7 +63,7 @@ pub(crate) fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>>
 }
 
 struct Loaded {
-    trainer: Trainer,
+    net: Net,
     train: Box<dyn DataSource>,
     val: Box<dyn DataSource>,
 }
@@ -73,19 +76,30 @@ pub struct SupernetAccuracy {
 }
 
 impl SupernetAccuracy {
-    /// Loads the latest checkpoint in `dir`; its supernet must be of `space`.
+    /// Loads the latest checkpoint in `dir` (or the OFA checkpoint file `dir`); its supernet
+    /// must be of `space`.
     pub fn load(dir: &Path, eval: SupernetEval, space: &dyn SearchSpace) -> Result<Self> {
         let device = crate::nn::default_device();
-        let trainer =
-            Trainer::resume(dir, device).with_context(|| format!("cannot load supernet {}", dir.display()))?;
-        if matches!(trainer.net, Net::Fixed(_)) {
-            bail!("{} holds one fixed network, not a supernet", dir.display());
-        }
-        if trainer.spec.space() != space.name() {
-            bail!("{} is a `{}` supernet, the job searches `{}`", dir.display(), trainer.spec.space(), space.name());
-        }
+        let net = if ofa_checkpoint::is_torch_file(dir) {
+            Net::Ofa(OfaCheckpoint::read(dir, Some(space.name()))?.supernet(device)?.1)
+        } else {
+            let trainer =
+                Trainer::resume(dir, device).with_context(|| format!("cannot load supernet {}", dir.display()))?;
+            if matches!(trainer.net, Net::Fixed(_)) {
+                bail!("{} holds one fixed network, not a supernet", dir.display());
+            }
+            if trainer.spec.space() != space.name() {
+                bail!(
+                    "{} is a `{}` supernet, the job searches `{}`",
+                    dir.display(),
+                    trainer.spec.space(),
+                    space.name()
+                );
+            }
+            trainer.net
+        };
         let (train, val) = (load_data(&eval.data, Split::Train)?, load_data(&eval.data, Split::Val)?);
-        let inner = Mutex::new(Loaded { trainer, train, val });
+        let inner = Mutex::new(Loaded { net, train, val });
         Ok(SupernetAccuracy { checkpoint: dir.display().to_string(), eval, device, inner })
     }
 }
@@ -102,10 +116,10 @@ impl AccuracySource for SupernetAccuracy {
     }
     fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
         let guard = self.inner.lock().map_err(|_| anyhow!("supernet evaluator poisoned"))?;
-        let Loaded { trainer, train, val } = &*guard;
+        let Loaded { net, train, val } = &*guard;
         let r = space.resolution(genome);
         let vs = VarStore::new(self.device);
-        let mut model = match &trainer.net {
+        let mut model = match net {
             Net::Ofa(s) => s.extract(&vs.root(), genome, r),
             Net::FbNet(s) => s.extract(&vs.root(), genome),
             Net::SinglePath(s) => s.extract(&vs.root(), genome, r),
