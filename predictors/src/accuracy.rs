@@ -22,6 +22,20 @@ pub trait AccuracyPredictor: Send + Sync {
     fn save(&self, path: &Path) -> Result<()>;
 }
 
+/// Loads any accuracy predictor file, dispatching on its `family`.
+pub fn load(path: &Path) -> Result<Box<dyn AccuracyPredictor>> {
+    let (family, _) = document::read_any(path)?;
+    Ok(match family.as_str() {
+        FAMILY => Box::new(MlpAccuracyPredictor::load(path)?),
+        crate::ofa_accuracy::FAMILY => Box::new(crate::ofa_accuracy::OfaAccuracyPredictor::load(path)?),
+        other => bail!(
+            "{}: `{other}` is not an accuracy predictor family ({FAMILY}, {})",
+            path.display(),
+            crate::ofa_accuracy::FAMILY
+        ),
+    })
+}
+
 /// One-hot of every gene (space.genes() order) followed by the standardised resolution.
 pub fn one_hot(space: &dyn SearchSpace, g: &Genome, r_mean: f64, r_std: f64) -> Vec<f32> {
     let mut x = Vec::new();

@@ -12,7 +12,11 @@
 //! - [`mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the one-hot gene encoding;
 //! - [`flops::FlopsPredictor`] (`flops`): linear in MACs (+ memory traffic), the baseline;
 //! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model;
-//! - [`accuracy::MlpAccuracyPredictor`] (`accuracy-mlp`): OFA-style accuracy MLP on the gene one-hot.
+//! - [`accuracy::MlpAccuracyPredictor`] (`accuracy-mlp`): OFA-style accuracy MLP on the gene one-hot;
+//! - [`ofa_accuracy::OfaAccuracyPredictor`] (`ofa-accuracy`): OFA's own trained accuracy predictor,
+//!   imported from its `.pth` ([`torch_file`] reads PyTorch files).
+//!
+//! Accuracy predictor files of any family load with [`accuracy::load`].
 
 pub mod accuracy;
 pub mod additive;
@@ -28,6 +32,7 @@ pub mod lut;
 pub mod metrics;
 pub mod mlp;
 pub mod nnls;
+pub mod ofa_accuracy;
 pub mod ofa_yaml;
 pub mod plots;
 pub mod split;

@@ -126,6 +126,26 @@ impl Mlp {
         Mlp { layers, by_input, skip, y_mean, y_std }
     }
 
+    /// A plain ReLU chain from given weights (`(in, out, weight [out][in], bias)` per layer),
+    /// without skip path or target scaling: how a network trained elsewhere (OFA's accuracy
+    /// predictor) runs on this forward. The zero skip adds exactly 0 to the output.
+    pub fn from_layers(layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>) -> Result<Mlp> {
+        let chained = layers.windows(2).all(|p| p[0].1 == p[1].0);
+        let sized = layers.iter().all(|(din, dout, w, b)| w.len() == din * dout && b.len() == *dout);
+        if layers.is_empty() || !chained || !sized || layers.last().unwrap().1 != 1 {
+            bail!("not a chain of fully connected layers ending in one output");
+        }
+        let din = layers[0].0;
+        Ok(Mlp::new(layers, (vec![0.0; din], 0.0), 0.0, 1.0))
+    }
+
+    /// Layer widths, input first: `[in, hidden…, 1]`.
+    pub fn dims(&self) -> Vec<usize> {
+        let mut d = vec![self.input_dim()];
+        d.extend(self.layers.iter().map(|l| l.1));
+        d
+    }
+
     /// Prediction for one encoded input; identical, bit for bit, to its entry in [`Mlp::forward_batch`].
     pub fn forward(&self, x: &[f32]) -> f64 {
         self.forward_batch(&[x])[0]

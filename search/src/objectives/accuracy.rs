@@ -114,7 +114,8 @@ const PREDICT_CHUNK: usize = 8;
 /// The accuracy source a job's configuration names.
 ///
 /// - `capacity-proxy`: [`CapacityProxy`].
-/// - `predictor`: an accuracy predictor file (`predictors::accuracy::MlpAccuracyPredictor`).
+/// - `predictor`: an accuracy predictor file of any family (`predictors::accuracy::load`: a trained
+///   `accuracy-mlp`, or OFA's own predictor imported as `ofa-accuracy`).
 /// - `supernet`: sub-networks of a trained weight-sharing supernet checkpoint
 ///   ([`super::supernet::SupernetAccuracy`]).
 pub fn load(spec: &crate::config::AccuracySpec, space: &dyn SearchSpace) -> Result<std::sync::Arc<dyn AccuracySource>> {
@@ -123,9 +124,9 @@ pub fn load(spec: &crate::config::AccuracySpec, space: &dyn SearchSpace) -> Resu
     match spec {
         AccuracySpec::CapacityProxy => Ok(std::sync::Arc::new(CapacityProxy::new(space))),
         AccuracySpec::Predictor { path } => {
-            let p = predictors::accuracy::MlpAccuracyPredictor::load(std::path::Path::new(path))
+            let p = predictors::accuracy::load(std::path::Path::new(path))
                 .with_context(|| format!("cannot load accuracy predictor {path}"))?;
-            Ok(std::sync::Arc::new(PredictedAccuracy::new(std::sync::Arc::new(p), path.clone())))
+            Ok(std::sync::Arc::new(PredictedAccuracy::new(std::sync::Arc::from(p), path.clone())))
         }
         AccuracySpec::Supernet { path, eval } => Ok(std::sync::Arc::new(super::supernet::SupernetAccuracy::load(
             std::path::Path::new(path),
