@@ -34,7 +34,8 @@ pub struct Args {
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
     #[arg(long)]
     reward: Option<String>,
-    /// Accuracy source: a predictor file (.json) or a supernet checkpoint directory (`hwnas train`).
+    /// Accuracy source: a predictor file (.json), a supernet checkpoint directory (`hwnas train`)
+    /// or an OFA supernet checkpoint (`.pth`).
     /// Without it the job uses the training-free capacity proxy and says so.
     #[arg(long)]
     accuracy: Option<PathBuf>,
@@ -137,7 +138,7 @@ const MEASURED_TRIES_PER_MEMBER: usize = 10;
 
 fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
     let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.into()).display().to_string();
-    if path.is_dir() {
+    if path.is_dir() || ::search::nn::supernet::ofa_checkpoint::is_torch_file(path) {
         let data = a.accuracy_data.clone().with_context(|| {
             format!("--accuracy {p} is a supernet checkpoint: give --accuracy-data (e.g. cifar10:DIR) to evaluate on")
         })?;
@@ -146,7 +147,9 @@ fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
     }
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "json" => Ok(AccuracySpec::Predictor { path: p }),
-        other => bail!("--accuracy {p}: expected a predictor .json or a supernet checkpoint directory, got `.{other}`"),
+        other => bail!(
+            "--accuracy {p}: expected a predictor .json, a supernet checkpoint directory or an OFA supernet .pth, got `.{other}`"
+        ),
     }
 }
 

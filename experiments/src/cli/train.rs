@@ -1,6 +1,7 @@
 //! `hwnas train`, `hwnas eval` and `hwnas bench-train`: train a supernet or one architecture
 //! with resumable checkpoints, evaluate a (sub-)network after BN re-calibration, and time an
-//! OFA supernet training step against its stand-alone largest sub-network.
+//! OFA supernet training step against its stand-alone largest sub-network. `train
+//! --resume-from` and `eval --checkpoint` also take OFA's own supernet checkpoints (`.pth`).
 
 use anyhow::{bail, Context, Result};
 use search::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
@@ -8,6 +9,7 @@ use search::nn::model::Model;
 use search::nn::net::{Net, NetSpec};
 use search::nn::optim::Method;
 use search::nn::supernet::ofa::OfaSupernet;
+use search::nn::supernet::ofa_checkpoint::{self, OfaCheckpoint};
 use search::nn::tch::nn::{ModuleT, VarStore};
 use search::nn::tch::{self, Device, Kind, Tensor};
 use search::nn::train::{try_evaluate, try_recalibrate_bn, TrainConfig, Trainer};
@@ -118,11 +120,15 @@ pub struct TrainArgs {
     /// Continue the checkpoint in --out (its stored configuration wins over these flags).
     #[arg(long)]
     resume: bool,
+    /// Start the supernet from an OFA supernet checkpoint (`.pth`, as OFA releases them)
+    /// instead of random weights; its space is the one the file fits unless --space is given.
+    #[arg(long, conflicts_with_all = ["resume", "arch", "preset"])]
+    resume_from: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Checkpoint directory written by `hwnas train`.
+    /// Checkpoint directory written by `hwnas train`, or an OFA supernet checkpoint (`.pth`).
     #[arg(long)]
     checkpoint: PathBuf,
     /// Sub-network to evaluate (JSON in the space's encoding); default: the largest OFA member,
@@ -131,10 +137,12 @@ pub struct EvalArgs {
     arch: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Evaluation resolution (default: the largest training resolution of the checkpoint).
+    /// Evaluation resolution (default: the largest training resolution of the checkpoint; for
+    /// an OFA checkpoint, the `r` of --arch, 224 without one).
     #[arg(long)]
     resolution: Option<u32>,
-    /// Training batches used to re-estimate BN statistics (0 = keep the stored ones).
+    /// Training batches used to re-estimate BN statistics (0 = keep the stored ones, which for
+    /// an OFA checkpoint gives the logits OFA's own code computes).
     #[arg(long, default_value_t = 20)]
     calib_batches: usize,
     #[arg(long, default_value_t = 64)]
@@ -188,7 +196,18 @@ pub fn train(a: TrainArgs) -> Result<()> {
                 a.out.display()
             );
         }
-        let spec = train_spec(&a)?;
+        let ofa = match &a.resume_from {
+            Some(p) if ofa_checkpoint::is_torch_file(p) => Some(OfaCheckpoint::read(p, a.space.as_deref())?),
+            Some(p) => bail!(
+                "--resume-from takes an OFA supernet checkpoint (.pth); {} is not one (continue an hwnas checkpoint with --resume)",
+                p.display()
+            ),
+            None => None,
+        };
+        let spec = match &ofa {
+            Some(ck) => NetSpec::Supernet { space: ck.space.clone() },
+            None => train_spec(&a)?,
+        };
         let resolutions = if !a.resolution.is_empty() {
             a.resolution.clone()
         } else if a.data.synthetic || a.data.dataset != "imagefolder" {
@@ -209,7 +228,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
         c.arch_lr = a.arch_lr;
         c.indicator_dropout_epochs = a.indicator_dropout_epochs;
         c.checkpoint_every = a.checkpoint_every.max(1);
-        Trainer::new(spec, c, spe, device)?
+        let t = Trainer::new(spec, c, spe, device)?;
+        if let (Some(ck), Some(p)) = (&ofa, &a.resume_from) {
+            ck.copy_into(&t.vs)?;
+            eprintln!("starting from the OFA `{}` supernet {}", ck.space, p.display());
+        }
+        t
     };
     if data.classes() > trainer.net.classes() {
         bail!("the data has {} classes but the network predicts {}", data.classes(), trainer.net.classes());
@@ -242,26 +266,35 @@ pub fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The stand-alone model `eval` scores: a sub-network extracted from a supernet, or the fixed network.
-fn model_for(trainer: &Trainer, vs: &VarStore, arch: Option<&Path>, resolution: u32) -> Result<(Model, String)> {
+/// The stand-alone model `eval` scores: a sub-network extracted from a supernet, or the fixed
+/// network, at `resolution` (default: the `r` of the OFA member).
+fn model_for(
+    net: &Net,
+    spec: &NetSpec,
+    vs: &VarStore,
+    arch: Option<&Path>,
+    resolution: Option<u32>,
+) -> Result<(Model, String)> {
     let parse = |space: &str| -> Result<Option<Genome>> {
         let Some(path) = arch else { return Ok(None) };
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let s = spaces::space(space)?;
         Ok(Some(s.parse(&text).with_context(|| format!("{} is not a `{space}` member", path.display()))?))
     };
-    Ok(match &trainer.net {
+    let at = |r: Option<u32>| r.context("give --resolution");
+    Ok(match net {
         Net::Fixed(m) => {
             if arch.is_some() {
                 bail!("this checkpoint holds one fixed network; --arch applies to supernet checkpoints");
             }
-            let net = spaces::Arch::parse(trainer.spec.space(), &spec_arch(&trainer.spec))?.network(Some(resolution));
+            let net = spaces::Arch::parse(spec.space(), &spec_arch(spec))?.network(Some(at(resolution)?));
             let w = m.to_weights()?;
-            (Model::from_weights(&vs.root(), &net, &w)?, spec_arch(&trainer.spec))
+            (Model::from_weights(&vs.root(), &net, &w)?, spec_arch(spec))
         }
         Net::Ofa(s) => {
             let g = parse(s.space.name())?.unwrap_or_else(|| s.space.extremes().1);
-            (s.extract(&vs.root(), &g, resolution), s.space.to_json(&g).to_string())
+            let r = resolution.unwrap_or_else(|| s.space.resolution(&g));
+            (s.extract(&vs.root(), &g, r), s.space.to_json(&g).to_string())
         }
         Net::FbNet(s) => {
             let g = parse(s.space.name())?.unwrap_or_else(|| s.derive());
@@ -269,7 +302,7 @@ fn model_for(trainer: &Trainer, vs: &VarStore, arch: Option<&Path>, resolution: 
         }
         Net::SinglePath(s) => {
             let g = parse("singlepath")?.unwrap_or_else(|| s.decode());
-            (s.extract(&vs.root(), &g, resolution), spaces::space("singlepath")?.to_json(&g).to_string())
+            (s.extract(&vs.root(), &g, at(resolution)?), spaces::space("singlepath")?.to_json(&g).to_string())
         }
     })
 }
@@ -283,10 +316,17 @@ fn spec_arch(spec: &NetSpec) -> String {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let device = a.data.device();
-    let trainer = Trainer::resume(&a.checkpoint, device)?;
-    let resolution = a.resolution.unwrap_or_else(|| *trainer.config.resolutions.iter().max().expect("resolutions"));
+    let (net, spec, trained_at) = if ofa_checkpoint::is_torch_file(&a.checkpoint) {
+        let ck = OfaCheckpoint::read(&a.checkpoint, None)?;
+        (Net::Ofa(ck.supernet(device)?.1), NetSpec::Supernet { space: ck.space }, None)
+    } else {
+        let t = Trainer::resume(&a.checkpoint, device)?;
+        let r = t.config.resolutions.iter().max().copied();
+        (t.net, t.spec, r)
+    };
     let vs = VarStore::new(device);
-    let (mut model, arch) = model_for(&trainer, &vs, a.arch.as_deref(), resolution)?;
+    let (mut model, arch) = model_for(&net, &spec, &vs, a.arch.as_deref(), a.resolution.or(trained_at))?;
+    let resolution = a.resolution.or(trained_at).unwrap_or_else(|| model.net.resolution());
     if a.calib_batches > 0 {
         let train = a.data.load(Split::Train)?;
         try_recalibrate_bn(&mut model, train.as_ref(), resolution, a.calib_batches, a.batch.min(train.len()), 0)?;
