@@ -60,6 +60,9 @@ pub fn load_predictor(path: &Path) -> Result<Box<dyn LatencyPredictor>> {
         crate::kernel::FAMILY => Box::new(crate::kernel::KernelPredictor::load(path)?),
         crate::mlp::FAMILY => Box::new(crate::mlp::MlpPredictor::load(path)?),
         crate::spnas::FAMILY => Box::new(crate::spnas::SinglePathPredictor::load(path)?),
-        other => bail!("{}: unknown predictor family `{other}` (lut, kernel, mlp, flops, spnas)", path.display()),
+        crate::ofa_yaml::FAMILY => Box::new(crate::ofa_yaml::OfaLut::load(path)?),
+        other => {
+            bail!("{}: unknown predictor family `{other}` (lut, kernel, mlp, flops, spnas, ofa-lut)", path.display())
+        }
     })
 }

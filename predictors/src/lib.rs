@@ -12,6 +12,7 @@
 //! - [`mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the one-hot gene encoding;
 //! - [`flops::FlopsPredictor`] (`flops`): linear in MACs (+ memory traffic), the baseline;
 //! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model;
+//! - [`ofa_yaml::OfaLut`] (`ofa-lut`): OFA's published lookup tables, one per input resolution;
 //! - [`accuracy::MlpAccuracyPredictor`] (`accuracy-mlp`): OFA-style accuracy MLP on the gene one-hot;
 //! - [`ofa_accuracy::OfaAccuracyPredictor`] (`ofa-accuracy`): OFA's own trained accuracy predictor,
 //!   imported from its `.pth` ([`torch_file`] reads PyTorch files).
@@ -65,6 +66,17 @@ pub trait LatencyPredictor: Send + Sync {
     /// The predictor as a per-layer sum, when it is one ([`additive::PerLayer`]): search and
     /// the differentiable searches compile it into an [`additive::LayerTable`].
     fn per_layer(&self) -> Option<&dyn additive::PerLayer> {
+        None
+    }
+    /// The per-layer form for networks at input resolution `resolution`: [`per_layer`](Self::per_layer)
+    /// unless the predictor's layer costs depend on the resolution (OFA's per-resolution tables).
+    fn per_layer_at(&self, _resolution: u32) -> Option<&dyn additive::PerLayer> {
+        self.per_layer()
+    }
+    /// The input resolutions of space `space` at which the predictor prices every member,
+    /// when it is limited to some (an imported table covers the resolutions it was measured
+    /// at); `None`: no known limit. A search proposes only these resolutions.
+    fn resolutions_covered(&self, _space: &str) -> Option<Vec<u32>> {
         None
     }
 }

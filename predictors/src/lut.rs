@@ -228,6 +228,17 @@ impl LatencyPredictor for LutPredictor {
     fn per_layer(&self) -> Option<&dyn PerLayer> {
         Some(self)
     }
+    /// The resolutions the coverage lists for `space`; unlimited when a fallback prices unknown layers.
+    fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
+        if self.doc.fallback != Fallback::Error {
+            return None;
+        }
+        let mut r: Vec<u32> =
+            self.doc.coverage.iter().filter(|c| c.space == space).flat_map(|c| c.resolutions.clone()).collect();
+        r.sort_unstable();
+        r.dedup();
+        (!r.is_empty()).then_some(r)
+    }
 }
 
 impl PerLayer for LutPredictor {

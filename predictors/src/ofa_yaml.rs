@@ -1,14 +1,17 @@
 //! Importer for OFA / ProxylessNAS latency lookup tables (`{R}_lookup_table.yaml`,
 //! `shared/reference/latency.md` §3): maps each IR layer of an OFA space onto the
-//! table's key and builds a [`LutPredictor`] keyed on `Layer::key()`.
+//! table's key and builds an [`OfaLut`]: one [`LutPredictor`] keyed on `Layer::key()` per resolution.
 //!
 //! The files are a flat two-level YAML map (`key: {count, mean, std|var}`), block or flow
 //! style. Keys contain colons (`input:224x224x3`), which YAML allows in plain scalars; a
 //! 40-line reader for exactly this shape is smaller than a YAML dependency.
 
+use crate::additive::PerLayer;
 use crate::lut::{Coverage, Entry, LutPredictor};
+use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Context, Result};
-use spaces::ir::{Layer, Op};
+use serde::{Deserialize, Serialize};
+use spaces::ir::{Layer, Network, Op};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,9 @@ pub struct Stat {
     pub count: f64,
     pub mean: f64,
 }
+
+/// An entry before its fields are read: a missing `mean` (a truncated file) stays NaN and is refused.
+const UNSET: Stat = Stat { count: 0.0, mean: f64::NAN };
 
 /// Parses `key:\n  count: …\n  mean: …` (or `key: {count: …, mean: …}`) into key → stat.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
@@ -33,7 +39,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
             if let Some(i) = line.find(": {") {
                 let key = unquote(&line[..i]);
                 let body = line[i + 3..].trim_end_matches('}');
-                let mut stat = Stat::default();
+                let mut stat = UNSET;
                 for field in body.split(',') {
                     set_field(&mut stat, field, no + 1)?;
                 }
@@ -41,7 +47,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
                 current = None;
             } else if let Some(key) = line.strip_suffix(':') {
                 let key = unquote(key);
-                out.insert(key.clone(), Stat::default());
+                out.insert(key.clone(), UNSET);
                 current = Some(key);
             } else {
                 bail!("line {}: expected `key:` or `key: {{…}}`, got `{line}`", no + 1);
@@ -53,7 +59,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
     }
     for (k, s) in &out {
         if !s.mean.is_finite() || s.mean < 0.0 {
-            bail!("entry `{k}` has no valid `mean`");
+            bail!("entry `{k}` has no valid `mean` (is the file truncated?)");
         }
     }
     Ok(out)
@@ -113,6 +119,26 @@ pub fn ofa_key(l: &Layer, mbv3: bool) -> Result<Option<String>> {
     }))
 }
 
+/// OFA-MobileNetV3 block keys carry `-se:` and `-hs:`; ProxylessNAS's do not (and give the
+/// expansion as a ratio). A table of the other family is refused by name rather than by its
+/// first missing key.
+fn check_family(table: &BTreeMap<String, Stat>, mbv3: bool, space_name: &str) -> Result<()> {
+    let blocks: Vec<&String> = table.keys().filter(|k| k.starts_with("expanded_conv-")).collect();
+    let Some(first) = blocks.first() else { bail!("no `expanded_conv-…` entries: not an OFA lookup table") };
+    let table_mbv3 = blocks.iter().all(|k| k.contains("-se:") && k.contains("-hs:"));
+    let table_proxyless = blocks.iter().all(|k| !k.contains("-se:") && !k.contains("-hs:"));
+    let family = |m: bool| if m { "OFA-MobileNetV3" } else { "ProxylessNAS" };
+    match (table_mbv3, table_proxyless) {
+        (true, false) | (false, true) if table_mbv3 == mbv3 => Ok(()),
+        (true, false) | (false, true) => bail!(
+            "this is a {} lookup table (block keys like `{first}`), but space `{space_name}` is {}",
+            family(table_mbv3),
+            family(mbv3)
+        ),
+        _ => bail!("the block keys mix OFA-MobileNetV3 (`-se:…-hs:…`) and ProxylessNAS layouts"),
+    }
+}
+
 /// `{R}_lookup_table.yaml` files: `path` itself, or every such file in a directory.
 fn table_files(path: &Path, resolution: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
     let files: Vec<PathBuf> = if path.is_dir() {
@@ -143,22 +169,122 @@ fn table_files(path: &Path, resolution: Option<u32>) -> Result<Vec<(u32, PathBuf
     Ok(out)
 }
 
-/// Imports the table(s) at `path` for `space` (an OFA space). Every layer the space can
-/// contain at each table's resolution must have an entry. A layer that appears at several
-/// resolutions with the same IR key (the classifier) gets the mean of its entries.
-pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<LutPredictor> {
+pub const FAMILY: &str = "ofa-lut";
+
+/// One resolution's table: entries keyed on `Layer::key()`, the means of OFA's file for that resolution.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct ResolutionTable {
+    resolution: u32,
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Doc {
+    source: String,
+    space: String,
+    tables: Vec<ResolutionTable>,
+}
+
+/// OFA's lookup tables as published: one table per input resolution, a network priced by
+/// the table of its own resolution (the plain sum of its layers' means, as OFA sums them).
+///
+/// One table per resolution rather than one table for all: the same IR layer has its own
+/// measurement in each file (the feature mix and classifier at every resolution, the 7x7
+/// stage-5 blocks at both 208 and 224), so a table keyed on the layer alone could only
+/// average them. Networks at resolutions without a table are refused, naming those covered.
+pub struct OfaLut {
+    doc: Doc,
+    luts: Vec<(u32, LutPredictor)>,
+}
+
+impl OfaLut {
+    fn from_doc(doc: Doc) -> Result<Self> {
+        if !doc.space.starts_with("ofa-") {
+            bail!("an OFA lookup table describes an ofa-* space, not `{}`", doc.space);
+        }
+        let mut luts: Vec<(u32, LutPredictor)> = Vec::new();
+        for t in &doc.tables {
+            if luts.iter().any(|(r, _)| *r == t.resolution) {
+                bail!("resolution {} has two tables", t.resolution);
+            }
+            let coverage = vec![Coverage { space: doc.space.clone(), resolutions: vec![t.resolution] }];
+            let source = format!("{} at {}", doc.source, t.resolution);
+            luts.push((t.resolution, LutPredictor::from_entries(source, t.entries.clone(), coverage)?));
+        }
+        if luts.is_empty() {
+            bail!("an OFA lookup table without any resolution");
+        }
+        luts.sort_by_key(|(r, _)| *r);
+        Ok(OfaLut { doc, luts })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_doc(document::read(path, FAMILY)?).with_context(|| path.display().to_string())
+    }
+
+    pub fn source(&self) -> &str {
+        &self.doc.source
+    }
+    /// The space the tables describe.
+    pub fn space(&self) -> &str {
+        &self.doc.space
+    }
+    /// The resolutions with a table, ascending.
+    pub fn resolutions(&self) -> Vec<u32> {
+        self.luts.iter().map(|(r, _)| *r).collect()
+    }
+    /// Entries over all resolutions.
+    pub fn entry_count(&self) -> usize {
+        self.doc.tables.iter().map(|t| t.entries.len()).sum()
+    }
+    /// The table of resolution `r`.
+    pub fn table(&self, r: u32) -> Option<&LutPredictor> {
+        self.luts.iter().find(|(x, _)| *x == r).map(|(_, t)| t)
+    }
+}
+
+impl LatencyPredictor for OfaLut {
+    fn family(&self) -> &str {
+        FAMILY
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        let r = net.resolution();
+        match self.table(r) {
+            Some(t) => t.predict_ms(net),
+            None => Err(PredictError::Other(format!(
+                "{}: no table for resolution {r}; the tables cover resolutions {}",
+                self.doc.source,
+                self.resolutions().iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        document::write(path, FAMILY, &self.doc)
+    }
+    fn per_layer_at(&self, resolution: u32) -> Option<&dyn PerLayer> {
+        self.table(resolution).map(|t| t as &dyn PerLayer)
+    }
+    fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
+        // Another space's members have no table at all: nothing is covered.
+        Some(if space == self.doc.space { self.resolutions() } else { Vec::new() })
+    }
+}
+
+/// Imports the table(s) at `path` for `space` (an OFA space): one table per resolution, in
+/// which every layer the space can contain at that resolution must have an entry.
+pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<OfaLut> {
     let mbv3 = match space_name {
         s if s.starts_with("ofa-mbv3") => true,
         s if s.starts_with("ofa-proxyless") => false,
         _ => bail!("OFA tables describe the ofa-mbv3-* and ofa-proxyless-* spaces, not `{space_name}`"),
     };
     let space = spaces::space(space_name)?;
-    let mut sums: BTreeMap<String, (f64, f64, Layer)> = BTreeMap::new();
-    let mut resolutions = Vec::new();
+    let mut tables = Vec::new();
     for (r, file) in table_files(path, resolution)? {
         let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
         let table = parse(&text).with_context(|| format!("parsing {}", file.display()))?;
-        resolutions.push(r);
+        check_family(&table, mbv3, space_name).with_context(|| file.display().to_string())?;
+        let mut entries = Vec::new();
         for l in space.layer_table_at(r) {
             let ms = match ofa_key(&l, mbv3)? {
                 None => 0.0,
@@ -169,21 +295,10 @@ pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<
                     s.mean
                 }
             };
-            let e = sums.entry(l.key()).or_insert((0.0, 0.0, l));
-            e.0 += ms;
-            e.1 += 1.0;
+            entries.push(Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) });
         }
+        tables.push(ResolutionTable { resolution: r, entries });
     }
-    let entries = sums
-        .into_iter()
-        .map(|(key, (sum, n, l))| Entry {
-            key,
-            ms: sum / n,
-            macs: Some(l.macs()),
-            memory_bytes: Some(l.memory_bytes()),
-        })
-        .collect();
-    resolutions.sort_unstable();
     let source = format!("OFA lookup table {} for {space_name}", path.display());
-    LutPredictor::from_entries(source, entries, vec![Coverage { space: space_name.into(), resolutions }])
+    OfaLut::from_doc(Doc { source, space: space_name.into(), tables })
 }

@@ -74,3 +74,10 @@ fn families_that_are_not_sums_of_layer_identities_say_so() {
     };
     assert!(p.per_layer().is_none());
 }
+
+#[test]
+fn a_table_without_fallback_covers_the_resolutions_of_its_coverage() {
+    let p = lut("fbnet-cifar100", false);
+    assert_eq!(p.resolutions_covered("fbnet-cifar100"), Some(spaces::space("fbnet-cifar100").unwrap().resolutions()));
+    assert_eq!(p.resolutions_covered("ofa-mbv3-w1.0"), None, "no coverage listed: no known limit");
+}
