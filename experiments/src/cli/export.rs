@@ -29,6 +29,10 @@ pub struct Args {
     /// json: predicted latency under these predictors, as LABEL=FILE (repeatable).
     #[arg(long)]
     latency: Vec<String>,
+    /// json: the accuracy this accuracy predictor file predicts (`predicted_accuracy`), e.g. from
+    /// `hwnas fit --import ofa-accuracy`.
+    #[arg(long)]
+    accuracy: Option<PathBuf>,
     /// Seed of the random weights when --weights is not given.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -67,6 +71,18 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
         "format": "hwnas-arch", "version": 1, "space": arch.space_name(), "arch": arch.to_json(),
         "resolution": net.resolution(), "macs": net.macs(), "params": net.params(), "latency_ms": latency, "layers": layers,
     });
+    if let Some(file) = &a.accuracy {
+        let spaces::Arch::Member { space, genome } = arch else {
+            bail!("--accuracy needs a member of a search space, not a free-form network");
+        };
+        if net.resolution() != space.resolution(genome) {
+            bail!("--accuracy predicts at the architecture's own resolution: drop --resolution or set r in the arch");
+        }
+        let p = predictors::accuracy::load(file)
+            .with_context(|| format!("cannot load accuracy predictor {}", file.display()))?;
+        doc["predicted_accuracy"] =
+            json!(p.predict(&**space, genome).with_context(|| format!("predicting with {}", file.display()))?);
+    }
     if let spaces::Arch::Member { space, genome } = arch {
         if space.name().starts_with("ofa-") {
             doc["ofa_net_config"] = spaces::spaces::ofa_net_config::to_net_config(&**space, genome)?;

@@ -54,7 +54,8 @@ pub struct Args {
     /// Print metrics as JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Convert a published table instead of fitting: spnas-pixel1, ofa-yaml.
+    /// Convert a published table instead of fitting: spnas-pixel1, ofa-yaml, or ofa-accuracy
+    /// (OFA's accuracy predictor `acc_predictor.pth`; --space ofa-mbv3-w1.2 by default).
     #[arg(long)]
     import: Option<String>,
     /// ofa-yaml: the table's input resolution (default: read from `{R}_lookup_table.yaml`).
