@@ -203,3 +203,20 @@ fn spaces_without_a_fixture_round_trip_through_ofa_names_old_and_new() {
         }
     }
 }
+
+#[test]
+fn the_supernet_accuracy_objective_takes_an_ofa_checkpoint_of_its_space_only() {
+    use search::objectives::supernet::{SupernetAccuracy, SupernetEval};
+    use search::objectives::AccuracySource;
+    tch::set_num_threads(1);
+    let eval = SupernetEval { data: "synthetic:2:10".into(), calib_batches: 0, batch: 2, max_examples: Some(2) };
+    let space = spaces::space("ofa-mbv3-w1.0").unwrap();
+    let acc = SupernetAccuracy::load(&fixture(), eval.clone(), &*space).unwrap();
+    let (smallest, _) = space.extremes();
+    let net = space.network(&smallest);
+    let top1 = acc.accuracy(&*space, &smallest, &net).unwrap();
+    assert!((0.0..=1.0).contains(&top1), "{top1}");
+    let other = spaces::space("ofa-mbv3-w1.2").unwrap();
+    let err = format!("{:#}", SupernetAccuracy::load(&fixture(), eval, &*other).err().expect("refused"));
+    assert!(err.contains("fits `ofa-mbv3-w1.0`") && err.contains("not an `ofa-mbv3-w1.2`"), "{err}");
+}

@@ -147,16 +147,24 @@ pub fn read_state_dict(path: &Path) -> Result<Weights> {
 /// supernet it fits exactly, if any.
 fn describe(sd: &BTreeMap<String, &spaces::ir::Tensor>) -> String {
     let family = if sd.contains_key("final_expand_layer.conv.weight") {
-        "an OFA-MobileNetV3"
+        "OFA-MobileNetV3"
     } else if sd.contains_key("feature_mix_layer.bn.weight") {
-        "an OFA-ProxylessNAS"
+        "OFA-ProxylessNAS"
     } else {
-        "not an OFA-MobileNetV3 or OFA-ProxylessNAS"
+        let first = sd.keys().next().map(String::as_str).unwrap_or("none");
+        return format!(
+            "a state dict of neither an OFA-MobileNetV3 nor an OFA-ProxylessNAS supernet ({} tensors, the first `{first}`)",
+            sd.len()
+        );
     };
     let stem = sd.get("first_conv.conv.weight").map(|t| format!(" with a {}-channel first conv", t.shape[0]));
-    let fits = spaces::SPACE_NAMES.iter().filter(|s| s.starts_with("ofa-")).find(|s| fits(sd, s));
+    let fits = ofa_spaces().find(|s| fits(sd, s));
     let fits = fits.map(|s| format!(" (it fits `{s}`)")).unwrap_or_else(|| " (it fits no hwnas space)".into());
-    format!("{family} supernet{}{fits}", stem.unwrap_or_default())
+    format!("an {family} supernet{}{fits}", stem.unwrap_or_default())
+}
+
+fn ofa_spaces() -> impl Iterator<Item = &'static str> {
+    spaces::SPACE_NAMES.into_iter().filter(|s| s.starts_with("ofa-"))
 }
 
 fn fits(sd: &BTreeMap<String, &spaces::ir::Tensor>, space: &str) -> bool {
@@ -231,9 +239,13 @@ impl OfaCheckpoint {
             None => {
                 let by_name: BTreeMap<String, &spaces::ir::Tensor> =
                     sd.iter().map(|(n, t)| (canonical(n), t)).collect();
-                match spaces::SPACE_NAMES.iter().filter(|s| s.starts_with("ofa-")).find(|s| fits(&by_name, s)) {
+                match ofa_spaces().find(|s| fits(&by_name, s)) {
                     Some(s) => s.to_string(),
-                    None => bail!("{source} is {}, which hwnas cannot load", describe(&by_name)),
+                    None => bail!(
+                        "{source} is {}; hwnas loads the supernets of {}",
+                        describe(&by_name),
+                        ofa_spaces().collect::<Vec<_>>().join(", ")
+                    ),
                 }
             }
         };
