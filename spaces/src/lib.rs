@@ -9,6 +9,7 @@ mod error;
 pub mod genome;
 pub mod ir;
 mod json;
+pub mod layout;
 pub mod presets;
 mod space;
 pub mod spaces;
@@ -16,6 +17,7 @@ mod util;
 
 pub use error::ArchError;
 pub use genome::{Gene, Genome};
+pub use layout::GeneLayout;
 pub use space::{dedup_layers, SearchSpace};
 pub use util::make_divisible;
 

@@ -1,5 +1,6 @@
 use crate::genome::{self, Gene, Genome};
 use crate::ir::{Layer, Network};
+use crate::layout::GeneLayout;
 use crate::ArchError;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -40,6 +41,15 @@ pub trait SearchSpace: Send + Sync {
     fn layer_table_at(&self, resolution: u32) -> Vec<Layer>;
     /// The smallest and largest members by MACs, for sanity checks and infeasibility messages.
     fn extremes(&self) -> (Genome, Genome);
+    /// The gene whose choice index c gives the input resolution `resolutions()[c]`, if the
+    /// resolution is a gene (OFA's `r`).
+    fn resolution_gene(&self) -> Option<usize> {
+        None
+    }
+    /// Which layers the genes control, for spaces built layer by layer ([`GeneLayout`]).
+    fn gene_layout(&self) -> Option<GeneLayout> {
+        None
+    }
 }
 
 impl dyn SearchSpace + '_ {

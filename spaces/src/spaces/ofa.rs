@@ -5,6 +5,7 @@
 use crate::genome::{Gene, Genome};
 use crate::ir::{Act, Conv, Gate, Layer, MbConv, NetBuilder, Network, Op, Shortcut, SqueezeExcite};
 use crate::json;
+use crate::layout::{GeneLayout, Position};
 use crate::util::make_divisible;
 use crate::{ArchError, SearchSpace};
 use serde_json::{json, Value};
@@ -342,6 +343,53 @@ impl SearchSpace for OfaSpace {
             }
         }
         crate::space::dedup_layers(layers)
+    }
+
+    fn resolution_gene(&self) -> Option<usize> {
+        Some(self.genes.len() - 1)
+    }
+
+    /// Positions: stem, first block, the block slots (genes `ks[i]`, `e[i]`; slot p ≥ 2 of an
+    /// elastic stage present only at depth > p), the head. A slot's layer depends only on the
+    /// resolution, its position and its (k, e): its input channels are the previous stage's
+    /// output and its stride is the stage's on the first slot, whatever the depths.
+    fn gene_layout(&self) -> Option<GeneLayout> {
+        let slots = self.slots();
+        let full: Vec<usize> = self.stages.iter().map(|s| s.max_depth).collect();
+        let fixed = || Position { genes: Vec::new(), present_if: None };
+        // Stem and first block.
+        let mut positions = vec![fixed(), fixed()];
+        let mut d_gene = 2 * slots;
+        for s in &self.stages {
+            for p in 0..s.max_depth {
+                let present_if = match DEPTHS.iter().position(|&d| d as usize > p) {
+                    Some(min) if s.elastic_depth && min > 0 => Some((d_gene, min as u8)),
+                    _ => None,
+                };
+                let slot = positions.len() - 2;
+                let genes = vec![(slot, KERNELS.len()), (slots + slot, EXPANDS.len())];
+                positions.push(Position { genes, present_if });
+            }
+            d_gene += s.elastic_depth as usize;
+        }
+        let layers: Vec<Vec<Vec<Layer>>> = resolutions()
+            .into_iter()
+            .map(|r| {
+                // Every slot active and set to (k, e): slot i's candidate (k, e) is layer 2 + i.
+                let nets: Vec<Network> = KERNELS
+                    .iter()
+                    .flat_map(|&k| EXPANDS.iter().map(move |&e| (k, e)))
+                    .map(|(k, e)| self.build(&full, r, |_| (k, e)))
+                    .collect();
+                let mut by_pos: Vec<Vec<Layer>> = nets[0].layers[..2].iter().map(|l| vec![l.clone()]).collect();
+                by_pos.extend((0..slots).map(|i| nets.iter().map(|n| n.layers[2 + i].clone()).collect()));
+                by_pos.extend(nets[0].layers[2 + slots..].iter().map(|l| vec![l.clone()]));
+                by_pos
+            })
+            .collect();
+        // The head's fixed layers.
+        positions.extend((positions.len()..layers[0].len()).map(|_| fixed()));
+        Some(GeneLayout { resolution_gene: self.resolution_gene(), resolutions: resolutions(), positions, layers })
     }
 
     fn extremes(&self) -> (Genome, Genome) {
