@@ -376,9 +376,12 @@ fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn Latenc
                 format!("--strategy fbnet needs a predictor additive per layer (e.g. `lut`): {}", path.display())
             })?;
             let net = FbNetSupernet::new(&root, &config.space)?;
-            let per_layer = p.per_layer().with_context(|| {
+            // The space's members share one resolution: the predictor's per-layer form there.
+            let r = net.space.resolutions()[0];
+            let per_layer = p.per_layer_at(r).with_context(|| {
                 format!(
-                    "--strategy fbnet needs a predictor additive per layer (e.g. `lut`); {} is a `{}` predictor",
+                    "--strategy fbnet needs a predictor additive per layer (e.g. `lut`); {} is a `{}` predictor, \
+                     not additive at resolution {r}",
                     path.display(),
                     p.family()
                 )

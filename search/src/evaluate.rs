@@ -29,7 +29,8 @@ pub struct Evaluation {
 /// A candidate whose latencies are known but whose accuracy is not yet.
 pub struct Timed {
     pub genome: Genome,
-    pub net: Network,
+    /// The network, when timing needed it (objectives compiled per gene do not).
+    pub net: Option<Network>,
     pub latency_ms: Vec<f64>,
     pub feasible: bool,
 }
@@ -77,20 +78,32 @@ impl Evaluator {
         self.latency[0].genome_ms(&*self.space, g)
     }
 
-    /// Networks and latencies of `genomes`, in order.
+    /// Latencies (and, where an objective needs it, networks) of `genomes`, in order.
     pub fn time(&self, genomes: Vec<Genome>) -> Result<Vec<Timed>> {
-        genomes
-            .into_par_iter()
-            .map(|genome| {
-                let net = self.space.network(&genome);
-                let space = &*self.space;
-                // Compiled tables answer the predictor's own bits, so feasibility on the target is exact.
-                let latency_ms =
-                    self.latency.iter().map(|l| l.latency_ms(space, &genome, &net)).collect::<Result<Vec<_>>>()?;
-                let feasible = latency_ms[0] <= self.max_latency_ms;
-                Ok(Timed { genome, net, latency_ms, feasible })
-            })
-            .collect()
+        let needs_net = self.latency.iter().any(|l| l.needs_network());
+        let space = &*self.space;
+        let one = |genome: Genome| -> Result<Timed> {
+            let net = needs_net.then(|| space.network(&genome));
+            // Compiled tables answer the predictor's own bits, so feasibility on the target is exact.
+            let latency_ms = self
+                .latency
+                .iter()
+                .map(|l| match &net {
+                    Some(n) => l.latency_ms(space, &genome, n),
+                    None => l.genome_ms(space, &genome),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let feasible = latency_ms[0] <= self.max_latency_ms;
+            Ok(Timed { genome, net, latency_ms, feasible })
+        };
+        let measured = self.latency.iter().any(|l| l.meter().is_some());
+        if needs_net || measured {
+            genomes.into_par_iter().map(one).collect()
+        } else {
+            // A per-gene table prices a member in well under a microsecond: less than
+            // handing a batch to the thread pool costs.
+            genomes.into_iter().map(one).collect()
+        }
     }
 
     /// Accuracies of timed candidates (one batch), as evaluations without an objective.
@@ -104,12 +117,27 @@ impl Evaluator {
                 missing.push(i);
             }
         }
-        let items: Vec<(&Genome, &Network)> = missing.iter().map(|&i| (&timed[i].genome, &timed[i].net)).collect();
-        let acc = self.accuracy.accuracy_batch(&*self.space, &items)?;
-        if acc.len() != items.len() {
-            bail!("accuracy source returned {} values for {} architectures", acc.len(), items.len());
+        let genomes: Vec<&Genome> = missing.iter().map(|&i| &timed[i].genome).collect();
+        let acc = match self.accuracy.genome_batch(&*self.space, &genomes) {
+            Some(acc) => acc?,
+            None => {
+                // The source reads networks: build those that timing did not.
+                let built: Vec<Option<Network>> = missing
+                    .par_iter()
+                    .map(|&i| timed[i].net.is_none().then(|| self.space.network(&timed[i].genome)))
+                    .collect();
+                let items: Vec<(&Genome, &Network)> = missing
+                    .iter()
+                    .zip(&built)
+                    .map(|(&i, b)| (&timed[i].genome, timed[i].net.as_ref().or(b.as_ref()).expect("built")))
+                    .collect();
+                self.accuracy.accuracy_batch(&*self.space, &items)?
+            }
+        };
+        if acc.len() != genomes.len() {
+            bail!("accuracy source returned {} values for {} architectures", acc.len(), genomes.len());
         }
-        self.accuracy_calls.fetch_add(items.len(), Ordering::Relaxed);
+        self.accuracy_calls.fetch_add(genomes.len(), Ordering::Relaxed);
         for (&i, a) in missing.iter().zip(acc) {
             cache.insert(timed[i].genome.clone(), a);
         }

@@ -87,6 +87,29 @@ fn config_differences(a: &JobConfig, b: &JobConfig) -> Vec<String> {
         .collect()
 }
 
+/// The job's space: the named space with its resolution gene restricted to the resolutions
+/// every latency predictor covers (OFA's Note10 tables: 160–224), then the `fixed` pins. A
+/// pinned resolution that a predictor does not cover is refused, naming the ones it covers.
+fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn spaces::SearchSpace>> {
+    let mut space = spaces::space(&config.space)?;
+    for (spec, source) in config.latency.iter().zip(latency) {
+        let LatencySource::Predictor(p) = source else { continue };
+        let Some(covered) = p.resolutions_covered(&config.space) else { continue };
+        let why = format!("latency predictor `{}` ({})", spec.label, spec.path);
+        let wanted = crate::pinned::pin(spaces::space(&config.space)?, &config.fixed)?.resolutions();
+        if !wanted.iter().any(|r| covered.contains(r)) {
+            let list = |r: &[u32]| r.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            bail!(
+                "fixed resolution {} is not covered: {why} covers resolutions {} only",
+                list(&wanted),
+                list(&covered)
+            );
+        }
+        space = crate::pinned::restrict_resolutions(space, &covered, &why)?;
+    }
+    crate::pinned::pin(space, &config.fixed)
+}
+
 impl Job {
     /// Opens a job in `dir`: a new one, or with `resume` the one checkpointed there (whose
     /// configuration must equal `config`). `latency` holds one source (a predictor or a
@@ -104,12 +127,13 @@ impl Job {
         if latency.len() != config.latency.len() {
             bail!("config names {} latency predictors but {} were given", config.latency.len(), latency.len());
         }
-        let space = crate::pinned::pin(spaces::space(&config.space)?, &config.fixed)?;
+        let latency: Vec<LatencySource> = latency.into_iter().map(Into::into).collect();
+        let space = job_space(&config, &latency)?;
         let objectives = config
             .latency
             .iter()
             .zip(latency)
-            .map(|(spec, source)| LatencyObjective::from_source(spec.label.clone(), source.into(), &*space))
+            .map(|(spec, source)| LatencyObjective::from_source(spec.label.clone(), source, &*space))
             .collect();
         let strategy = strategies::build(&config, &*space);
         let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
@@ -152,7 +176,11 @@ impl Job {
             job.config.generations,
             job.ev.accuracy.describe(),
             job.config.latency.iter().map(|l| format!("{} ({})", l.label, l.path)).collect::<Vec<_>>().join(", "),
-            if job.ev.latency[0].is_tabulated() { ", per-layer table" } else { "" },
+            match (job.ev.latency[0].is_gene_tabulated(), job.ev.latency[0].is_tabulated()) {
+                (true, _) => ", per-gene table",
+                (false, true) => ", per-layer table",
+                _ => "",
+            },
             job.config.max_latency_ms,
             job.config.seed
         ));
@@ -201,6 +229,11 @@ impl Job {
 
     pub fn next_generation(&self) -> usize {
         self.next_generation
+    }
+
+    /// The job's space (restricted to the covered resolutions and pinned): its genomes are the history's.
+    pub fn space(&self) -> &dyn spaces::SearchSpace {
+        &*self.ev.space
     }
 
     pub fn history(&self) -> &[Record] {

@@ -108,6 +108,126 @@ impl SearchSpace for Pinned {
         self.canonicalize(&mut hi);
         (lo, hi)
     }
+    fn resolution_gene(&self) -> Option<usize> {
+        self.inner.resolution_gene()
+    }
+    fn gene_layout(&self) -> Option<spaces::GeneLayout> {
+        self.inner.gene_layout()
+    }
+}
+
+/// A space whose resolution gene offers only some of its resolutions (those every latency
+/// predictor of a job covers, e.g. OFA's Note10 tables: 160–224 in steps of 16). Unlike a
+/// pin, the gene itself has fewer choices, so sampling and mutation stay uniform over the
+/// allowed ones; genomes index the restricted gene, and are translated for the inner space.
+pub struct Restricted {
+    inner: Box<dyn SearchSpace>,
+    gene: usize,
+    /// Inner choice index of each restricted choice, ascending.
+    keep: Vec<u8>,
+    genes: Vec<Gene>,
+    resolutions: Vec<u32>,
+}
+
+/// Restricts `space`'s resolution gene to `allowed` (returns `space` unchanged when that
+/// keeps every resolution). Refuses, naming both lists, when `allowed` has none of the space's
+/// resolutions or the space's resolution is not a gene.
+pub fn restrict_resolutions(space: Box<dyn SearchSpace>, allowed: &[u32], why: &str) -> Result<Box<dyn SearchSpace>> {
+    let all = space.resolutions();
+    let list = |r: &[u32]| r.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let keep: Vec<u8> = (0..all.len()).filter(|&i| allowed.contains(&all[i])).map(|i| i as u8).collect();
+    if keep.len() == all.len() {
+        return Ok(space);
+    }
+    if keep.is_empty() {
+        bail!("{why} covers resolutions {} only, none of space {}'s ({})", list(allowed), space.name(), list(&all));
+    }
+    let Some(gene) = space.resolution_gene() else {
+        bail!("{why} covers resolutions {} only, but space {} runs at {}", list(allowed), space.name(), list(&all));
+    };
+    let mut genes = space.genes().to_vec();
+    genes[gene].choices = keep.iter().map(|&c| space.genes()[gene].choices[c as usize].clone()).collect();
+    let resolutions = keep.iter().map(|&c| all[c as usize]).collect();
+    Ok(Box::new(Restricted { inner: space, gene, keep, genes, resolutions }))
+}
+
+impl Restricted {
+    fn to_inner(&self, g: &Genome) -> Genome {
+        let mut inner = g.clone();
+        inner.0[self.gene] = self.keep[g.0[self.gene] as usize];
+        inner
+    }
+    /// The restricted choice of an inner one, if it is kept.
+    fn outer_choice(&self, inner: u8) -> Option<u8> {
+        self.keep.iter().position(|&c| c == inner).map(|i| i as u8)
+    }
+    fn outer(&self, mut g: Genome) -> Genome {
+        g.0[self.gene] = self.outer_choice(g.0[self.gene]).expect("a kept resolution");
+        g
+    }
+}
+
+impl SearchSpace for Restricted {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn description(&self) -> String {
+        let r = self.resolutions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        format!("{} (resolutions {r} only)", self.inner.description())
+    }
+    fn genes(&self) -> &[Gene] {
+        &self.genes
+    }
+    fn canonicalize(&self, g: &mut Genome) {
+        let c = g.0[self.gene];
+        g.0[self.gene] = self.keep[c as usize];
+        self.inner.canonicalize(g);
+        // The inner spaces never move the resolution gene; if one did, keep the choice.
+        g.0[self.gene] = self.outer_choice(g.0[self.gene]).unwrap_or(c);
+    }
+    fn size(&self) -> f64 {
+        self.inner.size() / self.inner.genes()[self.gene].cardinality() as f64 * self.keep.len() as f64
+    }
+    fn resolutions(&self) -> Vec<u32> {
+        self.resolutions.clone()
+    }
+    fn resolution(&self, g: &Genome) -> u32 {
+        self.resolutions[g.0[self.gene] as usize]
+    }
+    fn network_at(&self, g: &Genome, resolution: u32) -> Network {
+        self.inner.network_at(&self.to_inner(g), resolution)
+    }
+    fn to_json(&self, g: &Genome) -> Value {
+        self.inner.to_json(&self.to_inner(g))
+    }
+    fn from_json(&self, v: &Value) -> Result<Genome, ArchError> {
+        let g = self.inner.from_json(v)?;
+        if self.outer_choice(g.0[self.gene]).is_none() {
+            let r = self.resolutions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            return Err(ArchError::field(
+                self.genes[self.gene].name.clone(),
+                format!("resolution {} is not one of this job's ({r})", self.inner.resolution(&g)),
+            ));
+        }
+        Ok(self.outer(g))
+    }
+    fn layer_table_at(&self, resolution: u32) -> Vec<Layer> {
+        self.inner.layer_table_at(resolution)
+    }
+    /// The inner extremes at the smallest and the largest kept resolution.
+    fn extremes(&self) -> (Genome, Genome) {
+        let (mut lo, mut hi) = self.inner.extremes();
+        lo.0[self.gene] = self.keep[0];
+        hi.0[self.gene] = *self.keep.last().expect("non-empty");
+        (self.outer(lo), self.outer(hi))
+    }
+    fn resolution_gene(&self) -> Option<usize> {
+        Some(self.gene)
+    }
+    fn gene_layout(&self) -> Option<spaces::GeneLayout> {
+        let keep: Vec<usize> = self.keep.iter().map(|&c| c as usize).collect();
+        self.inner.gene_layout().map(|l| l.restrict_resolutions(&keep))
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +259,42 @@ mod tests {
         let (lo, _) = free.extremes();
         let e = s.from_json(&free.to_json(&lo)).unwrap_err().to_string();
         assert!(e.contains("r=128"), "{e}");
+    }
+
+    #[test]
+    fn restricted_resolutions_are_the_only_ones_proposed_uniformly() {
+        let note10 = [160, 176, 192, 208, 224];
+        let s = restrict_resolutions(spaces::space("ofa-mbv3-w1.2").unwrap(), &note10, "test").unwrap();
+        assert_eq!(s.resolutions(), note10.to_vec());
+        assert_eq!(s.genes().last().unwrap().choices, ["160", "176", "192", "208", "224"]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut seen = BTreeMap::new();
+        let mut g = s.sample(&mut rng);
+        let layout = s.gene_layout().unwrap();
+        for _ in 0..1000 {
+            let other = s.sample(&mut rng);
+            *seen.entry(s.resolution(&other)).or_insert(0) += 1;
+            g = s.mutate(&s.crossover(&g, &other, &mut rng), 0.5, &mut rng);
+            let net = s.network(&g);
+            assert!(note10.contains(&net.resolution()));
+            assert!(layout.reproduces(&g, &net));
+            assert_eq!(s.from_json(&s.to_json(&g)).unwrap(), g);
+        }
+        assert_eq!(seen.len(), 5);
+        assert!(seen.values().all(|&n| (150..250).contains(&n)), "uniform over the kept choices: {seen:?}");
+        let (lo, hi) = s.extremes();
+        assert_eq!((s.resolution(&lo), s.resolution(&hi)), (160, 224));
+        let free = spaces::space("ofa-mbv3-w1.2").unwrap();
+        let e = s.from_json(&free.to_json(&free.extremes().0)).unwrap_err().to_string();
+        assert!(e.contains("128") && e.contains("160, 176, 192, 208, 224"), "{e}");
+        // Pins apply on top, in the restricted choices.
+        let p = pin(s, &fixed(&[("r", "176")])).unwrap();
+        assert_eq!(p.resolutions(), vec![176]);
+        // All kept: unchanged; none kept: refused with both lists.
+        let all = restrict_resolutions(spaces::space("ofa-mbv3-w1.0").unwrap(), &(128..=224).collect::<Vec<_>>(), "t");
+        assert_eq!(all.unwrap().genes().last().unwrap().cardinality(), 25);
+        let e = restrict_resolutions(spaces::space("fbnet").unwrap(), &[160], "the table").err().unwrap().to_string();
+        assert!(e.contains("the table covers resolutions 160 only"), "{e}");
     }
 
     #[test]

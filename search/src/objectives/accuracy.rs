@@ -18,6 +18,11 @@ pub trait AccuracySource: Send + Sync {
     fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
         items.par_iter().map(|(g, n)| self.accuracy(space, g, n)).collect()
     }
+    /// Accuracies from the genomes alone, for sources that read no network (a predictor on
+    /// the gene encoding): the evaluator then builds none. `None`: this source needs networks.
+    fn genome_batch(&self, _space: &dyn SearchSpace, _genomes: &[&Genome]) -> Option<Result<Vec<f64>>> {
+        None
+    }
 }
 
 /// Training-free "capacity" proxy used when a job is given no accuracy source.
@@ -99,11 +104,14 @@ impl AccuracySource for PredictedAccuracy {
     /// batch entries equal its single predictions, so the split (and thread count) changes nothing.
     fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
         let genomes: Vec<&Genome> = items.iter().map(|(g, _)| *g).collect();
-        let chunks: Vec<Vec<f64>> = genomes
+        self.genome_batch(space, &genomes).expect("a predictor reads genomes")
+    }
+    fn genome_batch(&self, space: &dyn SearchSpace, genomes: &[&Genome]) -> Option<Result<Vec<f64>>> {
+        let chunks = genomes
             .par_chunks(PREDICT_CHUNK)
             .map(|chunk| self.predictor.predict_batch(space, chunk))
-            .collect::<Result<_>>()?;
-        Ok(chunks.concat())
+            .collect::<Result<Vec<Vec<f64>>>>();
+        Some(chunks.map(|c| c.concat()))
     }
 }
 

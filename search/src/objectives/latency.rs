@@ -4,6 +4,7 @@
 //! measurement on a device (`latency::profile::LiveMeter`: serialised per device,
 //! journaled, and cached by architecture).
 
+use super::gene_table::GeneTable;
 use ::latency::profile::LiveMeter;
 use anyhow::{anyhow, Result};
 use predictors::additive::LayerTable;
@@ -36,20 +37,31 @@ pub struct LatencyObjective {
 enum Source {
     Predicted {
         predictor: Arc<dyn LatencyPredictor>,
-        /// The predictor compiled over the space's layers, when it is additive per layer.
-        table: Option<LayerTable>,
+        /// The predictor compiled over the space's layers at each resolution where it is
+        /// additive per layer ([`LatencyPredictor::per_layer_at`]).
+        tables: Vec<(u32, LayerTable)>,
+        /// The same compiled per gene choice, for spaces with a [`spaces::GeneLayout`].
+        genes: Option<GeneTable>,
     },
     Measured(Arc<LiveMeter>),
 }
 
 impl LatencyObjective {
-    /// Wraps `predictor`; one that is additive per layer ([`LatencyPredictor::per_layer`]) is
-    /// compiled over every layer the space can contain ([`LayerTable`]), whose sums equal the
-    /// predictor's bit for bit.
+    /// Wraps `predictor`. Where it is additive per layer, it is compiled over every layer the
+    /// space can contain ([`LayerTable`], one per resolution), and for layer-wise spaces per
+    /// gene choice ([`GeneTable`]); both answer the predictor's own bits.
     pub fn new(label: impl Into<String>, predictor: Arc<dyn LatencyPredictor>, space: &dyn SearchSpace) -> Self {
-        let table =
-            predictor.per_layer().and_then(|p| LayerTable::compile(p, &space.layer_table(&space.resolutions())).ok());
-        LatencyObjective { label: label.into(), source: Source::Predicted { predictor, table } }
+        let tables: Vec<(u32, LayerTable)> = space
+            .resolutions()
+            .into_iter()
+            .filter_map(|r| {
+                let p = predictor.per_layer_at(r)?;
+                LayerTable::compile(p, &space.layer_table_at(r)).ok().map(|t| (r, t))
+            })
+            .collect();
+        let find = |r: u32| tables.iter().find(|(x, _)| *x == r).map(|(_, t)| t);
+        let genes = space.gene_layout().and_then(|layout| GeneTable::compile(&layout, find));
+        LatencyObjective { label: label.into(), source: Source::Predicted { predictor, tables, genes } }
     }
 
     pub fn from_source(label: impl Into<String>, source: LatencySource, space: &dyn SearchSpace) -> Self {
@@ -59,15 +71,26 @@ impl LatencyObjective {
         }
     }
 
-    /// Whether calls are answered from the compiled per-layer table.
+    /// Whether calls are answered from compiled per-layer tables.
     pub fn is_tabulated(&self) -> bool {
-        self.table().is_some()
+        matches!(&self.source, Source::Predicted { tables, .. } if !tables.is_empty())
     }
 
-    /// The compiled per-layer table of an additive predictor.
-    pub fn table(&self) -> Option<&LayerTable> {
+    /// Whether members are priced from their genes alone ([`GeneTable`]).
+    pub fn is_gene_tabulated(&self) -> bool {
+        matches!(self.source, Source::Predicted { genes: Some(_), .. })
+    }
+
+    /// Whether [`latency_ms`](Self::latency_ms) reads the network (a predictor that is not
+    /// compiled per gene); otherwise [`genome_ms`](Self::genome_ms) builds none.
+    pub fn needs_network(&self) -> bool {
+        matches!(self.source, Source::Predicted { genes: None, .. })
+    }
+
+    /// The compiled per-layer table of an additive predictor at resolution `r`.
+    pub fn table(&self, r: u32) -> Option<&LayerTable> {
         match &self.source {
-            Source::Predicted { table, .. } => table.as_ref(),
+            Source::Predicted { tables, .. } => tables.iter().find(|(x, _)| *x == r).map(|(_, t)| t),
             Source::Measured(_) => None,
         }
     }
@@ -99,7 +122,8 @@ impl LatencyObjective {
     /// Latency of member `g` of `space`, whose network is `net`.
     pub fn latency_ms(&self, space: &dyn SearchSpace, g: &Genome, net: &Network) -> Result<f64> {
         match &self.source {
-            Source::Predicted { predictor, table } => match table.as_ref().and_then(|t| t.network_ms(net)) {
+            Source::Predicted { genes: Some(t), .. } => Ok(t.latency_ms(g)),
+            Source::Predicted { predictor, .. } => match self.table(net.resolution()).and_then(|t| t.network_ms(net)) {
                 Some(ms) => Ok(ms),
                 None => predict(&self.label, predictor, net),
             },
@@ -107,9 +131,13 @@ impl LatencyObjective {
         }
     }
 
-    /// Latency of a member of `space`.
+    /// Latency of a member of `space`; its network is built only if the objective needs it.
     pub fn genome_ms(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
-        self.latency_ms(space, g, &space.network(g))
+        match &self.source {
+            Source::Predicted { genes: Some(t), .. } => Ok(t.latency_ms(g)),
+            Source::Predicted { .. } => self.latency_ms(space, g, &space.network(g)),
+            Source::Measured(m) => m.measure(space, g).map_err(|e| anyhow!("latency `{}`: {e}", self.label)),
+        }
     }
 }
 

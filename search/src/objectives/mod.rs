@@ -2,6 +2,7 @@
 //! the MnasNet reward that combines them.
 
 pub mod accuracy;
+pub mod gene_table;
 pub mod latency;
 pub mod reward;
 pub mod supernet;
