@@ -28,10 +28,14 @@ pub fn run(kind: &str, data: &Path, space: Option<&str>, resolution: Option<u32>
             let p = predictors::ofa_yaml::import(data, space, resolution)?;
             let s = spaces::space(space)?;
             let (small, large) = s.extremes();
-            println!("{} lookup-table entries", p.entries().len());
-            for (name, g) in [("smallest", small), ("largest", large)] {
-                let net = s.network(&g);
-                println!("{name} subnet at {}: {:.3} ms", net.resolution(), p.predict_ms(&net)?);
+            println!(
+                "{} lookup-table entries at resolutions {} (searches on this table use only these)",
+                p.entry_count(),
+                p.resolutions().iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            );
+            for r in p.resolutions() {
+                let [lo, hi] = [&small, &large].map(|g| p.predict_ms(&s.network_at(g, r)));
+                println!("at {r}: smallest subnet {:.3} ms, largest {:.3} ms", lo?, hi?);
             }
             Box::new(p)
         }
