@@ -22,6 +22,11 @@ pub struct SearchSpec<'a> {
 }
 
 pub fn search(spec: &SearchSpec, dir: &Path) -> Result<(Job, Outcome)> {
+    search_with(spec, AccuracySpec::CapacityProxy, dir)
+}
+
+/// [`search`] with the accuracy from `accuracy` (e.g. a predictor file) instead of the proxy.
+pub fn search_with(spec: &SearchSpec, accuracy: AccuracySpec, dir: &Path) -> Result<(Job, Outcome)> {
     let latency: Vec<Arc<dyn LatencyPredictor>> =
         spec.latency.iter().map(|(_, p)| predictors::load_predictor(p).map(Arc::from)).collect::<Result<_, _>>()?;
     if dir.join("state.json").exists() {
@@ -35,7 +40,7 @@ pub fn search(spec: &SearchSpec, dir: &Path) -> Result<(Job, Outcome)> {
             .map(|(label, p)| LatencySpec { label: label.clone(), path: p.display().to_string(), measure: None })
             .collect(),
         max_latency_ms: spec.target_ms,
-        accuracy: AccuracySpec::CapacityProxy,
+        accuracy,
         strategy: StrategyConfig::by_name(spec.strategy)?,
         population: spec.population,
         generations: spec.generations,

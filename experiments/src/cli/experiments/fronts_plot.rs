@@ -1,4 +1,4 @@
-//! Fronts of capacity proxy against latency, with named reference networks and target lines,
+//! Fronts of capacity proxy (or a predicted accuracy) against latency, with named reference networks and target lines,
 //! as PNG and SVG.
 
 use anyhow::{anyhow, Result};
@@ -26,16 +26,30 @@ pub fn write_fronts(
     markers: &[(String, (f64, f64))],
     targets: &[f64],
 ) -> Result<()> {
+    write_fronts_with(stem, title, x_desc, "capacity proxy (not an accuracy)", fronts, markers, targets)
+}
+
+/// [`write_fronts`] with another y axis (e.g. a predicted accuracy).
+pub fn write_fronts_with(
+    stem: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    fronts: &[(String, Points)],
+    markers: &[(String, (f64, f64))],
+    targets: &[f64],
+) -> Result<()> {
+    let axes = (x_desc, y_desc);
     let png = stem.with_extension("png");
-    draw(BitMapBackend::new(&png, (900, 600)).into_drawing_area(), title, x_desc, fronts, markers, targets)?;
+    draw(BitMapBackend::new(&png, (900, 600)).into_drawing_area(), title, axes, fronts, markers, targets)?;
     let svg = stem.with_extension("svg");
-    draw(SVGBackend::new(&svg, (900, 600)).into_drawing_area(), title, x_desc, fronts, markers, targets)
+    draw(SVGBackend::new(&svg, (900, 600)).into_drawing_area(), title, axes, fronts, markers, targets)
 }
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
-    x_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     fronts: &[(String, Points)],
     markers: &[(String, (f64, f64))],
     targets: &[f64],
@@ -64,7 +78,7 @@ where
         .y_label_area_size(60)
         .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
         .map_err(|e| err(&e))?;
-    chart.configure_mesh().x_desc(x_desc).y_desc("capacity proxy (not an accuracy)").draw().map_err(|e| err(&e))?;
+    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| err(&e))?;
     for (i, (name, pts)) in fronts.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
