@@ -25,6 +25,14 @@ pub fn write<T: Serialize>(path: &Path, family: &str, body: &T) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing predictor {}", path.display()))
 }
 
+/// Adds `field` to a saved document (e.g. how `auto` chose the family); readers ignore it.
+pub fn attach(path: &Path, field: &str, value: Value) -> Result<()> {
+    let (_, mut doc) = read_any(path)?;
+    doc.as_object_mut().context("predictor document is not an object")?.insert(field.into(), value);
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing predictor {}", path.display()))
+}
+
 /// Reads a document and checks its envelope; returns the family and the whole object.
 pub fn read_any(path: &Path) -> Result<(String, Value)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading predictor {}", path.display()))?;

@@ -65,7 +65,7 @@ impl KernelPredictor {
                 continue;
             }
             let Ok(ms) = lut.layer_ms(l) else { continue };
-            let e = by_kind.entry(features::kind(l)).or_default();
+            let e = by_kind.entry(features::LayerKind::of(l).name()).or_default();
             e.0.push(features::features(l).to_vec());
             e.1.push(cal.scale * ms);
         }
@@ -119,7 +119,7 @@ impl LatencyPredictor for KernelPredictor {
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         let mut rows: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
         for l in net.layers.iter().filter(|l| l.is_timed()) {
-            rows.entry(features::kind(l)).or_default().push(features::features(l).to_vec());
+            rows.entry(features::LayerKind::of(l).name()).or_default().push(features::features(l).to_vec());
         }
         let mut total = self.offset_ms;
         for (kind, x) in rows {

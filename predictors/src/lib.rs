@@ -21,7 +21,9 @@
 
 pub mod accuracy;
 pub mod additive;
+pub mod auto;
 pub mod compare;
+pub mod cost_model;
 pub mod dataset;
 pub mod document;
 pub mod eval;
@@ -32,10 +34,12 @@ pub mod layer_sig;
 pub mod lut;
 pub mod metrics;
 pub mod mlp;
+pub mod network_fit;
 pub mod nnls;
 pub mod ofa_accuracy;
 pub mod ofa_yaml;
 pub mod plots;
+pub mod ridge;
 pub mod split;
 pub mod spnas;
 pub mod torch_file;

@@ -1,6 +1,9 @@
 //! Per-layer lookup tables keyed on `Layer::key()`: network latency = calibration of
 //! the sum of per-layer entries. Built from single-layer measurements, or fitted to
-//! whole-network measurements by non-negative least squares (see [`fit_networks`]).
+//! whole-network measurements with every entry shrunk toward a physical cost model
+//! (see [`fit_networks`] and [`crate::network_fit`]). Layers without an entry are priced
+//! by the table's fallback: that cost model by default, so a layer no training network
+//! contained still gets a physical price, never an error or 0.
 //!
 //! Fast probes: the table is stored under its string keys, and at load it is also
 //! indexed by [`LayerSig`] (a layer's fields, name excluded), prefilled from the
@@ -9,7 +12,9 @@
 
 pub use crate::additive::Calibration;
 use crate::additive::PerLayer;
+use crate::cost_model::CostModel;
 use crate::layer_sig::LayerSig;
+use crate::network_fit::{Design, Shrinkage};
 use crate::nnls;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Result};
@@ -32,7 +37,7 @@ pub struct Entry {
 }
 
 /// What to do for a layer whose key is not in the table.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "policy", rename_all = "kebab-case")]
 pub enum Fallback {
     /// Refuse with [`PredictError::MissingKey`].
@@ -40,7 +45,13 @@ pub enum Fallback {
     Error,
     /// `ms = intercept_ms + ms_per_mmac·MMACs + ms_per_mb·MB`, least squares over the table's entries.
     MacsLinear { intercept_ms: f64, ms_per_mmac: f64, ms_per_mb: f64 },
+    /// The physical per-kind cost model the entries were shrunk toward (fitted to networks),
+    /// or fitted to the entries themselves (single-layer tables).
+    CostModel { model: CostModel },
 }
+
+/// Fallback policies by name, for the command line.
+pub const FALLBACKS: [&str; 3] = ["cost-model", "macs-linear", "error"];
 
 /// A space (and resolutions) whose layers the table is meant to cover; used to prefill the fast index.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -55,7 +66,11 @@ pub struct FitInfo {
     pub networks: usize,
     pub unknowns: usize,
     pub intercept: bool,
+    /// Relative ridge of the per-key level.
     pub ridge: f64,
+    /// Relative ridge of the per-kind level (absent: no per-kind level).
+    #[serde(default)]
+    pub kind_ridge: Option<f64>,
     pub train_rmse_ms: f64,
     pub train_max_abs_residual_ms: f64,
 }
@@ -131,8 +146,8 @@ impl LutPredictor {
     pub fn calibration(&self) -> Calibration {
         self.doc.calibration
     }
-    pub fn fallback(&self) -> Fallback {
-        self.doc.fallback
+    pub fn fallback(&self) -> &Fallback {
+        &self.doc.fallback
     }
     pub fn fit_info(&self) -> Option<&FitInfo> {
         self.doc.fit.as_ref()
@@ -146,9 +161,47 @@ impl LutPredictor {
         self.doc.fallback = match policy {
             "error" => Fallback::Error,
             "macs-linear" => self.fit_macs_linear()?,
-            other => bail!("unknown fallback policy `{other}` (error, macs-linear)"),
+            "cost-model" => match &self.doc.fallback {
+                // A table fitted to networks keeps the model its entries were shrunk toward.
+                f @ Fallback::CostModel { .. } => f.clone(),
+                _ => Fallback::CostModel { model: self.fit_cost_model()? },
+            },
+            other => bail!("unknown fallback policy `{other}` ({})", FALLBACKS.join(", ")),
         };
         Ok(())
+    }
+
+    /// The per-kind cost model fitted to the entries whose layer a covered space has (each
+    /// entry a one-layer "network"), for single-layer tables.
+    fn fit_cost_model(&self) -> Result<CostModel> {
+        let mut layers: FxHashMap<String, Layer> = FxHashMap::default();
+        for c in &self.doc.coverage {
+            for l in spaces::space(&c.space)?.layer_table(&c.resolutions) {
+                layers.entry(l.key()).or_insert(l);
+            }
+        }
+        let known: Vec<(Network, f64)> = self
+            .doc
+            .entries
+            .iter()
+            .filter_map(|e| {
+                layers.get(&e.key).map(|l| (Network { input: l.input, layers: vec![l.clone()], bn_eps: 1e-5 }, e.ms))
+            })
+            .collect();
+        if known.len() < 3 {
+            bail!(
+                "the cost-model fallback needs at least 3 entries whose layers a covered space has; the table has {} \
+                 (coverage: {})",
+                known.len(),
+                self.doc.coverage.iter().map(|c| c.space.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let nets: Vec<&Network> = known.iter().map(|(n, _)| n).collect();
+        let y: Vec<f64> = known.iter().map(|(_, ms)| *ms).collect();
+        let design = Design::new(&nets, None)?;
+        let all: Vec<usize> = (0..nets.len()).collect();
+        let s = Shrinkage { kind_ridge: Some(1e-1), key_ridge: None, source_physics: false, no_intercept: true };
+        Ok(design.fit(&all, &y, s)?.cost)
     }
 
     fn fit_macs_linear(&self) -> Result<Fallback> {
@@ -196,11 +249,12 @@ impl LutPredictor {
         if let Some(&ms) = self.by_key.get(&key) {
             return Ok(ms);
         }
-        match self.doc.fallback {
+        match &self.doc.fallback {
             Fallback::Error => Err(PredictError::MissingKey { layer: l.name.clone(), key }),
             Fallback::MacsLinear { intercept_ms, ms_per_mmac, ms_per_mb } => {
                 Ok(intercept_ms + ms_per_mmac * l.macs() as f64 / 1e6 + ms_per_mb * l.memory_bytes() as f64 / 1e6)
             }
+            Fallback::CostModel { model } => Ok(model.layer_ms(l)),
         }
     }
 
@@ -255,25 +309,34 @@ impl PerLayer for LutPredictor {
 pub struct FitOptions {
     /// A free (unregularised) intercept for what every network shares.
     pub intercept: bool,
-    /// Ridge weight relative to the mean diagonal of AᵀA; picks one table among the many
-    /// that explain the data equally (only differences between a position's options are
-    /// identifiable) and keeps the solve well-posed.
+    /// Ridge weight of the per-key level relative to its mean squared column norm: how far
+    /// an entry may move from the cost model for the evidence it has. Small values let
+    /// exactly additive data (HW-NAS-Bench) be fitted to round-off; noisy phones need more.
     pub ridge: f64,
+    /// Ridge weight of the per-kind level of the cost model (`None`: global rates only).
+    pub kind_ridge: Option<f64>,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { intercept: true, ridge: 1e-9 }
+        FitOptions { intercept: true, ridge: 1e-9, kind_ridge: Some(1e-1) }
     }
 }
 
-/// Fits per-key latencies to end-to-end measurements: one unknown per distinct layer
-/// key, `y ≈ Σ count_k·x_k (+ b)`, `x ≥ 0`, by Lawson–Hanson NNLS.
-///
-/// With an intercept and a small ridge, a table entry that every network shares
-/// (stem, head, classifier) goes to the intercept, and per-position options are
-/// shrunk toward the minimum-norm split; predictions for networks built from the
-/// same keys do not depend on that choice.
+impl FitOptions {
+    pub fn shrinkage(&self) -> Shrinkage {
+        Shrinkage {
+            kind_ridge: self.kind_ridge,
+            key_ridge: Some(self.ridge),
+            source_physics: false,
+            no_intercept: !self.intercept,
+        }
+    }
+}
+
+/// Fits a table to end-to-end measurements: one entry per distinct layer key, each the
+/// cost model's price of the layer plus a ridge-shrunk deviation (see
+/// [`crate::network_fit`]); the cost model becomes the fallback for unseen layers.
 pub fn fit_networks(
     source: impl Into<String>,
     nets: &[&Network],
@@ -287,56 +350,49 @@ pub fn fit_networks(
     if nets.is_empty() {
         bail!("cannot fit a lookup table to zero networks");
     }
-    let mut index: FxHashMap<LayerSig, usize> = FxHashMap::default();
-    let mut layers: Vec<&Layer> = Vec::new();
-    let mut rows = Vec::with_capacity(nets.len());
-    for net in nets {
-        let mut counts: FxHashMap<usize, f64> = FxHashMap::default();
-        for l in net.layers.iter().filter(|l| l.is_timed()) {
-            let next = index.len();
-            let i = *index.entry(LayerSig::of(l)).or_insert_with(|| {
-                layers.push(l);
-                next
-            });
-            *counts.entry(i).or_default() += 1.0;
+    let design = Design::new(nets, None)?;
+    let all: Vec<usize> = (0..nets.len()).collect();
+    let fit = design.fit(&all, latency_ms, opts.shrinkage())?;
+    from_fit(source, &fit, design.layers(), None, coverage, nets, latency_ms)
+}
+
+/// A table of `layers` priced by a fitted additive model (`source`: the per-layer source
+/// predictor of a transfer fit), with its cost model as the fallback and the fit's
+/// residuals on the training networks recorded.
+pub fn from_fit(
+    source: impl Into<String>,
+    fit: &crate::network_fit::AdditiveFit,
+    layers: &[Layer],
+    from: Option<&dyn PerLayer>,
+    coverage: Vec<Coverage>,
+    nets: &[&Network],
+    latency_ms: &[f64],
+) -> Result<LutPredictor> {
+    let mut seen = FxHashMap::default();
+    let mut entries = Vec::new();
+    for l in layers.iter().filter(|l| l.is_timed()) {
+        if seen.insert(LayerSig::of(l), ()).is_none() {
+            let ms = fit.layer_ms(l, from)?;
+            entries.push(Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) });
         }
-        let mut row: Vec<(usize, f64)> = counts.into_iter().collect();
-        row.sort_by_key(|&(i, _)| i);
-        rows.push(row);
     }
-    let p = layers.len();
-    let n = p + opts.intercept as usize;
-    if opts.intercept {
-        for row in &mut rows {
-            row.push((p, 1.0));
-        }
-    }
-    let mut free = vec![false; n];
-    if opts.intercept {
-        free[p] = true;
-    }
-    let x = nnls::nnls_rows(&rows, latency_ms, n, &free, opts.ridge);
     let residuals: Vec<f64> =
-        rows.iter().zip(latency_ms).map(|(row, y)| row.iter().map(|&(i, v)| v * x[i]).sum::<f64>() - y).collect();
-    let fit = FitInfo {
+        nets.iter().zip(latency_ms).map(|(n, y)| fit.network_ms(n, from).map(|p| p - y)).collect::<Result<_, _>>()?;
+    let info = FitInfo {
         networks: nets.len(),
-        unknowns: n,
-        intercept: opts.intercept,
-        ridge: opts.ridge,
-        train_rmse_ms: (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len() as f64).sqrt(),
+        unknowns: entries.len() + 1,
+        intercept: !fit.shrinkage.no_intercept,
+        ridge: fit.shrinkage.key_ridge.unwrap_or(f64::INFINITY),
+        kind_ridge: fit.shrinkage.kind_ridge,
+        train_rmse_ms: (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len().max(1) as f64).sqrt(),
         train_max_abs_residual_ms: residuals.iter().fold(0.0, |m, r| m.max(r.abs())),
     };
-    let entries = layers
-        .iter()
-        .zip(&x)
-        .map(|(l, &ms)| Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) })
-        .collect();
     let doc = LutDoc {
         source: source.into(),
-        calibration: Calibration { scale: 1.0, offset_ms: if opts.intercept { x[p] } else { 0.0 } },
-        fallback: Fallback::Error,
+        calibration: Calibration { scale: 1.0, offset_ms: fit.offset_ms },
+        fallback: Fallback::CostModel { model: fit.cost.clone() },
         coverage,
-        fit: Some(fit),
+        fit: Some(info),
         entries,
     };
     let mut lut = LutPredictor::from_doc(doc)?;
@@ -346,12 +402,27 @@ pub fn fit_networks(
 
 /// Calibrates a table (e.g. built from single-layer measurements) to whole-network
 /// measurements: least-squares `y ≈ scale·Σ + offset`, which absorbs per-layer
-/// overheads that isolated layer runs do not see.
+/// overheads that isolated layer runs do not see. Two parameters need two networks with
+/// different sums: with fewer (or a fit that would make the scale non-positive, i.e. a
+/// constant or inverted predictor) the scale stays 1 and only the offset is fitted.
 pub fn calibrate(lut: &mut LutPredictor, nets: &[&Network], latency_ms: &[f64]) -> Result<Calibration> {
     lut.doc.calibration = Calibration::default();
+    if nets.is_empty() {
+        return Ok(lut.doc.calibration);
+    }
     let sums = nets.iter().map(|n| lut.predict_ms(n)).collect::<Result<Vec<f64>, _>>()?;
-    let rows: Vec<Vec<(usize, f64)>> = sums.iter().map(|&s| vec![(0, s), (1, 1.0)]).collect();
-    let x = nnls::nnls_rows(&rows, latency_ms, 2, &[false, true], 0.0);
-    lut.doc.calibration = Calibration { scale: x[0], offset_ms: x[1] };
+    let distinct = sums.iter().any(|s| (s - sums[0]).abs() > 1e-12 * sums[0].abs().max(1.0));
+    let mut cal = None;
+    if nets.len() >= 2 && distinct {
+        let rows: Vec<Vec<(usize, f64)>> = sums.iter().map(|&s| vec![(0, s), (1, 1.0)]).collect();
+        let x = nnls::nnls_rows(&rows, latency_ms, 2, &[false, true], 0.0);
+        if x[0] > 0.0 {
+            cal = Some(Calibration { scale: x[0], offset_ms: x[1] });
+        }
+    }
+    lut.doc.calibration = cal.unwrap_or_else(|| {
+        let offset = latency_ms.iter().zip(&sums).map(|(y, s)| y - s).sum::<f64>() / sums.len() as f64;
+        Calibration { scale: 1.0, offset_ms: offset }
+    });
     Ok(lut.doc.calibration)
 }

@@ -10,19 +10,21 @@ use crate::LatencyPredictor;
 use anyhow::{bail, Result};
 
 /// Every fittable family, in the order a comparison lists them.
-pub const FAMILIES: [&str; 5] = ["lut", "kernel", "mlp", "flops", "flops+memory"];
+pub const FAMILIES: [&str; 6] = ["auto", "lut", "kernel", "mlp", "flops", "flops+memory"];
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     pub lut: FitOptions,
-    /// Missing-key policy of lookup tables (`error`, `macs-linear`).
-    pub fallback: String,
+    /// Missing-key policy of lookup tables (`cost-model`, `macs-linear`, `error`); `None`:
+    /// tables fitted to networks price unseen layers by their cost model, tables of
+    /// single-layer measurements refuse them.
+    pub fallback: Option<String>,
     pub seed: u64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { lut: FitOptions::default(), fallback: "error".into(), seed: 0 }
+        TrainOptions { lut: FitOptions::default(), fallback: None, seed: 0 }
     }
 }
 
@@ -53,7 +55,9 @@ pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Resu
         }
         p
     };
-    p.set_fallback(&opts.fallback)?;
+    if let Some(policy) = &opts.fallback {
+        p.set_fallback(policy)?;
+    }
     Ok(p)
 }
 
@@ -67,6 +71,7 @@ pub fn fit(
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     Ok(match family {
+        "auto" => fit_auto(ds, train, opts)?.0,
         "lut" => Box::new(fit_lut(ds, train, opts)?),
         "kernel" => {
             let lut = fit_lut(ds, train, opts)?;
@@ -83,6 +88,35 @@ pub fn fit(
         "flops+memory" => Box::new(FlopsPredictor::fit(Variant::MacsMemory, &nets, &y)?),
         other => bail!("unknown predictor family `{other}` ({})", FAMILIES.join(", ")),
     })
+}
+
+/// `auto`: repeated k-fold CV on the training rows chooses among the MACs/bytes baseline,
+/// per-kind cost models and lookup tables shrunk toward them (see [`crate::auto`]); the
+/// chosen one is refitted on all training rows. Returns the selection with its scores.
+pub fn fit_auto(
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    opts: &TrainOptions,
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+    let sel = crate::auto::select(train, None, opts.seed)?;
+    let crate::auto::Candidate::Additive(s) = sel.chosen;
+    let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
+    let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    let design = crate::network_fit::Design::new(&nets, None)?;
+    let all: Vec<usize> = (0..nets.len()).collect();
+    let fit = design.fit(&all, &y, s)?;
+    let p: Box<dyn LatencyPredictor> = if s.kind_ridge.is_none() && s.key_ridge.is_none() {
+        Box::new(FlopsPredictor {
+            variant: Variant::MacsMemory,
+            intercept_ms: fit.offset_ms,
+            ms_per_mmac: fit.cost.ms_per_mmac,
+            ms_per_mb: fit.cost.ms_per_mb,
+        })
+    } else {
+        let source = format!("{} (auto: {})", ds.source, sel.chosen.describe());
+        Box::new(lut::from_fit(source, &fit, design.layers(), None, ds.coverage(), &nets, &y)?)
+    };
+    Ok((p, sel))
 }
 
 /// Every layer the dataset's spaces can contain at its resolutions.

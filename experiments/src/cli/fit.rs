@@ -20,9 +20,9 @@ pub struct Args {
     /// Space of rows without a `space` column (e.g. fbnet-cifar100 for the HW-NAS-Bench CSVs).
     #[arg(long)]
     space: Option<String>,
-    /// lut, kernel, mlp, flops, flops+memory, all (fit each on the same split and compare), or
+    /// auto (cross-validation on the training rows picks the family and its shrinkage), lut, kernel, mlp, flops, flops+memory, all (fit each on the same split and compare), or
     /// accuracy (OFA-style MLP on the gene one-hot, from an `accuracy` column).
-    #[arg(long, default_value = "lut")]
+    #[arg(long, default_value = "auto")]
     predictor: String,
     /// Share of architectures to train on (default 0.8 unless --train-count).
     #[arg(long, conflicts_with = "train_count")]
@@ -39,13 +39,15 @@ pub struct Args {
     /// Where to save the predictor (a directory with `--predictor all`: one FAMILY.json each).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Lookup tables: what to do for a layer missing from the table (error, macs-linear).
-    #[arg(long, default_value = "error")]
-    fallback: String,
+    /// Lookup tables: what to do for a layer missing from the table (cost-model, macs-linear,
+    /// error). Default: tables fitted to networks use the cost model their entries were shrunk
+    /// toward; tables of single-layer measurements refuse unknown layers.
+    #[arg(long)]
+    fallback: Option<String>,
     /// Lookup tables fitted to networks: no free intercept.
     #[arg(long)]
     no_intercept: bool,
-    /// Lookup tables fitted to networks: ridge weight relative to mean diag(AᵀA).
+    /// Lookup tables fitted to networks: ridge weight of the per-key level, relative to its mean squared column norm (how far an entry may move from the cost model).
     #[arg(long, default_value_t = 1e-9)]
     ridge: f64,
     /// Write held-out scatter and error-histogram plots (PNG and SVG) here.
@@ -92,8 +94,16 @@ pub fn run(a: Args) -> Result<()> {
     let mut results: Vec<(String, Metrics)> = Vec::new();
     for family in &families {
         let started = std::time::Instant::now();
-        let p = train::fit(family, &ds, &train, &opts).with_context(|| format!("fitting `{family}`"))?;
+        let (p, selection) = if *family == "auto" {
+            let (p, sel) = train::fit_auto(&ds, &train, &opts).context("fitting `auto`")?;
+            (p, Some(sel))
+        } else {
+            (train::fit(family, &ds, &train, &opts).with_context(|| format!("fitting `{family}`"))?, None)
+        };
         let fit_s = started.elapsed().as_secs_f64();
+        if let (Some(sel), false) = (&selection, a.json) {
+            print_selection(sel);
+        }
         let (m, pred) = eval::evaluate(p.as_ref(), &test)?;
         if !a.json {
             eprintln!("fitted {family} on {} rows in {fit_s:.2} s", train.len());
@@ -106,6 +116,9 @@ pub fn run(a: Args) -> Result<()> {
                 out.clone()
             };
             p.save(&path)?;
+            if let Some(sel) = &selection {
+                predictors::document::attach(&path, "selection", serde_json::to_value(sel)?)?;
+            }
             if !a.json {
                 eprintln!("saved {}", path.display());
             }
@@ -132,6 +145,35 @@ pub fn run(a: Args) -> Result<()> {
         print!("{}", markdown_table(&title, &results));
     }
     Ok(())
+}
+
+/// Every candidate's cross-validated scores, the choice, and a warning when nothing ranks.
+fn print_selection(sel: &predictors::auto::Selection) {
+    eprintln!(
+        "auto: {}-fold CV (x{}) on {} training architectures:",
+        sel.folds,
+        predictors::auto::REPEATS,
+        sel.training_architectures
+    );
+    for s in &sel.scores {
+        let mark = if s.candidate == sel.chosen { "*" } else { " " };
+        eprintln!(
+            " {mark} {:<52} CV rmse {:>9.4} ms  Spearman {:>6.3}  within ±10% {:>5.1}%",
+            s.candidate.describe(),
+            s.cv.rmse_ms,
+            s.cv.spearman,
+            100.0 * s.cv.within_10pct
+        );
+    }
+    eprintln!("auto: chose {} (simplest within one standard error of the lowest CV error)", sel.chosen.describe());
+    if !sel.predictable {
+        eprintln!(
+            "auto: WARNING: no candidate ranks held-out networks meaningfully (best CV Spearman below {}): \
+             these measurements cannot be predicted from the architecture; re-measure (batch size, warm-up, \
+             repeats) before searching with this predictor",
+            predictors::auto::MIN_USEFUL_SPEARMAN
+        );
+    }
 }
 
 fn train_size(a: &Args) -> TrainSize {

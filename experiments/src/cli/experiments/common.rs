@@ -84,7 +84,7 @@ pub fn fit_split(
     let s = predictors::split::split(&ds.networks, size, seed)?;
     let train: Vec<&NetworkRow> = s.train.iter().map(|&i| &ds.networks[i]).collect();
     let test: Vec<&NetworkRow> = s.test.iter().map(|&i| &ds.networks[i]).collect();
-    let opts = predictors::train::TrainOptions { seed, fallback: fallback.into(), ..Default::default() };
+    let opts = predictors::train::TrainOptions { seed, fallback: Some(fallback.into()), ..Default::default() };
     let predictor = predictors::train::fit(family, ds, &train, &opts)
         .with_context(|| format!("fitting `{family}` on {}", ds.source))?;
     let (metrics, predicted) = predictors::eval::evaluate(predictor.as_ref(), &test)?;
