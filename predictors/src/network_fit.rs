@@ -183,8 +183,8 @@ impl Design {
         };
         let (kind_scale, key_scale) = (level_mean(kb, lb), level_mean(lb, p));
         let mut penalty = vec![0.0; q];
-        for j in kb..p {
-            if let Some(c) = map[j] {
+        for (j, c) in map.iter().enumerate().skip(kb) {
+            if let Some(c) = *c {
                 let (lambda, scale) =
                     if j < lb { (s.kind_ridge.unwrap(), kind_scale) } else { (s.key_ridge.unwrap(), key_scale) };
                 // A column no training row touches gets a unit penalty so it stays at 0.

@@ -40,17 +40,11 @@ impl Cholesky {
         let n = self.n;
         let mut x = b.to_vec();
         for i in 0..n {
-            let mut s = x[i];
-            for k in 0..i {
-                s -= self.l[i * n + k] * x[k];
-            }
+            let s = x[i] - (0..i).map(|k| self.l[i * n + k] * x[k]).sum::<f64>();
             x[i] = s / self.l[i * n + i];
         }
         for i in (0..n).rev() {
-            let mut s = x[i];
-            for k in i + 1..n {
-                s -= self.l[k * n + i] * x[k];
-            }
+            let s = x[i] - (i + 1..n).map(|k| self.l[k * n + i] * x[k]).sum::<f64>();
             x[i] = s / self.l[i * n + i];
         }
         x

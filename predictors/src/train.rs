@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 /// Every fittable family, in the order a comparison lists them.
 pub const FAMILIES: [&str; 6] = ["auto", "lut", "kernel", "mlp", "flops", "flops+memory"];
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
     pub lut: FitOptions,
     /// Missing-key policy of lookup tables (`cost-model`, `macs-linear`, `error`); `None`:
@@ -20,12 +20,6 @@ pub struct TrainOptions {
     /// single-layer measurements refuse them.
     pub fallback: Option<String>,
     pub seed: u64,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions { lut: FitOptions::default(), fallback: None, seed: 0 }
-    }
 }
 
 /// A lookup table: from the dataset's single-layer rows when it has them (calibrated on
