@@ -3,8 +3,8 @@
 //! (family `accuracy-mlp`), same metrics.
 
 use crate::document;
-use crate::mlp::{weights_path, Mlp, MlpConfig};
-use anyhow::{bail, Context, Result};
+use crate::mlp::{Mlp, MlpConfig};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
 use std::path::Path;
@@ -134,10 +134,8 @@ impl AccuracyPredictor for MlpAccuracyPredictor {
         Ok(self.mlp.forward_batch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>()))
     }
     fn save(&self, path: &Path) -> Result<()> {
-        let weights = weights_path(path);
-        self.mlp.save_weights(&weights)?;
         let mut doc = self.doc.clone();
-        doc.weights = weights.file_name().context("weights file name")?.to_string_lossy().into_owned();
+        doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)
     }
 }

@@ -5,7 +5,7 @@
 //! lookup tables shrink toward and the model that prices their unseen keys, and it is
 //! the kernel family when no single layer was ever measured.
 
-use crate::features::{self, LayerKind, PHYSICAL_NAMES};
+use crate::features::{self, LayerKind};
 use serde::{Deserialize, Serialize};
 use spaces::ir::Layer;
 use std::collections::BTreeMap;
@@ -21,10 +21,6 @@ pub struct CostModel {
 }
 
 impl CostModel {
-    pub fn feature_names() -> [&'static str; 5] {
-        PHYSICAL_NAMES
-    }
-
     /// The model's latency of one layer, in ms.
     pub fn layer_ms(&self, l: &Layer) -> f64 {
         let f = features::physical(l);

@@ -230,6 +230,14 @@ impl Mlp {
 
     /// Writes the weights (`fc{i}.weight` `[out, in]`, `fc{i}.bias`, `skip.weight` `[1, in]`,
     /// `skip.bias`) as safetensors.
+    /// Writes the weights beside the JSON document `json` ([`weights_path`]) and returns the
+    /// file name the document records.
+    pub fn save_beside(&self, json: &Path) -> Result<String> {
+        let weights = weights_path(json);
+        self.save_weights(&weights)?;
+        Ok(weights.file_name().context("weights file name")?.to_string_lossy().into_owned())
+    }
+
     pub fn save_weights(&self, path: &Path) -> Result<()> {
         let mut named: Vec<(String, Tensor)> = self
             .layers
@@ -391,10 +399,8 @@ impl LatencyPredictor for MlpPredictor {
         Ok(self.mlp.forward(&self.encode(net)))
     }
     fn save(&self, path: &Path) -> Result<()> {
-        let weights = weights_path(path);
-        self.mlp.save_weights(&weights)?;
         let mut doc = self.doc.clone();
-        doc.weights = weights.file_name().context("weights file name")?.to_string_lossy().into_owned();
+        doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::accuracy::AccuracyPredictor;
 use crate::document;
-use crate::mlp::{weights_path, Mlp};
+use crate::mlp::Mlp;
 use crate::torch_file;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -197,10 +197,8 @@ impl AccuracyPredictor for OfaAccuracyPredictor {
         Ok(self.mlp.forward_batch(&xs.iter().map(|x| x.as_slice()).collect::<Vec<_>>()))
     }
     fn save(&self, path: &Path) -> Result<()> {
-        let weights = weights_path(path);
-        self.mlp.save_weights(&weights)?;
         let mut doc = self.doc.clone();
-        doc.weights = weights.file_name().context("weights file name")?.to_string_lossy().into_owned();
+        doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)
     }
 }
