@@ -219,13 +219,13 @@ fn baseline_run(
         population.truncate(n_parents);
         let parents: Vec<Genome> = population.iter().map(|p| p.1.clone()).collect();
         for i in 0..POPULATION {
+            // Each child's parents are drawn once and its proposals retried on them (OFA).
+            let a = &parents[rng.random_range(0..n_parents)];
             let child = if i < n_mut {
-                feasible(&mut rng, &mut |r| space.mutate(&parents[r.random_range(0..n_parents)], cfg.mutate_prob, r))
+                feasible(&mut rng, &mut |r| space.mutate_with(a, cfg.mutate_prob, cfg.resolution_mutate_prob, r))
             } else {
-                feasible(&mut rng, &mut |r| {
-                    let (a, b) = (&parents[r.random_range(0..n_parents)], &parents[r.random_range(0..n_parents)]);
-                    space.crossover(a, b, r)
-                })
+                let b = &parents[rng.random_range(0..n_parents)];
+                feasible(&mut rng, &mut |r| space.crossover(a, b, r))
             };
             let child = child.expect("feasible child");
             population.push((acc.predict(space, &child).unwrap(), child));

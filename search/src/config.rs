@@ -40,15 +40,17 @@ pub enum AccuracySpec {
 pub struct EvolutionConfig {
     /// Fraction of the population kept as parents each generation.
     pub parent_ratio: f64,
-    /// Per-gene resampling probability of a mutation.
+    /// Per-gene resampling probability of a mutation (OFA's `arch_mutate_prob`).
     pub mutate_prob: f64,
+    /// Resampling probability of the resolution gene (OFA's `resolution_mutate_prob`).
+    pub resolution_mutate_prob: f64,
     /// Fraction of the children made by mutation; the rest by crossover.
     pub mutation_ratio: f64,
 }
 
 impl Default for EvolutionConfig {
     fn default() -> Self {
-        EvolutionConfig { parent_ratio: 0.25, mutate_prob: 0.1, mutation_ratio: 0.5 }
+        EvolutionConfig { parent_ratio: 0.25, mutate_prob: 0.1, resolution_mutate_prob: 0.5, mutation_ratio: 0.5 }
     }
 }
 
@@ -206,7 +208,12 @@ impl JobConfig {
         }
         match &self.strategy {
             StrategyConfig::Evolution(e) => {
-                for (name, v) in [("parent_ratio", e.parent_ratio), ("mutation_ratio", e.mutation_ratio)] {
+                for (name, v) in [
+                    ("parent_ratio", e.parent_ratio),
+                    ("mutation_ratio", e.mutation_ratio),
+                    ("mutate_prob", e.mutate_prob),
+                    ("resolution_mutate_prob", e.resolution_mutate_prob),
+                ] {
                     if !(0.0..=1.0).contains(&v) {
                         bail!("evolution.{name} must be in [0, 1], got {v}");
                     }

@@ -161,33 +161,38 @@ impl Evaluator {
         self.finish(self.time(genomes)?)
     }
 
-    /// Up to `n` feasible candidates from `propose`, trying at most `max_tries` proposals
-    /// (OFA's rejection sampling, with the cap its tutorial lacks). Proposals are drawn in
-    /// rounds of fixed size and accepted in order, so the outcome does not depend on threads.
-    /// Returns the feasible candidates and the number of proposals tried.
+    /// Up to `n` feasible candidates, one per slot: `propose(slot, rng)` is retried until it
+    /// gives a feasible one (OFA's rejection sampling, each child from its own parents, with the
+    /// cap of `max_tries` proposals in all that its tutorial lacks). Proposals are drawn in rounds
+    /// of fixed size, spread over the open slots in turn and accepted in order, so the outcome does
+    /// not depend on threads. Returns the filled slots' candidates in slot order and the number
+    /// of proposals tried.
     pub fn fill_feasible(
         &self,
         n: usize,
         max_tries: usize,
         rng: &mut StdRng,
-        mut propose: impl FnMut(&mut StdRng) -> Genome,
+        mut propose: impl FnMut(usize, &mut StdRng) -> Genome,
     ) -> Result<(Vec<Timed>, usize)> {
-        let mut kept = Vec::with_capacity(n);
+        let mut filled: Vec<Option<Timed>> = (0..n).map(|_| None).collect();
+        let mut open: Vec<usize> = (0..n).collect();
         let mut tries = 0;
         // A measured objective times every proposal on a device, one at a time: propose only
         // what is still missing, since surplus proposals cost device time, not idle cores.
         let measured = self.latency[0].meter().is_some();
-        while kept.len() < n && tries < max_tries {
-            let missing = n - kept.len();
+        while !open.is_empty() && tries < max_tries {
+            let missing = open.len();
             let round = if measured { missing } else { (2 * missing).max(MIN_ROUND) }.min(max_tries - tries);
-            let proposals: Vec<Genome> = (0..round).map(|_| propose(rng)).collect();
+            let slots: Vec<usize> = (0..round).map(|k| open[k % missing]).collect();
+            let proposals: Vec<Genome> = slots.iter().map(|&s| propose(s, rng)).collect();
             tries += round;
-            for t in self.time(proposals)? {
-                if t.feasible && kept.len() < n {
-                    kept.push(t);
+            for (t, s) in self.time(proposals)?.into_iter().zip(slots) {
+                if t.feasible && filled[s].is_none() {
+                    filled[s] = Some(t);
                 }
             }
+            open.retain(|&s| filled[s].is_none());
         }
-        Ok((kept, tries))
+        Ok((filled.into_iter().flatten().collect(), tries))
     }
 }

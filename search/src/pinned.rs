@@ -66,6 +66,12 @@ impl SearchSpace for Pinned {
         self.apply(g);
         self.inner.canonicalize(g);
     }
+    fn active_genes(&self, g: &Genome) -> Vec<bool> {
+        self.inner.active_genes(g)
+    }
+    fn gene_group(&self, i: usize) -> usize {
+        self.inner.gene_group(i)
+    }
     fn size(&self) -> f64 {
         let genes = self.inner.genes();
         self.inner.size() / self.pins.iter().map(|&(i, _)| genes[i].cardinality() as f64).product::<f64>()
@@ -184,6 +190,12 @@ impl SearchSpace for Restricted {
         self.inner.canonicalize(g);
         // The inner spaces never move the resolution gene; if one did, keep the choice.
         g.0[self.gene] = self.outer_choice(g.0[self.gene]).unwrap_or(c);
+    }
+    fn active_genes(&self, g: &Genome) -> Vec<bool> {
+        self.inner.active_genes(&self.to_inner(g))
+    }
+    fn gene_group(&self, i: usize) -> usize {
+        self.inner.gene_group(i)
     }
     fn size(&self) -> f64 {
         self.inner.size() / self.inner.genes()[self.gene].cardinality() as f64 * self.keep.len() as f64

@@ -36,10 +36,42 @@ pub fn sample(space: &dyn SearchSpace, rng: &mut dyn rand::RngCore) -> Genome {
 
 /// Resamples each gene with probability `prob` (OFA's mutation), canonicalised.
 pub fn mutate(space: &dyn SearchSpace, parent: &Genome, prob: f64, rng: &mut dyn rand::RngCore) -> Genome {
+    mutate_with(space, parent, prob, prob, rng)
+}
+
+/// OFA's `mutate_arch` and `mutate_resolution`: one draw of probability `prob` per group of
+/// genes ([`SearchSpace::gene_group`], e.g. a slot's kernel and expansion), `resolution_prob`
+/// for the resolution gene. A gene the parent does not use holds a placeholder, not an
+/// inherited choice, so where the child starts using it (a deeper stage) it is drawn uniformly,
+/// as OFA's latent values of inactive slots are.
+pub fn mutate_with(
+    space: &dyn SearchSpace,
+    parent: &Genome,
+    prob: f64,
+    resolution_prob: f64,
+    rng: &mut dyn rand::RngCore,
+) -> Genome {
+    let genes = space.genes();
+    let resolution = space.resolution_gene();
     let mut g = parent.clone();
-    for (v, gene) in g.0.iter_mut().zip(space.genes()) {
-        if rng.random_bool(prob.clamp(0.0, 1.0)) {
-            *v = rng.random_range(0..gene.cardinality()) as u8;
+    let mut drawn = vec![false; genes.len()];
+    for (i, gene) in genes.iter().enumerate() {
+        let lead = space.gene_group(i);
+        drawn[i] = if lead < i {
+            drawn[lead]
+        } else {
+            let p = if Some(i) == resolution { resolution_prob } else { prob };
+            rng.random_bool(p.clamp(0.0, 1.0))
+        };
+        if drawn[i] {
+            g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
+        }
+    }
+    let used = space.active_genes(parent);
+    let now_used = space.active_genes(&g);
+    for (i, gene) in genes.iter().enumerate() {
+        if !used[i] && now_used[i] && !drawn[i] {
+            g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
         }
     }
     space.canonicalize(&mut g);
@@ -47,8 +79,27 @@ pub fn mutate(space: &dyn SearchSpace, parent: &Genome, prob: f64, rng: &mut dyn
 }
 
 /// Uniform crossover: each gene from either parent with equal probability, canonicalised.
+/// A gene the chosen parent does not use comes from the other parent if that one uses it,
+/// and is drawn uniformly if neither does (placeholders are not inherited; see [`mutate_with`]).
 pub fn crossover(space: &dyn SearchSpace, a: &Genome, b: &Genome, rng: &mut dyn rand::RngCore) -> Genome {
-    let mut g = Genome(a.0.iter().zip(&b.0).map(|(&x, &y)| if rng.random_bool(0.5) { x } else { y }).collect());
+    let (used_a, used_b) = (space.active_genes(a), space.active_genes(b));
+    let mut g = Genome(Vec::with_capacity(a.0.len()));
+    let mut placeholder = vec![false; a.0.len()];
+    for i in 0..a.0.len() {
+        let ((x, ux), (y, uy)) = if rng.random_bool(0.5) {
+            ((a.0[i], used_a[i]), (b.0[i], used_b[i]))
+        } else {
+            ((b.0[i], used_b[i]), (a.0[i], used_a[i]))
+        };
+        g.0.push(if ux || !uy { x } else { y });
+        placeholder[i] = !ux && !uy;
+    }
+    let used = space.active_genes(&g);
+    for (i, gene) in space.genes().iter().enumerate() {
+        if placeholder[i] && used[i] {
+            g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
+        }
+    }
     space.canonicalize(&mut g);
     g
 }

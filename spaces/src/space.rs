@@ -15,6 +15,16 @@ pub trait SearchSpace: Send + Sync {
     /// Normalises genes that do not affect the network (e.g. inactive OFA slots),
     /// so that equal networks have equal genomes.
     fn canonicalize(&self, _g: &mut Genome) {}
+    /// Which genes `g` uses: a gene it does not (an inactive OFA slot) holds a placeholder
+    /// that [`canonicalize`](Self::canonicalize) resets.
+    fn active_genes(&self, g: &Genome) -> Vec<bool> {
+        vec![true; g.0.len()]
+    }
+    /// The first gene of the group gene `i` mutates with (one draw per group, as OFA resamples
+    /// a slot's kernel and expansion together); a gene is its own group by default.
+    fn gene_group(&self, i: usize) -> usize {
+        i
+    }
     /// Number of distinct members (after canonicalisation).
     fn size(&self) -> f64 {
         self.genes().iter().map(|g| g.cardinality() as f64).product()
@@ -58,6 +68,9 @@ impl dyn SearchSpace + '_ {
     }
     pub fn mutate(&self, g: &Genome, prob: f64, rng: &mut dyn rand::RngCore) -> Genome {
         genome::mutate(self, g, prob, rng)
+    }
+    pub fn mutate_with(&self, g: &Genome, prob: f64, resolution_prob: f64, rng: &mut dyn rand::RngCore) -> Genome {
+        genome::mutate_with(self, g, prob, resolution_prob, rng)
     }
     pub fn crossover(&self, a: &Genome, b: &Genome, rng: &mut dyn rand::RngCore) -> Genome {
         genome::crossover(self, a, b, rng)

@@ -80,6 +80,61 @@ fn mutation_and_crossover_never_leave_inactive_garbage() {
     }
 }
 
+/// OFA's `mutate_arch`: a slot's kernel and expansion are resampled on one draw. With
+/// independent draws at 0.1 both would change in 0.1² · (2/3)² ≈ 0.4 % of slots; together,
+/// in 0.1 · (2/3)² ≈ 4.4 %.
+#[test]
+fn ofa_mutation_resamples_kernel_and_expansion_together() {
+    let s = space("ofa-mbv3-w1.2").unwrap();
+    let slots = 20;
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut both, mut seen) = (0usize, 0usize);
+    for _ in 0..2000 {
+        let a = s.sample(&mut rng);
+        let m = s.mutate(&a, 0.1, &mut rng);
+        let (used_a, used_m) = (s.active_genes(&a), s.active_genes(&m));
+        for i in (0..slots).filter(|&i| used_a[i] && used_m[i]) {
+            seen += 1;
+            both += usize::from(a.0[i] != m.0[i] && a.0[slots + i] != m.0[slots + i]);
+        }
+    }
+    let share = both as f64 / seen as f64;
+    assert!((0.03..0.06).contains(&share), "kernel and expansion both changed in {share:.4} of slots");
+}
+
+/// A slot a parent does not use holds a placeholder (canonical 0 = k3/e3), not a choice: where
+/// a child starts using it, it is drawn uniformly (mutation) or taken from the parent that uses
+/// it (crossover), as OFA's latent slot values are, instead of always starting as k3/e3.
+#[test]
+fn ofa_slots_that_become_active_do_not_inherit_placeholders() {
+    let s = space("ofa-mbv3-w1.2").unwrap();
+    let slots = 20;
+    let mut rng = StdRng::seed_from_u64(4);
+    let shallow = |g: &mut spaces::Genome| g.0[2 * slots..2 * slots + 5].iter_mut().for_each(|d| *d = 0);
+    let (mut placeholders, mut woken) = (0usize, 0usize);
+    for _ in 0..3000 {
+        let mut a = s.sample(&mut rng);
+        shallow(&mut a);
+        s.canonicalize(&mut a);
+        let m = s.mutate(&a, 0.1, &mut rng);
+        let (used_a, used_m) = (s.active_genes(&a), s.active_genes(&m));
+        for i in (0..slots).filter(|&i| !used_a[i] && used_m[i]) {
+            woken += 1;
+            placeholders += usize::from(m.0[i] == 0 && m.0[slots + i] == 0);
+        }
+        let b = s.sample(&mut rng);
+        let c = s.crossover(&a, &b, &mut rng);
+        let used_b = s.active_genes(&b);
+        let used_c = s.active_genes(&c);
+        for i in (0..2 * slots).filter(|&i| !used_a[i] && used_b[i] && used_c[i]) {
+            assert_eq!(c.0[i], b.0[i], "gene {i} of a crossover came from the parent that does not use it");
+        }
+    }
+    assert!(woken > 100, "only {woken} slots woke up");
+    let share = placeholders as f64 / woken as f64;
+    assert!(share < 0.25, "{share:.3} of the slots that became active are k3/e3 (uniform: 1/9)");
+}
+
 fn parse_err(space_name: &str, text: &str) -> String {
     match space(space_name).unwrap().parse(text) {
         Ok(g) => panic!("{text} parsed as {g:?}"),

@@ -1,8 +1,9 @@
 //! OFA's constrained evolutionary search (once-for-all `EvolutionFinder.run_evolution_search`):
 //! a feasible initial population by rejection sampling; each generation keeps the top
 //! `parent_ratio` by accuracy as parents and breeds `population` feasible children,
-//! `mutation_ratio` of them by per-gene mutation and the rest by uniform crossover, each
-//! resampled until it meets the latency target (bounded here by `max_tries`).
+//! `mutation_ratio` of them by mutation (per slot, kernel and expansion together; the
+//! resolution at its own rate) and the rest by uniform crossover, each child retried on its
+//! own parents until it meets the latency target (bounded here by `max_tries`).
 
 use super::{feasible_population, ranked, Ctx, Strategy};
 use crate::config::EvolutionConfig;
@@ -11,6 +12,7 @@ use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::Value;
+use spaces::Genome;
 
 pub struct Evolution {
     config: EvolutionConfig,
@@ -39,14 +41,18 @@ impl Strategy for Evolution {
             .collect();
         let n_mut = (self.config.mutation_ratio * p as f64).round() as usize;
         let space = &*ctx.ev.space;
-        let prob = self.config.mutate_prob;
-        let pick = |r: &mut StdRng| &parents[r.random_range(0..parents.len())].genome;
+        let (prob, r_prob) = (self.config.mutate_prob, self.config.resolution_mutate_prob);
+        // Each child has its own parents, drawn once; its proposals are retried on them (OFA's
+        // `mutate_sample` / `crossover_sample`), so parents whose children rarely meet the
+        // target are not crowded out by the fast ones.
+        let mut parent = || &parents[rng.random_range(0..parents.len())].genome;
+        let mutated: Vec<&Genome> = (0..n_mut).map(|_| parent()).collect();
+        let crossed: Vec<(&Genome, &Genome)> = (n_mut..p).map(|_| (parent(), parent())).collect();
         let (mut children, tries_m) =
-            ctx.ev.fill_feasible(n_mut, ctx.max_tries, rng, |r| space.mutate(pick(r), prob, r))?;
-        let (crossed, tries_c) = ctx.ev.fill_feasible(p - n_mut, ctx.max_tries, rng, |r| {
-            let (a, b) = (pick(r), pick(r));
-            space.crossover(a, b, r)
-        })?;
+            ctx.ev.fill_feasible(n_mut, ctx.max_tries, rng, |i, r| space.mutate_with(mutated[i], prob, r_prob, r))?;
+        let (crossed, tries_c) = ctx
+            .ev
+            .fill_feasible(p - n_mut, ctx.max_tries, rng, |i, r| space.crossover(crossed[i].0, crossed[i].1, r))?;
         children.extend(crossed);
         if children.len() < p {
             (ctx.log)(format!(

@@ -55,7 +55,7 @@ pub fn build(config: &JobConfig, space: &dyn SearchSpace) -> Box<dyn Strategy> {
 /// is tight, the known-feasible fastest member and mutations of the feasible ones found.
 pub(crate) fn feasible_population(ctx: &mut Ctx, n: usize, rng: &mut StdRng) -> Result<Vec<Timed>> {
     let space = &*ctx.ev.space;
-    let (mut kept, tries) = ctx.ev.fill_feasible(n, ctx.max_tries, rng, |r| space.sample(r))?;
+    let (mut kept, tries) = ctx.ev.fill_feasible(n, ctx.max_tries, rng, |_, r| space.sample(r))?;
     if kept.len() < n {
         (ctx.log)(format!(
             "rejection sampling found {} of {n} feasible members in {tries} tries; completing from the fastest member",
@@ -64,9 +64,9 @@ pub(crate) fn feasible_population(ctx: &mut Ctx, n: usize, rng: &mut StdRng) -> 
         kept.extend(ctx.ev.time(vec![ctx.fastest.clone()])?);
         let pool: Vec<Genome> = kept.iter().map(|t| t.genome.clone()).collect();
         let need = n - kept.len();
-        let (more, _) = ctx
-            .ev
-            .fill_feasible(need, ctx.max_tries, rng, |r| space.mutate(&pool[r.random_range(0..pool.len())], 0.1, r))?;
+        let (more, _) = ctx.ev.fill_feasible(need, ctx.max_tries, rng, |_, r| {
+            space.mutate(&pool[r.random_range(0..pool.len())], 0.1, r)
+        })?;
         kept.extend(more);
         if kept.len() < n {
             (ctx.log)(format!("population has {} members instead of {n}: the target admits few members", kept.len()));

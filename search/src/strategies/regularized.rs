@@ -34,7 +34,7 @@ impl Strategy for Regularized {
         let space = &*ctx.ev.space;
         let pop = &self.population;
         let s = self.config.sample_size.unwrap_or(1).min(pop.len());
-        let tournament = |r: &mut StdRng| {
+        let tournament = |_, r: &mut StdRng| {
             let winner = rand::seq::index::sample(r, pop.len(), s)
                 .into_iter()
                 .max_by(|&a, &b| pop[a].accuracy.total_cmp(&pop[b].accuracy).then(b.cmp(&a)))

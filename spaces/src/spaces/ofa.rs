@@ -242,13 +242,34 @@ impl SearchSpace for OfaSpace {
     }
 
     fn canonicalize(&self, g: &mut Genome) {
+        let used = self.active_genes(g);
+        for (v, used) in g.0.iter_mut().zip(used) {
+            if !used {
+                *v = 0;
+            }
+        }
+    }
+
+    fn active_genes(&self, g: &Genome) -> Vec<bool> {
         let depths = self.depths(g);
         let slots = self.slots();
+        let mut used = vec![true; g.0.len()];
         for (si, p, slot) in self.slot_positions() {
             if p >= depths[si] {
-                g.0[slot] = 0;
-                g.0[slots + slot] = 0;
+                used[slot] = false;
+                used[slots + slot] = false;
             }
+        }
+        used
+    }
+
+    /// A slot's expansion mutates with its kernel (OFA's `mutate_arch`).
+    fn gene_group(&self, i: usize) -> usize {
+        let slots = self.slots();
+        if (slots..2 * slots).contains(&i) {
+            i - slots
+        } else {
+            i
         }
     }
 
