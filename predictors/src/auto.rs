@@ -5,7 +5,7 @@
 use crate::additive::PerLayer;
 use crate::dataset::NetworkRow;
 use crate::metrics::Metrics;
-use crate::network_fit::{Design, Shrinkage};
+use crate::network_fit::{Design, Shrinkage, SourceTerm};
 use crate::split;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,12 @@ impl Candidate {
         let r = |v: Option<f64>| v.map_or("off".to_string(), |v| format!("{v:.0e}"));
         match self {
             Candidate::Additive(s) => {
-                format!("{} (kind ridge {}, key ridge {})", self.family(), r(s.kind_ridge), r(s.key_ridge))
+                let source = match s.source {
+                    SourceTerm::Off => "",
+                    SourceTerm::Scaled => "source scaled + ",
+                    SourceTerm::ScaledWithPhysics => "source scaled + MACs/bytes + ",
+                };
+                format!("{source}{} (kind ridge {}, key ridge {})", self.family(), r(s.kind_ridge), r(s.key_ridge))
             }
         }
     }
@@ -51,12 +56,18 @@ impl Candidate {
 pub fn candidates(with_source: bool) -> Vec<Candidate> {
     let kinds = [None, Some(10.0), Some(1e-1), Some(1e-3)];
     let keys = [None, Some(10.0), Some(1e-1), Some(1e-3), Some(1e-6)];
-    let physics: &[bool] = if with_source { &[false, true] } else { &[false] };
+    // With a source, fitting from scratch stays a candidate (and the simplest): a source
+    // device that ranks the target worse than MACs do must not make the fit worse.
+    let terms: &[SourceTerm] = if with_source {
+        &[SourceTerm::Off, SourceTerm::Scaled, SourceTerm::ScaledWithPhysics]
+    } else {
+        &[SourceTerm::Off]
+    };
     let mut out = Vec::new();
     for &key_ridge in &keys {
-        for &source_physics in physics {
+        for &source in terms {
             for &kind_ridge in &kinds {
-                out.push(Candidate::Additive(Shrinkage { kind_ridge, key_ridge, source_physics, no_intercept: false }));
+                out.push(Candidate::Additive(Shrinkage { kind_ridge, key_ridge, source, no_intercept: false }));
             }
         }
     }
@@ -76,7 +87,8 @@ pub struct Selection {
     pub folds: usize,
     pub training_architectures: usize,
     pub chosen: Candidate,
-    /// False when no candidate ranks held-out networks meaningfully (CV Spearman < [`MIN_USEFUL_SPEARMAN`]).
+    /// False when the chosen candidate does not rank held-out networks meaningfully (its CV
+    /// Spearman < [`MIN_USEFUL_SPEARMAN`], or undefined).
     pub predictable: bool,
     pub scores: Vec<Scored>,
 }
@@ -144,12 +156,14 @@ pub fn select(train: &[&NetworkRow], source: Option<&dyn PerLayer>, seed: u64) -
     let sd = (sq_errors[best].iter().map(|e| (e - mse[best]).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
     let bar = mse[best] + sd / n.sqrt();
     let chosen = (0..mse.len()).find(|&i| mse[i] <= bar).unwrap_or(best);
-    let best_rho = scores.iter().map(|s| s.cv.spearman).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+    // The chosen candidate's own CV rank correlation: the best of ~40 candidates on 20
+    // networks clears a threshold by chance, and the chosen one is what gets saved.
+    let chosen_rho = scores[chosen].cv.spearman;
     Ok(Selection {
         folds,
         training_architectures: archs,
         chosen: scores[chosen].candidate,
-        predictable: best_rho >= MIN_USEFUL_SPEARMAN,
+        predictable: chosen_rho >= MIN_USEFUL_SPEARMAN,
         scores,
     })
 }

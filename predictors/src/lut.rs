@@ -200,7 +200,12 @@ impl LutPredictor {
         let y: Vec<f64> = known.iter().map(|(_, ms)| *ms).collect();
         let design = Design::new(&nets, None)?;
         let all: Vec<usize> = (0..nets.len()).collect();
-        let s = Shrinkage { kind_ridge: Some(1e-1), key_ridge: None, source_physics: false, no_intercept: true };
+        let s = Shrinkage {
+            kind_ridge: Some(1e-1),
+            key_ridge: None,
+            source: crate::network_fit::SourceTerm::Off,
+            no_intercept: true,
+        };
         Ok(design.fit(&all, &y, s)?.cost)
     }
 
@@ -328,7 +333,7 @@ impl FitOptions {
         Shrinkage {
             kind_ridge: self.kind_ridge,
             key_ridge: Some(self.ridge),
-            source_physics: false,
+            source: crate::network_fit::SourceTerm::Off,
             no_intercept: !self.intercept,
         }
     }

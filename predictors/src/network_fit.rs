@@ -31,18 +31,31 @@ use std::collections::BTreeMap;
 pub struct Shrinkage {
     pub kind_ridge: Option<f64>,
     pub key_ridge: Option<f64>,
-    /// With a source predictor: also fit global MACs and bytes rates (else only scale and offset).
+    /// How the source device's per-layer costs enter (with `fit --from`).
     #[serde(default)]
-    pub source_physics: bool,
+    pub source: SourceTerm,
     /// No network intercept (every network's fixed cost is then in its layers).
     #[serde(default)]
     pub no_intercept: bool,
 }
 
+/// The global level's use of a source predictor (`fit --from`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceTerm {
+    /// Not used: MACs and bytes rates, as without a source (fitting from scratch).
+    #[default]
+    Off,
+    /// The source's cost, scaled, plus the offset (calibration).
+    Scaled,
+    /// The source's cost, scaled, and MACs and bytes rates for what it misses.
+    ScaledWithPhysics,
+}
+
 impl Shrinkage {
     /// The MACs/bytes baseline: the global level alone.
     pub const BASELINE: Shrinkage =
-        Shrinkage { kind_ridge: None, key_ridge: None, source_physics: false, no_intercept: false };
+        Shrinkage { kind_ridge: None, key_ridge: None, source: SourceTerm::Off, no_intercept: false };
 }
 
 const GLOBAL: usize = 3; // intercept, MACs, MB
@@ -137,6 +150,23 @@ impl Design {
                 Some(&(j, _)) => dropped[j] = true,
                 None => return Ok(fit),
             }
+            // With every rate dropped the fit is a constant, which ranks nothing: then the prior
+            // that latency grows with work holds the fit, through the origin on its main rate
+            // (the source's cost, else MACs), which is positive for positive latencies.
+            let used = self.rates_in_use(s);
+            if used.iter().all(|&j| dropped[j]) && !dropped[0] {
+                dropped = [true; GLOBAL + 1];
+                dropped[*used.last().expect("a rate")] = false;
+            }
+        }
+    }
+
+    /// The global rate columns `s` fits (MACs, bytes, the source's cost), main one last.
+    fn rates_in_use(&self, s: Shrinkage) -> Vec<usize> {
+        match (self.has_source, s.source) {
+            (true, SourceTerm::Scaled) => vec![GLOBAL],
+            (true, SourceTerm::ScaledWithPhysics) => vec![2, 1, GLOBAL],
+            _ => vec![2, 1],
         }
     }
 
@@ -145,9 +175,9 @@ impl Design {
         let (kb, lb) = (self.kind_base(), self.key_base());
         let keep = |j: usize| -> bool {
             if j < GLOBAL {
-                !dropped[j] && !(self.has_source && !s.source_physics && (j == 1 || j == 2))
+                !dropped[j] && !(self.has_source && s.source == SourceTerm::Scaled && (j == 1 || j == 2))
             } else if j < kb {
-                !dropped[GLOBAL]
+                !dropped[GLOBAL] && s.source != SourceTerm::Off
             } else if j < lb {
                 s.kind_ridge.is_some()
             } else {
@@ -214,7 +244,7 @@ impl Design {
         }
         AdditiveFit {
             offset_ms: coef(0),
-            source_scale: if self.has_source { Some(coef(GLOBAL)) } else { None },
+            source_scale: if self.has_source && s.source != SourceTerm::Off { Some(coef(GLOBAL)) } else { None },
             cost,
             delta,
             shrinkage: s,

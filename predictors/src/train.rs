@@ -92,14 +92,50 @@ pub fn fit_auto(
     train: &[&NetworkRow],
     opts: &TrainOptions,
 ) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
-    let sel = crate::auto::select(train, None, opts.seed)?;
+    fit_selected(ds, train, None, opts)
+}
+
+/// `fit --from SOURCE`: a predictor for a new device from a few of its networks and one
+/// fitted for another device. `auto`'s selection over candidates that all start from the
+/// source's per-layer costs: the source calibrated by scale and offset, plus (as the data
+/// support them) MACs/bytes rates, per-kind cost models and per-key residuals. Saved as a
+/// lookup table over every layer the dataset's spaces can contain at its resolutions, so
+/// it needs no source file at prediction time.
+pub fn fit_transfer(
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    from: &dyn LatencyPredictor,
+    opts: &TrainOptions,
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+    let Some(source) = from.per_layer() else {
+        bail!(
+            "--from needs a predictor with per-layer costs (lut, ofa-lut); a `{}` predictor prices whole networks only",
+            from.family()
+        );
+    };
+    fit_selected(ds, train, Some(source), opts)
+}
+
+fn fit_selected(
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    source: Option<&dyn crate::additive::PerLayer>,
+    opts: &TrainOptions,
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+    let sel = crate::auto::select(train, source, opts.seed)?;
     let crate::auto::Candidate::Additive(s) = sel.chosen;
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
-    let design = crate::network_fit::Design::new(&nets, None)?;
+    let design = crate::network_fit::Design::new(&nets, source)?;
     let all: Vec<usize> = (0..nets.len()).collect();
     let fit = design.fit(&all, &y, s)?;
-    let p: Box<dyn LatencyPredictor> = if s.kind_ridge.is_none() && s.key_ridge.is_none() {
+    let describe = |what: &str| format!("{} ({what}: {})", ds.source, sel.chosen.describe());
+    let p: Box<dyn LatencyPredictor> = if s.source != crate::network_fit::SourceTerm::Off {
+        // Every layer the target can contain gets its entry: the source knows them all.
+        let mut layers = coverage_layers(ds)?;
+        layers.extend(design.layers().iter().cloned());
+        Box::new(lut::from_fit(describe("transfer"), &fit, &layers, source, ds.coverage(), &nets, &y)?)
+    } else if s.kind_ridge.is_none() && s.key_ridge.is_none() {
         Box::new(FlopsPredictor {
             variant: Variant::MacsMemory,
             intercept_ms: fit.offset_ms,
@@ -107,8 +143,7 @@ pub fn fit_auto(
             ms_per_mb: fit.cost.ms_per_mb,
         })
     } else {
-        let source = format!("{} (auto: {})", ds.source, sel.chosen.describe());
-        Box::new(lut::from_fit(source, &fit, design.layers(), None, ds.coverage(), &nets, &y)?)
+        Box::new(lut::from_fit(describe("auto"), &fit, design.layers(), None, ds.coverage(), &nets, &y)?)
     };
     Ok((p, sel))
 }

@@ -56,6 +56,11 @@ pub struct Args {
     /// Print metrics as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// A new device from a few measurements: adapt this predictor of another device (a
+    /// lookup table, e.g. fitted on HW-NAS-Bench's Pixel 3) to --data — `auto`'s selection
+    /// over scale/offset calibration of the source plus residual models on top of it.
+    #[arg(long, conflicts_with = "folds")]
+    from: Option<PathBuf>,
     /// Convert a published table instead of fitting: spnas-pixel1, ofa-yaml, or ofa-accuracy
     /// (OFA's accuracy predictor `acc_predictor.pth`; --space ofa-mbv3-w1.2 by default).
     #[arg(long)]
@@ -83,6 +88,20 @@ pub fn run(a: Args) -> Result<()> {
     let mut opts = TrainOptions { fallback: a.fallback.clone(), seed: a.seed, ..Default::default() };
     opts.lut.intercept = !a.no_intercept;
     opts.lut.ridge = a.ridge;
+    let from = match &a.from {
+        Some(path) if a.predictor != "auto" => {
+            bail!(
+                "--from {} adapts a predictor with `auto`'s selection; drop --predictor {}",
+                path.display(),
+                a.predictor
+            )
+        }
+        Some(path) => Some(
+            predictors::document::load_predictor(path)
+                .with_context(|| format!("reading the --from predictor {}", path.display()))?,
+        ),
+        None => None,
+    };
     let families: Vec<&str> = if a.predictor == "all" { FAMILIES.to_vec() } else { vec![a.predictor.as_str()] };
     if let Some(k) = a.folds {
         return cross_validate(&a, &ds, &families, &opts, k);
@@ -94,7 +113,11 @@ pub fn run(a: Args) -> Result<()> {
     let mut results: Vec<(String, Metrics)> = Vec::new();
     for family in &families {
         let started = std::time::Instant::now();
-        let (p, selection) = if *family == "auto" {
+        let (p, selection) = if let Some(from) = &from {
+            let (p, sel) =
+                train::fit_transfer(&ds, &train, from.as_ref(), &opts).context("adapting the --from predictor")?;
+            (p, Some(sel))
+        } else if *family == "auto" {
             let (p, sel) = train::fit_auto(&ds, &train, &opts).context("fitting `auto`")?;
             (p, Some(sel))
         } else {
@@ -168,7 +191,7 @@ fn print_selection(sel: &predictors::auto::Selection) {
     eprintln!("auto: chose {} (simplest within one standard error of the lowest CV error)", sel.chosen.describe());
     if !sel.predictable {
         eprintln!(
-            "auto: WARNING: no candidate ranks held-out networks meaningfully (best CV Spearman below {}): \
+            "auto: WARNING: the chosen predictor does not rank held-out networks meaningfully (CV Spearman below {}): \
              these measurements cannot be predicted from the architecture; re-measure (batch size, warm-up, \
              repeats) before searching with this predictor",
             predictors::auto::MIN_USEFUL_SPEARMAN
