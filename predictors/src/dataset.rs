@@ -58,6 +58,9 @@ impl Dataset {
     }
 }
 
+/// The largest latency a row may have: 1,000 s per inference.
+pub const MAX_LATENCY_MS: f64 = 1e6;
+
 /// Reads `path` (`.csv` or `.parquet`). `space` is used where the file has no `space`
 /// column (or an empty cell); `target` names the value column (`latency_ms`, `accuracy`, …).
 pub fn load(path: &Path, space: Option<&str>, target: &str) -> Result<Dataset> {
@@ -108,14 +111,27 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let key = strings(df, "key")?;
     let arch = strings(df, "arch")?;
     let space_col = strings(df, "space")?;
+    let device = strings(df, "device")?;
     let resolution = floats(df, "resolution")?;
+    let columns = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+    let is_layer = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref()) == Some("layer");
+    if arch.is_none() && (0..n).any(|i| !is_layer(i)) {
+        bail!("no `arch` column for the network rows (columns: {})", columns());
+    }
+    let is_latency = target == "latency_ms";
     let mut spaces_by_name: BTreeMap<String, Box<dyn SearchSpace>> = BTreeMap::new();
+    let mut first_row: BTreeMap<(String, u32, Option<String>), usize> = BTreeMap::new();
     let mut ds = Dataset::default();
     for i in 0..n {
         let row = i + 1;
         let v = value[i].with_context(|| format!("row {row}: empty `{target}`"))?;
         if !v.is_finite() {
             bail!("row {row}: `{target}` is {v}");
+        }
+        // A latency is a positive time; beyond 1,000 s per inference it is a unit or parse error.
+        if is_latency && !(v > 0.0 && v <= MAX_LATENCY_MS) {
+            let shown = if v.abs() >= 1e9 { format!("{v:e}") } else { v.to_string() };
+            bail!("row {row}: `{target}` is {shown}; a measured latency is positive and at most {MAX_LATENCY_MS} ms");
         }
         let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
         if kind_i == "layer" {
@@ -145,6 +161,15 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         };
         let network = space.network_at(&genome, r);
         let arch_id = format!("{space_name}:{}", space.to_json(&genome));
+        // One measurement per architecture and resolution (and device): a repeat would weigh
+        // that network twice in every fit and sit on both sides of a split.
+        let dev = device.as_ref().and_then(|d| d[i].clone());
+        if let Some(first) = first_row.insert((arch_id.clone(), r, dev), row) {
+            bail!(
+                "rows {first} and {row} measure the same architecture at resolution {r} (`{text}`): \
+                 keep one measurement per architecture (average repeats before fitting)"
+            );
+        }
         ds.networks.push(NetworkRow { space: space_name, genome, arch_id, resolution: r, value: v, network });
     }
     Ok(ds)

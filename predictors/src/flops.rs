@@ -62,7 +62,14 @@ impl FlopsPredictor {
         let p = if variant == Variant::Macs { 2 } else { 3 };
         let mut free = vec![false; p];
         free[0] = true;
-        let x = nnls::nnls_rows(&rows, latency_ms, p, &free, 0.0);
+        let mut x = nnls::nnls_rows(&rows, latency_ms, p, &free, 0.0);
+        if x[1..].iter().all(|&r| r == 0.0) {
+            // Every slope at its bound leaves a constant, which ranks nothing: keep the prior
+            // that latency grows with work, through the origin in MACs (as `auto` does).
+            let free = vec![false; p];
+            let macs: Vec<Vec<(usize, f64)>> = rows.iter().map(|r| vec![r[1]]).collect();
+            x = nnls::nnls_rows(&macs, latency_ms, p, &free, 0.0);
+        }
         Ok(FlopsPredictor {
             variant,
             intercept_ms: x[0],

@@ -66,8 +66,10 @@ pub struct FitInfo {
     pub networks: usize,
     pub unknowns: usize,
     pub intercept: bool,
-    /// Relative ridge of the per-key level.
-    pub ridge: f64,
+    /// Relative ridge of the per-key level (absent: no per-key level; every entry is the
+    /// cost model's, or the source's, price).
+    #[serde(default)]
+    pub ridge: Option<f64>,
     /// Relative ridge of the per-kind level (absent: no per-kind level).
     #[serde(default)]
     pub kind_ridge: Option<f64>,
@@ -387,7 +389,7 @@ pub fn from_fit(
         networks: nets.len(),
         unknowns: entries.len() + 1,
         intercept: !fit.shrinkage.no_intercept,
-        ridge: fit.shrinkage.key_ridge.unwrap_or(f64::INFINITY),
+        ridge: fit.shrinkage.key_ridge,
         kind_ridge: fit.shrinkage.kind_ridge,
         train_rmse_ms: (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len().max(1) as f64).sqrt(),
         train_max_abs_residual_ms: residuals.iter().fold(0.0, |m, r| m.max(r.abs())),

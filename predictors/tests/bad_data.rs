@@ -1,0 +1,78 @@
+//! Bad measurement files end in an error naming the row or column (issue 13): impossible
+//! latencies, repeated architectures, architectures of another space, missing columns, and
+//! too few architectures to cross-validate. Built from real HW-NAS-Bench rows.
+
+mod common;
+use predictors::dataset::{self, NetworkRow};
+use predictors::train::{self, TrainOptions};
+
+/// The header and the first `n` rows of HW-NAS-Bench's Pixel 3 file.
+fn real_rows(n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(common::hwnas_bench("pixel3")).unwrap();
+    text.lines().take(n + 1).map(str::to_string).collect()
+}
+
+fn load_err(name: &str, lines: &[String], space: Option<&str>) -> String {
+    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let e = match dataset::load(&path, space, "latency_ms") {
+        Ok(ds) => panic!("{name}: loaded {} rows", ds.networks.len()),
+        Err(e) => format!("{e:#}"),
+    };
+    std::fs::remove_file(&path).unwrap();
+    e
+}
+
+fn with_latency(line: &str, v: &str) -> String {
+    let (arch, _) = line.rsplit_once(',').unwrap();
+    format!("{arch},{v}")
+}
+
+#[test]
+fn impossible_latencies_are_refused_by_row() {
+    for (v, what) in [("-3.5", "is -3.5"), ("0", "is 0"), ("1e308", "is 1e308"), ("NaN", "is NaN"), ("", "empty")] {
+        let mut lines = real_rows(6);
+        lines[4] = with_latency(&lines[4], v);
+        let e = load_err("latency.csv", &lines, Some("fbnet-cifar100"));
+        assert!(e.contains("row 4") && e.contains(what), "{v}: {e}");
+    }
+}
+
+#[test]
+fn a_repeated_architecture_names_both_rows() {
+    let mut lines = real_rows(6);
+    lines.push(with_latency(&lines[2], "17.0"));
+    let e = load_err("repeat.csv", &lines, Some("fbnet-cifar100"));
+    assert!(e.contains("rows 2 and 7 measure the same architecture"), "{e}");
+}
+
+#[test]
+fn architectures_of_another_space_and_missing_columns_are_named() {
+    let lines = real_rows(3);
+    let e = load_err("space.csv", &lines, Some("singlepath"));
+    assert!(e.contains("row 1: arch `k5_e6-skip"), "{e}");
+    let e = load_err("nospace.csv", &lines, None);
+    assert!(e.contains("row 1: no `space` column or cell, and no --space given"), "{e}");
+    let renamed: Vec<String> = std::iter::once("arch,latency".to_string()).chain(lines[1..].iter().cloned()).collect();
+    let e = load_err("nolatency.csv", &renamed, Some("fbnet-cifar100"));
+    assert!(e.contains("no `latency_ms` column (columns: arch, latency)"), "{e}");
+    let renamed: Vec<String> =
+        std::iter::once("architecture,latency_ms".to_string()).chain(lines[1..].iter().cloned()).collect();
+    let e = load_err("noarch.csv", &renamed, Some("fbnet-cifar100"));
+    assert!(e.contains("no `arch` column for the network rows (columns: architecture, latency_ms)"), "{e}");
+}
+
+#[test]
+fn too_few_architectures_for_the_folds_are_refused() {
+    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-few-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("few.csv");
+    std::fs::write(&path, real_rows(3).join("\n") + "\n").unwrap();
+    let ds = dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").unwrap();
+    let train: Vec<&NetworkRow> = ds.networks.iter().collect();
+    let e = train::fit_auto(&ds, &train, &TrainOptions::default()).err().unwrap().to_string();
+    assert!(e.contains("needs at least 4 architectures; got 3"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
