@@ -59,7 +59,7 @@ fn main() {
     println!("{:<28} {:>14} {:>10}", "predictor", "predictions/s", "× baseline");
     println!("{:<28} {:>14.0} {:>10.2}", "string-key lut (baseline)", base, 1.0);
     let mut families: Vec<(String, Box<dyn LatencyPredictor>)> = vec![("lut".into(), Box::new(lut))];
-    for f in ["flops", "flops+memory", "kernel", "mlp"] {
+    for f in ["auto", "flops", "flops+memory", "kernel", "mlp"] {
         families.push((f.into(), train::fit(f, &ds, &trainrows, &opts).unwrap()));
     }
     for (name, p) in &families {

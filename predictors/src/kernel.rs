@@ -3,23 +3,33 @@
 //! latencies (+ the table's offset). Our kernels are IR layers (an MBConv block is one
 //! fused unit), see [`crate::features`].
 //!
-//! Training targets are per-layer latencies of a lookup table: measured single-layer rows
-//! when the dataset has them, otherwise the entries of a table NNLS-fitted to the training
-//! networks (see [`crate::train::fit_lut`]). The forest then generalises to layer
-//! configurations the table has no key for.
+//! The forests train on what can be observed per layer: measured single-layer rows (or a
+//! table of them). From whole-network rows alone there are no per-layer targets, and a
+//! forest trained on another fit's guesses only adds noise to them; the kernel family is
+//! then the per-kind cost model fitted to the networks themselves
+//! ([`crate::network_fit`]: per-kind rates on MACs, depthwise MACs, activation and weight
+//! bytes, shrunk toward global rates) — the same per-kind kernels, fitted where the data are.
+//!
+//! Layers are priced once each and cached ([`LayerSig`]), so predicting a network is a
+//! few hash lookups, and the family is a [`PerLayer`] predictor search compiles.
 //!
 //! smartcore's forest is serialised with serde, so the trees live in the JSON file.
 
+use crate::additive::{Calibration, PerLayer};
+use crate::cost_model::CostModel;
 use crate::features::{self, FEATURE_NAMES};
+use crate::layer_sig::LayerSig;
 use crate::lut::LutPredictor;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{anyhow, bail, Result};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use spaces::ir::{Layer, Network};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::RwLock;
 
 pub const FAMILY: &str = "kernel";
 type Forest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
@@ -44,7 +54,14 @@ pub struct KernelPredictor {
     offset_ms: f64,
     features: Vec<String>,
     params: RandomForestRegressorParameters,
+    /// Forests per kind (from per-layer targets); empty when `cost_model` prices the layers.
     models: BTreeMap<String, KindModel>,
+    /// The per-kind cost model fitted to whole networks (no per-layer targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cost_model: Option<CostModel>,
+    /// Each distinct layer's price, computed once.
+    #[serde(skip)]
+    cache: RwLock<FxHashMap<LayerSig, f64>>,
 }
 
 /// nn-Meter's conv forest uses 320 trees and 6 of 7 features per split; 14 features here.
@@ -96,6 +113,43 @@ impl KernelPredictor {
             features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
             params,
             models,
+            cost_model: None,
+            cache: RwLock::default(),
+        })
+    }
+
+    /// The kernel family from whole-network rows: the per-kind cost model of `fit` (fitted
+    /// to `networks` networks with no per-key level) and its offset.
+    pub fn from_network_fit(source: impl Into<String>, fit: &crate::network_fit::AdditiveFit, networks: usize) -> Self {
+        KernelPredictor {
+            source: source.into(),
+            trained_on: format!("a per-kind cost model fitted to {networks} networks"),
+            offset_ms: fit.offset_ms,
+            features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            params: RandomForestRegressorParameters::default(),
+            models: BTreeMap::new(),
+            cost_model: Some(fit.cost.clone()),
+            cache: RwLock::default(),
+        }
+    }
+
+    /// One layer's price, uncached.
+    fn price(&self, l: &Layer) -> Result<f64, PredictError> {
+        if let Some(c) = &self.cost_model {
+            return Ok(c.layer_ms(l));
+        }
+        let kind = features::LayerKind::of(l).name();
+        let model = self
+            .models
+            .get(kind)
+            .ok_or_else(|| PredictError::Other(format!("the kernel predictor has no model for `{kind}` layers")))?;
+        Ok(match model {
+            KindModel::Constant { ms, .. } => *ms,
+            KindModel::Forest { forest, .. } => {
+                let m = DenseMatrix::from_2d_vec(&vec![features::features(l).to_vec()])
+                    .map_err(|e| PredictError::Other(e.to_string()))?;
+                forest.predict(&m).map_err(|e| PredictError::Other(e.to_string()))?[0]
+            }
         })
     }
 
@@ -117,27 +171,32 @@ impl LatencyPredictor for KernelPredictor {
         FAMILY
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        let mut rows: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
+        let mut sum = 0.0;
         for l in net.layers.iter().filter(|l| l.is_timed()) {
-            rows.entry(features::LayerKind::of(l).name()).or_default().push(features::features(l).to_vec());
+            sum += PerLayer::layer_ms(self, l)?;
         }
-        let mut total = self.offset_ms;
-        for (kind, x) in rows {
-            let model = self
-                .models
-                .get(kind)
-                .ok_or_else(|| PredictError::Other(format!("the kernel predictor has no model for `{kind}` layers")))?;
-            total += match model {
-                KindModel::Constant { ms, .. } => ms * x.len() as f64,
-                KindModel::Forest { forest, .. } => {
-                    let m = DenseMatrix::from_2d_vec(&x).map_err(|e| PredictError::Other(e.to_string()))?;
-                    forest.predict(&m).map_err(|e| PredictError::Other(e.to_string()))?.iter().sum()
-                }
-            };
-        }
-        Ok(total)
+        Ok(PerLayer::calibration(self).apply(sum))
+    }
+    fn per_layer(&self) -> Option<&dyn PerLayer> {
+        Some(self)
     }
     fn save(&self, path: &Path) -> Result<()> {
         document::write(path, FAMILY, self)
+    }
+}
+
+impl PerLayer for KernelPredictor {
+    fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
+        let sig = LayerSig::of(l);
+        if let Some(&ms) = self.cache.read().map_err(|_| PredictError::Other("kernel cache poisoned".into()))?.get(&sig)
+        {
+            return Ok(ms);
+        }
+        let ms = self.price(l)?;
+        self.cache.write().map_err(|_| PredictError::Other("kernel cache poisoned".into()))?.insert(sig, ms);
+        Ok(ms)
+    }
+    fn calibration(&self) -> Calibration {
+        Calibration { scale: 1.0, offset_ms: self.offset_ms }
     }
 }

@@ -8,6 +8,7 @@
 //! is the gene one-hot with inactive genes dropped (a skipped or depth-cut layer is simply
 //! absent), and it needs nothing but the network, as every latency predictor must.
 
+use crate::layer_sig::LayerSig;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -206,6 +207,37 @@ impl Mlp {
             .collect()
     }
 
+    /// Prediction for a sparse input: `(index, value)` pairs in increasing index order (zeros
+    /// may be left out). Bit-identical to [`Mlp::forward`] of the dense vector: the same
+    /// products added in the same order, without touching the zero entries.
+    pub fn forward_sparse(&self, x: &[(usize, f32)]) -> f64 {
+        let mut h: Vec<f32> = Vec::new();
+        for (li, ((_, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate() {
+            let dout = b.len();
+            let mut next = b.clone();
+            if li == 0 {
+                for &(i, v) in x.iter().filter(|e| e.1 != 0.0) {
+                    axpy(&mut next, v, &wt[i * dout..(i + 1) * dout]);
+                }
+            } else {
+                for (i, &v) in h.iter().enumerate() {
+                    if v != 0.0 {
+                        axpy(&mut next, v, &wt[i * dout..(i + 1) * dout]);
+                    }
+                }
+            }
+            if li + 1 < self.layers.len() {
+                next.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            h = next;
+        }
+        let mut linear = self.skip.1;
+        for &(i, v) in x.iter().filter(|e| e.1 != 0.0) {
+            linear += self.skip.0[i] * v;
+        }
+        self.y_mean + self.y_std * (h[0] + linear) as f64
+    }
+
     /// The same network run by libtorch (the training path's layers and matrix products),
     /// for many inputs. Slow per query; kept as the reference the Rust forward is checked against.
     pub fn forward_tch(&self, xs: &[&[f32]]) -> Result<Vec<f64>> {
@@ -323,6 +355,9 @@ pub struct MlpPredictor {
     doc: MlpDoc,
     index: BTreeMap<String, usize>,
     mlp: Mlp,
+    /// Each (layer signature, name) seen: its token's input index, so a prediction formats
+    /// no keys (the search loop prices the same few hundred layers millions of times).
+    seen: std::sync::RwLock<rustc_hash::FxHashMap<LayerSig, Vec<(String, Option<usize>)>>>,
 }
 
 fn token(l: &spaces::ir::Layer) -> String {
@@ -330,16 +365,34 @@ fn token(l: &spaces::ir::Layer) -> String {
 }
 
 impl MlpPredictor {
+    /// The input index of `l`'s token, if training saw it.
+    fn token_index(&self, l: &spaces::ir::Layer) -> Option<usize> {
+        let sig = LayerSig::of(l);
+        if let Ok(seen) = self.seen.read() {
+            if let Some((_, i)) = seen.get(&sig).and_then(|v| v.iter().find(|(n, _)| *n == l.name)) {
+                return *i;
+            }
+        }
+        let i = self.index.get(&token(l)).copied();
+        if let Ok(mut seen) = self.seen.write() {
+            seen.entry(sig).or_default().push((l.name.clone(), i));
+        }
+        i
+    }
+
     fn encode(&self, net: &Network) -> Vec<f32> {
         let mut x = vec![0f32; self.doc.tokens.len() + 1];
         for l in net.layers.iter().filter(|l| l.is_timed()) {
-            if let Some(&i) = self.index.get(&token(l)) {
+            if let Some(i) = self.token_index(l) {
                 x[i] += 1.0;
             }
         }
-        x[self.doc.tokens.len()] =
-            ((net.resolution() as f64 - self.doc.resolution_mean) / self.doc.resolution_std) as f32;
+        x[self.doc.tokens.len()] = self.resolution_input(net);
         x
+    }
+
+    fn resolution_input(&self, net: &Network) -> f32 {
+        ((net.resolution() as f64 - self.doc.resolution_mean) / self.doc.resolution_std) as f32
     }
 
     pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self> {
@@ -365,6 +418,7 @@ impl MlpPredictor {
                 weights: String::new(),
             },
             index,
+            seen: Default::default(),
             mlp: Mlp::new(vec![], (vec![], 0.0), 0.0, 1.0),
         };
         let x: Vec<Vec<f32>> = nets.iter().map(|n| p.encode(n)).collect();
@@ -387,7 +441,7 @@ impl MlpPredictor {
             );
         }
         let index = doc.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
-        Ok(MlpPredictor { doc, index, mlp })
+        Ok(MlpPredictor { doc, index, mlp, seen: Default::default() })
     }
 }
 
@@ -396,11 +450,50 @@ impl LatencyPredictor for MlpPredictor {
         FAMILY
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        Ok(self.mlp.forward(&self.encode(net)))
+        // The multi-hot has ~20 non-zeros among hundreds of tokens: run it sparse.
+        let mut active: Vec<(usize, f32)> = Vec::with_capacity(net.layers.len() + 1);
+        for l in net.layers.iter().filter(|l| l.is_timed()) {
+            if let Some(i) = self.token_index(l) {
+                active.push((i, 1.0));
+            }
+        }
+        active.sort_unstable_by_key(|e| e.0);
+        active.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += 1.0;
+            }
+            same
+        });
+        active.push((self.doc.tokens.len(), self.resolution_input(net)));
+        Ok(self.mlp.forward_sparse(&active))
     }
     fn save(&self, path: &Path) -> Result<()> {
         let mut doc = self.doc.clone();
         doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sparse forward of `predict_ms` gives the dense forward's bits, tokens training
+    /// never saw included (half the networks are not in the training set).
+    #[test]
+    fn sparse_prediction_equals_the_dense_forward_bit_for_bit() {
+        let space = spaces::space("fbnet-cifar100").unwrap();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+        let nets: Vec<Network> = (0..40).map(|_| space.network(&space.sample(&mut rng))).collect();
+        let train: Vec<&Network> = nets[..20].iter().collect();
+        let y: Vec<f64> =
+            train.iter().map(|n| 1.0 + n.layers.iter().map(|l| l.macs() as f64).sum::<f64>() / 1e7).collect();
+        let cfg = MlpConfig { epochs: 50, ..Default::default() };
+        let p = MlpPredictor::fit("t", &train, &y, &cfg).unwrap();
+        for n in &nets {
+            let dense = p.mlp.forward(&p.encode(n));
+            assert_eq!(p.predict_ms(n).unwrap().to_bits(), dense.to_bits());
+        }
     }
 }

@@ -67,6 +67,17 @@ pub fn fit(
     Ok(match family {
         "auto" => fit_auto(ds, train, opts)?.0,
         "lut" => Box::new(fit_lut(ds, train, opts)?),
+        "kernel" if ds.layers.is_empty() => {
+            // No per-layer targets: the per-kind cost model, fitted to the networks.
+            let design = crate::network_fit::Design::new(&nets, None)?;
+            let all: Vec<usize> = (0..nets.len()).collect();
+            let s = crate::network_fit::Shrinkage {
+                kind_ridge: opts.lut.kind_ridge,
+                ..crate::network_fit::Shrinkage::BASELINE
+            };
+            let fit = design.fit(&all, &y, s)?;
+            Box::new(KernelPredictor::from_network_fit(ds.source.clone(), &fit, nets.len()))
+        }
         "kernel" => {
             let lut = fit_lut(ds, train, opts)?;
             let mut layers: Vec<&spaces::ir::Layer> = train.iter().flat_map(|r| r.network.layers.iter()).collect();
