@@ -116,12 +116,6 @@ impl Design {
         Ok(Design { rows, kinds, keys, key_index, has_source: source.is_some() })
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
     fn kind_base(&self) -> usize {
         GLOBAL + self.has_source as usize
     }
