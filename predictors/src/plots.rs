@@ -1,4 +1,5 @@
-//! Predicted-vs-measured scatter plots and relative-error histograms, as PNG and SVG.
+//! Predicted-vs-measured scatter plots, relative-error histograms and curves against a
+//! logarithmic axis (learning curves), as PNG and SVG.
 
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
@@ -23,6 +24,98 @@ pub fn write_all(dir: &Path, stem: &str, title: &str, predicted: &[f64], measure
         out.push(hist_path);
     }
     Ok(out)
+}
+
+/// One line of [`log_x_lines`]: its (x, y) points in order; a baseline is drawn black and dashed.
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub baseline: bool,
+}
+
+/// Writes `{stem}.png` and `{stem}.svg` into `dir`: the curves against a logarithmic x axis
+/// (e.g. held-out Spearman ρ against training-set size), one colour each (earlier ones wider),
+/// with a legend.
+/// Non-finite points are left out. Returns the paths.
+pub fn log_x_lines(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    curves: &[Curve],
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    lines(&BitMapBackend::new(&png, (900, 600)).into_drawing_area(), title, x_desc, y_desc, curves)?;
+    lines(&SVGBackend::new(&svg, (900, 600)).into_drawing_area(), title, x_desc, y_desc, curves)?;
+    Ok(vec![png, svg])
+}
+
+fn lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    curves: &[Curve],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(plot_err)?;
+    let finite: Vec<Vec<(f64, f64)>> = curves
+        .iter()
+        .map(|c| c.points.iter().copied().filter(|(x, y)| x.is_finite() && *x > 0.0 && y.is_finite()).collect())
+        .collect();
+    let all = || finite.iter().flatten();
+    let (x_lo, x_hi) = all().fold((f64::INFINITY, 0.0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let (y_lo, y_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let (x_lo, x_hi, y_lo, y_hi) = if x_lo.is_finite() { (x_lo, x_hi, y_lo, y_hi) } else { (1.0, 10.0, 0.0, 1.0) };
+    let pad = 0.05 * (y_hi - y_lo).max(0.02);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x_lo / 1.25..x_hi * 1.25).log_scale(), y_lo - pad..y_hi + pad)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(plot_err)?;
+    let mut colour = 0;
+    for (i, (c, points)) in curves.iter().zip(&finite).enumerate() {
+        // Earlier curves are wider, so that a curve equal to a later one still shows beneath it.
+        let width = 2 + 3 * (curves.len() - 1 - i) as u32 / curves.len().max(2) as u32;
+        let style = if c.baseline {
+            BLACK.stroke_width(width)
+        } else {
+            colour += 1;
+            Palette99::pick(colour - 1).stroke_width(width)
+        };
+        let series = if c.baseline {
+            chart.draw_series(DashedLineSeries::new(points.iter().copied(), 10, 6, style))
+        } else {
+            chart.draw_series(LineSeries::new(points.iter().copied(), style))
+        };
+        series
+            .map_err(plot_err)?
+            .label(c.label.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, style.filled()))).map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    area.present().map_err(plot_err)?;
+    Ok(())
 }
 
 fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {

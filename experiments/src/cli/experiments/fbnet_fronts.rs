@@ -40,7 +40,7 @@ pub fn run(cx: &Setup) -> Result<String> {
     );
     for (device, csv) in hw_nas_bench(&cx.shared) {
         let ds = dataset::load(&csv, Some(SPACE), "latency_ms")?;
-        let fitted = fit_split("lut", &ds, TrainSize::Count(TRAIN), cx.seed, "error")?;
+        let fitted = fit_split("lut", &ds, TrainSize::Count(TRAIN), cx.seed, Some("error"))?;
         let lut = cx.out.join(format!("{device}-lut.json"));
         fitted.predictor.save(&lut)?;
         let mut measured: Vec<f64> = ds.networks.iter().map(|r| r.value).collect();

@@ -1,75 +1,326 @@
-//! nn-Meter-style predictor comparison (Zhang et al. 2021, Table 5: RMSE and the share of
-//! networks predicted within ±10 %): every family fitted on the same measured dataset and
-//! scored on the same held-out architectures, with scatter and error plots per family.
+//! Learning curves of the latency predictors (issue 13; nn-Meter's metrics, Zhang et al. 2021,
+//! Table 5, plus rank correlations): every family fitted on 10 … 1,000 architectures of each
+//! real latency dataset, scored on all the other architectures of that dataset, averaged over
+//! seeds; a table per dataset, Spearman ρ against training-set size plotted per dataset, and
+//! scatter and error plots per family at the largest size.
 
-use super::common::{fit_split, hw_nas_bench, Fitted};
+use super::common::{latency_datasets, score, split_rows, Fitted};
 use super::Setup;
 use anyhow::Result;
-use predictors::compare::markdown_table;
-use predictors::dataset;
+use predictors::dataset::{self, Dataset, NetworkRow};
+use predictors::metrics::Metrics;
+use predictors::plots::Curve;
 use predictors::split::TrainSize;
 use predictors::train::FAMILIES;
+use predictors::LatencyPredictor;
+use std::fmt::Write;
+use std::time::Instant;
 
-/// HW-NAS-Bench: 200 architectures train, the other 4,800 test (the README's comparison).
-const BENCH_TRAIN: usize = 200;
-/// A dataset profiled by hwnas: 80 % of its architectures train.
+/// Training-set sizes in architectures (`--sizes`).
+const SIZES: [usize; 6] = [10, 20, 50, 100, 200, 1000];
+/// Seeds per size (`--seeds`), from `--seed` on.
+const SEEDS: u64 = 3;
+/// Columns of the compact τ / MAPE / ±10 % table: the default family and the baseline it must beat.
+const DETAIL: [&str; 2] = ["auto", "flops+memory"];
+/// The column the curves plot as the baseline (black, dashed).
+const BASELINE: &str = "flops";
+/// A dataset profiled by hwnas that no size fits: this share of its architectures trains.
 const OWN_TRAIN_FRACTION: f64 = 0.8;
 
+/// One dataset of the study.
+struct Study {
+    label: String,
+    what: String,
+    ds: Dataset,
+    /// Lookup tables' policy for layers no training network had.
+    fallback: Option<&'static str>,
+}
+
+/// One number of a held-out score.
+type Metric = fn(&Metrics) -> f64;
+
+type Fit<'a> = Box<dyn Fn(&Dataset, &[&NetworkRow], u64) -> Result<Box<dyn LatencyPredictor>> + 'a>;
+
+/// One column of the tables and one line of the plots: a way to get a predictor from the
+/// training rows of a study (and a seed).
+struct Column<'a> {
+    name: String,
+    fit: Fit<'a>,
+}
+
+/// The columns of `study`: every family of [`FAMILIES`], fitted as `hwnas fit` does. This is
+/// the one place to add a family-like column: tables, means and plots take every column from
+/// this list. E.g. `transfer`: fit a source predictor for another device here, once per study
+/// (chosen by `study.label`: the Pixel 3 table for the FBNet phones), and push a column whose
+/// `fit` calls `predictors::train::fit_transfer(ds, train, &*source, ..)`.
+fn columns(study: &Study) -> Vec<Column<'_>> {
+    FAMILIES
+        .iter()
+        .map(|&family| Column {
+            name: family.to_string(),
+            fit: Box::new(move |ds, train, seed| super::common::fit_family(family, ds, train, seed, study.fallback)),
+        })
+        .collect()
+}
+
+/// The columns named by `--families` (all when `None`), in the study's order.
+fn chosen<'a>(all: Vec<Column<'a>>, wanted: Option<&[String]>) -> Result<Vec<Column<'a>>> {
+    let Some(wanted) = wanted else { return Ok(all) };
+    if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w)) {
+        let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        anyhow::bail!("--families: no column `{w}` (known: {})", known.join(", "));
+    }
+    Ok(all.into_iter().filter(|c| wanted.contains(&c.name)).collect())
+}
+
+/// The held-out metrics of one column at one size, per seed.
+#[derive(Default)]
+struct Cell {
+    metrics: Vec<Metrics>,
+    /// (seed, error) of the fits that failed.
+    errors: Vec<(u64, String)>,
+    seconds: f64,
+}
+
 pub fn run(cx: &Setup) -> Result<String> {
-    // (label, data, split, lookup-table fallback)
-    let mut studies: Vec<(String, dataset::Dataset, TrainSize, &str)> = Vec::new();
-    for (label, path) in hw_nas_bench(&cx.shared) {
-        studies.push((
-            label.to_string(),
-            dataset::load(&path, Some("fbnet-cifar100"), "latency_ms")?,
-            TrainSize::Count(BENCH_TRAIN),
-            "error",
-        ));
+    let sizes = cx.sizes.clone().unwrap_or(SIZES.to_vec());
+    if sizes.is_empty() || sizes.contains(&0) {
+        anyhow::bail!("--sizes: give training-set sizes of at least 1 architecture, e.g. --sizes 10,20");
     }
-    if let Some(path) = &cx.data {
-        let ds = dataset::load(path, None, "latency_ms")?;
-        // Checked before the long HW-NAS-Bench fits: a `--table` profile has layer rows only.
-        if ds.networks.len() < 2 {
-            anyhow::bail!(
-                "{}: {} whole-network rows ({} single-layer rows); a predictor study needs measured networks: \
-                 profile them with `hwnas profile --networks N … --out DIR` and pass DIR/latency.parquet",
-                path.display(),
-                ds.networks.len(),
-                ds.layers.len()
+    let n_seeds = cx.seeds.unwrap_or(SEEDS);
+    if n_seeds == 0 {
+        anyhow::bail!("--seeds: at least 1");
+    }
+    let seeds: Vec<u64> = (cx.seed..cx.seed + n_seeds).collect();
+    let studies = studies(cx)?;
+    let started = Instant::now();
+    let mut t = format!(
+        "# Latency predictors: learning curves on real measurements\n\n\
+         Each family is fitted on n architectures of a dataset (split by architecture) and scored on all the \
+         others; numbers are {}. Lookup tables price layers no training network had by the \
+         library's default (the per-kind cost model). Curves: `<dataset>/spearman.png`; scatter and error plots \
+         per family at the largest size (seed {}) in `<dataset>/`.\n\n",
+        seeds_phrase(&seeds),
+        seeds[0]
+    );
+    let mut timing: Vec<(String, f64)> = Vec::new();
+    for study in &studies {
+        let columns = chosen(columns(study), cx.families.as_deref())?;
+        let n_arch = architectures(&study.ds);
+        let mut run_sizes: Vec<usize> = sizes.iter().copied().filter(|&n| n < n_arch).collect();
+        if run_sizes.is_empty() {
+            run_sizes.push(((OWN_TRAIN_FRACTION * n_arch as f64).round() as usize).clamp(1, n_arch - 1));
+        }
+        let skipped: Vec<usize> = sizes.iter().copied().filter(|&n| n >= n_arch).collect();
+        let dir = cx.out.join(&study.label);
+        // cells[size][column]
+        let mut cells: Vec<Vec<Cell>> = Vec::new();
+        let mut tests = Vec::new();
+        for (si, &n) in run_sizes.iter().enumerate() {
+            let mut row: Vec<Cell> = columns.iter().map(|_| Cell::default()).collect();
+            let mut n_test = 0;
+            for &seed in &seeds {
+                let s = split_rows(&study.ds, TrainSize::Count(n), seed)?;
+                n_test = s.test.len();
+                for (c, cell) in columns.iter().zip(&mut row) {
+                    let t0 = Instant::now();
+                    let fitted = (c.fit)(&study.ds, &s.train, seed).and_then(|p| score(p, &s.test));
+                    cell.seconds += t0.elapsed().as_secs_f64();
+                    match fitted {
+                        Ok(Fitted { metrics, predicted, measured, .. }) => {
+                            cell.metrics.push(metrics);
+                            if si + 1 == run_sizes.len() && seed == seeds[0] {
+                                predictors::plots::write_all(
+                                    &dir,
+                                    &c.name.replace('+', "-"),
+                                    &format!(
+                                        "{}: {} fitted on {n} (held out, n = {})",
+                                        study.label,
+                                        c.name,
+                                        measured.len()
+                                    ),
+                                    &predicted,
+                                    &measured,
+                                )?;
+                            }
+                        }
+                        Err(e) => cell.errors.push((seed, format!("{e:#}"))),
+                    }
+                }
+            }
+            eprintln!(
+                "{}: {n} networks, {} seeds: {}",
+                study.label,
+                seeds.len(),
+                columns
+                    .iter()
+                    .zip(&row)
+                    .map(|(c, x)| format!("{} {:.1} s", c.name, x.seconds))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
+            cells.push(row);
+            tests.push(n_test);
         }
-        // A few profiled networks rarely cover every layer of the held-out ones: the table prices
-        // such layers linearly in MACs and memory (stated in the title).
-        studies.push(("own".to_string(), ds, TrainSize::Fraction(OWN_TRAIN_FRACTION), "macs-linear"));
+        for (c, i) in columns.iter().zip(0..) {
+            let s: f64 = cells.iter().map(|r| r[i].seconds).sum();
+            match timing.iter_mut().find(|(n, _)| *n == c.name) {
+                Some(e) => e.1 += s,
+                None => timing.push((c.name.clone(), s)),
+            }
+        }
+        t += &study_tables(study, n_arch, &columns, &run_sizes, &skipped, &tests, &cells);
+        let curves: Vec<Curve> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Curve {
+                label: c.name.clone(),
+                points: run_sizes
+                    .iter()
+                    .zip(&cells)
+                    .map(|(&n, r)| (n as f64, mean(&r[i].metrics, |m| m.spearman).0))
+                    .collect(),
+                baseline: c.name == BASELINE,
+            })
+            .collect();
+        predictors::plots::log_x_lines(
+            &dir,
+            "spearman",
+            &format!("{}: held-out Spearman ρ, {}", study.label, seeds_phrase(&seeds)),
+            ("training networks (log scale)", "Spearman ρ"),
+            &curves,
+        )?;
     }
-    let mut t = String::new();
-    for (label, ds, size, fallback) in &studies {
-        let dir = cx.out.join(label);
-        let mut rows = Vec::new();
-        let mut train_rows = 0;
-        for family in FAMILIES {
-            let started = std::time::Instant::now();
-            let Fitted { metrics, predicted, measured, train_rows: n, .. } =
-                fit_split(family, ds, *size, cx.seed, fallback)?;
-            eprintln!("{label}: {family} fitted and scored in {:.1} s", started.elapsed().as_secs_f64());
-            train_rows = n;
-            let stem = family.replace('+', "-");
-            predictors::plots::write_all(
-                &dir,
-                &stem,
-                &format!("{label}: {family} (held out, n = {})", measured.len()),
-                &predicted,
-                &measured,
-            )?;
-            rows.push((family.to_string(), metrics));
+    let _ = writeln!(
+        t,
+        "Fit + scoring time per column, all datasets, sizes and seeds ({:.0} s in all): {}.",
+        started.elapsed().as_secs_f64(),
+        timing.iter().map(|(n, s)| format!("{n} {s:.1} s")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(t)
+}
+
+/// The real datasets in shared/data, then `--data` if given.
+fn studies(cx: &Setup) -> Result<Vec<Study>> {
+    let mut out = Vec::new();
+    // The own dataset first: refused before the long real-data fits if it cannot be studied.
+    let own = match &cx.data {
+        Some(path) => {
+            let ds = dataset::load(path, None, "latency_ms")?;
+            if architectures(&ds) < 2 {
+                anyhow::bail!(
+                    "{}: {} whole-network rows ({} single-layer rows); a predictor study needs measured networks: \
+                     profile them with `hwnas profile --networks N … --out DIR` and pass DIR/latency.parquet",
+                    path.display(),
+                    ds.networks.len(),
+                    ds.layers.len()
+                );
+            }
+            // A table of single-layer measurements refuses unseen layers by default; the few
+            // profiled networks rarely cover every layer of the held-out ones.
+            let fallback = if ds.layers.is_empty() { None } else { Some("cost-model") };
+            Some(Study { label: "own".into(), what: format!("profiled by hwnas, {}", path.display()), ds, fallback })
         }
-        let n_test = rows.first().map_or(0, |r| r.1.n);
-        let title = format!(
-            "## {label}: {} — train {train_rows} / test {n_test} architectures (split by architecture, seed {}; lut fallback {fallback}); plots in {label}/",
-            ds.source, cx.seed
-        );
-        t += &markdown_table(&title, &rows);
+        None => None,
+    };
+    for d in latency_datasets(&cx.shared)? {
+        out.push(Study { ds: d.load()?, label: d.label, what: d.what, fallback: None });
+    }
+    out.extend(own);
+    Ok(out)
+}
+
+/// Distinct architectures (what a split counts).
+fn architectures(ds: &Dataset) -> usize {
+    ds.networks.iter().map(|r| r.arch_id.as_str()).collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// Mean of `f` over the seeds whose value is finite, and how many those are.
+fn mean(ms: &[Metrics], f: impl Fn(&Metrics) -> f64) -> (f64, usize) {
+    let v: Vec<f64> = ms.iter().map(f).filter(|x| x.is_finite()).collect();
+    (if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }, v.len())
+}
+
+/// A mean over seeds as printed: `–` when no seed has a value, the count when some lack one
+/// (a failed fit, or a constant prediction whose rank correlation is undefined).
+fn fmt_mean(cell: &Cell, n_seeds: usize, f: impl Fn(&Metrics) -> f64, digits: usize) -> String {
+    let (m, k) = mean(&cell.metrics, f);
+    match k {
+        0 => "–".to_string(),
+        k if k == n_seeds => format!("{m:.digits$}"),
+        k => format!("{m:.digits$} ({k}/{n_seeds})"),
+    }
+}
+
+fn seeds_phrase(seeds: &[u64]) -> String {
+    match seeds {
+        [s] => format!("seed {s}"),
+        _ => format!("means over seeds {}", list(seeds)),
+    }
+}
+
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn study_tables(
+    study: &Study,
+    n_arch: usize,
+    columns: &[Column],
+    sizes: &[usize],
+    skipped: &[usize],
+    tests: &[usize],
+    cells: &[Vec<Cell>],
+) -> String {
+    let n_seeds = cells.first().and_then(|r| r.first()).map_or(0, |c| c.metrics.len() + c.errors.len());
+    let mut t = format!("## {}: {} ({n_arch} architectures)\n\n", study.label, study.what);
+    if !skipped.is_empty() {
+        let _ = writeln!(t, "Sizes {} skipped: not fewer than the dataset's architectures.\n", list(skipped));
+    }
+    if study.fallback.is_some() {
+        let _ = writeln!(t, "This dataset has single-layer rows: its tables price unseen layers by the cost model.\n");
+    }
+    t += "Held-out Spearman ρ:\n\n| train | test |";
+    for c in columns {
+        let _ = write!(t, " {} |", c.name);
+    }
+    t += "\n|---|---|";
+    t += &"---|".repeat(columns.len());
+    t += "\n";
+    for ((n, n_test), row) in sizes.iter().zip(tests).zip(cells) {
+        let _ = write!(t, "| {n} | {n_test} |");
+        for cell in row {
+            let _ = write!(t, " {} |", fmt_mean(cell, n_seeds, |m| m.spearman, 3));
+        }
         t += "\n";
     }
-    Ok(t)
+    let detail: Vec<usize> = DETAIL.iter().filter_map(|d| columns.iter().position(|c| c.name == *d)).collect();
+    if !detail.is_empty() {
+        let names = detail.iter().map(|&i| columns[i].name.as_str()).collect::<Vec<_>>().join(" / ");
+        let _ = write!(t, "\n{names}, held out:\n\n| train | Kendall τ | MAPE % | ±10 % |\n|---|---|---|---|\n");
+        for (n, row) in sizes.iter().zip(cells) {
+            let cols: [(Metric, usize); 3] =
+                [(|m| m.kendall_tau, 3), (|m| 100.0 * m.mape, 2), (|m| 100.0 * m.within_10pct, 1)];
+            let _ = write!(t, "| {n} |");
+            for (f, digits) in cols {
+                let v: Vec<String> = detail.iter().map(|&i| fmt_mean(&row[i], n_seeds, f, digits)).collect();
+                let _ = write!(t, " {} |", v.join(" / "));
+            }
+            t += "\n";
+        }
+    }
+    let errors: Vec<String> = sizes
+        .iter()
+        .zip(cells)
+        .flat_map(|(n, row)| {
+            columns.iter().zip(row).flat_map(move |(c, cell)| {
+                cell.errors.iter().map(move |(seed, e)| format!("- {} at {n}, seed {seed}: {e}", c.name))
+            })
+        })
+        .collect();
+    if !errors.is_empty() {
+        let _ = write!(t, "\nFits that failed (left out of the means):\n\n{}\n", errors.join("\n"));
+    }
+    t += "\n";
+    t
 }
