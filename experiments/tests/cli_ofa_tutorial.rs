@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn cell<'a>(line: &'a str, col: usize) -> &'a str {
+fn cell(line: &str, col: usize) -> &str {
     line.split('|').map(str::trim).nth(col + 1).unwrap_or_else(|| panic!("no column {col} in {line}"))
 }
 

@@ -2,7 +2,6 @@
 //! prints the smallest and largest member at each covered resolution and saves a predictor
 //! that loads back with the same numbers.
 
-use predictors::LatencyPredictor;
 use std::path::Path;
 use std::process::Command;
 

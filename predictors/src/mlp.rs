@@ -351,13 +351,16 @@ struct MlpDoc {
     weights: String,
 }
 
+/// Per layer signature: the layer names seen with it and their token's input index.
+type TokenCache = rustc_hash::FxHashMap<LayerSig, Vec<(String, Option<usize>)>>;
+
 pub struct MlpPredictor {
     doc: MlpDoc,
     index: BTreeMap<String, usize>,
     mlp: Mlp,
     /// Each (layer signature, name) seen: its token's input index, so a prediction formats
     /// no keys (the search loop prices the same few hundred layers millions of times).
-    seen: std::sync::RwLock<rustc_hash::FxHashMap<LayerSig, Vec<(String, Option<usize>)>>>,
+    seen: std::sync::RwLock<TokenCache>,
 }
 
 fn token(l: &spaces::ir::Layer) -> String {
