@@ -67,11 +67,13 @@ pub fn mutate_with(
             g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
         }
     }
-    let used = space.active_genes(parent);
-    let now_used = space.active_genes(&g);
-    for (i, gene) in genes.iter().enumerate() {
-        if !used[i] && now_used[i] && !drawn[i] {
-            g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
+    if g != *parent {
+        let used = space.active_genes(parent);
+        let now_used = space.active_genes(&g);
+        for (i, gene) in genes.iter().enumerate() {
+            if !used[i] && now_used[i] && !drawn[i] {
+                g.0[i] = rng.random_range(0..gene.cardinality()) as u8;
+            }
         }
     }
     space.canonicalize(&mut g);

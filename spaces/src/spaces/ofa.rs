@@ -251,14 +251,22 @@ impl SearchSpace for OfaSpace {
     }
 
     fn active_genes(&self, g: &Genome) -> Vec<bool> {
-        let depths = self.depths(g);
+        // Called for every proposal of a search: one pass, one allocation.
         let slots = self.slots();
         let mut used = vec![true; g.0.len()];
-        for (si, p, slot) in self.slot_positions() {
-            if p >= depths[si] {
+        let (mut first, mut d_gene) = (0, 2 * slots);
+        for s in &self.stages {
+            let depth = if s.elastic_depth {
+                d_gene += 1;
+                DEPTHS[g.0[d_gene - 1] as usize] as usize
+            } else {
+                s.max_depth
+            };
+            for slot in first + depth..first + s.max_depth {
                 used[slot] = false;
                 used[slots + slot] = false;
             }
+            first += s.max_depth;
         }
         used
     }
