@@ -14,7 +14,7 @@ pub use crate::additive::Calibration;
 use crate::additive::PerLayer;
 use crate::cost_model::CostModel;
 use crate::layer_sig::LayerSig;
-use crate::network_fit::{Design, Shrinkage};
+use crate::network_fit::Shrinkage;
 use crate::nnls;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Result};
@@ -200,15 +200,13 @@ impl LutPredictor {
         }
         let nets: Vec<&Network> = known.iter().map(|(n, _)| n).collect();
         let y: Vec<f64> = known.iter().map(|(_, ms)| *ms).collect();
-        let design = Design::new(&nets, None)?;
-        let all: Vec<usize> = (0..nets.len()).collect();
         let s = Shrinkage {
             kind_ridge: Some(1e-1),
             key_ridge: None,
             source: crate::network_fit::SourceTerm::Off,
             no_intercept: true,
         };
-        Ok(design.fit(&all, &y, s)?.cost)
+        Ok(crate::network_fit::fit_all(&nets, &y, None, s)?.1.cost)
     }
 
     fn fit_macs_linear(&self) -> Result<Fallback> {
@@ -357,9 +355,7 @@ pub fn fit_networks(
     if nets.is_empty() {
         bail!("cannot fit a lookup table to zero networks");
     }
-    let design = Design::new(nets, None)?;
-    let all: Vec<usize> = (0..nets.len()).collect();
-    let fit = design.fit(&all, latency_ms, opts.shrinkage())?;
+    let (design, fit) = crate::network_fit::fit_all(nets, latency_ms, None, opts.shrinkage())?;
     from_fit(source, &fit, design.layers(), None, coverage, nets, latency_ms)
 }
 

@@ -60,6 +60,20 @@ impl Shrinkage {
 
 const GLOBAL: usize = 3; // intercept, MACs, MB
 
+/// The design of `nets` fitted on all of them with shrinkage `s`: what a saved predictor is
+/// refitted with once a candidate is chosen.
+pub fn fit_all(
+    nets: &[&Network],
+    y: &[f64],
+    source: Option<&dyn PerLayer>,
+    s: Shrinkage,
+) -> Result<(Design, AdditiveFit)> {
+    let design = Design::new(nets, source)?;
+    let all: Vec<usize> = (0..nets.len()).collect();
+    let fit = design.fit(&all, y, s)?;
+    Ok((design, fit))
+}
+
 /// The design matrix of a set of networks: one sparse row per network.
 pub struct Design {
     rows: Vec<Row>,

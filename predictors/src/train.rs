@@ -69,13 +69,11 @@ pub fn fit(
         "lut" => Box::new(fit_lut(ds, train, opts)?),
         "kernel" if ds.layers.is_empty() => {
             // No per-layer targets: the per-kind cost model, fitted to the networks.
-            let design = crate::network_fit::Design::new(&nets, None)?;
-            let all: Vec<usize> = (0..nets.len()).collect();
             let s = crate::network_fit::Shrinkage {
                 kind_ridge: opts.lut.kind_ridge,
                 ..crate::network_fit::Shrinkage::BASELINE
             };
-            let fit = design.fit(&all, &y, s)?;
+            let (_, fit) = crate::network_fit::fit_all(&nets, &y, None, s)?;
             Box::new(KernelPredictor::from_network_fit(ds.source.clone(), &fit, nets.len()))
         }
         "kernel" => {
@@ -137,9 +135,7 @@ fn fit_selected(
     let crate::auto::Candidate::Additive(s) = sel.chosen;
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
-    let design = crate::network_fit::Design::new(&nets, source)?;
-    let all: Vec<usize> = (0..nets.len()).collect();
-    let fit = design.fit(&all, &y, s)?;
+    let (design, fit) = crate::network_fit::fit_all(&nets, &y, source, s)?;
     let describe = |what: &str| format!("{} ({what}: {})", ds.source, sel.chosen.describe());
     let p: Box<dyn LatencyPredictor> = if s.source != crate::network_fit::SourceTerm::Off {
         // Every layer the target can contain gets its entry: the source knows them all.

@@ -101,18 +101,20 @@ impl OfaSpace {
 
     /// Active depth of each stage.
     fn depths(&self, g: &Genome) -> Vec<usize> {
+        self.stage_depths(g).collect()
+    }
+
+    /// Active depth of each stage, without allocating (the search's hot path reads it).
+    fn stage_depths<'a>(&'a self, g: &'a Genome) -> impl Iterator<Item = usize> + 'a {
         let mut d_gene = 2 * self.slots();
-        self.stages
-            .iter()
-            .map(|s| {
-                if s.elastic_depth {
-                    d_gene += 1;
-                    DEPTHS[g.0[d_gene - 1] as usize] as usize
-                } else {
-                    s.max_depth
-                }
-            })
-            .collect()
+        self.stages.iter().map(move |s| {
+            if s.elastic_depth {
+                d_gene += 1;
+                DEPTHS[g.0[d_gene - 1] as usize] as usize
+            } else {
+                s.max_depth
+            }
+        })
     }
 
     /// (stage, position, slot) of every block slot; slot = running index over stages.
@@ -254,14 +256,8 @@ impl SearchSpace for OfaSpace {
         // Called for every proposal of a search: one pass, one allocation.
         let slots = self.slots();
         let mut used = vec![true; g.0.len()];
-        let (mut first, mut d_gene) = (0, 2 * slots);
-        for s in &self.stages {
-            let depth = if s.elastic_depth {
-                d_gene += 1;
-                DEPTHS[g.0[d_gene - 1] as usize] as usize
-            } else {
-                s.max_depth
-            };
+        let mut first = 0;
+        for (s, depth) in self.stages.iter().zip(self.stage_depths(g)) {
             for slot in first + depth..first + s.max_depth {
                 used[slot] = false;
                 used[slots + slot] = false;
