@@ -57,8 +57,11 @@ impl Runtime for TfliteRuntime {
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError> {
         let timings = parse_benchmark_output(&out.stdout)
             .or_else(|why| {
-                // Some builds log to stderr; accept the timings from there, but report the stdout failure.
-                parse_benchmark_output(&out.stderr).map_err(|_| why)
+                // Some builds log to stderr (or split their lines between both); accept the timings
+                // from there, but report the stdout failure unless stderr says what went wrong.
+                parse_benchmark_output(&out.stderr)
+                    .or_else(|_| parse_benchmark_output(&format!("{}\n{}", out.stdout, out.stderr)))
+                    .map_err(|both| if both.contains("it reported:") { both } else { why })
             })
             .map_err(|why| RuntimeError::Malformed { runtime: "benchmark_model".into(), why, excerpt: excerpt(out) })?;
         let detail = serde_json::json!({
@@ -71,6 +74,10 @@ impl Runtime for TfliteRuntime {
             "first_us": timings.first_us,
             "warmup_avg_us": timings.warmup_avg_us,
         });
+        let mut detail = detail;
+        if let Some(p) = &timings.op_profile {
+            detail["op_profile"] = profile_json(p);
+        }
         Ok(Round {
             samples_us: vec![timings.inference_avg_us],
             timed_us: timings.runs.avg * timings.runs.count as f64,
@@ -89,19 +96,64 @@ pub struct RunStats {
     pub max: Option<f64>,
 }
 
+/// One row of an op profile's `Run Order` table (times in ms, as printed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpTime {
+    pub node_type: String,
+    /// `[name]:index` as printed (the TFLite tensor name of the node's output, and the node index).
+    pub name: String,
+    pub start_ms: Option<f64>,
+    pub first_ms: Option<f64>,
+    pub avg_ms: f64,
+    pub percent: Option<f64>,
+    pub mem_kb: Option<f64>,
+    pub times_called: Option<u64>,
+}
+
+/// One row of an op profile's `Summary by node type` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeTypeTime {
+    pub node_type: String,
+    pub count: Option<u64>,
+    pub avg_ms: f64,
+    pub percent: Option<f64>,
+    pub times_called: Option<u64>,
+}
+
+/// An op profile (`--enable_op_profiling=true`): per-node and per-node-type times.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpProfile {
+    /// The `Run Order` table: every node, in execution order.
+    pub ops: Vec<OpTime>,
+    /// The `Summary by node type` table.
+    pub by_type: Vec<NodeTypeTime>,
+    /// The profile's `Timings (microseconds): count=… avg=…` line: the **sum of per-op times**
+    /// per run, not wall clock (close to, never used as, the end-to-end latency).
+    pub timings: Option<RunStats>,
+}
+
 /// What `benchmark_model` reports about the timed runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchmarkTimings {
     pub init_us: f64,
-    pub first_us: f64,
+    /// `First inference`; TF 1.x builds do not print it.
+    pub first_us: Option<f64>,
+    /// `Warmup (avg)` (TF 1.x: `Warmup`).
     pub warmup_avg_us: f64,
-    /// `Inference (avg)`: the end-to-end latency.
+    /// `Inference (avg)` (TF 1.x: `no stats`): the end-to-end latency.
     pub inference_avg_us: f64,
     /// The last bare `count=` line before `Inference timings`.
     pub runs: RunStats,
+    /// The op profile of the regular (timed) runs, when op profiling was on.
+    pub op_profile: Option<OpProfile>,
+    /// The op profile of the initialization (delegate application, tensor allocation).
+    pub init_profile: Option<OpProfile>,
 }
 
-const END_TO_END: &str = "Inference timings in us:";
+/// Case-insensitive marker of the end-to-end summary line; TF 1.x prints
+/// `Average inference timings in us: Warmup: …, Init: …, no stats: X`, TF 2.x
+/// `Inference timings in us: Init: …, First inference: …, Warmup (avg): …, Inference (avg): X`.
+const END_TO_END: &str = "inference timings in us:";
 
 /// Strips log prefixes (`INFO: `, repeated) and surrounding space.
 fn bare(line: &str) -> &str {
@@ -146,27 +198,49 @@ fn run_stats(line: &str) -> Result<RunStats, String> {
     })
 }
 
-/// Reads `benchmark_model`'s text output (see the module comment for which lines count).
+/// Lines where the tool or a delegate said what went wrong (for the error of a failed run).
+fn error_lines(lines: &[&str]) -> Vec<String> {
+    let failing = |l: &&&str| {
+        let lower = l.to_ascii_lowercase();
+        l.starts_with("ERROR")
+            || l.starts_with("E ")
+            || lower.contains("failed")
+            || lower.contains("segmentation fault")
+            || lower.contains("aborted")
+            || lower.contains("cannot")
+            || lower.contains("could not")
+    };
+    lines.iter().filter(failing).take(3).map(|l| l.chars().take(300).collect()).collect()
+}
+
+/// Reads `benchmark_model`'s text output (see the module comment for which lines count):
+/// TF 1.x and 2.x summaries, `INFO:` prefixes, exponent notation, percentiles, and the op
+/// profiles of `--enable_op_profiling=true`. Delegate and vendor log lines are ignored.
 pub fn parse_benchmark_output(text: &str) -> Result<BenchmarkTimings, String> {
     let lines: Vec<&str> = text.lines().map(bare).collect();
-    let at = lines
-        .iter()
-        .rposition(|l| l.contains(END_TO_END))
-        .ok_or_else(|| format!("no `{END_TO_END}` line (did the model fail to load or run?)"))?;
+    let Some(at) = lines.iter().rposition(|l| l.to_ascii_lowercase().contains(END_TO_END)) else {
+        let errors = error_lines(&lines);
+        return Err(if errors.is_empty() {
+            "no `Inference timings in us:` line (did the model fail to load or run?)".to_string()
+        } else {
+            format!("no `Inference timings in us:` line; it reported: {}", errors.join(" / "))
+        });
+    };
     let line = lines[at];
-    let body = &line[line.find(END_TO_END).unwrap() + END_TO_END.len()..];
+    let body = &line[line.to_ascii_lowercase().find(END_TO_END).unwrap() + END_TO_END.len()..];
     let mut fields = BTreeMap::new();
     for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part.rsplit_once(':').ok_or_else(|| format!("`{part}` is not `name: value` in line `{line}`"))?;
         fields.insert(k.trim().to_string(), number(v, k.trim(), line)?);
     }
-    let need = |k: &str| fields.get(k).copied().ok_or_else(|| format!("no `{k}` in line `{line}`"));
-    let inference_avg_us = need("Inference (avg)")?;
+    let any = |keys: &[&str]| keys.iter().find_map(|k| fields.get(*k).copied());
+    let need = |keys: &[&str]| any(keys).ok_or_else(|| format!("no `{}` in line `{line}`", keys[0]));
+    let inference_avg_us = need(&["Inference (avg)", "no stats", "Inference"])?;
     let runs_line = lines[..at]
         .iter()
         .rev()
         .find(|l| l.starts_with("count="))
-        .ok_or_else(|| format!("no `count=… avg=…` line of the timed runs before `{END_TO_END}`"))?;
+        .ok_or_else(|| format!("no `count=… avg=…` line of the timed runs before `{line}`"))?;
     let runs = run_stats(runs_line)?;
     if runs.count == 0 {
         return Err(format!("the timed runs line says no run happened: `{runs_line}`"));
@@ -181,12 +255,134 @@ pub fn parse_benchmark_output(text: &str) -> Result<BenchmarkTimings, String> {
     if inference_avg_us == 0.0 {
         return Err(format!("`Inference (avg)` is 0 µs in line `{line}`"));
     }
+    let (init_profile, op_profile) = op_profiles(&lines)?;
     Ok(BenchmarkTimings {
-        init_us: need("Init")?,
-        first_us: need("First inference")?,
-        warmup_avg_us: need("Warmup (avg)")?,
+        init_us: need(&["Init"])?,
+        first_us: any(&["First inference"]),
+        warmup_avg_us: need(&["Warmup (avg)", "Warmup"])?,
         inference_avg_us,
         runs,
+        op_profile,
+        init_profile,
+    })
+}
+
+/// Which op profile a table belongs to.
+#[derive(Clone, Copy, PartialEq)]
+enum Section {
+    Init,
+    Regular,
+}
+
+/// The initialization and regular-runs op profiles, if printed. A profile without a
+/// `Profiling Info for …` heading (older builds) counts as the regular runs'.
+#[allow(clippy::type_complexity)]
+fn op_profiles(lines: &[&str]) -> Result<(Option<OpProfile>, Option<OpProfile>), String> {
+    let (mut init, mut regular): (Option<OpProfile>, Option<OpProfile>) = (None, None);
+    let mut section = Section::Regular;
+    let mut table: Option<(String, Vec<String>)> = None;
+    for line in lines {
+        let lower = line.to_ascii_lowercase();
+        if lower.contains("profiling info for") {
+            section = if lower.contains("initialization") { Section::Init } else { Section::Regular };
+            table = None;
+            continue;
+        }
+        let profile = match section {
+            Section::Init => init.get_or_insert_with(OpProfile::default),
+            Section::Regular => regular.get_or_insert_with(OpProfile::default),
+        };
+        if let Some(title) = line.strip_prefix("====") {
+            table = Some((title.trim_matches(|c: char| c == '=' || c.is_whitespace()).to_string(), Vec::new()));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("Timings (microseconds):") {
+            profile.timings = Some(run_stats(rest.trim())?);
+            table = None;
+            continue;
+        }
+        let Some((title, columns)) = table.as_mut() else { continue };
+        if line.is_empty() {
+            table = None;
+            continue;
+        }
+        if line.starts_with('[') {
+            *columns = header_columns(line);
+            continue;
+        }
+        if columns.is_empty() {
+            continue;
+        }
+        let cells = row_cells(line, columns.len()).ok_or_else(|| {
+            format!("op profile row `{line}` does not have the {} columns of its table", columns.len())
+        })?;
+        let cell = |name: &str| columns.iter().position(|c| c == name).map(|i| cells[i].as_str());
+        let num = |name: &str| -> Result<Option<f64>, String> {
+            cell(name).map(|c| number(c.trim_end_matches('%'), name, line)).transpose()
+        };
+        let whole = |name: &str| -> Result<Option<u64>, String> {
+            Ok(num(name)?.filter(|v| v.fract() == 0.0).map(|v| v as u64))
+        };
+        let node_type = cell("node type").unwrap_or_default().to_string();
+        let avg_ms = num("avg ms")?.ok_or_else(|| format!("no `[avg ms]` column for row `{line}`"))?;
+        match title.as_str() {
+            "Run Order" => profile.ops.push(OpTime {
+                node_type,
+                name: cell("name").unwrap_or_default().to_string(),
+                start_ms: num("start")?,
+                first_ms: num("first")?,
+                avg_ms,
+                percent: num("%")?,
+                mem_kb: num("mem kb")?,
+                times_called: whole("times called")?,
+            }),
+            "Summary by node type" => profile.by_type.push(NodeTypeTime {
+                node_type,
+                count: whole("count")?,
+                avg_ms,
+                percent: num("avg %")?,
+                times_called: whole("times called")?,
+            }),
+            _ => {} // `Top by …` repeats Run Order rows
+        }
+    }
+    let nonempty =
+        |p: Option<OpProfile>| p.filter(|p| !p.ops.is_empty() || !p.by_type.is_empty() || p.timings.is_some());
+    Ok((nonempty(init), nonempty(regular)))
+}
+
+/// `[node type]  [start] … [Name]` -> lower-case column names.
+fn header_columns(line: &str) -> Vec<String> {
+    line.split('[').filter_map(|part| part.split_once(']')).map(|(name, _)| name.trim().to_ascii_lowercase()).collect()
+}
+
+/// A table row's cells: tab-separated as printed, or (when tabs were lost in copying) by
+/// whitespace, with a node type of several words (`Vx Delegate`) taking the extra words.
+fn row_cells(line: &str, n: usize) -> Option<Vec<String>> {
+    let by_tab: Vec<String> = line.split('\t').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect();
+    if by_tab.len() == n {
+        return Some(by_tab);
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() < n {
+        return None;
+    }
+    let extra = words.len() - n;
+    let mut cells = vec![words[..=extra].join(" ")];
+    cells.extend(words[extra + 1..].iter().map(|w| w.to_string()));
+    Some(cells)
+}
+
+/// The op profile as journaled with a round: compact per-node rows and the per-type summary.
+fn profile_json(p: &OpProfile) -> serde_json::Value {
+    serde_json::json!({
+        "ops": p.ops.iter().map(|o| serde_json::json!({
+            "node_type": o.node_type, "name": o.name, "avg_ms": o.avg_ms, "times_called": o.times_called,
+        })).collect::<Vec<_>>(),
+        "by_type": p.by_type.iter().map(|t| serde_json::json!({
+            "node_type": t.node_type, "avg_ms": t.avg_ms, "count": t.count, "times_called": t.times_called,
+        })).collect::<Vec<_>>(),
+        "sum_of_ops_avg_us": p.timings.as_ref().map(|t| t.avg),
     })
 }
 
@@ -280,7 +476,8 @@ Inference timings in us: Init: 4102, First inference: 2280, Warmup (avg): 2160.3
     fn reads_the_end_to_end_line_and_the_timed_runs() {
         let t = parse_benchmark_output(PLAIN).unwrap();
         assert_eq!(t.inference_avg_us, 11876.5);
-        assert_eq!((t.init_us, t.first_us, t.warmup_avg_us), (24807.0, 15312.0, 15312.0));
+        assert_eq!((t.init_us, t.first_us, t.warmup_avg_us), (24807.0, Some(15312.0), 15312.0));
+        assert_eq!(t.op_profile, None);
         assert_eq!(
             t.runs,
             RunStats { count: 50, avg: 11876.5, std: Some(231.0), min: Some(11601.0), max: Some(12790.0) }
@@ -308,6 +505,41 @@ Inference timings in us: Init: 4102, First inference: 2280, Warmup (avg): 2160.3
         let reordered = format!("{head}{summary}{profiles}");
         let t = parse_benchmark_output(&reordered).unwrap();
         assert_eq!((t.inference_avg_us, t.runs.count), (2127.84, 472));
+        // The per-op tables are read, the initialization's apart from the regular runs'.
+        let ops = t.op_profile.unwrap();
+        assert_eq!(ops.ops.len(), 2);
+        assert_eq!((ops.ops[1].node_type.as_str(), ops.ops[1].name.as_str()), ("DEPTHWISE_CONV_2D", "[layer0.dw]:1"));
+        assert_eq!((ops.ops[1].avg_ms, ops.ops[1].times_called), (0.857, Some(1)));
+        assert_eq!(ops.by_type[0].avg_ms, 1.190);
+        assert_eq!(ops.timings.unwrap().avg, 2047.9);
+        assert_eq!(t.init_profile.unwrap().ops[0].node_type, "AllocateTensors");
+    }
+
+    #[test]
+    fn op_tables_whose_tabs_were_lost_are_read_by_words() {
+        let spaced = PROFILED.replace('\t', "  ");
+        let ops = parse_benchmark_output(&spaced).unwrap().op_profile.unwrap();
+        assert_eq!(ops.ops.len(), 2);
+        assert_eq!((ops.ops[0].name.as_str(), ops.ops[0].avg_ms), ("[layer0.conv]:0", 1.190));
+        let vx = "\
+count=3 first=2 curr=2 min=2 max=2 avg=2 std=0
+Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 2, Inference (avg): 2
+============================== Run Order ==============================
+ [node type]  [start]  [first]  [avg ms]  [%]  [cdf%]  [mem KB]  [times called]  [Name]
+ Vx Delegate  0.010  2.509  2.504  100.000%  100.000%  0.000  1  [out]:31
+";
+        let ops = parse_benchmark_output(vx).unwrap().op_profile.unwrap();
+        assert_eq!((ops.ops[0].node_type.as_str(), ops.ops[0].percent), ("Vx Delegate", Some(100.0)));
+    }
+
+    #[test]
+    fn tf1_summaries_have_no_first_inference() {
+        let tf1 =
+            "count=1 curr=751932\n\ncount=50 first=747738 curr=747428 min=747331 max=748577 avg=747733 std=293\n\n\
+                   Average inference timings in us: Warmup: 751932, Init: 21039, no stats: 747733\n";
+        let t = parse_benchmark_output(tf1).unwrap();
+        assert_eq!((t.inference_avg_us, t.warmup_avg_us, t.init_us, t.first_us), (747733.0, 751932.0, 21039.0, None));
+        assert_eq!(t.runs.count, 50);
     }
 
     #[test]
@@ -315,6 +547,8 @@ Inference timings in us: Init: 4102, First inference: 2280, Warmup (avg): 2160.3
         let failed = "STARTING!\nGraph: [m.tflite]\nERROR: Could not open 'm.tflite'.\nFailed to read model m.tflite\n";
         let e = parse_benchmark_output(failed).unwrap_err();
         assert!(e.contains("no `Inference timings in us:` line"), "{e}");
+        // What the tool said went wrong is in the reason itself, not only in the excerpt.
+        assert!(e.contains("it reported: ERROR: Could not open 'm.tflite'. / Failed to read model"), "{e}");
 
         let garbled = PLAIN.replace("Inference (avg): 11876.5", "Inference (avg): n/a");
         let e = parse_benchmark_output(&garbled).unwrap_err();
