@@ -10,6 +10,7 @@ mod params;
 mod weights;
 
 pub use builder::NetBuilder;
+pub use cost::CountOverflow;
 pub use params::ParamSpec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -177,11 +178,13 @@ impl Network {
     pub fn num_classes(&self) -> u32 {
         self.layers.last().map(|l| l.output.c).unwrap_or(0)
     }
+    /// Total MACs, saturating at u64::MAX (see [`Network::checked_counts`] to refuse those).
     pub fn macs(&self) -> u64 {
-        self.layers.iter().map(Layer::macs).sum()
+        self.layers.iter().fold(0u64, |a, l| a.saturating_add(l.macs()))
     }
+    /// Total params, saturating at u64::MAX.
     pub fn params(&self) -> u64 {
-        self.layers.iter().map(Layer::params).sum()
+        self.layers.iter().fold(0u64, |a, l| a.saturating_add(l.params()))
     }
     /// Layers that carry computation (identity, pooling and dropout excluded).
     pub fn compute_layers(&self) -> impl Iterator<Item = &Layer> {
