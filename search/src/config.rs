@@ -161,6 +161,13 @@ fn default_max_tries() -> usize {
     100_000
 }
 
+/// Default of [`JobConfig::max_infeasible_generations`].
+pub const MAX_INFEASIBLE_GENERATIONS: usize = 20;
+
+fn default_max_infeasible_generations() -> usize {
+    MAX_INFEASIBLE_GENERATIONS
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
@@ -181,6 +188,11 @@ pub struct JobConfig {
     /// (see `search::pinned`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fixed: BTreeMap<String, String>,
+    /// Stop (with an error saying why) after this many generations in a row without a
+    /// feasible member: the target is unreachable, or nearly so, under the latency source.
+    /// 0: never stop early.
+    #[serde(default = "default_max_infeasible_generations")]
+    pub max_infeasible_generations: usize,
 }
 
 impl JobConfig {
@@ -196,6 +208,19 @@ impl JobConfig {
     pub fn validate(&self) -> Result<()> {
         if self.latency.is_empty() {
             bail!("a search job needs at least one latency predictor");
+        }
+        for (i, l) in self.latency.iter().enumerate() {
+            if let Some(other) = self.latency[..i].iter().find(|o| o.label == l.label) {
+                bail!(
+                    "two latency objectives are labelled `{}` ({} and {}): give each its own label, e.g. \
+                     --latency {}_2={}",
+                    l.label,
+                    other.path,
+                    l.path,
+                    l.label,
+                    l.path
+                );
+            }
         }
         if !(self.max_latency_ms > 0.0 && self.max_latency_ms.is_finite()) {
             bail!("max_latency_ms must be a positive number, got {}", self.max_latency_ms);
@@ -271,6 +296,7 @@ mod tests {
             seed: 0,
             max_tries: 100,
             fixed: Default::default(),
+            max_infeasible_generations: MAX_INFEASIBLE_GENERATIONS,
         }
     }
 
@@ -289,5 +315,21 @@ mod tests {
         let e = job(StrategyConfig::Evolution(EvolutionConfig { parent_ratio: 1.5, ..Default::default() }));
         assert!(e.validate().unwrap_err().to_string().contains("parent_ratio"));
         assert!(job(StrategyConfig::Random).validate().is_ok());
+    }
+
+    #[test]
+    fn two_latency_objectives_with_one_label_are_refused_naming_it() {
+        let mut j = job(StrategyConfig::Random);
+        j.latency.push(LatencySpec { label: "dev".into(), path: "other.json".into(), measure: None });
+        let err = j.validate().unwrap_err().to_string();
+        assert!(err.contains("`dev`") && err.contains("other.json"), "{err}");
+    }
+
+    #[test]
+    fn a_saved_config_without_the_early_stop_reads_with_its_default() {
+        let mut v = serde_json::to_value(job(StrategyConfig::Random)).unwrap();
+        v.as_object_mut().unwrap().remove("max_infeasible_generations");
+        let c: JobConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.max_infeasible_generations, MAX_INFEASIBLE_GENERATIONS);
     }
 }

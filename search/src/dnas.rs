@@ -24,13 +24,17 @@
 //! the losses), `best.json` (the last epoch's derived architecture, with whether it meets
 //! the target, and its re-calibrated validation loss and top-1), `samples.json` (FBNet),
 //! `loss.{png,svg}` and `latency.{png,svg}`, and an epoch checkpoint (`state.json` naming
-//! `epoch-N/`, replaced atomically) from which `resume` continues.
+//! `epoch-N/`, replaced atomically) from which `resume` continues. While a process works on
+//! the job it holds `.lock` (see [`crate::lock`]); config.json records the SHA-256 of the
+//! latency predictor and the data under `inputs`, and `resume` refuses a changed one.
 //!
 //! Device: the job runs on CUDA when libtorch sees a GPU ([`DnasJob::open`]), else on the
 //! CPU; [`DnasJob::open_on`] picks one. The device is not part of the configuration, so a
 //! job checkpointed on one can resume on the other.
 
 use crate::config::LatencySpec;
+use crate::inputs::{self, InputDigest};
+use crate::lock::{lock_dir, DirLock};
 use crate::nn::checkpoint::write_atomic;
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
@@ -158,6 +162,10 @@ pub struct DnasConfig {
     pub calib_batches: usize,
 }
 
+/// The input resolutions a differentiable search accepts.
+pub const MIN_RESOLUTION: u32 = 8;
+pub const MAX_RESOLUTION: u32 = 1024;
+
 impl DnasConfig {
     pub fn validate(&self) -> Result<()> {
         let space_ok = match self.method {
@@ -171,14 +179,22 @@ impl DnasConfig {
                 self.space
             );
         }
-        if self.epochs == 0 || self.batch == 0 || self.resolution < 8 {
-            bail!("epochs and batch must be positive and the resolution at least 8");
+        if self.epochs == 0 {
+            bail!("epochs (--epochs) must be at least 1, got 0");
+        }
+        if self.batch == 0 {
+            bail!("batch (--batch) must be at least 1, got 0");
+        }
+        if !(MIN_RESOLUTION..=MAX_RESOLUTION).contains(&self.resolution) {
+            bail!("resolution (--resolution) must be in {MIN_RESOLUTION}..={MAX_RESOLUTION}, got {}", self.resolution);
         }
         if self.warmup_epochs >= self.epochs {
             bail!("warm-up ({} epochs) leaves no search epoch of {}", self.warmup_epochs, self.epochs);
         }
-        if !(self.max_latency_ms > 0.0 && self.lr > 0.0) {
-            bail!("max_latency_ms and lr must be positive");
+        for (name, flag, v) in [("max_latency_ms", "--max-latency-ms", self.max_latency_ms), ("lr", "--lr", self.lr)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{name} ({flag}) must be a finite number greater than 0, got {v}");
+            }
         }
         if let DnasMethod::Fbnet(f) = &self.method {
             if !(f.alpha > 0.0 && f.beta >= 0.0 && f.tau0 > 0.0 && f.arch_lr > 0.0) {
@@ -268,6 +284,9 @@ struct State {
     config: DnasConfig,
     next_epoch: usize,
     dir: String,
+    /// Fingerprints of the input files (absent in checkpoints of older builds).
+    #[serde(default)]
+    inputs: Vec<InputDigest>,
 }
 
 /// `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
@@ -362,6 +381,21 @@ pub struct DnasJob {
     /// FBNet: the members sampled from softmax(θ) when the search finished.
     pub samples: Vec<SampledArch>,
     device: Device,
+    inputs: Vec<InputDigest>,
+    /// Held for the job's lifetime: no other process writes this directory meanwhile.
+    _lock: DirLock,
+}
+
+/// The input files of a differentiable search: the latency predictor and the data directory.
+pub fn dnas_inputs(config: &DnasConfig) -> Result<Vec<InputDigest>> {
+    let mut out = vec![inputs::digest(
+        &format!("latency predictor `{}`", config.latency.label),
+        Path::new(&config.latency.path),
+    )?];
+    if let Some(d) = inputs::data_dir(&config.data) {
+        out.push(inputs::digest("training data", d)?);
+    }
+    Ok(out)
 }
 
 fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn LatencyPredictor>, Supernet, VarStore)> {
@@ -481,6 +515,12 @@ impl DnasJob {
         }
         let steps = config.epochs * (train_idx.len() / config.batch);
         let (weights_opt, arch_opt) = optimizers(&vs, &config, steps);
+        let inputs = dnas_inputs(&config)?;
+        let state_path = dir.join("state.json");
+        if !resume && state_path.exists() {
+            bail!("{} already holds a search; pass --resume or choose another --out", dir.display());
+        }
+        let lock = lock_dir(dir, "search")?;
         let mut job = DnasJob {
             config,
             dir: dir.to_path_buf(),
@@ -497,8 +537,9 @@ impl DnasJob {
             history: Vec::new(),
             samples: Vec::new(),
             device,
+            inputs,
+            _lock: lock,
         };
-        let state_path = dir.join("state.json");
         if resume && state_path.exists() {
             let state: State = serde_json::from_str(&fs::read_to_string(&state_path)?)
                 .with_context(|| format!("{} is not a search checkpoint", state_path.display()))?;
@@ -508,12 +549,14 @@ impl DnasJob {
                     dir.display()
                 );
             }
+            inputs::check_unchanged(dir, &state.inputs, &job.inputs)?;
             let ep = dir.join(&state.dir);
             vs.load(ep.join("weights.safetensors")).context("cannot load checkpoint weights")?;
             job.weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
             job.arch_opt.load(&ep.join("arch-optimizer.safetensors"))?;
             job.next_epoch = state.next_epoch;
-            let text = fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+            let history_path = dir.join("history.jsonl");
+            let text = fs::read_to_string(&history_path).unwrap_or_default();
             job.history = text
                 .lines()
                 .take(state.next_epoch)
@@ -526,22 +569,36 @@ impl DnasJob {
                     state.next_epoch
                 );
             }
+            // Rows after the checkpoint's (an epoch killed before its checkpoint) are cut, so
+            // the epoch that runs again is not recorded twice.
+            let dropped = text.lines().count() - state.next_epoch;
+            if dropped > 0 {
+                let kept: String = text.lines().take(state.next_epoch).map(|l| format!("{l}\n")).collect();
+                write_atomic(&history_path, kept.as_bytes())?;
+                job.log(&format!("dropped {dropped} history row(s) of an epoch interrupted before its checkpoint"))?;
+            }
         } else {
             if state_path.exists() {
                 bail!("{} already holds a search; pass --resume or choose another --out", dir.display());
             }
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            fs::write(dir.join("history.jsonl"), "")?;
+            let history_path = dir.join("history.jsonl");
+            fs::write(&history_path, "").with_context(|| format!("cannot write {}", history_path.display()))?;
+        }
+        if let Some(n) = job._lock.takeover_note() {
+            job.log(&n)?;
         }
         job.vs = vs;
-        write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(&job.config)?.as_bytes())?;
+        write_atomic(&dir.join("config.json"), inputs::with_inputs(&job.config, &job.inputs)?.as_bytes())?;
         Ok(job)
     }
 
     pub fn log(&self, line: &str) -> Result<()> {
-        let mut f = OpenOptions::new().create(true).append(true).open(self.dir.join("log.txt"))?;
-        writeln!(f, "{line}")?;
-        Ok(())
+        let path = self.dir.join("log.txt");
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+            writeln!(f, "{line}")
+        };
+        write().with_context(|| format!("cannot write {}", path.display()))
     }
 
     fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
@@ -756,18 +813,28 @@ impl DnasJob {
     }
 
     fn checkpoint(&mut self, rec: &EpochRecord) -> Result<()> {
-        let mut f = OpenOptions::new().append(true).open(self.dir.join("history.jsonl"))?;
-        writeln!(f, "{}", serde_json::to_string(rec)?)?;
-        f.sync_data()?;
+        let history_path = self.dir.join("history.jsonl");
+        let line = serde_json::to_string(rec)?;
+        let append = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new().append(true).open(&history_path)?;
+            writeln!(f, "{line}")?;
+            f.sync_data()
+        };
+        append().with_context(|| format!("cannot write {}", history_path.display()))?;
         self.history.push(rec.clone());
         self.next_epoch = rec.epoch + 1;
         let name = format!("epoch-{}", self.next_epoch);
         let ep = self.dir.join(&name);
-        fs::create_dir_all(&ep)?;
+        fs::create_dir_all(&ep).with_context(|| format!("cannot create {}", ep.display()))?;
         self.vs.save(ep.join("weights.safetensors")).context("cannot save weights")?;
         self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
         self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))?;
-        let state = State { config: self.config.clone(), next_epoch: self.next_epoch, dir: name.clone() };
+        let state = State {
+            config: self.config.clone(),
+            next_epoch: self.next_epoch,
+            dir: name.clone(),
+            inputs: self.inputs.clone(),
+        };
         write_atomic(&self.dir.join("state.json"), serde_json::to_string_pretty(&state)?.as_bytes())?;
         // The previous epoch's files are no longer referenced.
         let old = self.dir.join(format!("epoch-{}", rec.epoch));

@@ -21,24 +21,32 @@ pub struct Record {
 
 /// Appends rows and forces them to disk before the checkpoint that counts them is written.
 pub fn append(path: &Path, rows: &[Record]) -> Result<()> {
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
     let mut buf = Vec::new();
     for r in rows {
         serde_json::to_writer(&mut buf, r)?;
         buf.push(b'\n');
     }
-    f.write_all(&buf)?;
-    f.sync_data()?;
-    Ok(())
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        f.write_all(&buf)?;
+        f.sync_data()
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The first `rows` committed rows; later (uncommitted) lines are cut off the file.
-pub fn load_committed(path: &Path, rows: usize) -> Result<Vec<Record>> {
+/// The first `rows` committed rows, and how many lines after them (rows of a generation
+/// killed before its checkpoint) were cut off the file.
+pub fn load_committed(path: &Path, rows: usize) -> Result<(Vec<Record>, usize)> {
     let mut out = Vec::with_capacity(rows);
-    if rows > 0 {
+    let mut dropped = 0;
+    if rows > 0 || path.exists() {
         let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        for (i, line) in BufReader::new(f).lines().take(rows).enumerate() {
-            let line = line?;
+        for (i, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+            if i >= rows {
+                dropped += 1;
+                continue;
+            }
             out.push(
                 serde_json::from_str(&line)
                     .with_context(|| format!("{} line {}: bad history row", path.display(), i + 1))?,
@@ -48,15 +56,18 @@ pub fn load_committed(path: &Path, rows: usize) -> Result<Vec<Record>> {
             bail!("{} has {} rows but the checkpoint committed {rows}", path.display(), out.len());
         }
     }
-    let mut f = File::create(path)?;
-    let mut buf = Vec::new();
-    for r in &out {
-        serde_json::to_writer(&mut buf, r)?;
-        buf.push(b'\n');
-    }
-    f.write_all(&buf)?;
-    f.sync_data()?;
-    Ok(out)
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(path)?;
+        let mut buf = Vec::new();
+        for r in &out {
+            serde_json::to_writer(&mut buf, r)?;
+            buf.push(b'\n');
+        }
+        f.write_all(&buf)?;
+        f.sync_data()
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((out, dropped))
 }
 
 /// Writes the history as Parquet: generation, arch (the space's JSON encoding), latency_ms

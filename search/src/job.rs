@@ -1,7 +1,10 @@
 //! A search job: a space, latency objectives, an accuracy source, a strategy and a budget,
 //! run generation by generation in its own directory:
 //!
-//! - `config.json`: the resolved configuration;
+//! - `.lock`: held while a process works on the job (see [`crate::lock`]): a second
+//!   process on the same directory is refused, naming the one that holds it;
+//! - `config.json`: the resolved configuration, with the SHA-256 fingerprints of its input
+//!   files under `inputs` (see [`crate::inputs`]): `resume` refuses an input that changed;
 //! - `log.txt`: what happened, generation by generation;
 //! - `state.json`: checkpoint after each completed generation (written to a temporary file
 //!   and renamed, so a kill leaves either the old or the new one);
@@ -10,10 +13,15 @@
 //!
 //! Each generation draws from its own generator seeded by (seed, generation), so a resumed
 //! job produces exactly the history of an uninterrupted one.
+//!
+//! A job whose last `max_infeasible_generations` generations produced no feasible member
+//! stops with [`Unreachable`] (checkpointed, so it can be resumed with another budget).
 
-use crate::config::JobConfig;
+use crate::config::{AccuracySpec, JobConfig};
 use crate::evaluate::Evaluator;
 use crate::history::{self, Record};
+use crate::inputs::{self, InputDigest};
+use crate::lock::{lock_dir, DirLock};
 use crate::min_latency::{min_latency, MinLatency};
 use crate::nn::checkpoint::write_atomic;
 use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
@@ -41,6 +49,12 @@ struct Checkpoint {
     fastest: Genome,
     fastest_ms: f64,
     strategy: Value,
+    /// Fingerprints of the input files (absent in checkpoints of older builds).
+    #[serde(default)]
+    inputs: Vec<InputDigest>,
+    /// Generations in a row, up to `next_generation`, without a feasible member.
+    #[serde(default)]
+    infeasible_run: usize,
 }
 
 const FORMAT: u32 = 1;
@@ -64,9 +78,27 @@ pub struct Outcome {
     pub dir: PathBuf,
 }
 
+/// Why a job stopped early: its last generations produced no feasible member.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub message: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
 pub struct Job {
     pub config: JobConfig,
     dir: PathBuf,
+    inputs: Vec<InputDigest>,
+    infeasible_run: usize,
+    /// Held for the job's lifetime: no other process writes this directory meanwhile.
+    _lock: DirLock,
     ev: Evaluator,
     strategy: Box<dyn Strategy>,
     next_generation: usize,
@@ -110,6 +142,42 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
     crate::pinned::pin(space, &config.fixed)
 }
 
+/// The input files `config` reads, fingerprinted: predictor files (and the weights an MLP
+/// keeps beside its JSON), the accuracy predictor or supernet checkpoint and its data. A
+/// latency path that is no file (an in-memory predictor's description) is not an input.
+pub fn job_inputs(config: &JobConfig) -> Result<Vec<InputDigest>> {
+    let mut out = Vec::new();
+    let mut add = |role: String, path: &Path, required: bool| -> Result<()> {
+        if required || path.exists() {
+            out.push(inputs::digest(&role, path)?);
+        }
+        Ok(())
+    };
+    for spec in config.latency.iter().filter(|s| s.measure.is_none()) {
+        let path = Path::new(&spec.path);
+        if path.is_file() {
+            let role = format!("latency predictor `{}`", spec.label);
+            add(role.clone(), path, true)?;
+            add(format!("{role} weights"), &predictors::mlp::weights_path(path), false)?;
+        }
+    }
+    match &config.accuracy {
+        AccuracySpec::Predictor { path } => {
+            let path = Path::new(path);
+            add("accuracy predictor".into(), path, true)?;
+            add("accuracy predictor weights".into(), &predictors::mlp::weights_path(path), false)?;
+        }
+        AccuracySpec::Supernet { path, eval } => {
+            add("supernet checkpoint".into(), Path::new(path), true)?;
+            if let Some(d) = inputs::data_dir(&eval.data) {
+                add("accuracy data".into(), d, true)?;
+            }
+        }
+        AccuracySpec::CapacityProxy => {}
+    }
+    Ok(out)
+}
+
 impl Job {
     /// Opens a job in `dir`: a new one, or with `resume` the one checkpointed there (whose
     /// configuration must equal `config`). `latency` holds one source (a predictor or a
@@ -137,15 +205,21 @@ impl Job {
             .collect();
         let strategy = strategies::build(&config, &*space);
         let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
+        let inputs = job_inputs(&config)?;
         let state_path = dir.join("state.json");
-        if state_path.exists() {
-            if !resume {
+        let exists = || -> Result<()> {
+            if state_path.exists() && !resume {
                 bail!(
                     "{} already holds a search job; pass --resume to continue it or choose another --out",
                     dir.display()
                 );
             }
-            return Self::resume(config, ev, strategy, dir);
+            Ok(())
+        };
+        exists()?;
+        if state_path.exists() {
+            let lock = lock_dir(dir, "search")?;
+            return Self::resume(config, ev, strategy, dir, inputs, lock);
         }
         let fastest = min_latency(&ev, config.seed)?;
         let measured = ev.latency[0].meter().is_some();
@@ -162,12 +236,34 @@ impl Job {
                 MinLatency::method(measured)
             );
         }
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)? + "\n")?;
+        // Only now (the target is reachable) the directory is created and locked; a job
+        // another process checkpointed there meanwhile is refused as above.
+        let lock = lock_dir(dir, "search")?;
+        exists()?;
+        if state_path.exists() {
+            return Self::resume(config, ev, strategy, dir, inputs, lock);
+        }
+        let config_path = dir.join("config.json");
+        fs::write(&config_path, inputs::with_inputs(&config, &inputs)?)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
         let _ = fs::remove_file(dir.join("history.jsonl"));
-        let log = File::create(dir.join("log.txt"))?;
-        let mut job =
-            Job { config, dir: dir.into(), ev, strategy, next_generation: 0, history: Vec::new(), fastest, log };
+        let log = create_log(dir, false)?;
+        let mut job = Job {
+            config,
+            dir: dir.into(),
+            inputs,
+            infeasible_run: 0,
+            _lock: lock,
+            ev,
+            strategy,
+            next_generation: 0,
+            history: Vec::new(),
+            fastest,
+            log,
+        };
+        if let Some(n) = job._lock.takeover_note() {
+            job.note(n);
+        }
         job.note(format!(
             "search {} on {}, population {}, {} generations (accuracy: {}; latency: {}{}), target {} ms, seed {}",
             job.config.strategy.name(),
@@ -193,7 +289,14 @@ impl Job {
         Ok(job)
     }
 
-    fn resume(config: JobConfig, ev: Evaluator, mut strategy: Box<dyn Strategy>, dir: &Path) -> Result<Job> {
+    fn resume(
+        config: JobConfig,
+        ev: Evaluator,
+        mut strategy: Box<dyn Strategy>,
+        dir: &Path,
+        inputs: Vec<InputDigest>,
+        lock: DirLock,
+    ) -> Result<Job> {
         let path = dir.join("state.json");
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let cp: Checkpoint =
@@ -208,12 +311,41 @@ impl Job {
                 config_differences(&cp.config, &config).join(", ")
             );
         }
-        let history = history::load_committed(&dir.join("history.jsonl"), cp.history_rows)?;
+        inputs::check_unchanged(dir, &cp.inputs, &inputs)?;
+        let (history, dropped) = history::load_committed(&dir.join("history.jsonl"), cp.history_rows)?;
         strategy.restore(cp.strategy)?;
-        let log = OpenOptions::new().create(true).append(true).open(dir.join("log.txt"))?;
+        let log = create_log(dir, true)?;
         let fastest = MinLatency { genome: cp.fastest, latency_ms: cp.fastest_ms, evaluations: 0 };
-        let mut job =
-            Job { config, dir: dir.into(), ev, strategy, next_generation: cp.next_generation, history, fastest, log };
+        let mut job = Job {
+            config,
+            dir: dir.into(),
+            inputs,
+            infeasible_run: cp.infeasible_run,
+            _lock: lock,
+            ev,
+            strategy,
+            next_generation: cp.next_generation,
+            history,
+            fastest,
+            log,
+        };
+        if let Some(n) = job._lock.takeover_note() {
+            job.note(n);
+        }
+        if dropped > 0 {
+            job.note(format!(
+                "dropped {dropped} history line(s) after the {} committed rows: generation {} was interrupted \
+                 before its checkpoint and runs again",
+                job.history.len(),
+                job.next_generation
+            ));
+        }
+        if cp.inputs.is_empty() && !job.inputs.is_empty() {
+            job.note("this job's checkpoint had no input fingerprints; they are recorded from now on".into());
+            let config_path = dir.join("config.json");
+            fs::write(&config_path, inputs::with_inputs(&job.config, &job.inputs)?)
+                .with_context(|| format!("cannot write {}", config_path.display()))?;
+        }
         job.note(format!("resumed at generation {} with {} evaluated", job.next_generation, job.history.len()));
         Ok(job)
     }
@@ -249,6 +381,8 @@ impl Job {
             fastest: self.fastest.genome.clone(),
             fastest_ms: self.fastest.latency_ms,
             strategy: self.strategy.state()?,
+            inputs: self.inputs.clone(),
+            infeasible_run: self.infeasible_run,
         };
         write_atomic(&self.dir.join("state.json"), serde_json::to_string(&cp)?.as_bytes())
     }
@@ -286,21 +420,53 @@ impl Job {
             history::append(&self.dir.join("history.jsonl"), &rows)?;
             self.history.extend(rows.iter().cloned());
             self.next_generation += 1;
+            let feasible = rows.iter().filter(|r| r.eval.feasible).count();
+            self.infeasible_run = if feasible == 0 { self.infeasible_run + 1 } else { 0 };
             self.checkpoint()?;
             ran += 1;
             for n in notes {
                 self.note(n);
             }
             let best = self.best_objective();
-            let feasible = rows.iter().filter(|r| r.eval.feasible).count();
             self.note(format!(
                 "generation {generation}: {} evaluated ({feasible} feasible), best feasible objective {}",
                 rows.len(),
                 best.map_or("none".into(), |b| format!("{b:.5}"))
             ));
             report(&GenerationReport { generation, total, evaluated: self.history.len(), best });
+            let limit = self.config.max_infeasible_generations;
+            if limit > 0 && self.infeasible_run >= limit && self.next_generation < total {
+                let message = self.unreachable_message();
+                self.note(format!("stopped: {message}"));
+                return Err(Unreachable { message }.into());
+            }
         }
         self.finish().map(Some)
+    }
+
+    fn unreachable_message(&self) -> String {
+        let (target, label) = (self.config.max_latency_ms, &self.config.latency[0].label);
+        let n = self.infeasible_run;
+        let last = self.next_generation - 1;
+        let smallest = self.fastest.latency_ms;
+        let why = if smallest > target {
+            format!(
+                "the target is unreachable with this latency source: the smallest latency it gives is {smallest:.3} ms"
+            )
+        } else {
+            format!(
+                "the smallest reachable latency is {smallest:.3} ms, so only a sliver of the space meets the target \
+                 and the strategy does not find it"
+            )
+        };
+        format!(
+            "no member of generations {}..={last} met the {target} ms target under latency `{label}` ({n} generations \
+             in a row, the limit max_infeasible_generations); {why}. Raise --max-latency-ms (or --max-tries), check \
+             the latency predictor, or raise max_infeasible_generations in the config (0: never stop); the job is \
+             checkpointed at generation {}",
+            last + 1 - n,
+            self.next_generation
+        )
     }
 
     /// For each measured objective: what the device timed (and reused), and its Parquet dataset.
@@ -355,7 +521,9 @@ impl Job {
             "accuracy_source": source,
             "front": front.iter().map(entry).collect::<Vec<_>>(),
         });
-        fs::write(self.dir.join("pareto.json"), serde_json::to_string_pretty(&pareto)? + "\n")?;
+        let path = self.dir.join("pareto.json");
+        fs::write(&path, serde_json::to_string_pretty(&pareto)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
         let best = best(&self.history).cloned();
         let best_json = json!({
             "space": self.config.space,
@@ -365,7 +533,9 @@ impl Job {
             "evaluated": self.history.len(),
             "best": best.as_ref().map(entry),
         });
-        fs::write(self.dir.join("best.json"), serde_json::to_string_pretty(&best_json)? + "\n")?;
+        let path = self.dir.join("best.json");
+        fs::write(&path, serde_json::to_string_pretty(&best_json)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
         let objective = match self.config.strategy {
             crate::config::StrategyConfig::Rl(_) => "MnasNet reward ACC·(LAT/T)^w".to_string(),
             _ => acc_kind.clone(),
@@ -392,6 +562,13 @@ impl Job {
             dir: self.dir.clone(),
         })
     }
+}
+
+/// The job's log, appended to (`resume`) or started afresh.
+fn create_log(dir: &Path, append: bool) -> Result<File> {
+    let path = dir.join("log.txt");
+    let f = if append { OpenOptions::new().create(true).append(true).open(&path) } else { File::create(&path) };
+    f.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The feasible record with the highest objective (earliest on ties).

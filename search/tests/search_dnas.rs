@@ -179,9 +179,20 @@ fn fbnet_resume_after_kill_matches_uninterrupted_run() {
     let dir = root.join("killed");
     DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, false).unwrap().run(Some(1), &mut |_| {}).unwrap();
     assert!(DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, false).is_err(), "a second start must not overwrite");
+    // A kill between an epoch's history row and its checkpoint leaves one row too many.
+    let history = dir.join("history.jsonl");
+    let text = std::fs::read_to_string(&history).unwrap();
+    std::fs::write(&history, format!("{text}{text}")).unwrap();
+    // A latency table changed since the start is refused, naming it; put back, it resumes.
+    let original = std::fs::read(&lut).unwrap();
+    std::fs::write(&lut, [&original[..], b" "].concat()).unwrap();
+    let err = format!("{:#}", DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, true).err().unwrap());
+    assert!(err.contains(&lut.display().to_string()) && err.contains("changed since the job started"), "{err}");
+    std::fs::write(&lut, &original).unwrap();
     let mut resumed = DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, true).unwrap();
     assert_eq!(resumed.next_epoch, 1);
     resumed.run(None, &mut |_| {}).unwrap();
+    assert_eq!(std::fs::read_to_string(&history).unwrap().lines().count(), 2, "no epoch recorded twice");
     let strip = |h: &[search::dnas::EpochRecord]| -> Vec<_> {
         h.iter().map(|r| (r.arch.clone(), r.train_loss, r.expected_latency_ms)).collect()
     };

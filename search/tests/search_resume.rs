@@ -4,9 +4,15 @@
 mod search_common;
 use search_common::*;
 
+use predictors::{LatencyPredictor, PredictError};
 use search::config::JobConfig;
 use search::history::Record;
+use search::job::Unreachable;
+use spaces::ir::Network;
 use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 fn run_full(cfg: JobConfig, name: &str) -> Vec<Record> {
     let dir = scratch(name);
@@ -53,6 +59,8 @@ fn resuming_after_a_kill_gives_the_uninterrupted_result() {
         assert_eq!(outcome.evaluated, reference.len());
         let lines = std::fs::read_to_string(dir.join("history.jsonl")).unwrap().lines().count();
         assert_eq!(lines, reference.len(), "{name}: the torn line must be dropped");
+        let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+        assert!(log.contains("dropped 1 history line(s)"), "{name}: the cut is logged: {log}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -71,5 +79,96 @@ fn the_same_seed_gives_the_same_history_on_any_thread_count() {
         other.seed = 6;
         let c = run_full(other, &format!("seed-c-{name}"));
         assert_ne!(a, c, "{name}: a different seed should explore differently");
+    }
+}
+
+#[test]
+fn a_second_job_on_one_directory_is_refused_while_the_first_holds_it() {
+    let cfg = config("fbnet-cifar100", search::config::StrategyConfig::Random, 8, 3, 0, target());
+    let dir = scratch("locked");
+    let mut first = open(cfg.clone(), pixel3_lut(), &dir, false).unwrap();
+    first.run(Some(1), &mut |_| {}).unwrap();
+    let err = format!("{:#}", open(cfg.clone(), pixel3_lut(), &dir, true).err().unwrap());
+    assert!(err.contains(&dir.display().to_string()) && err.contains("in use"), "{err}");
+    assert!(err.contains(&format!("PID {}", std::process::id())), "names the owner: {err}");
+    drop(first);
+    let mut again = open(cfg, pixel3_lut(), &dir, true).unwrap();
+    again.run(None, &mut |_| {}).unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_changed_predictor_file_is_refused_on_resume_naming_it() {
+    let dir = scratch("fingerprint");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pixel3.json");
+    pixel3_lut().save(&file).unwrap();
+    let mut cfg = config("fbnet-cifar100", search::config::StrategyConfig::Random, 8, 4, 0, target());
+    cfg.latency[0].path = file.display().to_string();
+    let job_dir = dir.join("job");
+    let mut job = open(cfg.clone(), pixel3_lut(), &job_dir, false).unwrap();
+    job.run(Some(2), &mut |_| {}).unwrap();
+    drop(job);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job_dir.join("config.json")).unwrap()).unwrap();
+    let digest = saved["inputs"][0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64, "{saved}");
+    assert_eq!(saved["inputs"][0]["path"], file.display().to_string());
+
+    let original = std::fs::read(&file).unwrap();
+    let mut changed = original.clone();
+    changed.extend_from_slice(b" ");
+    std::fs::write(&file, &changed).unwrap();
+    let err = format!("{:#}", open(cfg.clone(), pixel3_lut(), &job_dir, true).err().unwrap());
+    assert!(err.contains(&file.display().to_string()) && err.contains("changed"), "{err}");
+    assert!(err.contains(&digest[..12]), "names the old digest: {err}");
+
+    std::fs::write(&file, &original).unwrap();
+    let mut job = open(cfg, pixel3_lut(), &job_dir, true).unwrap();
+    assert_eq!(job.next_generation(), 2);
+    job.run(None, &mut |_| {}).unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// [`MacsLinear`] that, once `slow` is set, prices every network at 1000× (as if its file
+/// had been swapped for a much slower device's).
+struct Switchable {
+    slow: AtomicBool,
+}
+
+impl LatencyPredictor for Switchable {
+    fn family(&self) -> &str {
+        "switchable"
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        let ms = MacsLinear { additive: false }.predict_ms(net)?;
+        Ok(if self.slow.load(Ordering::SeqCst) { 1000.0 * ms } else { ms })
+    }
+    fn save(&self, _path: &Path) -> anyhow::Result<()> {
+        anyhow::bail!("in memory only")
+    }
+}
+
+#[test]
+fn generations_without_a_feasible_member_stop_the_job_saying_why() {
+    let fast = MacsLinear { additive: false };
+    let t = median_latency("fbnet-cifar100", &fast, 101);
+    for strategy in ["evolution", "nsga2", "regularized", "rl"] {
+        let mut cfg =
+            config("fbnet-cifar100", search::config::StrategyConfig::by_name(strategy).unwrap(), 8, 200, 0, t);
+        cfg.max_tries = 40;
+        cfg.max_infeasible_generations = 4;
+        let dir = scratch(&format!("unreachable-{strategy}"));
+        let lat = Arc::new(Switchable { slow: AtomicBool::new(false) });
+        let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
+        job.run(Some(3), &mut |_| {}).unwrap();
+        lat.slow.store(true, Ordering::SeqCst);
+        let err = job.run(None, &mut |_| {}).err().expect("the job stops");
+        assert!(err.is::<Unreachable>(), "{strategy}: {err:#}");
+        let msg = err.to_string();
+        assert!(msg.contains("max_infeasible_generations") && msg.contains("smallest reachable latency"), "{msg}");
+        assert!(job.next_generation() <= 3 + 4, "{strategy}: stopped at {}", job.next_generation());
+        assert!(std::fs::read_to_string(dir.join("log.txt")).unwrap().contains("stopped: no member"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

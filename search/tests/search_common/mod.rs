@@ -97,6 +97,7 @@ pub fn config(
         seed,
         max_tries: 20_000,
         fixed: Default::default(),
+        max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
     }
 }
 
