@@ -2,6 +2,7 @@
 //! files to time, runtimes, the measurement protocol and durable records.
 
 pub mod adb;
+pub mod device_lock;
 pub mod local;
 pub mod modelfile;
 pub mod profile;

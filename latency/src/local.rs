@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const LOCAL_ID: &str = "local";
+/// Overrides the `local` target's scratch directory (see [`LocalTarget::default_scratch`]).
+pub const SCRATCH_ENV: &str = "HWNAS_LOCAL_SCRATCH";
 
 /// The machine hwnas runs on.
 #[derive(Clone, Debug)]
@@ -28,9 +30,14 @@ impl LocalTarget {
         Ok(LocalTarget { scratch, sys_root: PathBuf::from("/") })
     }
 
-    /// The default scratch directory, stable across runs so pushed binaries stay cached.
+    /// The default scratch directory, stable across runs so pushed binaries stay cached:
+    /// `$HWNAS_LOCAL_SCRATCH`, else `$TMPDIR/hwnas-local`. The `local` device's lock lives
+    /// there, so runs that share it take turns (tests give each their own).
     pub fn default_scratch() -> PathBuf {
-        std::env::temp_dir().join("hwnas-local")
+        match std::env::var_os(SCRATCH_ENV) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => std::env::temp_dir().join("hwnas-local"),
+        }
     }
 
     /// Reads /proc and /sys under `root` instead of `/` (for tests with a fake tree).

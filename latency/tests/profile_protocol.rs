@@ -323,5 +323,86 @@ fn a_corrupt_journal_line_is_an_error_not_a_silent_restart() {
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
     let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
-    assert!(e.contains("journal.jsonl line 1 is not a measurement record") && e.contains("move the file away"), "{e}");
+    assert!(e.contains("journal.jsonl line 1 is not a measurement record") && e.contains("--repair"), "{e}");
+}
+
+/// A bad line amid good records: refused with advice to repair; the repair keeps every good
+/// record (nothing re-measured) and moves only the bad line aside.
+#[test]
+fn repair_keeps_the_good_records_and_moves_only_the_bad_line() {
+    let dir = tmp("repair");
+    let out = dir.join("out");
+    let rt = runner(&dir);
+    let p = protocol();
+    let models = layers(&["a", "b", "c"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
+    session::run(&job, &local(&dir), &|_| {}).unwrap();
+    let text = std::fs::read_to_string(out.join(JOURNAL_FILE)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let broken = format!("{}\n{{\"half a record\n{}\n{}\n", lines[0], lines[1], lines[2]);
+    std::fs::write(out.join(JOURNAL_FILE), &broken).unwrap();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    assert!(e.contains("line 2 is not a measurement record") && e.contains("3 records are fine"), "{e}");
+    assert!(!e.contains("move the file away"), "{e}");
+
+    let opts = session::Options { repair: true, ..Default::default() };
+    let o = session::run_with(&job, &local(&dir), &opts, &|_| {}).unwrap();
+    assert_eq!(o.repaired, Some((1, out.join("journal.bad.jsonl"))));
+    assert_eq!((o.resumed, o.reports[0].measured, o.records), (3, 0, 3));
+    assert_eq!(std::fs::read_to_string(out.join("journal.bad.jsonl")).unwrap(), "{\"half a record\n");
+    assert_eq!(std::fs::read_to_string(out.join(JOURNAL_FILE)).unwrap(), text);
+}
+
+fn parquet_rows(out: &Path) -> usize {
+    let f = std::fs::File::open(out.join(latency::profile::DATASET_FILE)).unwrap();
+    use polars::prelude::SerReader;
+    polars::prelude::ParquetReader::new(f).finish().unwrap().height()
+}
+
+/// A duplicated record line is one record (and one dataset row); a complete last record
+/// without its newline is kept, not re-measured.
+#[test]
+fn duplicates_are_one_row_and_an_unterminated_last_record_is_kept() {
+    let dir = tmp("dup");
+    let out = dir.join("out");
+    let rt = runner(&dir);
+    let p = protocol();
+    let models = layers(&["a", "b", "c"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
+    session::run(&job, &local(&dir), &|_| {}).unwrap();
+    let text = std::fs::read_to_string(out.join(JOURNAL_FILE)).unwrap();
+    let first = text.lines().next().unwrap().to_string();
+    std::fs::write(out.join(JOURNAL_FILE), format!("{text}{first}\n")).unwrap();
+    let o = session::run(&job, &local(&dir), &|_| {}).unwrap();
+    assert_eq!((o.duplicates, o.records, o.reports[0].measured), (1, 3, 0));
+    assert_eq!(parquet_rows(&out), 3);
+
+    std::fs::write(out.join(JOURNAL_FILE), text.trim_end()).unwrap();
+    let o = session::run(&job, &local(&dir), &|_| {}).unwrap();
+    assert!(o.unterminated && o.torn_bytes == 0);
+    assert_eq!((o.resumed, o.reports[0].measured, o.records), (3, 0, 3));
+    assert_eq!(std::fs::read_to_string(out.join(JOURNAL_FILE)).unwrap(), text);
+}
+
+/// Rerunning an output directory with other flags: the other run's records stay in the
+/// journal but not in this run's dataset, and the outcome counts them.
+#[test]
+fn records_of_other_flags_are_kept_but_not_mixed_into_the_dataset() {
+    let dir = tmp("flags");
+    let out = dir.join("out");
+    let rt = runner(&dir);
+    let p = protocol();
+    let models = layers(&["a", "b"]);
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
+    session::run(&job, &local(&dir), &|_| {}).unwrap();
+    let p4 = Protocol { run: RunConfig { threads: 4, ..p.run.clone() }, ..p.clone() };
+    let more = layers(&["a", "b", "c"]);
+    let job4 = Job { protocol: &p4, models: &more, ..job };
+    let o = session::run(&job4, &local(&dir), &|_| {}).unwrap();
+    assert_eq!((o.reports[0].measured, o.records, o.other_settings), (3, 3, 2));
+    assert_eq!(journal(&dir).len(), 5);
+    assert_eq!(parquet_rows(&out), 3);
+    let o = session::run(&job, &local(&dir), &|_| {}).unwrap();
+    assert_eq!((o.reports[0].measured, o.records, o.other_settings), (0, 2, 3));
+    assert_eq!(parquet_rows(&out), 2);
 }

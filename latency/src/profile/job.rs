@@ -5,11 +5,12 @@
 use super::journal::{append_json_line, Journal};
 use super::protocol::{Bench, Protocol};
 use super::record::{Identity, ModelId, Record};
+use crate::device_lock;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::target::{Target, TargetError};
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const ERRORS_FILE: &str = "errors.jsonl";
 
@@ -83,17 +84,22 @@ pub struct Job<'a> {
 
 impl Job<'_> {
     /// Runs every target's queue in parallel; returns one report per target (same order).
-    /// Records go to `journal` as they finish; identities in `done` are skipped.
+    /// Records go to `journal` as they finish; identities in `done` are skipped. Each device
+    /// is locked (see [`device_lock`]) while its queue runs; a device another run holds is
+    /// waited for up to `device_wait`, then reported as stopped, naming the holder.
     pub fn run(
         &self,
         targets: &[Box<dyn Target>],
         journal: &Journal,
         done: &HashSet<Identity>,
+        device_wait: Duration,
         on_event: &(dyn Fn(Event) + Sync),
     ) -> Vec<DeviceReport> {
         std::thread::scope(|s| {
-            let handles: Vec<_> =
-                targets.iter().map(|t| s.spawn(move || self.device(t.as_ref(), journal, done, on_event))).collect();
+            let handles: Vec<_> = targets
+                .iter()
+                .map(|t| s.spawn(move || self.locked_device(t.as_ref(), journal, done, device_wait, on_event)))
+                .collect();
             handles
                 .into_iter()
                 .zip(targets)
@@ -108,9 +114,33 @@ impl Job<'_> {
         })
     }
 
+    fn locked_device(
+        &self,
+        target: &dyn Target,
+        journal: &Journal,
+        done: &HashSet<Identity>,
+        device_wait: Duration,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> DeviceReport {
+        let start = Instant::now();
+        device_lock::hold(target, device_wait, |lock| self.device(target, lock.run_dir(), journal, done, on_event))
+            .unwrap_or_else(|why| {
+                on_event(Event::Stopped { device: target.id(), why: why.clone() });
+                DeviceReport {
+                    device: target.id(),
+                    total: self.models.len(),
+                    stopped: Some(why),
+                    wall_us: start.elapsed().as_secs_f64() * 1e6,
+                    ..Default::default()
+                }
+            })
+    }
+
+    /// One device's queue; model files go to `run_dir`, this run's own directory on the device.
     fn device(
         &self,
         target: &dyn Target,
+        run_dir: &str,
         journal: &Journal,
         done: &HashSet<Identity>,
         on_event: &(dyn Fn(Event) + Sync),
@@ -133,7 +163,14 @@ impl Job<'_> {
             stop(&mut report, format!("cannot create {}: {e}", staging.display()));
             return report;
         }
-        let bench = Bench { target, runtime: self.runtime, binary, protocol: self.protocol, staging: &staging };
+        let bench = Bench {
+            target,
+            runtime: self.runtime,
+            binary,
+            protocol: self.protocol,
+            staging: &staging,
+            models_dir: format!("{run_dir}/models"),
+        };
         let runtime_id = bench.runtime_id();
         let todo: Vec<&ModelId> = self
             .models

@@ -10,14 +10,15 @@ use super::protocol::{Bench, Protocol};
 use super::record::{ModelId, Record};
 use super::session::{lock, read_journal, DirLock};
 use super::settings::{connect, ProtocolSpec, RuntimeSpec};
+use crate::device_lock::HeldLock;
 use crate::runtime::Runtime;
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A device to measure on, as a search job's config stores it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +48,9 @@ pub struct MeterStats {
 }
 
 struct Device {
-    target: Box<dyn Target>,
+    target: Arc<dyn Target>,
+    /// The device's lock, held while the meter is open (no other run times on it meanwhile).
+    lock: HeldLock,
     runtime: Box<dyn Runtime>,
     binary: String,
     protocol: Protocol,
@@ -68,7 +71,8 @@ pub struct LiveMeter {
 }
 
 impl LiveMeter {
-    /// Connects to the device, installs the runtime and opens (or creates) the journal in
+    /// Connects to the device, locks it (refusing, with the holder's name, when another hwnas
+    /// run is timing on it), installs the runtime and opens (or creates) the journal in
     /// `dir`. Records of other devices or runtime setups in that journal are kept but not
     /// reused.
     pub fn open(spec: &DeviceSpec, dir: &Path) -> Result<LiveMeter, String> {
@@ -76,14 +80,15 @@ impl LiveMeter {
         let runtime = spec.runtime.build()?;
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let lock = lock(dir)?;
-        let target = connect(&spec.device, &spec.adb)?;
+        let target: Arc<dyn Target> = Arc::from(connect(&spec.device, &spec.adb)?);
         let id = target.id();
+        let device_lock = HeldLock::acquire(target.clone(), Duration::ZERO)?;
         let binary =
             runtime.install(&*target).map_err(|e| format!("cannot install {} on {id}: {e}", runtime.name()))?;
         let (journal, loaded) = Journal::open(dir)?;
         let staging = dir.join(".staging");
         std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
-        let device = Device { target, runtime, binary, protocol, journal, last: None };
+        let device = Device { target, lock: device_lock, runtime, binary, protocol, journal, last: None };
         let runtime_id = device.bench(&staging).runtime_id();
         let cache: HashMap<ModelId, f64> = loaded
             .records
@@ -167,6 +172,7 @@ impl Device {
             binary: self.binary.clone(),
             protocol: &self.protocol,
             staging,
+            models_dir: format!("{}/models", self.lock.run_dir()),
         }
     }
 

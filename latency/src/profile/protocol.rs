@@ -55,6 +55,9 @@ impl Protocol {
         if self.run.runs == 0 || self.run.threads == 0 || self.max_rounds == 0 || self.min_samples == 0 {
             return Err("runs, threads, rounds and the minimum sample count must be at least 1".into());
         }
+        if self.timeout.is_zero() {
+            return Err("the time limit per runtime invocation (timeout_s) must be above 0".into());
+        }
         if self.cv_bound.is_nan() || self.cv_bound <= 0.0 {
             return Err(format!("the CV bound must be positive, got {}", self.cv_bound));
         }
@@ -126,6 +129,9 @@ pub struct Bench<'a> {
     pub protocol: &'a Protocol,
     /// Host directory for model files on their way to the device.
     pub staging: &'a Path,
+    /// Device directory for model files: this run's own (see [`crate::device_lock`]), so no
+    /// other run deletes a model this one is timing.
+    pub models_dir: String,
 }
 
 impl Bench<'_> {
@@ -148,7 +154,7 @@ impl Bench<'_> {
         let local = self.staging.join(format!("{}-{n}-{sha}.tflite", std::process::id()));
         std::fs::write(&local, bytes)
             .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
-        let remote = format!("{}/models/{sha}.tflite", self.target.scratch_dir());
+        let remote = format!("{}/{sha}.tflite", self.models_dir);
         let pushed = self.target.push(&local, &remote);
         let _ = std::fs::remove_file(&local);
         pushed?;
@@ -246,5 +252,7 @@ mod tests {
         assert!(p.validate().unwrap_err().contains("`zz`"));
         let p = Protocol { max_rounds: 0, ..Default::default() };
         assert!(p.validate().is_err());
+        let p = Protocol { timeout: Duration::ZERO, ..Default::default() };
+        assert!(p.validate().unwrap_err().contains("timeout_s"));
     }
 }

@@ -4,13 +4,14 @@
 
 use super::dataset::{write_parquet, DATASET_FILE};
 use super::job::{identities, DeviceReport, Event, Job};
-use super::journal::Journal;
-use super::record::Record;
+use super::journal::{Journal, Loaded};
+use super::record::{Record, RuntimeId};
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const LOCK_FILE: &str = ".lock";
 
@@ -22,6 +23,15 @@ pub struct Outcome {
     pub resumed: usize,
     /// Bytes of a torn last journal line that were cut off.
     pub torn_bytes: usize,
+    /// A complete last record missing only its newline was kept.
+    pub unterminated: bool,
+    /// Duplicated record lines in the journal (dropped on read, not in the dataset).
+    pub duplicates: usize,
+    /// Unreadable journal lines moved aside by `repair`, and where.
+    pub repaired: Option<(usize, PathBuf)>,
+    /// Journaled records taken with other runtime settings (runtime, flags or binary) than this
+    /// run's: kept in the journal, left out of this run's dataset.
+    pub other_settings: usize,
     /// Records in the dataset now.
     pub records: usize,
     pub dataset: PathBuf,
@@ -73,14 +83,59 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock, String> {
     Ok(DirLock { _file: f })
 }
 
-/// Reads every record in `dir`'s journal (without repairing it).
+/// Reads every record in `dir`'s journal (without repairing it), each identity once.
 pub fn read_journal(dir: &Path) -> Result<Vec<Record>, String> {
     let (_, loaded) = Journal::open(dir)?;
     Ok(loaded.records)
 }
 
-/// Runs `job` on `targets`, resuming from `job.out_dir`'s journal.
+/// How [`run_with`] treats the output directory and busy devices.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Move unreadable journal lines to `journal.bad.jsonl` instead of refusing to start.
+    pub repair: bool,
+    /// How long to wait for a device another hwnas run is timing on (zero: refuse at once).
+    pub device_wait: Duration,
+}
+
+/// Repairs `dir`'s journal (see [`Options::repair`]) under the directory's lock, without profiling.
+pub fn repair(dir: &Path) -> Result<Loaded, String> {
+    if !dir.join(super::JOURNAL_FILE).is_file() {
+        return Err(format!("no {} in {}", super::JOURNAL_FILE, dir.display()));
+    }
+    let _lock = lock(dir)?;
+    Journal::open_with(dir, true).map(|(_, loaded)| loaded)
+}
+
+/// The settings under which `job` measures (what its records must match to be in its dataset).
+pub fn runtime_id(job: &Job) -> RuntimeId {
+    RuntimeId {
+        runtime: job.runtime.name().into(),
+        flags: job.runtime.flags(&job.protocol.run),
+        binary_sha256: job.runtime.binary_sha256().into(),
+    }
+}
+
+/// This run's records (its runtime settings), and how many others were left out.
+fn this_run(records: Vec<Record>, id: &RuntimeId) -> (Vec<Record>, usize) {
+    let (mine, other): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| &r.runtime == id);
+    (mine, other.len())
+}
+
+/// Runs `job` on `targets`, resuming from `job.out_dir`'s journal (default [`Options`]).
 pub fn run(job: &Job, targets: &[Box<dyn Target>], on_event: &(dyn Fn(Event) + Sync)) -> Result<Outcome, String> {
+    run_with(job, targets, &Options::default(), on_event)
+}
+
+/// Runs `job` on `targets`, resuming from `job.out_dir`'s journal. The dataset holds the
+/// records taken with this run's runtime settings; records of other settings stay in the
+/// journal and are counted in [`Outcome::other_settings`].
+pub fn run_with(
+    job: &Job,
+    targets: &[Box<dyn Target>],
+    opts: &Options,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<Outcome, String> {
     let mut seen = BTreeMap::new();
     for t in targets {
         if seen.insert(t.id(), ()).is_some() {
@@ -91,22 +146,28 @@ pub fn run(job: &Job, targets: &[Box<dyn Target>], on_event: &(dyn Fn(Event) + S
     let dir = job.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let _lock = lock(dir)?;
-    let (journal, loaded) = Journal::open(dir)?;
+    let (journal, loaded) = Journal::open_with(dir, opts.repair)?;
     let dataset = dir.join(DATASET_FILE);
-    let resumed = loaded.records.len();
+    let id = runtime_id(job);
+    let done = identities(&loaded.records);
+    let (mine, _) = this_run(loaded.records.clone(), &id);
+    let resumed = mine.len();
     // A run killed earlier may not have written the dataset; bring it up to date first.
     if resumed > 0 {
-        write_parquet(&loaded.records, &dataset)?;
+        write_parquet(&mine, &dataset)?;
     }
-    let done = identities(&loaded.records);
-    let reports = job.run(targets, &journal, &done, on_event);
+    let reports = job.run(targets, &journal, &done, opts.device_wait, on_event);
     drop(journal);
-    let records = read_journal(dir)?;
+    let (records, other_settings) = this_run(read_journal(dir)?, &id);
     write_parquet(&records, &dataset)?;
     Ok(Outcome {
         reports,
         resumed,
         torn_bytes: loaded.torn_bytes,
+        unterminated: loaded.unterminated,
+        duplicates: loaded.duplicates,
+        repaired: loaded.repaired,
+        other_settings,
         records: records.len(),
         dataset,
         journal: dir.join(super::JOURNAL_FILE),
