@@ -14,14 +14,28 @@ use std::time::{Duration, Instant};
 /// The default local adb server.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:5037";
 
+/// Checks the form of an adb server address (`HOST:PORT`, or a bare `HOST` meaning port 5037)
+/// without resolving it, so a bad `--adb` value is refused when the command line is read.
+pub fn check_address(server: &str) -> Result<String, String> {
+    match server.rsplit_once(':') {
+        _ if server.trim().is_empty() => Err("an adb server address is HOST:PORT, got nothing".into()),
+        Some(("", _)) => Err(format!("`{server}` has no host before the `:` (HOST:PORT)")),
+        Some((_, port)) if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("`{server}`: the port `{port}` is not a number (HOST:PORT, e.g. 127.0.0.1:5037)"))
+        }
+        Some((_, port)) => match port.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(server.to_string()),
+            _ => Err(format!("`{server}`: port {port} is not a valid TCP port (1-65535)")),
+        },
+        None => Ok(server.to_string()),
+    }
+}
+
 /// Resolves `host:port` (a bare host means port 5037) to an IPv4 socket address;
 /// adb_client only talks IPv4.
 pub fn resolve(server: &str) -> Result<std::net::SocketAddrV4, String> {
-    let with_port = if server.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-        server.to_string()
-    } else {
-        format!("{server}:5037")
-    };
+    check_address(server).map_err(|e| format!("adb server {e}"))?;
+    let with_port = if server.contains(':') { server.to_string() } else { format!("{server}:5037") };
     let addrs = with_port.to_socket_addrs().map_err(|e| format!("adb server {server}: cannot resolve: {e}"))?;
     addrs
         .filter_map(|a| match a {
@@ -130,6 +144,43 @@ pub fn parse_devices(text: &str) -> Vec<DeviceLine> {
     out
 }
 
+/// Whether a serial is a device the server reaches over TCP (`HOST:PORT`, as `adb connect`
+/// names it), which an adb server forgets or leaves offline until it is connected again.
+pub fn is_tcp_serial(serial: &str) -> bool {
+    serial.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
+/// The `adb` command line that reaches `server` (`-H`/`-P` unless it is the default server).
+pub fn adb_command(server: &str, rest: &str) -> String {
+    let (host, port) = server.rsplit_once(':').unwrap_or((server, "5037"));
+    let mut cmd = String::from("adb");
+    if !matches!(host, "127.0.0.1" | "localhost") {
+        cmd += &format!(" -H {host}");
+    }
+    if port != "5037" {
+        cmd += &format!(" -P {port}");
+    }
+    format!("{cmd} {rest}")
+}
+
+/// How to bring a device that dropped off back: a TCP device needs `adb connect` (the server
+/// does not reconnect it by itself), a USB one a replug or `adb reconnect offline`.
+pub fn reconnect_advice(server: &str, serial: &str) -> String {
+    if is_tcp_serial(serial) {
+        format!("reconnect it with `{}`", adb_command(server, &format!("connect {serial}")))
+    } else {
+        format!("replug it, or `{}`", adb_command(server, "reconnect offline"))
+    }
+}
+
+/// [`state_problem`] with advice for this device on this server (e.g. `adb connect` for TCP devices).
+pub fn device_problem(server: &str, serial: &str, state: &str) -> Option<String> {
+    match state {
+        "offline" => Some(format!("offline: the device stopped answering ({})", reconnect_advice(server, serial))),
+        _ => state_problem(state),
+    }
+}
+
 /// What to tell the user about a device that is listed but cannot be used.
 pub fn state_problem(state: &str) -> Option<String> {
     Some(match state {
@@ -236,6 +287,31 @@ mod tests {
         assert_eq!(resolve("127.0.0.1").unwrap().port(), 5037);
         assert_eq!(resolve("127.0.0.1:15037").unwrap().port(), 15037);
         assert!(resolve("no such host name.invalid:1").is_err());
+        // A port out of range is said to be one, not taken for part of a host name.
+        let e = resolve("127.0.0.1:99999").unwrap_err();
+        assert!(e.contains("port 99999 is not a valid TCP port (1-65535)") && !e.contains("resolve"), "{e}");
+        assert!(check_address("127.0.0.1:0").unwrap_err().contains("port 0"));
+        assert!(check_address("127.0.0.1:abc").unwrap_err().contains("`abc` is not a number"));
+        assert!(check_address(":5037").unwrap_err().contains("no host"));
+        assert_eq!(check_address("phone-lab").unwrap(), "phone-lab");
+    }
+
+    #[test]
+    fn tcp_devices_are_told_to_connect_again() {
+        assert!(is_tcp_serial("127.0.0.1:5555") && !is_tcp_serial("R58M123") && !is_tcp_serial("emulator-5554"));
+        assert_eq!(
+            reconnect_advice("127.0.0.1:5037", "10.0.0.7:5555"),
+            "reconnect it with `adb connect 10.0.0.7:5555`"
+        );
+        assert_eq!(
+            reconnect_advice("lab:15037", "127.0.0.1:40000"),
+            "reconnect it with `adb -H lab -P 15037 connect 127.0.0.1:40000`"
+        );
+        assert!(reconnect_advice("127.0.0.1:5037", "R58M").contains("`adb reconnect offline`"));
+        assert!(device_problem("127.0.0.1:5037", "1.2.3.4:5555", "offline")
+            .unwrap()
+            .contains("adb connect 1.2.3.4:5555"));
+        assert!(!device_problem("127.0.0.1:5037", "1.2.3.4:5555", "offline").unwrap().contains("reconnect offline"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod info;
 pub mod sim;
 mod target;
 
-pub use host::{connect, disconnect, state_problem, DeviceLine, DEFAULT_SERVER};
+pub use host::{connect, device_problem, disconnect, reconnect_advice, state_problem, DeviceLine, DEFAULT_SERVER};
 pub use target::AdbTarget;
 
 use std::time::Duration;

@@ -17,6 +17,8 @@ use std::time::Duration;
 const EXIT_MARKER: &str = "__HWNAS_EXIT__";
 const PID_MARKER: &str = "__HWNAS_PID__";
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the checks after a cut-off answer may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A writer whose bytes stay readable after the worker thread that writes them is abandoned.
 #[derive(Clone, Default)]
@@ -76,7 +78,7 @@ impl AdbTarget {
                     if known.is_empty() { "no devices".into() } else { known.join(", ") }
                 )))
             }
-            Some(d) => match host::state_problem(&d.state) {
+            Some(d) => match host::device_problem(server, serial, &d.state) {
                 Some(problem) => Err(unreachable(problem)),
                 None => Ok(t),
             },
@@ -100,6 +102,12 @@ impl AdbTarget {
     /// Runs a raw device shell line (pipes, redirections and variables allowed).
     /// Prefer [`Target::run`], which quotes every argument.
     pub fn run_shell(&self, line: &str, timeout: Duration) -> Result<Output, TargetError> {
+        self.shell(line, timeout, true)
+    }
+
+    /// [`AdbTarget::run_shell`]; `diagnose`: when the answer lacks the exit marker, find out why
+    /// (the device is gone, or its shell does not run what it is given) before reporting.
+    fn shell(&self, line: &str, timeout: Duration, diagnose: bool) -> Result<Output, TargetError> {
         // The shell's PID goes to stderr first, so an overrunning command can be killed on the
         // device; the line runs in a subshell so `exit` or `exec` cannot skip the exit marker.
         let wrapped = format!("echo {PID_MARKER}$$ >&2; ({line}); printf '\\n{EXIT_MARKER}%d\\n' \"$?\"");
@@ -130,12 +138,65 @@ impl AdbTarget {
             other => other?,
         };
         let Some((body, exit_code)) = split_exit(&stdout) else {
-            return Err(TargetError::Unreachable {
-                device: self.serial.clone(),
-                why: format!("the connection to the device ended before `{line}` finished (unplugged or adbd died?)"),
+            let out = Output { stdout: stdout.clone(), stderr: stderr.to_string(), exit_code: -1 };
+            return Err(if diagnose {
+                self.without_marker(line, &out)
+            } else {
+                self.failed(format!("`{line}` answered without hwnas's exit marker"))
             });
         };
         Ok(Output { stdout: body.to_string(), stderr: stderr.to_string(), exit_code })
+    }
+
+    /// Why a command's answer lacks the exit marker the wrapper prints after it: the device
+    /// dropped off (the server no longer lists it online), or it is online but its shell did
+    /// not run the wrapper (not a POSIX shell, or a shell that ignores its command), or this
+    /// one command's output was cut short.
+    fn without_marker(&self, line: &str, out: &Output) -> TargetError {
+        let device = self.serial.clone();
+        let printed = crate::runtime::excerpt(out);
+        let listed = host::request(&self.server, "host:devices-l", PROBE_TIMEOUT).map(|t| host::parse_devices(&t));
+        let state = match &listed {
+            Err(e) => {
+                return TargetError::Unreachable {
+                    device,
+                    why: format!("the connection ended before `{line}` finished, and {e}"),
+                }
+            }
+            Ok(l) => l.iter().find(|d| d.serial == self.serial).map(|d| d.state.clone()),
+        };
+        match state.as_deref() {
+            Some("device") => match self.shell("echo hwnas-probe", PROBE_TIMEOUT, false) {
+                Ok(_) => self.failed(format!(
+                    "`{line}` ended without hwnas's exit marker although the device is online and answers other \
+                     commands: its output was cut short (the command closed it, or adbd dropped the stream); it \
+                     printed:\n{printed}"
+                )),
+                Err(TargetError::Failed { .. }) => self.failed(format!(
+                    "the device is online but its shell answers without hwnas's exit marker, even to `echo`: it did \
+                     not run the wrapper hwnas puts around each command (`(CMD); printf …`), so its shell is not a \
+                     POSIX sh or ignores its command line; `{line}` printed:\n{printed}"
+                )),
+                Err(e) => e,
+            },
+            Some(other) => TargetError::Unreachable {
+                device,
+                why: format!(
+                    "the connection ended before `{line}` finished; adb server {} now lists the device as {}",
+                    self.server,
+                    host::device_problem(&self.server, &self.serial, other).unwrap_or_else(|| other.to_string())
+                ),
+            },
+            None => TargetError::Unreachable {
+                device,
+                why: format!(
+                    "the connection ended before `{line}` finished and adb server {} no longer lists the device \
+                     (unplugged?); {}",
+                    self.server,
+                    host::reconnect_advice(&self.server, &self.serial)
+                ),
+            },
+        }
     }
 
     /// Kills an overrunning command on the device (its process group, then its process tree
@@ -188,7 +249,7 @@ impl AdbTarget {
         match e {
             // The server refused: the device is gone, offline or unauthorized; any other
             // refusal (e.g. a sync FAIL such as "Permission denied") is the request's fault.
-            RustADBError::ADBRequestFailed(msg) => match explain(&msg) {
+            RustADBError::ADBRequestFailed(msg) => match explain(&msg, &self.server, &self.serial) {
                 Some(why) => TargetError::Unreachable { device, why: format!("adb server {}: {why}", self.server) },
                 None => TargetError::Failed { device, why: msg },
             },
@@ -207,15 +268,20 @@ impl AdbTarget {
 }
 
 /// What a transport-level refusal of the adb server means for the user; `None` for others.
-fn explain(msg: &str) -> Option<String> {
+/// A TCP device (`HOST:PORT`) that dropped off needs `adb connect` again: the server does
+/// not bring it back by itself, and `adb reconnect offline` leaves it off the list.
+fn explain(msg: &str, server: &str, serial: &str) -> Option<String> {
+    let again = host::reconnect_advice(server, serial);
     let hint = if msg == "closed" {
-        "the device dropped the connection (unplugged, rebooted or adbd restarted)"
+        format!("the device dropped the connection (unplugged, rebooted or adbd restarted); {again}")
     } else if msg.contains("offline") {
-        "the device is offline (replug it, or `adb reconnect offline`)"
+        format!("the device is offline ({again})")
+    } else if msg.contains("not found") && host::is_tcp_serial(serial) {
+        format!("the device is no longer connected to this server (it dropped off?); {again}")
     } else if msg.contains("not found") {
-        "the device is not attached to this server (unplugged, or wrong serial/server?)"
+        "the device is not attached to this server (unplugged, or wrong serial/server?)".to_string()
     } else if msg.contains("unauthorized") {
-        "accept the USB debugging prompt on the phone"
+        "accept the USB debugging prompt on the phone".to_string()
     } else {
         return None;
     };
@@ -291,5 +357,16 @@ mod tests {
         assert_eq!(split_exit("cut off"), None);
         assert_eq!(split_pid("__HWNAS_PID__42\nwarn\n"), (Some(42), "warn\n"));
         assert_eq!(split_pid("other"), (None, "other"));
+    }
+
+    #[test]
+    fn a_tcp_device_that_dropped_off_is_told_to_connect_again() {
+        let e = explain("device offline (x)", "127.0.0.1:5037", "127.0.0.1:5555").unwrap();
+        assert!(e.contains("`adb connect 127.0.0.1:5555`") && !e.contains("reconnect offline"), "{e}");
+        let e = explain("device '127.0.0.1:5555' not found", "127.0.0.1:15037", "127.0.0.1:5555").unwrap();
+        assert!(e.contains("`adb -P 15037 connect 127.0.0.1:5555`"), "{e}");
+        let e = explain("device offline (x)", "127.0.0.1:5037", "R58M123").unwrap();
+        assert!(e.contains("`adb reconnect offline`"), "{e}");
+        assert!(explain("Permission denied", "127.0.0.1:5037", "R58M123").is_none());
     }
 }

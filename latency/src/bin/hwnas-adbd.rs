@@ -56,6 +56,10 @@ struct Args {
     /// included) matches this regular expression (a hung command).
     #[arg(long, value_name = "REGEX")]
     hang_on: Option<String>,
+    /// Fault injection: do not run shell/exec commands matching this regular expression; answer
+    /// `muted` with exit code 0 instead (a shell that ignores what it is given).
+    #[arg(long, value_name = "REGEX")]
+    mute_on: Option<String>,
     /// Log connections, services and commands to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -81,6 +85,10 @@ fn run(a: Args) -> Result<(), String> {
         Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("--hang-on: {e}"))?),
         None => None,
     };
+    let mute_on = match &a.mute_on {
+        Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("--mute-on: {e}"))?),
+        None => None,
+    };
     let identity = Identity {
         model: a.model,
         product: a.product,
@@ -103,6 +111,7 @@ fn run(a: Args) -> Result<(), String> {
         identity.abi,
         sandbox.root().display()
     );
-    let config = Config { sandbox, identity, exit_after_commands: a.exit_after_commands, hang_on, verbose: a.verbose };
+    let config =
+        Config { sandbox, identity, exit_after_commands: a.exit_after_commands, hang_on, mute_on, verbose: a.verbose };
     serve(listener, config).map_err(|e| e.to_string())
 }

@@ -20,6 +20,9 @@ pub struct Config {
     pub exit_after_commands: Option<usize>,
     /// Commands matching this never answer (the stream stays open, nothing is run).
     pub hang_on: Option<regex::Regex>,
+    /// Commands matching this are not run: the shell prints `muted` and exits 0 (a shell that
+    /// answers without running what it was given, e.g. one that is not a POSIX `sh`).
+    pub mute_on: Option<regex::Regex>,
     pub verbose: bool,
 }
 
@@ -128,6 +131,10 @@ fn connection(conn: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
                 match service {
                     Service::Command(cmd, _) if sh.config.hang_on.as_ref().is_some_and(|r| r.is_match(&cmd)) => {
                         shared.log(&format!("stream {local}: hanging on {cmd:?}"));
+                    }
+                    Service::Command(cmd, framing) if sh.config.mute_on.as_ref().is_some_and(|r| r.is_match(&cmd)) => {
+                        shared.log(&format!("stream {local}: muting {cmd:?}"));
+                        std::thread::spawn(move || command::run(s, sh, "echo muted".into(), framing));
                     }
                     Service::Command(cmd, framing) => {
                         std::thread::spawn(move || command::run(s, sh, cmd, framing));

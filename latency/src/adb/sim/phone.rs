@@ -94,6 +94,8 @@ pub struct PhoneOptions {
     pub exit_after_commands: Option<usize>,
     /// Never answer commands matching this regex.
     pub hang_on: Option<String>,
+    /// Answer `muted` (exit 0) instead of running commands matching this regex.
+    pub mute_on: Option<String>,
     /// The `hwnas-adbd` binary; default: `$HWNAS_ADBD`, else next to the running executable, else PATH.
     pub daemon: Option<PathBuf>,
     /// The `adb` binary for the private server; default `adb` from PATH.
@@ -113,6 +115,7 @@ impl Default for PhoneOptions {
             features: None,
             exit_after_commands: None,
             hang_on: None,
+            mute_on: None,
             daemon: None,
             adb: None,
             verbose: false,
@@ -192,6 +195,9 @@ impl SimulatedPhone {
         }
         if let Some(r) = &opts.hang_on {
             cmd.args(["--hang-on", r]);
+        }
+        if let Some(r) = &opts.mute_on {
+            cmd.args(["--mute-on", r]);
         }
         if opts.verbose {
             cmd.arg("--verbose");
