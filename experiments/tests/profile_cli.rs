@@ -33,9 +33,14 @@ fn hwnas(args: &[&str]) -> Output {
     hwnas_env(args, &[])
 }
 
+/// Runs hwnas with the `local` device's scratch directory (and lock) beside `--out`, so tests
+/// running at once do not take turns on one host lock; `env` may set another.
 fn hwnas_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hwnas"));
     c.args(args).env_remove("RUNNER_BROKEN");
+    if let Some(out) = args.iter().position(|a| *a == "--out").and_then(|i| args.get(i + 1)) {
+        c.env("HWNAS_LOCAL_SCRATCH", format!("{out}.local-scratch"));
+    }
     for (k, v) in env {
         c.env(k, v);
     }
@@ -261,4 +266,136 @@ fn tflite_runtime_with_affinity_and_extra_flags() {
         out.to_str().unwrap(),
     ]);
     assert!(text(&o).contains("--benchmark-arg applies to --runtime tflite only"), "{}", text(&o));
+}
+
+fn table_args<'a>(runner: &'a str, out: &'a str, limit: &'a str) -> Vec<&'a str> {
+    vec![
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "ofa-mbv3-w1.0",
+        "--table",
+        "--resolutions",
+        "128",
+        "--limit",
+        limit,
+        "--warmup",
+        "1",
+        "--runs",
+        "5",
+        "--cooldown-ms",
+        "0",
+        "--runner",
+        runner,
+        "--out",
+        out,
+    ]
+}
+
+/// Journal edges through the CLI: a bad line in the middle is refused with advice to
+/// `--repair`, which keeps every good record; duplicated lines are one record and one row;
+/// records of other flags are kept in the journal but left out of the dataset, with a warning.
+#[test]
+fn journal_repair_duplicates_and_other_flags() {
+    let dir = tmp("journal");
+    let (runner, out) = (runner(&dir), dir.join("out"));
+    let (r, o) = (runner.to_str().unwrap(), out.to_str().unwrap());
+    let first = hwnas(&table_args(r, o, "4"));
+    assert!(first.status.success(), "{}", text(&first));
+    let jpath = out.join("journal.jsonl");
+    let good = std::fs::read_to_string(&jpath).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    // A duplicated line and a garbled one in the middle.
+    std::fs::write(&jpath, format!("{}\n{}\n{}\n{{\"torn\n{}\n{}\n", lines[0], lines[1], lines[1], lines[2], lines[3]))
+        .unwrap();
+    let refused = hwnas(&table_args(r, o, "4"));
+    let t = text(&refused);
+    assert!(!refused.status.success(), "{t}");
+    assert!(t.contains("line 4 is not a measurement record") && t.contains("--repair"), "{t}");
+    assert!(!t.contains("move the file away"), "{t}");
+
+    let mut repair = table_args(r, o, "4");
+    repair.push("--repair");
+    let repaired = hwnas(&repair);
+    let t = text(&repaired);
+    assert!(repaired.status.success(), "{t}");
+    assert!(t.contains("moved 1 unreadable lines to") && t.contains("journal.bad.jsonl"), "{t}");
+    assert!(t.contains("local: measured 0, already done 4"), "nothing re-measured: {t}");
+    assert!(t.contains("dropped 1 duplicated record lines") && t.contains("4 records -> "), "{t}");
+    assert_eq!(std::fs::read_to_string(out.join("journal.bad.jsonl")).unwrap(), "{\"torn\n");
+
+    // `--repair --out DIR` alone repairs without profiling.
+    std::fs::write(&jpath, format!("{good}garbage\n")).unwrap();
+    let alone = hwnas(&["profile", "--repair", "--out", o]);
+    assert!(alone.status.success() && text(&alone).contains("moved 1 unreadable lines"), "{}", text(&alone));
+
+    // Other flags: measured into the journal, kept out of this run's dataset, and said so.
+    let mut threads2 = table_args(r, o, "2");
+    threads2.extend(["--threads", "2"]);
+    let other = hwnas(&threads2);
+    let t = text(&other);
+    assert!(other.status.success(), "{t}");
+    assert!(t.contains("local: measured 2, already done 0"), "{t}");
+    assert!(t.contains("warning: 4 journaled records were taken with other runtime settings"), "{t}");
+    assert!(t.contains("2 records -> "), "{t}");
+    assert_eq!(journal_lines(&out).len(), 6);
+}
+
+#[test]
+fn bad_numbers_and_addresses_are_refused_naming_the_option() {
+    for (flag, value, want) in [
+        ("--timeout-s", "0", "--timeout-s"),
+        ("--runs", "0", "--runs"),
+        ("--threads", "0", "--threads"),
+        ("--max-cv", "nan", "--max-cv"),
+        ("--max-temp-c", "inf", "--max-temp-c"),
+        ("--adb", "127.0.0.1:99999", "port 99999 is not a valid TCP port"),
+    ] {
+        let o = hwnas(&["profile", "--device", "local", "--space", "mnasnet", "--table", flag, value, "--out", "x"]);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(want) && t.contains(value), "{flag} {value}: {t}");
+        assert!(!t.contains("cannot resolve") && !t.contains("measured"), "{flag} {value}: {t}");
+    }
+    let o = hwnas(&["devices", "--adb", "127.0.0.1:99999"]);
+    assert!(text(&o).contains("port 99999 is not a valid TCP port"), "{}", text(&o));
+}
+
+/// Two runs on `local` at once (one host scratch directory): the second refuses naming the
+/// first's PID; after the first is killed with -9, the next run takes the stale lock over.
+#[test]
+fn the_local_device_is_locked_against_a_second_run() {
+    let dir = tmp("local-lock");
+    let slow = dir.join("slow-runner.sh");
+    std::fs::write(&slow, format!("#!/bin/sh\nsleep 0.3\n{}", RUNNER.lines().skip(1).collect::<Vec<_>>().join("\n")))
+        .unwrap();
+    Command::new("chmod").arg("755").arg(&slow).status().unwrap();
+    let scratch = dir.join("shared-scratch");
+    let env = [("HWNAS_LOCAL_SCRATCH", scratch.to_str().unwrap())];
+    let (out_a, out_b) = (dir.join("a"), dir.join("b"));
+    let a_args = table_args(slow.to_str().unwrap(), out_a.to_str().unwrap(), "40");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_hwnas"))
+        .args(&a_args)
+        .env("HWNAS_LOCAL_SCRATCH", &scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(out_a.join("journal.jsonl")).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "the first run measured nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let b_args = table_args(slow.to_str().unwrap(), out_b.to_str().unwrap(), "2");
+    let second = hwnas_env(&b_args, &env);
+    let t = text(&second);
+    assert!(!second.status.success(), "{t}");
+    assert!(t.contains("local is in use") && t.contains(&format!("hwnas PID {}", first.id())), "{t}");
+    assert!(t.contains("--device-wait-s"), "{t}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let third = hwnas_env(&b_args, &env);
+    let t = text(&third);
+    assert!(third.status.success(), "{t}");
+    assert!(t.contains("taking over the stale lock") && t.contains("local: measured 2"), "{t}");
 }

@@ -112,3 +112,38 @@ fn two_servers_two_phones_in_parallel() {
     assert!(!o.status.success());
     assert!(text(&o).contains("device no-such-phone not found"), "{}", text(&o));
 }
+
+/// Two `hwnas profile` processes aimed at one phone: without `--device-wait-s` the second
+/// refuses, naming the first's PID and host; with it, it waits its turn and both finish
+/// every model (each run's model files in its own directory on the phone, so neither deletes
+/// the other's). A run killed with -9 leaves a lock the next run takes over.
+#[test]
+fn two_cli_runs_on_one_phone_take_turns() {
+    let p = phone("Pixel 4");
+    let dir = tmp("one-phone");
+    let runner = runner(&dir);
+    let (out_a, out_b, out_c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    let a = start_until(&args(&[&p], &runner, &out_a, 6), || !journal(&out_a).is_empty());
+    let refused = hwnas(&args(&[&p], &runner, &out_b, 3));
+    let t = text(&refused);
+    assert!(!refused.status.success(), "{t}");
+    assert!(t.contains(&format!("{} is in use", p.serial())) && t.contains(&format!("hwnas PID {}", a.id())), "{t}");
+    let mut waiting = args(&[&p], &runner, &out_b, 3);
+    waiting.extend(["--device-wait-s".into(), "120".into()]);
+    let b = hwnas(&waiting);
+    assert!(b.status.success(), "{}", text(&b));
+    let a = a.wait_with_output().unwrap();
+    assert!(a.status.success(), "{}", text(&a));
+    let (ja, jb) = (journal(&out_a), journal(&out_b));
+    assert_eq!((ja.len(), jb.len()), (6, 3));
+    let last_a = ja.iter().map(|r| r["timestamp_ms"].as_i64().unwrap()).max().unwrap();
+    let first_b = jb.iter().map(|r| r["timestamp_ms"].as_i64().unwrap()).min().unwrap();
+    assert!(first_b > last_a, "b timed while a held the phone");
+    assert!(!p.host_path("/data/local/tmp/hwnas/lock").exists());
+
+    kill(start_until(&args(&[&p], &runner, &out_c, 6), || !journal(&out_c).is_empty()));
+    assert!(p.host_path("/data/local/tmp/hwnas/lock").exists(), "the killed run's lock is left behind");
+    let o = hwnas(&args(&[&p], &runner, &out_c, 6));
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("taking over the stale lock"), "{t}");
+}

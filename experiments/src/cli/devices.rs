@@ -1,7 +1,7 @@
 //! `hwnas devices`: every device on every adb server, with identity and thermal state.
 
 use anyhow::{bail, Result};
-use latency::adb::{list_devices, state_problem, AdbTarget, DeviceLine, ServerDevices, DEFAULT_SERVER};
+use latency::adb::{device_problem, list_devices, AdbTarget, DeviceLine, ServerDevices, DEFAULT_SERVER};
 use latency::target::{DeviceInfo, Target};
 use serde_json::json;
 
@@ -9,7 +9,7 @@ use serde_json::json;
 pub struct Args {
     /// An adb server as HOST:PORT (repeatable; default: the local server 127.0.0.1:5037,
     /// which is started like `adb devices` would if it is not running).
-    #[arg(long = "adb", value_name = "HOST:PORT")]
+    #[arg(long = "adb", value_name = "HOST:PORT", value_parser = latency::adb::host::check_address)]
     servers: Vec<String>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -113,7 +113,10 @@ fn print_table(listed: &[ServerDevices], rows: &[Row]) {
                 cells.extend(std::iter::repeat_n("-".to_string(), 6));
                 match other {
                     Some(Err(e)) => notes.push(e.clone()), // names the device
-                    _ => notes.extend(state_problem(&r.line.state).map(|p| format!("{}: {p}", r.line.serial))),
+                    _ => notes.extend(
+                        device_problem(&r.server, &r.line.serial, &r.line.state)
+                            .map(|p| format!("{}: {p}", r.line.serial)),
+                    ),
                 }
             }
         }
@@ -143,7 +146,7 @@ fn to_json(listed: &[ServerDevices], rows: &[Row]) -> serde_json::Value {
                     json!({
                         "serial": r.line.serial,
                         "state": r.line.state,
-                        "problem": state_problem(&r.line.state),
+                        "problem": device_problem(&r.server, &r.line.serial, &r.line.state),
                         "product": r.line.product,
                         "transport_id": r.line.transport_id,
                         "info": r.info.as_ref().and_then(|i| i.as_ref().ok()),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Clone, Debug)]
 pub struct MeasureArgs {
     /// adb servers (`HOST:PORT`) to find the devices on. Repeat for several; default 127.0.0.1:5037.
-    #[arg(long = "adb")]
+    #[arg(long = "adb", value_parser = latency::adb::host::check_address)]
     pub servers: Vec<String>,
     /// `tflite` (the stock benchmark_model, --benchmark-model) or `runner` (hwnas-runner).
     #[arg(long, default_value = "runner", value_parser = ["tflite", "runner"])]
@@ -26,7 +26,7 @@ pub struct MeasureArgs {
     #[arg(long = "benchmark-arg", allow_hyphen_values = true)]
     benchmark_args: Vec<String>,
     /// Runtime threads (1 for single-core numbers).
-    #[arg(long, default_value_t = ProtocolSpec::default().threads)]
+    #[arg(long, default_value_t = ProtocolSpec::default().threads, value_parser = at_least_1::<u32>)]
     threads: u32,
     /// Hex CPU mask for taskset, e.g. 70 = CPUs 4-6 (the Cortex-A76 cores of a Snapdragon 855).
     #[arg(long)]
@@ -35,32 +35,55 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = ProtocolSpec::default().warmup)]
     warmup: u32,
     /// Timed runs per round.
-    #[arg(long, default_value_t = ProtocolSpec::default().runs)]
+    #[arg(long, default_value_t = ProtocolSpec::default().runs, value_parser = at_least_1::<u32>)]
     runs: u32,
     /// Pause between models.
     #[arg(long, default_value_t = ProtocolSpec::default().cooldown_ms)]
     cooldown_ms: u64,
     /// Kill a runtime invocation after this long.
-    #[arg(long, default_value_t = ProtocolSpec::default().timeout_s)]
+    #[arg(long, default_value_t = ProtocolSpec::default().timeout_s, value_parser = at_least_1::<u64>)]
     timeout_s: u64,
     /// Repeat rounds until the coefficient of variation of the kept samples is at most this…
-    #[arg(long, default_value_t = ProtocolSpec::default().max_cv)]
+    #[arg(long, default_value_t = ProtocolSpec::default().max_cv, value_parser = positive)]
     max_cv: f64,
     /// …with at least this many kept samples…
-    #[arg(long, default_value_t = ProtocolSpec::default().min_samples)]
+    #[arg(long, default_value_t = ProtocolSpec::default().min_samples, value_parser = at_least_1::<usize>)]
     min_samples: usize,
     /// …for at most this many rounds (then the record is flagged unstable).
-    #[arg(long, default_value_t = ProtocolSpec::default().max_rounds)]
+    #[arg(long, default_value_t = ProtocolSpec::default().max_rounds, value_parser = at_least_1::<u32>)]
     max_rounds: u32,
     /// Wait before each model until the pinned cores run at this frequency (kHz).
     #[arg(long)]
     expect_freq_khz: Option<u64>,
     /// Wait before each model until the hottest thermal zone is at most this (°C).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     max_temp_c: Option<f64>,
     /// Give up waiting for frequency/temperature after this long and flag the record.
     #[arg(long, default_value_t = ProtocolSpec::default().settle_s)]
     settle_s: u64,
+}
+
+/// A whole number ≥ 1 (clap names the option in the error).
+fn at_least_1<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    let v: T = s.trim().parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    if v < T::from(1) {
+        return Err(format!("must be at least 1 (got {s})"));
+    }
+    Ok(v)
+}
+
+fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        v if v > 0.0 => Ok(v),
+        _ => Err(format!("must be above 0 (got {s})")),
+    }
 }
 
 /// hwnas-runner next to the running hwnas binary (where cargo builds both).

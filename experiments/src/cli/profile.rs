@@ -13,13 +13,13 @@ use std::sync::Mutex;
 #[derive(clap::Args)]
 pub struct Args {
     /// A device serial as listed by `adb devices`, or `local` for this machine. Repeat for several.
-    #[arg(long = "device", required = true)]
+    #[arg(long = "device", required_unless_present = "repair")]
     devices: Vec<String>,
     /// The search space (see `hwnas spaces`).
-    #[arg(long)]
-    space: String,
+    #[arg(long, required_unless_present = "repair")]
+    space: Option<String>,
     /// Time every distinct layer of the space's lookup table, each as a single-layer model.
-    #[arg(long, conflicts_with = "networks", required_unless_present = "networks")]
+    #[arg(long, conflicts_with = "networks", required_unless_present_any = ["networks", "repair"])]
     table: bool,
     /// Resolutions of the table (default: all of the space's).
     #[arg(long, value_delimiter = ',', requires = "table")]
@@ -38,6 +38,14 @@ pub struct Args {
     /// Output directory: journal.jsonl (resumable), errors.jsonl, latency.parquet.
     #[arg(long)]
     out: PathBuf,
+    /// Move unreadable journal lines to journal.bad.jsonl and keep every good record (instead of
+    /// refusing to start). Alone (`--repair --out DIR`) it only repairs the journal.
+    #[arg(long)]
+    repair: bool,
+    /// Wait this long for a device another hwnas run is timing on (default: refuse at once,
+    /// naming that run).
+    #[arg(long, default_value_t = 0)]
+    device_wait_s: u64,
 }
 
 /// Finds each serial on the given adb servers (`local` is this machine).
@@ -45,9 +53,27 @@ fn targets(a: &Args) -> Result<Vec<Box<dyn Target>>> {
     a.devices.iter().map(|serial| connect(serial, &a.measure.servers).map_err(|e| anyhow!(e))).collect()
 }
 
+/// `--repair --out DIR` alone: repair the journal, measure nothing.
+fn repair_only(out: &std::path::Path) -> Result<()> {
+    let loaded = session::repair(out).map_err(|e| anyhow!(e))?;
+    match &loaded.repaired {
+        Some((n, side)) => println!("journal: moved {n} unreadable lines to {}", side.display()),
+        None => println!("journal: no unreadable lines"),
+    }
+    println!(
+        "journal: {} records kept in {} (run profile again to refresh the dataset)",
+        loaded.records.len(),
+        out.join(latency::profile::JOURNAL_FILE).display()
+    );
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
+    let Some(space) = a.space.as_deref().filter(|_| !a.devices.is_empty()) else {
+        return repair_only(&a.out);
+    };
     let protocol = a.measure.protocol().protocol().map_err(|e| anyhow!(e))?;
-    let space = spaces::space(&a.space)?;
+    let space = spaces::space(space)?;
     let (source, models) = match a.networks {
         Some(n) => SpaceModels::networks(space, n, a.seed),
         None => SpaceModels::table(space, &a.resolutions, a.seed),
@@ -92,7 +118,8 @@ pub fn run(a: Args) -> Result<()> {
             say(format!("{device}: stopped: {why}"));
         }
     };
-    let outcome = session::run(&job, &targets, &on_event).map_err(|e| anyhow!(e))?;
+    let opts = session::Options { repair: a.repair, device_wait: std::time::Duration::from_secs(a.device_wait_s) };
+    let outcome = session::run_with(&job, &targets, &opts, &on_event).map_err(|e| anyhow!(e))?;
     bar.finish_and_clear();
     for r in &outcome.reports {
         let overhead = if r.wall_us > 0.0 { 100.0 * (1.0 - r.timed_us / r.wall_us) } else { 0.0 };
@@ -106,8 +133,26 @@ pub fn run(a: Args) -> Result<()> {
             r.wall_us / 1e6
         );
     }
+    if let Some((n, side)) = &outcome.repaired {
+        println!("journal: moved {n} unreadable lines to {} and kept every readable record", side.display());
+    }
     if outcome.torn_bytes > 0 {
         println!("journal: cut off a torn last line ({} bytes) left by an interrupted run", outcome.torn_bytes);
+    }
+    if outcome.unterminated {
+        println!("journal: kept a complete last record that lacked its newline");
+    }
+    if outcome.duplicates > 0 {
+        println!("journal: dropped {} duplicated record lines (each measurement counts once)", outcome.duplicates);
+    }
+    if outcome.other_settings > 0 {
+        println!(
+            "warning: {} journaled records were taken with other runtime settings (runtime, flags or binary) than \
+             this run; they stay in {} but are left out of {} (use one --out per setting)",
+            outcome.other_settings,
+            outcome.journal.display(),
+            outcome.dataset.display()
+        );
     }
     println!("{} records -> {}", outcome.records, outcome.dataset.display());
     match outcome.problems() {
