@@ -41,7 +41,7 @@ pub struct StatsArgs {
     #[command(flatten)]
     arch: ArchArgs,
     /// Evaluate at this input resolution instead of the architecture's own.
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::resolution)]
     resolution: Option<u32>,
     /// Print one JSON object (macs, params, layers, ...).
     #[arg(long)]
@@ -68,7 +68,7 @@ pub struct ImportArgs {
     run_config: Option<PathBuf>,
     /// Input resolution, overriding run.config's (e.g. to import a network OFA ran at a size
     /// outside the space's 128-224).
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::resolution)]
     resolution: Option<u32>,
     /// Write the arch JSON here instead of stdout.
     #[arg(long)]
@@ -150,6 +150,7 @@ fn print_table(net: &Network) {
 fn stats(a: StatsArgs) -> Result<()> {
     let arch = a.arch.load()?;
     let net = arch.network(a.resolution);
+    super::numeric::check_network(&net, "--resolution")?;
     if a.json {
         let layers: Vec<_> = net
             .layers

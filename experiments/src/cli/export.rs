@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_parser = ["json", "torchscript", "tflite", "onnx"])]
     format: String,
     /// Input resolution (default: the architecture's own).
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::resolution)]
     resolution: Option<u32>,
     /// json: predicted latency under these predictors, as LABEL=FILE (repeatable).
     #[arg(long)]
@@ -57,6 +57,12 @@ fn weights_for(net: &Network, a: &Args) -> Result<Weights> {
 
 fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> {
     let mut latency = Map::new();
+    let pairs = a
+        .latency
+        .iter()
+        .map(|spec| spec.split_once('=').map(|(l, _)| (l, spec.as_str())).context("--latency takes LABEL=FILE"))
+        .collect::<Result<Vec<_>>>()?;
+    super::numeric::unique_labels("--latency", pairs)?;
     for spec in &a.latency {
         let (label, file) = spec.split_once('=').context("--latency takes LABEL=FILE")?;
         let p = load_predictor(Path::new(file)).with_context(|| format!("cannot load predictor {file}"))?;
@@ -94,6 +100,8 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
 pub fn run(a: Args) -> Result<()> {
     let arch = a.arch.load()?;
     let net = arch.network(a.resolution);
+    // Refused before anything is written: no 0x0 model, no wrapped MAC count.
+    super::numeric::check_network(&net, "--resolution")?;
     let bytes = match a.format.as_str() {
         "json" => json_config(&arch, &net, &a)?,
         "tflite" => tflite::network_model(&net, &weights_for(&net, &a)?)?,

@@ -12,6 +12,7 @@ mod fit;
 mod fit_import;
 mod local_lut;
 mod measure_args;
+mod numeric;
 mod profile;
 mod search;
 mod search_dnas;

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     latency: Vec<String>,
     /// Latency target in ms under the first predictor.
-    #[arg(long)]
+    #[arg(long, value_name = "MS", value_parser = super::numeric::positive_f64)]
     max_latency_ms: Option<f64>,
     /// evolution (OFA), regularized (aging evolution), nsga2, random, rl (MnasNet-style), or the
     /// differentiable fbnet (FBNet DNAS) and singlepath (Single-Path NAS) [default: evolution].
@@ -43,10 +43,10 @@ pub struct Args {
     #[arg(long)]
     accuracy_data: Option<String>,
     /// Supernet evaluation: validation examples per candidate (all when unset).
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     eval_examples: Option<usize>,
     /// Population (per generation for random and rl) [default: 100, OFA's].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_two)]
     population: Option<usize>,
     /// Generations after the initial population [default: 500, OFA's].
     #[arg(long)]
@@ -55,8 +55,12 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Cap on proposals per generation when sampling feasible candidates.
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     max_tries: Option<usize>,
+    /// Stop (exit non-zero, saying why) after this many generations in a row without a
+    /// feasible member; 0: never [default: 20].
+    #[arg(long)]
+    max_infeasible_generations: Option<usize>,
     /// Hold a gene at one choice, e.g. `--fix r=128` (OFA at one resolution) or `--fix ks=7`
     /// (every `ks[i]`); gene names and choices as `hwnas spaces --json` lists them. Repeatable.
     #[arg(long = "fix", value_name = "GENE=CHOICE")]
@@ -79,9 +83,13 @@ pub struct Args {
 /// `device:SERIAL` latency arguments name a device to measure on.
 const DEVICE_PREFIX: &str = "device:";
 
+/// A job config file; the input fingerprints a job's config.json keeps beside the
+/// configuration (`inputs`) are the job's to check, not settings.
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    let mut v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    ::search::inputs::strip(&mut v);
+    Ok(v)
 }
 
 /// `[LABEL=]FILE` (labelled by the file's stem) or `[LABEL=]device:SERIAL` (labelled by the
@@ -170,6 +178,7 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     }
     if !a.latency.is_empty() {
         let specs = a.latency.iter().map(|l| latency_spec(l, a)).collect::<Result<Vec<_>>>()?;
+        super::numeric::unique_labels("--latency", specs.iter().zip(&a.latency).map(|(s, a)| (&*s.label, &**a)))?;
         set("latency", serde_json::to_value(specs)?);
     }
     if let Some(t) = a.max_latency_ms {
@@ -181,7 +190,12 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     if let Some(p) = &a.accuracy {
         set("accuracy", serde_json::to_value(accuracy_spec(a, p)?)?);
     }
-    for (k, v) in [("population", a.population), ("generations", a.generations), ("max_tries", a.max_tries)] {
+    for (k, v) in [
+        ("population", a.population),
+        ("generations", a.generations),
+        ("max_tries", a.max_tries),
+        ("max_infeasible_generations", a.max_infeasible_generations),
+    ] {
         if let Some(v) = v {
             set(k, json!(v));
         }
@@ -281,13 +295,20 @@ pub fn run(a: Args) -> Result<()> {
                 bar.set_message(format!("{} evaluated, best objective {b:.4}", r.evaluated));
             }
         })
-        .with_context(|| {
+        .map_err(|e| {
+            // An unreachable target is the whole story; resuming would stop the same way.
+            if e.is::<::search::job::Unreachable>() {
+                return e;
+            }
             let kept = if journals.is_empty() {
                 String::new()
             } else {
                 format!("; measurements taken so far are kept in {}", journals.join(", "))
             };
-            format!("search stopped at generation {}{kept}; rerun with --resume to continue", job.next_generation())
+            e.context(format!(
+                "search stopped at generation {}{kept}; rerun with --resume to continue",
+                job.next_generation()
+            ))
         })?
         .expect("a run without a generation cap completes");
     bar.finish_and_clear();

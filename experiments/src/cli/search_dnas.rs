@@ -9,50 +9,50 @@ use std::path::Path;
 #[derive(clap::Args)]
 pub struct DnasArgs {
     /// fbnet/singlepath: search epochs [default: fbnet 90, singlepath 8 (the papers')].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     epochs: Option<usize>,
     /// fbnet/singlepath: epochs without the latency term [default: fbnet 10, singlepath 5].
     #[arg(long)]
     warmup_epochs: Option<usize>,
     /// fbnet/singlepath: batch size [default: 64].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     batch: Option<usize>,
     /// fbnet/singlepath: input resolution [default: the space's first].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::resolution)]
     resolution: Option<u32>,
     /// fbnet/singlepath: learning rate of the weights at --batch [default: fbnet 0.1 (SGD,
     /// cosine); singlepath 0.016·batch/256 (the paper's joint RMSProp, ×0.97 every 2.4 epochs)].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::positive_f64)]
     lr: Option<f64>,
     /// fbnet/singlepath: training batches for the derived member's BN re-calibration [default: 10].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     calib_batches: Option<usize>,
     /// fbnet/singlepath: auto (CUDA when libtorch sees a GPU), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: String,
     /// fbnet: α of CE·α·(ln LAT)^β [default: 0.2].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::positive_f64)]
     alpha: Option<f64>,
     /// fbnet: β of CE·α·(ln LAT)^β [default: 0.6].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::non_negative_f64)]
     beta: Option<f64>,
     /// fbnet: initial Gumbel-softmax temperature [default: 5.0].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::positive_f64)]
     tau0: Option<f64>,
     /// fbnet: τ = τ0·exp(−decay·epoch) [default: 0.045].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::non_negative_f64)]
     tau_decay: Option<f64>,
     /// fbnet: Adam learning rate of θ [default: 0.01].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::positive_f64)]
     arch_lr: Option<f64>,
     /// singlepath: λ of CE + λ·ln R, R in ms [default: 20 = the released code's 0.020·10³].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::non_negative_f64)]
     lambda: Option<f64>,
     /// singlepath: keep-probability of the indicator dropout during warm-up [default: 0.6].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::probability)]
     indicator_keep: Option<f64>,
     /// singlepath: multiplier of the thresholds' learning rate in the joint RMSProp [default: 1, the paper's].
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::positive_f64)]
     threshold_lr_scale: Option<f64>,
 }
 
@@ -65,7 +65,10 @@ pub fn is_dnas(strategy: Option<&str>, out: &Path, resume: bool) -> bool {
 }
 
 fn read_config(out: &Path) -> Option<DnasConfig> {
-    serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).ok()?).ok()
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).ok()?).ok()?;
+    ::search::inputs::strip(&mut v);
+    serde_json::from_value(v).ok()
 }
 
 fn build(

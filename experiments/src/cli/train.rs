@@ -4,6 +4,8 @@
 //! --resume-from` and `eval --checkpoint` also take OFA's own supernet checkpoints (`.pth`).
 
 use anyhow::{bail, Context, Result};
+use search::inputs::{self, InputDigest};
+use search::lock::lock_dir;
 use search::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
 use search::nn::model::Model;
 use search::nn::net::{Net, NetSpec};
@@ -30,10 +32,10 @@ pub struct DataArgs {
     #[arg(long)]
     synthetic: bool,
     /// Examples of the synthetic source (per split).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::numeric::at_least_one)]
     synthetic_size: usize,
     /// Classes of the synthetic source.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::numeric::classes)]
     synthetic_classes: u32,
     /// Run on the CPU even when CUDA is available.
     #[arg(long)]
@@ -78,41 +80,41 @@ pub struct TrainArgs {
     preset: Option<String>,
     #[command(flatten)]
     data: DataArgs,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::numeric::at_least_one)]
     epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::numeric::at_least_one)]
     batch: usize,
     /// Peak learning rate (cosine decay after warm-up).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = super::numeric::positive_f64)]
     lr: f64,
     #[arg(long, value_parser = ["sgd", "adam"], default_value = "sgd")]
     optimizer: String,
-    #[arg(long, default_value_t = 3e-5)]
+    #[arg(long, default_value_t = 3e-5, value_parser = super::numeric::non_negative_f64)]
     weight_decay: f64,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::numeric::unit_fraction)]
     label_smoothing: f64,
     /// Distillation weight from the largest sub-network (OFA supernets; 0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::numeric::non_negative_f64)]
     kd_ratio: f64,
     /// Training resolutions; one is drawn per batch (default: 32 for CIFAR and synthetic data,
     /// the space's resolutions for image folders, e.g. OFA's 128..224 step 4).
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_parser = super::numeric::resolution)]
     resolution: Vec<u32>,
     /// FBNet: epochs that train only the weights before θ is updated (paper: 10 of 90).
     #[arg(long, default_value_t = 0)]
     arch_warmup_epochs: usize,
     /// FBNet: Adam learning rate of the architecture logits θ.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = super::numeric::positive_f64)]
     arch_lr: f64,
     /// Single-Path: epochs with dropout (keep 0.6) on the indicator values (paper: 5).
     #[arg(long, default_value_t = 0)]
     indicator_dropout_epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::numeric::at_least_one)]
     checkpoint_every: usize,
     /// Stop after this many steps in total (the checkpoint can be resumed later).
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     max_steps: Option<usize>,
     /// Checkpoint directory.
     #[arg(long)]
@@ -139,15 +141,15 @@ pub struct EvalArgs {
     data: DataArgs,
     /// Evaluation resolution (default: the largest training resolution of the checkpoint; for
     /// an OFA checkpoint, the `r` of --arch, 224 without one).
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::resolution)]
     resolution: Option<u32>,
     /// Training batches used to re-estimate BN statistics (0 = keep the stored ones, which for
     /// an OFA checkpoint gives the logits OFA's own code computes).
     #[arg(long, default_value_t = 20)]
     calib_batches: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::numeric::at_least_one)]
     batch: usize,
-    #[arg(long)]
+    #[arg(long, value_parser = super::numeric::at_least_one)]
     max_examples: Option<usize>,
     /// Also write the evaluated network as TorchScript.
     #[arg(long)]
@@ -161,12 +163,12 @@ pub struct EvalArgs {
 pub struct BenchArgs {
     #[arg(long, default_value = "ofa-mbv3-w1.0")]
     space: String,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::numeric::at_least_one_i64)]
     batch: i64,
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = 224, value_parser = super::numeric::resolution_i64)]
     resolution: i64,
     /// Timed iterations (after one warm-up iteration).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::numeric::at_least_one)]
     iters: usize,
     #[arg(long)]
     cpu: bool,
@@ -182,10 +184,62 @@ fn train_spec(a: &TrainArgs) -> Result<NetSpec> {
     Ok(NetSpec::Supernet { space })
 }
 
+/// Where `hwnas train` keeps the fingerprints of its inputs beside the checkpoint.
+const INPUTS_FILE: &str = "inputs.json";
+
+/// The training data directory (none for --synthetic), fingerprinted.
+fn data_inputs(a: &DataArgs) -> Result<Vec<InputDigest>> {
+    match (&a.data, a.synthetic) {
+        (Some(dir), false) => Ok(vec![inputs::digest("training data", dir)?]),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Saves the inputs of a new run, or on --resume refuses training data that changed.
+fn check_inputs(a: &TrainArgs) -> Result<()> {
+    let path = a.out.join(INPUTS_FILE);
+    let mut now = data_inputs(&a.data)?;
+    if a.resume && path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let saved: Vec<InputDigest> =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a list of inputs", path.display()))?;
+        // The architecture and the OFA start were read once, at the start: only the data is read again.
+        let saved: Vec<InputDigest> = saved.into_iter().filter(|d| d.role == "training data").collect();
+        if saved.is_empty() != now.is_empty() {
+            bail!(
+                "cannot resume {}: it was trained on {}, not {}; resume with the same data",
+                a.out.display(),
+                saved.first().map_or("synthetic data".into(), |d| d.path.clone()),
+                now.first().map_or("synthetic data".into(), |d| d.path.clone())
+            );
+        }
+        return inputs::check_unchanged(&a.out, &saved, &now);
+    }
+    if !a.resume {
+        if let Some(p) = &a.arch {
+            now.push(inputs::digest("architecture", p)?);
+        }
+        if let Some(p) = &a.resume_from {
+            now.push(inputs::digest("OFA supernet checkpoint", p)?);
+        }
+    }
+    let text = serde_json::to_string_pretty(&now)? + "\n";
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
     let device = a.data.device();
     let data = a.data.load(Split::Train)?;
+    if !a.resume && data.len() < a.batch {
+        bail!("--batch {} is larger than the {} training examples; give a smaller --batch", a.batch, data.len());
+    }
+    // Held until training returns: a second process on this --out is refused.
+    let lock = lock_dir(&a.out, "train")?;
+    if let Some(note) = lock.takeover_note() {
+        eprintln!("{note}");
+    }
     let mut trainer = if a.resume {
+        check_inputs(&a)?;
         let t = Trainer::resume(&a.out, device)?;
         eprintln!("resuming {} at step {} of {}", a.out.display(), t.step, t.total_steps());
         t
@@ -229,6 +283,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         c.indicator_dropout_epochs = a.indicator_dropout_epochs;
         c.checkpoint_every = a.checkpoint_every.max(1);
         let t = Trainer::new(spec, c, spe, device)?;
+        check_inputs(&a)?;
         if let (Some(ck), Some(p)) = (&ofa, &a.resume_from) {
             ck.copy_into(&t.vs)?;
             eprintln!("starting from the OFA `{}` supernet {}", ck.space, p.display());
@@ -263,6 +318,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         );
     }
     println!("checkpoint {} at step {} of {}", a.out.display(), trainer.step, trainer.total_steps());
+    drop(lock);
     Ok(())
 }
 
