@@ -190,7 +190,8 @@ pub struct JobConfig {
     pub fixed: BTreeMap<String, String>,
     /// Stop (with an error saying why) after this many generations in a row without a
     /// feasible member: the target is unreachable, or nearly so, under the latency source.
-    /// 0: never stop early.
+    /// 0: never stop early. Not applied to `rl`, whose MnasNet reward trades latency for
+    /// accuracy and may keep members over the target by design.
     #[serde(default = "default_max_infeasible_generations")]
     pub max_infeasible_generations: usize,
 }

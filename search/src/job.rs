@@ -15,7 +15,7 @@
 //! job produces exactly the history of an uninterrupted one.
 //!
 //! A job whose last `max_infeasible_generations` generations produced no feasible member
-//! stops with [`Unreachable`] (checkpointed, so it can be resumed with another budget).
+//! stops with [`Unreachable`] (checkpointed). Not RL: its reward trades latency for accuracy.
 
 use crate::config::{AccuracySpec, JobConfig};
 use crate::evaluate::Evaluator;
@@ -434,7 +434,13 @@ impl Job {
                 best.map_or("none".into(), |b| format!("{b:.5}"))
             ));
             report(&GenerationReport { generation, total, evaluated: self.history.len(), best });
-            let limit = self.config.max_infeasible_generations;
+            // RL's MnasNet reward trades latency for accuracy by design (the soft reward
+            // prefers members a little over the target): infeasible generations are no sign
+            // of an unreachable target there. The other strategies sample under the target.
+            let limit = match self.config.strategy {
+                crate::config::StrategyConfig::Rl(_) => 0,
+                _ => self.config.max_infeasible_generations,
+            };
             if limit > 0 && self.infeasible_run >= limit && self.next_generation < total {
                 let message = self.unreachable_message();
                 self.note(format!("stopped: {message}"));
