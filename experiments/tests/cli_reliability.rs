@@ -227,6 +227,7 @@ fn bad_numbers_and_duplicate_labels_are_refused_naming_the_option() {
         ([&train[..], &["--resolution", "0"]].concat(), "--resolution"),
         ([&train[..], &["--epochs", "0"]].concat(), "--epochs"),
         ([&train[..], &["--lr", "nan"]].concat(), "--lr"),
+        ([&train[..], &["--lr=-0.1"]].concat(), "--lr"),
         ([&train[..], &["--batch", "100000"]].concat(), "--batch"),
         (vec!["eval", "--checkpoint", o, "--synthetic", "--batch", "0"], "--batch"),
         (vec!["bench-train", "--batch", "0"], "--batch"),

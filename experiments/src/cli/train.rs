@@ -84,8 +84,8 @@ pub struct TrainArgs {
     epochs: usize,
     #[arg(long, default_value_t = 64, value_parser = super::numeric::at_least_one)]
     batch: usize,
-    /// Peak learning rate (cosine decay after warm-up).
-    #[arg(long, default_value_t = 0.05, value_parser = super::numeric::positive_f64)]
+    /// Peak learning rate (cosine decay after warm-up); 0 keeps the weights.
+    #[arg(long, default_value_t = 0.05, value_parser = super::numeric::non_negative_f64)]
     lr: f64,
     #[arg(long, value_parser = ["sgd", "adam"], default_value = "sgd")]
     optimizer: String,
@@ -104,7 +104,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     arch_warmup_epochs: usize,
     /// FBNet: Adam learning rate of the architecture logits θ.
-    #[arg(long, default_value_t = 0.01, value_parser = super::numeric::positive_f64)]
+    #[arg(long, default_value_t = 0.01, value_parser = super::numeric::non_negative_f64)]
     arch_lr: f64,
     /// Single-Path: epochs with dropout (keep 0.6) on the indicator values (paper: 5).
     #[arg(long, default_value_t = 0)]
