@@ -68,9 +68,9 @@ pub fn spec2feats(ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<[f32; 128]
     Ok(x)
 }
 
-/// Where a space's genome keeps ks, e, d and r; checked against OFA's layout so that a
-/// space whose genes differ is refused instead of silently mis-encoded.
-fn encode_genome(space: &dyn SearchSpace, g: &Genome) -> Result<[f32; 128]> {
+/// Checks that a space's genome keeps ks, e, d and r where OFA's encoding reads them, so
+/// that a space whose genes differ is refused instead of silently mis-encoded.
+fn check_layout(space: &dyn SearchSpace) -> Result<()> {
     let genes = space.genes();
     let expect = |i: usize, name: String, choices: &[u32]| -> Result<()> {
         let gene = genes.get(i).with_context(|| format!("`{}` has no gene {name}", space.name()))?;
@@ -92,13 +92,23 @@ fn encode_genome(space: &dyn SearchSpace, g: &Genome) -> Result<[f32; 128]> {
     for s in 0..STAGES {
         expect(2 * SLOTS + s, format!("d[{s}]"), &DEPTHS)?;
     }
-    if genes.len() != 2 * SLOTS + STAGES + 1 || genes[2 * SLOTS + STAGES].name != "r" || g.0.len() != genes.len() {
-        bail!("`{}` genes (or this genome) do not end in OFA's single resolution gene r", space.name());
+    if genes.len() != GENES || genes[2 * SLOTS + STAGES].name != "r" {
+        bail!("`{}` genes do not end in OFA's single resolution gene r", space.name());
+    }
+    Ok(())
+}
+
+const GENES: usize = 2 * SLOTS + STAGES + 1;
+
+/// OFA's features of one genome of a space [`check_layout`] accepted.
+fn encode_genome(space: &dyn SearchSpace, g: &Genome) -> Result<[f32; 128]> {
+    if g.0.len() != GENES {
+        bail!("a genome of {} genes; `{}` has {GENES}", g.0.len(), space.name());
     }
     let pick = |i: usize, choices: &[u32; 3]| choices.get(g.0[i] as usize).copied().unwrap_or(0);
-    let ks: Vec<u32> = (0..SLOTS).map(|s| pick(s, &KS)).collect();
-    let e: Vec<u32> = (0..SLOTS).map(|s| pick(SLOTS + s, &EX)).collect();
-    let d: Vec<u32> = (0..STAGES).map(|s| pick(2 * SLOTS + s, &DEPTHS)).collect();
+    let ks: [u32; SLOTS] = std::array::from_fn(|s| pick(s, &KS));
+    let e: [u32; SLOTS] = std::array::from_fn(|s| pick(SLOTS + s, &EX));
+    let d: [u32; STAGES] = std::array::from_fn(|s| pick(2 * SLOTS + s, &DEPTHS));
     spec2feats(&ks, &e, &d, space.resolution(g))
 }
 
@@ -193,6 +203,7 @@ impl AccuracyPredictor for OfaAccuracyPredictor {
         if space.name() != self.doc.space {
             bail!("this OFA accuracy predictor serves `{}`, not `{}`", self.doc.space, space.name());
         }
+        check_layout(space)?;
         let xs: Vec<[f32; 128]> = gs.iter().map(|g| encode_genome(space, g)).collect::<Result<_>>()?;
         Ok(self.mlp.forward_batch(&xs.iter().map(|x| x.as_slice()).collect::<Vec<_>>()))
     }

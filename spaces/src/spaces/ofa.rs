@@ -39,6 +39,8 @@ pub struct OfaSpace {
     /// MobileNetV3: final expand width then feature-mix width. Proxyless: feature mix.
     head: Vec<u32>,
     genes: Vec<Gene>,
+    /// Block slots (sum of the stages' maximum depths), kept: the search loop asks per gene.
+    slots: usize,
 }
 
 fn widths(base: &[u32], w: f64) -> Vec<u32> {
@@ -92,11 +94,11 @@ impl OfaSpace {
             }
         }
         genes.push(Gene::new("r", resolutions()));
-        OfaSpace { name, family, stem, first_block, stages, head, genes }
+        OfaSpace { name, family, stem, first_block, stages, head, genes, slots }
     }
 
     fn slots(&self) -> usize {
-        self.stages.iter().map(|s| s.max_depth).sum()
+        self.slots
     }
 
     /// Active depth of each stage.
