@@ -39,6 +39,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The distinct spaces of the network rows, in order: what a predictor fitted on them serves.
+    pub fn spaces(&self) -> Vec<String> {
+        self.coverage().into_iter().map(|c| c.space).collect()
+    }
+
     /// Distinct (space, resolutions) of the network rows, for a lookup table's coverage.
     pub fn coverage(&self) -> Vec<crate::lut::Coverage> {
         let mut by_space: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
@@ -143,10 +148,13 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
             continue;
         }
         let text = arch.as_ref().and_then(|a| a[i].clone()).with_context(|| format!("row {row}: no `arch`"))?;
-        let space_name = space_col
-            .as_ref()
-            .and_then(|s| s[i].clone())
-            .filter(|s| !s.is_empty())
+        let cell = space_col.as_ref().and_then(|s| s[i].clone()).filter(|s| !s.is_empty());
+        if let (Some(cell), Some(given)) = (&cell, default_space) {
+            if cell != given {
+                bail!("row {row}: `space` is `{cell}` but the space given is `{given}` (pass --space {cell}, or none)");
+            }
+        }
+        let space_name = cell
             .or_else(|| default_space.map(str::to_string))
             .with_context(|| format!("row {row}: no `space` column or cell, and no --space given"))?;
         if !spaces_by_name.contains_key(&space_name) {

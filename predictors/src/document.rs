@@ -42,9 +42,13 @@ pub fn read_any(path: &Path) -> Result<(String, Value)> {
     if field("format")?.as_str() != Some(FORMAT) {
         bail!("{}: `format` is {}, expected \"{FORMAT}\"", path.display(), field("format")?);
     }
-    match field("version")?.as_u64() {
+    let version = field("version")?;
+    match version.as_u64() {
         Some(VERSION) => {}
-        _ => bail!("{}: unsupported predictor version {} (this build reads {VERSION})", path.display(), v["version"]),
+        Some(other) => {
+            bail!("{}: predictor version {other}; this build reads version {VERSION} only", path.display())
+        }
+        None => bail!("{}: `version` must be the number {VERSION}, not {version}", path.display()),
     }
     let family = field("family")?.as_str().context("`family` must be a string")?.to_string();
     Ok((family, v))
@@ -66,7 +70,7 @@ pub fn load_predictor(path: &Path) -> Result<Box<dyn LatencyPredictor>> {
         crate::lut::FAMILY => Box::new(crate::lut::LutPredictor::load(path)?),
         crate::flops::FAMILY => Box::new(crate::flops::FlopsPredictor::load(path)?),
         crate::kernel::FAMILY => Box::new(crate::kernel::KernelPredictor::load(path)?),
-        crate::mlp::FAMILY => Box::new(crate::mlp::MlpPredictor::load(path)?),
+        crate::latency_mlp::FAMILY => Box::new(crate::latency_mlp::MlpPredictor::load(path)?),
         crate::spnas::FAMILY => Box::new(crate::spnas::SinglePathPredictor::load(path)?),
         crate::ofa_yaml::FAMILY => Box::new(crate::ofa_yaml::OfaLut::load(path)?),
         other => {

@@ -34,6 +34,9 @@ pub struct FlopsPredictor {
     pub ms_per_mmac: f64,
     /// Zero for the `macs` variant.
     pub ms_per_mb: f64,
+    /// The spaces of the networks it was fitted on (empty: not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spaces: Vec<String>,
 }
 
 /// MACs/1e6 and memory traffic in MB summed over the timed layers.
@@ -75,6 +78,7 @@ impl FlopsPredictor {
             intercept_ms: x[0],
             ms_per_mmac: x[1],
             ms_per_mb: x.get(2).copied().unwrap_or(0.0),
+            spaces: Vec::new(),
         })
     }
 
@@ -86,6 +90,9 @@ impl FlopsPredictor {
 impl LatencyPredictor for FlopsPredictor {
     fn family(&self) -> &str {
         FAMILY
+    }
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        (!self.spaces.is_empty()).then(|| self.spaces.clone())
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         let (m, b) = totals(net);

@@ -48,6 +48,9 @@ enum KindModel {
 #[derive(Serialize, Deserialize, Debug)]
 pub struct KernelPredictor {
     source: String,
+    /// The spaces of the networks it was fitted on (empty: not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    spaces: Vec<String>,
     /// Where the per-layer training targets came from.
     trained_on: String,
     /// Added to the sum (the lookup table's offset: shared per-network overhead).
@@ -107,6 +110,7 @@ impl KernelPredictor {
             None => "single-layer measurements".to_string(),
         };
         Ok(KernelPredictor {
+            spaces: Vec::new(),
             source: lut_source(lut),
             trained_on,
             offset_ms: cal.offset_ms,
@@ -120,8 +124,15 @@ impl KernelPredictor {
 
     /// The kernel family from whole-network rows: the per-kind cost model of `fit` (fitted
     /// to `networks` networks with no per-key level) and its offset.
+    /// Records the spaces the training networks came from (refused: members of any other).
+    pub fn serving(mut self, spaces: Vec<String>) -> Self {
+        self.spaces = spaces;
+        self
+    }
+
     pub fn from_network_fit(source: impl Into<String>, fit: &crate::network_fit::AdditiveFit, networks: usize) -> Self {
         KernelPredictor {
+            spaces: Vec::new(),
             source: source.into(),
             trained_on: format!("a per-kind cost model fitted to {networks} networks"),
             offset_ms: fit.offset_ms,
@@ -169,6 +180,9 @@ fn lut_source(lut: &LutPredictor) -> String {
 impl LatencyPredictor for KernelPredictor {
     fn family(&self) -> &str {
         FAMILY
+    }
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        (!self.spaces.is_empty()).then(|| self.spaces.clone())
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         let mut sum = 0.0;

@@ -9,7 +9,8 @@
 //! - [`lut::LutPredictor`] (`lut`): per-layer lookup table keyed on [`spaces::ir::Layer::key`],
 //!   from single-layer measurements or fitted to whole-network measurements by NNLS;
 //! - [`kernel::KernelPredictor`] (`kernel`): nn-Meter-style random forests per kernel type;
-//! - [`mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the one-hot gene encoding;
+//! - [`latency_mlp::MlpPredictor`] (`mlp`): an end-to-end MLP on the layer tokens and the
+//!   network's physical totals, with a CV-regularised ridge as its linear path;
 //! - [`flops::FlopsPredictor`] (`flops`): linear in MACs (+ memory traffic), the baseline;
 //! - [`spnas::SinglePathPredictor`] (`spnas`): Single-Path NAS's Pixel 1 runtime model;
 //! - [`ofa_yaml::OfaLut`] (`ofa-lut`): OFA's published lookup tables, one per input resolution;
@@ -30,6 +31,7 @@ pub mod eval;
 pub mod features;
 pub mod flops;
 pub mod kernel;
+pub mod latency_mlp;
 pub mod layer_sig;
 pub mod lut;
 pub mod metrics;
@@ -82,5 +84,24 @@ pub trait LatencyPredictor: Send + Sync {
     /// at); `None`: no known limit. A search proposes only these resolutions.
     fn resolutions_covered(&self, _space: &str) -> Option<Vec<u32>> {
         None
+    }
+    /// The spaces whose members the predictor was fitted on (or built for); a job of another
+    /// space is refused ([`check_serves`]). `None`: not recorded (a file written before hwnas
+    /// recorded it).
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Refuses to price members of `space` with a predictor fitted on other spaces: its keys,
+/// tokens or rates describe other layers, and its numbers would be confident nonsense.
+pub fn check_serves(p: &dyn LatencyPredictor, space: &str) -> anyhow::Result<()> {
+    match p.spaces_served() {
+        Some(s) if !s.iter().any(|x| x == space) => anyhow::bail!(
+            "this `{}` latency predictor was fitted on {}, not on `{space}`: fit one on measurements of `{space}`",
+            p.family(),
+            s.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
+        ),
+        _ => Ok(()),
     }
 }

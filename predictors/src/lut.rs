@@ -287,6 +287,11 @@ impl LatencyPredictor for LutPredictor {
     fn per_layer(&self) -> Option<&dyn PerLayer> {
         Some(self)
     }
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        let mut s: Vec<String> = self.doc.coverage.iter().map(|c| c.space.clone()).collect();
+        s.dedup();
+        (!s.is_empty()).then_some(s)
+    }
     /// The resolutions the coverage lists for `space`; unlimited when a fallback prices unknown layers.
     fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
         if self.doc.fallback != Fallback::Error {

@@ -3,21 +3,13 @@
 //! as safetensors next to the JSON document, and prediction runs the small network in
 //! plain Rust (no libtorch call per query, and the predictor is `Sync`).
 //!
-//! The latency MLP encodes a [`Network`] as a multi-hot vector over `(layer name, layer
-//! key)` tokens seen in training plus the normalised resolution. For layer-wise spaces this
-//! is the gene one-hot with inactive genes dropped (a skipped or depth-cut layer is simply
-//! absent), and it needs nothing but the network, as every latency predictor must.
+//! The latency family built on it is [`crate::latency_mlp`].
 
-use crate::layer_sig::LayerSig;
-use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use spaces::ir::Network;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
-
-pub const FAMILY: &str = "mlp";
 
 /// Training settings (recorded in the file).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -62,7 +54,18 @@ pub struct Mlp {
 const ROWS_PER_BLOCK: usize = 40;
 
 impl Mlp {
+    /// Both stages by AdamW: the linear path over every input, then the hidden path.
     pub fn train(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig) -> Result<Mlp> {
+        Self::train_stages(x, y, cfg, None)
+    }
+
+    /// The two stages with a linear path fitted elsewhere: `linear` = (weights, bias) in
+    /// the target's own units (`y ≈ b + w·x`); only the hidden path is trained here.
+    pub fn train_on_linear(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig, linear: (&[f64], f64)) -> Result<Mlp> {
+        Self::train_stages(x, y, cfg, Some(linear))
+    }
+
+    fn train_stages(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig, linear: Option<(&[f64], f64)>) -> Result<Mlp> {
         let n = x.len();
         if n < 2 || y.len() != n {
             bail!("an MLP needs at least 2 examples with targets, got {n} inputs and {} targets", y.len());
@@ -75,16 +78,27 @@ impl Mlp {
         let xs = Tensor::from_slice(&flat).reshape([n as i64, d as i64]);
         let ys_v: Vec<f32> = y.iter().map(|v| ((v - y_mean) / y_std) as f32).collect();
         let ys = Tensor::from_slice(&ys_v).reshape([n as i64, 1]);
-        // Stage 1: the linear path alone.
-        let vs_skip = nn::VarStore::new(Device::Cpu);
-        let skip = nn::linear(vs_skip.root() / "skip", d as i64, 1, Default::default());
-        let mut opt = nn::AdamW { wd: cfg.weight_decay, ..Default::default() }.build(&vs_skip, cfg.lr)?;
-        for _ in 0..cfg.epochs {
-            opt.backward_step(&skip.forward(&xs).mse_loss(&ys, tch::Reduction::Mean));
-        }
+        // Stage 1: the linear path alone (standardised target units).
+        let skip: (Vec<f32>, f32) = match linear {
+            Some((w, b)) => {
+                if w.len() != d {
+                    bail!("a linear path of {} weights for {d} inputs", w.len());
+                }
+                (w.iter().map(|v| (v / y_std) as f32).collect(), ((b - y_mean) / y_std) as f32)
+            }
+            None => {
+                let vs_skip = nn::VarStore::new(Device::Cpu);
+                let skip = nn::linear(vs_skip.root() / "skip", d as i64, 1, Default::default());
+                let mut opt = nn::AdamW { wd: cfg.weight_decay, ..Default::default() }.build(&vs_skip, cfg.lr)?;
+                for _ in 0..cfg.epochs {
+                    opt.backward_step(&skip.forward(&xs).mse_loss(&ys, tch::Reduction::Mean));
+                }
+                (to_vec(&skip.ws)?, to_vec(skip.bs.as_ref().context("skip bias")?)?[0])
+            }
+        };
         // Stage 2: the hidden path on what the linear path leaves; its output layer starts at
         // zero, so where the data are additive it stays (close to) zero.
-        let base = tch::no_grad(|| skip.forward(&xs));
+        let base = xs.matmul(&Tensor::from_slice(&skip.0).reshape([d as i64, 1])) + skip.1 as f64;
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let mut seq = nn::seq();
@@ -115,7 +129,6 @@ impl Mlp {
             let b = vars.get(&format!("fc{i}.bias")).context("trained bias")?;
             layers.push((dims[i], dims[i + 1], to_vec(w)?, to_vec(b)?));
         }
-        let skip = (to_vec(&skip.ws)?, to_vec(skip.bs.as_ref().context("skip bias")?)?[0]);
         Ok(Mlp::new(layers, skip, y_mean, y_std))
     }
 
@@ -176,16 +189,16 @@ impl Mlp {
     fn forward_batch_portable(&self, xs: &[&[f32]]) -> Vec<f64> {
         let mut h: Vec<Vec<f32>> = xs.iter().map(|x| x.to_vec()).collect();
         for (li, ((din, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate() {
-            let dout = b.len();
             let mut next: Vec<Vec<f32>> = vec![b.clone(); h.len()];
+            let mut terms: Vec<(usize, f32)> = Vec::with_capacity(ROWS_PER_BLOCK);
             for start in (0..*din).step_by(ROWS_PER_BLOCK) {
                 let end = (start + ROWS_PER_BLOCK).min(*din);
                 for (hin, out) in h.iter().zip(next.iter_mut()) {
-                    for (i, &v) in hin.iter().enumerate().take(end).skip(start) {
-                        if v != 0.0 {
-                            axpy(out, v, &wt[i * dout..(i + 1) * dout]);
-                        }
-                    }
+                    terms.clear();
+                    terms.extend(
+                        hin[start..end].iter().enumerate().filter(|e| *e.1 != 0.0).map(|(i, &v)| (start + i, v)),
+                    );
+                    accumulate(out, &terms, wt);
                 }
             }
             if li + 1 < self.layers.len() {
@@ -211,25 +224,38 @@ impl Mlp {
     /// may be left out). Bit-identical to [`Mlp::forward`] of the dense vector: the same
     /// products added in the same order, without touching the zero entries.
     pub fn forward_sparse(&self, x: &[(usize, f32)]) -> f64 {
-        let mut h: Vec<f32> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.forward_sparse_avx2(x) };
+        }
+        self.forward_sparse_portable(x)
+    }
+
+    /// [`Mlp::forward_sparse`] compiled for 8-wide vectors (same bits, as for the batch forward).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_sparse_avx2(&self, x: &[(usize, f32)]) -> f64 {
+        self.forward_sparse_portable(x)
+    }
+
+    #[inline(always)]
+    fn forward_sparse_portable(&self, x: &[(usize, f32)]) -> f64 {
+        let widest = self.layers.iter().map(|l| l.1).max().unwrap_or(0);
+        let mut terms: Vec<(usize, f32)> = Vec::with_capacity(x.len().max(widest));
+        terms.extend(x.iter().filter(|e| e.1 != 0.0));
+        let mut h: Vec<f32> = Vec::with_capacity(widest);
         for (li, ((_, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate() {
-            let dout = b.len();
-            let mut next = b.clone();
-            if li == 0 {
-                for &(i, v) in x.iter().filter(|e| e.1 != 0.0) {
-                    axpy(&mut next, v, &wt[i * dout..(i + 1) * dout]);
-                }
-            } else {
-                for (i, &v) in h.iter().enumerate() {
-                    if v != 0.0 {
-                        axpy(&mut next, v, &wt[i * dout..(i + 1) * dout]);
-                    }
-                }
+            if li > 0 {
+                terms.clear();
+                terms.extend(h.iter().enumerate().filter(|e| *e.1 != 0.0).map(|(i, &v)| (i, v)));
             }
+            h.clear();
+            h.extend_from_slice(b);
+            accumulate(&mut h, &terms, wt);
             if li + 1 < self.layers.len() {
-                next.iter_mut().for_each(|v| *v = v.max(0.0));
+                h.iter_mut().for_each(|v| *v = v.max(0.0));
             }
-            h = next;
         }
         let mut linear = self.skip.1;
         for &(i, v) in x.iter().filter(|e| e.1 != 0.0) {
@@ -319,11 +345,30 @@ impl Mlp {
     }
 }
 
-/// `out += a · row`, element by element (no sum is reordered, so any vector width gives the same bits).
+/// `out += v · row(i)` for each `(i, v)` of `terms` in turn, rows of `out.len()` in `wt`.
+/// Element by element, the sums in `terms` order (no sum is reordered, so any vector width
+/// gives the same bits); four rows per pass, so `out` is loaded and stored once per four
+/// rows instead of once per row (the loop is load/store-bound otherwise).
 #[inline(always)]
-fn axpy(out: &mut [f32], a: f32, row: &[f32]) {
-    for (o, w) in out.iter_mut().zip(row) {
-        *o += a * w;
+fn accumulate(out: &mut [f32], terms: &[(usize, f32)], wt: &[f32]) {
+    let n = out.len();
+    let row = |i: usize| &wt[i * n..(i + 1) * n];
+    let mut quads = terms.chunks_exact(8);
+    for q in &mut quads {
+        let r: [&[f32]; 8] = std::array::from_fn(|j| row(q[j].0));
+        let a: [f32; 8] = std::array::from_fn(|j| q[j].1);
+        for k in 0..n {
+            out[k] = (((((((out[k] + a[0] * r[0][k]) + a[1] * r[1][k]) + a[2] * r[2][k]) + a[3] * r[3][k])
+                + a[4] * r[4][k])
+                + a[5] * r[5][k])
+                + a[6] * r[6][k])
+                + a[7] * r[7][k];
+        }
+    }
+    for &(i, a) in quads.remainder() {
+        for (o, w) in out.iter_mut().zip(row(i)) {
+            *o += a * w;
+        }
     }
 }
 
@@ -334,169 +379,4 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
 /// The weights file that goes with a predictor document at `json`.
 pub fn weights_path(json: &Path) -> PathBuf {
     json.with_extension("safetensors")
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-struct MlpDoc {
-    source: String,
-    encoding: String,
-    /// Vocabulary of `name|key` tokens (input i ↔ tokens[i]; the last input is the resolution).
-    tokens: Vec<String>,
-    resolution_mean: f64,
-    resolution_std: f64,
-    y_mean: f64,
-    y_std: f64,
-    config: MlpConfig,
-    /// The safetensors file, relative to this document.
-    weights: String,
-}
-
-/// Per layer signature: the layer names seen with it and their token's input index.
-type TokenCache = rustc_hash::FxHashMap<LayerSig, Vec<(String, Option<usize>)>>;
-
-pub struct MlpPredictor {
-    doc: MlpDoc,
-    index: BTreeMap<String, usize>,
-    mlp: Mlp,
-    /// Each (layer signature, name) seen: its token's input index, so a prediction formats
-    /// no keys (the search loop prices the same few hundred layers millions of times).
-    seen: std::sync::RwLock<TokenCache>,
-}
-
-fn token(l: &spaces::ir::Layer) -> String {
-    format!("{}|{}", l.name, l.key())
-}
-
-impl MlpPredictor {
-    /// The input index of `l`'s token, if training saw it.
-    fn token_index(&self, l: &spaces::ir::Layer) -> Option<usize> {
-        let sig = LayerSig::of(l);
-        if let Ok(seen) = self.seen.read() {
-            if let Some((_, i)) = seen.get(&sig).and_then(|v| v.iter().find(|(n, _)| *n == l.name)) {
-                return *i;
-            }
-        }
-        let i = self.index.get(&token(l)).copied();
-        if let Ok(mut seen) = self.seen.write() {
-            seen.entry(sig).or_default().push((l.name.clone(), i));
-        }
-        i
-    }
-
-    fn encode(&self, net: &Network) -> Vec<f32> {
-        let mut x = vec![0f32; self.doc.tokens.len() + 1];
-        for l in net.layers.iter().filter(|l| l.is_timed()) {
-            if let Some(i) = self.token_index(l) {
-                x[i] += 1.0;
-            }
-        }
-        x[self.doc.tokens.len()] = self.resolution_input(net);
-        x
-    }
-
-    fn resolution_input(&self, net: &Network) -> f32 {
-        ((net.resolution() as f64 - self.doc.resolution_mean) / self.doc.resolution_std) as f32
-    }
-
-    pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self> {
-        let mut vocab = std::collections::BTreeSet::new();
-        for n in nets {
-            vocab.extend(n.layers.iter().filter(|l| l.is_timed()).map(token));
-        }
-        let tokens: Vec<String> = vocab.into_iter().collect();
-        let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
-        let rs: Vec<f64> = nets.iter().map(|n| n.resolution() as f64).collect();
-        let rm = rs.iter().sum::<f64>() / rs.len().max(1) as f64;
-        let rsd = (rs.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / rs.len().max(1) as f64).sqrt().max(1.0);
-        let mut p = MlpPredictor {
-            doc: MlpDoc {
-                source: source.into(),
-                encoding: "multi-hot over (layer name, layer key) + standardised resolution".into(),
-                tokens,
-                resolution_mean: rm,
-                resolution_std: rsd,
-                y_mean: 0.0,
-                y_std: 1.0,
-                config: cfg.clone(),
-                weights: String::new(),
-            },
-            index,
-            seen: Default::default(),
-            mlp: Mlp::new(vec![], (vec![], 0.0), 0.0, 1.0),
-        };
-        let x: Vec<Vec<f32>> = nets.iter().map(|n| p.encode(n)).collect();
-        p.mlp = Mlp::train(&x, latency_ms, cfg)?;
-        p.doc.y_mean = p.mlp.y_mean;
-        p.doc.y_std = p.mlp.y_std;
-        Ok(p)
-    }
-
-    pub fn load(path: &Path) -> Result<Self> {
-        let doc: MlpDoc = document::read(path, FAMILY)?;
-        let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
-        let mlp = Mlp::load_weights(&weights, doc.y_mean, doc.y_std)?;
-        if mlp.input_dim() != doc.tokens.len() + 1 {
-            bail!(
-                "{}: weights take {} inputs, the encoding has {}",
-                path.display(),
-                mlp.input_dim(),
-                doc.tokens.len() + 1
-            );
-        }
-        let index = doc.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
-        Ok(MlpPredictor { doc, index, mlp, seen: Default::default() })
-    }
-}
-
-impl LatencyPredictor for MlpPredictor {
-    fn family(&self) -> &str {
-        FAMILY
-    }
-    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        // The multi-hot has ~20 non-zeros among hundreds of tokens: run it sparse.
-        let mut active: Vec<(usize, f32)> = Vec::with_capacity(net.layers.len() + 1);
-        for l in net.layers.iter().filter(|l| l.is_timed()) {
-            if let Some(i) = self.token_index(l) {
-                active.push((i, 1.0));
-            }
-        }
-        active.sort_unstable_by_key(|e| e.0);
-        active.dedup_by(|next, kept| {
-            let same = next.0 == kept.0;
-            if same {
-                kept.1 += 1.0;
-            }
-            same
-        });
-        active.push((self.doc.tokens.len(), self.resolution_input(net)));
-        Ok(self.mlp.forward_sparse(&active))
-    }
-    fn save(&self, path: &Path) -> Result<()> {
-        let mut doc = self.doc.clone();
-        doc.weights = self.mlp.save_beside(path)?;
-        document::write(path, FAMILY, &doc)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The sparse forward of `predict_ms` gives the dense forward's bits, tokens training
-    /// never saw included (half the networks are not in the training set).
-    #[test]
-    fn sparse_prediction_equals_the_dense_forward_bit_for_bit() {
-        let space = spaces::space("fbnet-cifar100").unwrap();
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
-        let nets: Vec<Network> = (0..40).map(|_| space.network(&space.sample(&mut rng))).collect();
-        let train: Vec<&Network> = nets[..20].iter().collect();
-        let y: Vec<f64> =
-            train.iter().map(|n| 1.0 + n.layers.iter().map(|l| l.macs() as f64).sum::<f64>() / 1e7).collect();
-        let cfg = MlpConfig { epochs: 50, ..Default::default() };
-        let p = MlpPredictor::fit("t", &train, &y, &cfg).unwrap();
-        for n in &nets {
-            let dense = p.mlp.forward(&p.encode(n));
-            assert_eq!(p.predict_ms(n).unwrap().to_bits(), dense.to_bits());
-        }
-    }
 }

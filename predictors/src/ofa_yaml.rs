@@ -264,6 +264,9 @@ impl LatencyPredictor for OfaLut {
     fn per_layer_at(&self, resolution: u32) -> Option<&dyn PerLayer> {
         self.table(resolution).map(|t| t as &dyn PerLayer)
     }
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        Some(vec![self.doc.space.clone()])
+    }
     fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
         // Another space's members have no table at all: nothing is covered.
         Some(if space == self.doc.space { self.resolutions() } else { Vec::new() })

@@ -76,6 +76,10 @@ impl LatencyPredictor for SinglePathPredictor {
     fn family(&self) -> &str {
         FAMILY
     }
+    /// Single-Path NAS's model prices the `singlepath` space's layers only.
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        Some(vec!["singlepath".into()])
+    }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         let mut total = self.constant_ms;
         for layer in &net.layers {

@@ -4,8 +4,9 @@
 use crate::dataset::{Dataset, NetworkRow};
 use crate::flops::{FlopsPredictor, Variant};
 use crate::kernel::{self, KernelPredictor};
+use crate::latency_mlp::MlpPredictor;
 use crate::lut::{self, FitOptions, LutPredictor};
-use crate::mlp::{MlpConfig, MlpPredictor};
+use crate::mlp::MlpConfig;
 use crate::LatencyPredictor;
 use anyhow::{bail, Result};
 
@@ -74,21 +75,23 @@ pub fn fit(
                 ..crate::network_fit::Shrinkage::BASELINE
             };
             let (_, fit) = crate::network_fit::fit_all(&nets, &y, None, s)?;
-            Box::new(KernelPredictor::from_network_fit(ds.source.clone(), &fit, nets.len()))
+            Box::new(KernelPredictor::from_network_fit(ds.source.clone(), &fit, nets.len()).serving(ds.spaces()))
         }
         "kernel" => {
             let lut = fit_lut(ds, train, opts)?;
             let mut layers: Vec<&spaces::ir::Layer> = train.iter().flat_map(|r| r.network.layers.iter()).collect();
             let covered = coverage_layers(ds)?;
             layers.extend(covered.iter());
-            Box::new(KernelPredictor::fit(&lut, &layers, kernel::default_params(opts.seed))?)
+            Box::new(KernelPredictor::fit(&lut, &layers, kernel::default_params(opts.seed))?.serving(ds.spaces()))
         }
         "mlp" => {
             let cfg = MlpConfig { seed: opts.seed, ..Default::default() };
-            Box::new(MlpPredictor::fit(&ds.source, &nets, &y, &cfg)?)
+            Box::new(MlpPredictor::fit(&ds.source, &nets, &y, &cfg)?.serving(ds.spaces()))
         }
-        "flops" => Box::new(FlopsPredictor::fit(Variant::Macs, &nets, &y)?),
-        "flops+memory" => Box::new(FlopsPredictor::fit(Variant::MacsMemory, &nets, &y)?),
+        "flops" | "flops+memory" => {
+            let variant = if family == "flops" { Variant::Macs } else { Variant::MacsMemory };
+            Box::new(FlopsPredictor { spaces: ds.spaces(), ..FlopsPredictor::fit(variant, &nets, &y)? })
+        }
         other => bail!("unknown predictor family `{other}` ({})", FAMILIES.join(", ")),
     })
 }
@@ -148,6 +151,7 @@ fn fit_selected(
             intercept_ms: fit.offset_ms,
             ms_per_mmac: fit.cost.ms_per_mmac,
             ms_per_mb: fit.cost.ms_per_mb,
+            spaces: ds.spaces(),
         })
     } else {
         Box::new(lut::from_fit(describe("auto"), &fit, design.layers(), None, ds.coverage(), &nets, &y)?)

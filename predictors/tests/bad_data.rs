@@ -76,3 +76,59 @@ fn too_few_architectures_for_the_folds_are_refused() {
     assert!(e.contains("needs at least 4 architectures; got 3"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A `space` cell that contradicts the space given is refused, naming the row (HELP's OFA
+/// file read as w1.0, whose members its `{ks, e, d, r}` arches also parse as).
+#[test]
+fn a_space_column_that_contradicts_the_given_space_is_refused() {
+    let text = std::fs::read_to_string(common::shared().join("data/help-ofa/ofa_mbv3_w1.2_titan_rtx_64.csv")).unwrap();
+    let lines: Vec<String> = text.lines().take(4).map(str::to_string).collect();
+    let e = load_err("ofa.csv", &lines, Some("ofa-mbv3-w1.0"));
+    assert!(e.contains("row 1: `space` is `ofa-mbv3-w1.2` but the space given is `ofa-mbv3-w1.0`"), "{e}");
+}
+
+/// Predictors fitted on one space refuse to serve another (an MLP of FBNet tokens priced
+/// every `singlepath` network at −61.6 ms), also after a save and load; Single-Path NAS's
+/// Pixel 1 model serves `singlepath` only.
+#[test]
+fn predictors_refuse_spaces_they_were_not_fitted_on() {
+    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pixel3.csv");
+    std::fs::write(&path, real_rows(60).join("\n") + "\n").unwrap();
+    let ds = dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").unwrap();
+    let train: Vec<&NetworkRow> = ds.networks.iter().collect();
+    for family in ["auto", "lut", "kernel", "mlp", "flops", "flops+memory"] {
+        let p = train::fit(family, &ds, &train, &TrainOptions::default()).unwrap();
+        let saved = dir.join(format!("{}.json", family.replace('+', "-")));
+        p.save(&saved).unwrap();
+        let loaded = predictors::load_predictor(&saved).unwrap();
+        for q in [p.as_ref(), loaded.as_ref()] {
+            predictors::check_serves(q, "fbnet-cifar100").unwrap();
+            let e = predictors::check_serves(q, "singlepath").unwrap_err().to_string();
+            assert!(e.contains("fitted on `fbnet-cifar100`, not on `singlepath`"), "{family}: {e}");
+        }
+    }
+    let spnas =
+        predictors::spnas::SinglePathPredictor::import(&common::shared().join("data/single-path-pixel1-lut.json"))
+            .unwrap();
+    assert!(predictors::check_serves(&spnas, "fbnet-cifar100").is_err());
+    predictors::check_serves(&spnas, "singlepath").unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `version` that is not the number 1 says what it must be (it said "unsupported
+/// version "1" (this build reads 1)").
+#[test]
+fn a_version_string_is_named_as_the_problem() {
+    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-version-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p.json");
+    std::fs::write(&path, r#"{"format": "hwnas-predictor", "version": "1", "family": "flops"}"#).unwrap();
+    let e = format!("{:#}", predictors::load_predictor(&path).err().unwrap());
+    assert!(e.contains("`version` must be the number 1, not \"1\""), "{e}");
+    std::fs::write(&path, r#"{"format": "hwnas-predictor", "version": 2, "family": "flops"}"#).unwrap();
+    let e = format!("{:#}", predictors::load_predictor(&path).err().unwrap());
+    assert!(e.contains("predictor version 2; this build reads version 1 only"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -409,6 +409,7 @@ fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn Latenc
             let p = predictors::load_predictor(path).with_context(|| {
                 format!("--strategy fbnet needs a predictor additive per layer (e.g. `lut`): {}", path.display())
             })?;
+            predictors::check_serves(p.as_ref(), &config.space).with_context(|| path.display().to_string())?;
             let net = FbNetSupernet::new(&root, &config.space)?;
             // The space's members share one resolution: the predictor's per-layer form there.
             let r = net.space.resolutions()[0];

@@ -126,6 +126,8 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
     let mut space = spaces::space(&config.space)?;
     for (spec, source) in config.latency.iter().zip(latency) {
         let LatencySource::Predictor(p) = source else { continue };
+        predictors::check_serves(p.as_ref(), &config.space)
+            .with_context(|| format!("latency predictor `{}` ({})", spec.label, spec.path))?;
         let Some(covered) = p.resolutions_covered(&config.space) else { continue };
         let why = format!("latency predictor `{}` ({})", spec.label, spec.path);
         let wanted = crate::pinned::pin(spaces::space(&config.space)?, &config.fixed)?.resolutions();

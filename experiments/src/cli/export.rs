@@ -66,6 +66,9 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
     for spec in &a.latency {
         let (label, file) = spec.split_once('=').context("--latency takes LABEL=FILE")?;
         let p = load_predictor(Path::new(file)).with_context(|| format!("cannot load predictor {file}"))?;
+        if let spaces::Arch::Member { space, .. } = arch {
+            predictors::check_serves(p.as_ref(), space.name()).with_context(|| format!("--latency {label}={file}"))?;
+        }
         latency.insert(label.into(), json!(p.predict_ms(net).with_context(|| format!("predicting with {file}"))?));
     }
     let layers: Vec<Value> = net
