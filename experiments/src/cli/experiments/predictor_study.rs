@@ -34,6 +34,36 @@ struct Study {
     ds: Dataset,
     /// Lookup tables' policy for layers no training network had.
     fallback: Option<&'static str>,
+    /// The `transfer` column's source: another device's predictor for the same space.
+    source: Option<Source>,
+}
+
+/// Architectures of the source device the `transfer` column's source predictor is fitted on.
+const SOURCE_NETWORKS: usize = 1000;
+
+/// A predictor of another device, `auto`-fitted on [`SOURCE_NETWORKS`] of its networks.
+struct Source {
+    label: String,
+    predictor: Box<dyn LatencyPredictor>,
+}
+
+/// Which other dataset transfers to `label`: the issue's source, HW-NAS-Bench's Pixel 3,
+/// for the FBNet devices (the Raspberry Pi 4 for the Pixel 3 itself), and the other GPU at
+/// the same batch size for HELP's OFA files.
+fn source_label(label: &str) -> Option<String> {
+    match label {
+        "pixel3" => Some("raspi4".into()),
+        "raspi4" | "pixel2" | "samsung_a50" => Some("pixel3".into()),
+        gpu => {
+            let (device, batch) = gpu.rsplit_once("-b")?;
+            let other = match device {
+                "2080ti" => "titan_rtx",
+                "titan_rtx" => "2080ti",
+                _ => return None,
+            };
+            Some(format!("{other}-b{batch}"))
+        }
+    }
 }
 
 /// One number of a held-out score.
@@ -48,20 +78,34 @@ struct Column<'a> {
     fit: Fit<'a>,
 }
 
-/// The columns of `study`: every family of [`FAMILIES`], fitted as `hwnas fit` does. This is
-/// the one place to add a family-like column: tables, means and plots take every column from
-/// this list. E.g. `transfer`: fit a source predictor for another device here, once per study
-/// (chosen by `study.label`: the Pixel 3 table for the FBNet phones), and push a column whose
-/// `fit` calls `predictors::train::fit_transfer(ds, train, &*source, ..)`.
+/// The columns of `study`: every family of [`FAMILIES`], fitted as `hwnas fit` does, then
+/// `transfer` (`hwnas fit --from`: the study's [`Source`] adapted to the training rows). This
+/// is the one place to add a family-like column: tables, means and plots take every column
+/// from this list.
 fn columns(study: &Study) -> Vec<Column<'_>> {
-    FAMILIES
+    let mut out: Vec<Column<'_>> = FAMILIES
         .iter()
         .map(|&family| Column {
             name: family.to_string(),
             fit: Box::new(move |ds, train, seed| super::common::fit_family(family, ds, train, seed, study.fallback)),
         })
-        .collect()
+        .collect();
+    out.push(Column {
+        name: TRANSFER.into(),
+        fit: Box::new(move |ds, train, seed| {
+            let Some(source) = &study.source else {
+                anyhow::bail!("no other device's measurements of this space to transfer from")
+            };
+            let opts = predictors::train::TrainOptions { seed, ..Default::default() };
+            let (p, _) = predictors::train::fit_transfer(ds, train, source.predictor.as_ref(), &opts)?;
+            Ok(p)
+        }),
+    });
+    out
 }
+
+/// The column of `hwnas fit --from`.
+const TRANSFER: &str = "transfer";
 
 /// The columns named by `--families` (all when `None`), in the study's order.
 fn chosen<'a>(all: Vec<Column<'a>>, wanted: Option<&[String]>) -> Result<Vec<Column<'a>>> {
@@ -219,12 +263,34 @@ fn studies(cx: &Setup) -> Result<Vec<Study>> {
             // A table of single-layer measurements refuses unseen layers by default; the few
             // profiled networks rarely cover every layer of the held-out ones.
             let fallback = if ds.layers.is_empty() { None } else { Some("cost-model") };
-            Some(Study { label: "own".into(), what: format!("profiled by hwnas, {}", path.display()), ds, fallback })
+            Some(Study {
+                label: "own".into(),
+                what: format!("profiled by hwnas, {}", path.display()),
+                ds,
+                fallback,
+                source: None,
+            })
         }
         None => None,
     };
     for d in latency_datasets(&cx.shared)? {
-        out.push(Study { ds: d.load()?, label: d.label, what: d.what, fallback: None });
+        out.push(Study { ds: d.load()?, label: d.label, what: d.what, fallback: None, source: None });
+    }
+    let wants_transfer = cx.families.as_ref().is_none_or(|f| f.iter().any(|f| f == TRANSFER));
+    if wants_transfer {
+        let sources: Vec<Option<Source>> = out
+            .iter()
+            .map(|study| {
+                let Some(from) = source_label(&study.label) else { return Ok(None) };
+                let Some(other) = out.iter().find(|o| o.label == from) else { return Ok(None) };
+                let s = split_rows(&other.ds, TrainSize::Count(SOURCE_NETWORKS), 0)?;
+                let predictor = super::common::fit_family("auto", &other.ds, &s.train, 0, None)?;
+                Ok(Some(Source { label: other.label.clone(), predictor }))
+            })
+            .collect::<Result<_>>()?;
+        for (study, source) in out.iter_mut().zip(sources) {
+            study.source = source;
+        }
     }
     out.extend(own);
     Ok(out)
@@ -279,6 +345,14 @@ fn study_tables(
     }
     if study.fallback.is_some() {
         let _ = writeln!(t, "This dataset has single-layer rows: its tables price unseen layers by the cost model.\n");
+    }
+    if let Some(src) = &study.source {
+        let _ = writeln!(
+            t,
+            "`{TRANSFER}` adapts {}'s `auto` predictor ({SOURCE_NETWORKS} of its networks, seed 0) to the training \
+             networks, as `hwnas fit --from` does.\n",
+            src.label
+        );
     }
     t += "Held-out Spearman ρ:\n\n| train | test |";
     for c in columns {
