@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-pub const USAGE: &str = "usage: hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]";
+pub const USAGE: &str =
+    "usage: hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T] | --batch MANIFEST | --capabilities";
 
 /// One timing job: untimed `warmup` runs, then `runs` timed ones on `threads` threads.
 #[derive(Clone, Debug, PartialEq)]

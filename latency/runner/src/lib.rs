@@ -1,10 +1,13 @@
 //! The interface between hwnas and its timing binary `hwnas-runner`: the command
-//! line hwnas builds and the binary parses ([`args`]), and the JSON line the binary
-//! prints and hwnas reads back ([`output`]). Both sides use this crate, so the two
-//! cannot drift apart. The binary itself (src/main.rs) adds tract to time models.
+//! line hwnas builds and the binary parses ([`args`]), the JSON line the binary
+//! prints and hwnas reads back ([`output`]), and the batch manifest ([`batch`]). Both
+//! sides use this crate, so the two cannot drift apart. The binary itself (src/main.rs)
+//! adds tract to time models.
 
 pub mod args;
+pub mod batch;
 pub mod output;
+pub mod stats;
 
 /// The runtime name the binary reports and hwnas records.
 pub const RUNTIME: &str = "hwnas-runner";

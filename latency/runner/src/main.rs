@@ -4,13 +4,18 @@
 //! its NEON kernels with it).
 //!
 //!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]
+//!     hwnas-runner --batch MANIFEST
 //!
 //! Prints one JSON line (see `hwnas_runner::output`); on a bad argument or file it prints
-//! `error: …` to stderr and exits 1. Only tract (with tract-linalg's rayon matmul for
+//! `error: …` to stderr and exits 1. `--batch` times every model of a manifest in this one
+//! process and prints one line per model as it finishes (see `hwnas_runner::batch`); a model
+//! that fails gets an error line and the batch goes on. Only tract (with tract-linalg's rayon matmul for
 //! `--threads`) and serde_json are linked.
 
 use hwnas_runner::args::{Args, USAGE};
+use hwnas_runner::batch::{done_line, failed_line, read_manifest, CAPABILITIES, CAPABILITIES_FLAG};
 use hwnas_runner::output::Report;
+use std::io::Write;
 use std::time::Instant;
 use tract_linalg::multithread::{set_default_executor, Executor};
 use tract_tflite::internal::*;
@@ -31,6 +36,12 @@ fn run(args: &Args) -> TractResult<Report> {
     if args.threads > 1 {
         set_default_executor(Executor::multithread(args.threads));
     }
+    time(args, 1, |_, _| true).map(|(r, _)| r)
+}
+
+/// Loads `args.model`, warms it up once, then times rounds of `args.runs` until `enough`
+/// (given every sample so far and the rounds done) says stop.
+fn time(args: &Args, max_rounds: u32, enough: impl Fn(&[f64], u32) -> bool) -> TractResult<(Report, u32)> {
     let start = Instant::now();
     let model = tract_tflite::tflite()
         .model_for_path(&args.model)
@@ -44,13 +55,44 @@ fn run(args: &Args) -> TractResult<Report> {
         state.run(tvec!(input.clone()))?;
     }
     let mut samples_us = Vec::with_capacity(args.runs);
-    for _ in 0..args.runs {
-        let t = Instant::now();
-        let out = state.run(tvec!(input.clone()))?;
-        samples_us.push(t.elapsed().as_secs_f64() * 1e6);
-        drop(out);
+    let mut rounds = 0;
+    while rounds < max_rounds.max(1) {
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            let out = state.run(tvec!(input.clone()))?;
+            samples_us.push(t.elapsed().as_secs_f64() * 1e6);
+            drop(out);
+        }
+        rounds += 1;
+        if enough(&samples_us, rounds) {
+            break;
+        }
     }
-    Ok(Report::new(args, init_us, samples_us))
+    Ok((Report::new(args, init_us, samples_us), rounds))
+}
+
+/// Times every model of the manifest at `path`, printing (and flushing) each model's line as it finishes.
+fn batch(path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the manifest {path}: {e}"))?;
+    let entries = read_manifest(&text)?;
+    let threads = entries[0].threads;
+    if threads > 1 {
+        set_default_executor(Executor::multithread(threads));
+    }
+    let mut out = std::io::stdout().lock();
+    for (i, e) in entries.iter().enumerate() {
+        let args = Args { model: e.model.clone().into(), warmup: e.warmup, runs: e.runs, threads: e.threads };
+        let line = if e.threads != threads {
+            failed_line(i, &e.model, &format!("threads {} in a batch started with {threads}", e.threads))
+        } else {
+            match time(&args, e.max_rounds, |s, r| e.done(s, r)) {
+                Ok((report, rounds)) => done_line(i, &report, rounds),
+                Err(err) => failed_line(i, &e.model, &brief(&err)),
+            }
+        };
+        writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("cannot write the output: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The outermost context and the root cause; the links between them in tract's
@@ -67,6 +109,17 @@ fn brief(e: &TractError) -> String {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let usage = |e: String| if e == USAGE { e } else { format!("{e}\n{USAGE}") };
+    match argv.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [flag] if flag == CAPABILITIES_FLAG => return println!("{CAPABILITIES}"),
+        ["--batch", manifest] => {
+            if let Err(e) = batch(manifest) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        _ => {}
+    }
     let result = Args::parse(&argv).map_err(usage).and_then(|a| run(&a).map_err(|e| brief(&e)));
     match result {
         Ok(report) => println!("{}", report.to_line()),
