@@ -66,6 +66,23 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
     })
 }
 
+/// Reads a pipe line by line on its own thread (each line with its newline, the last maybe without).
+fn stream_lines(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Some(p) = pipe else { return };
+        let mut r = std::io::BufReader::new(p);
+        let mut buf = Vec::new();
+        while matches!(std::io::BufRead::read_until(&mut r, b'\n', &mut buf), Ok(n) if n > 0) {
+            if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+                return;
+            }
+            buf.clear();
+        }
+    });
+    rx
+}
+
 /// Kills the child's whole process group: a runtime started through `sh` or
 /// `taskset` would otherwise survive and keep the output pipes open.
 fn kill_group(child: &mut Child) {
@@ -83,6 +100,15 @@ impl Target for LocalTarget {
     }
 
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, TargetError> {
+        self.run_lines(argv, timeout, &mut |_| {})
+    }
+
+    fn run_lines(
+        &self,
+        argv: &[String],
+        timeout: Duration,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Output, TargetError> {
         let (program, args) = argv.split_first().ok_or_else(|| failed("empty command".into()))?;
         let line = crate::target::shell_line(argv);
         let mut child = Command::new(program)
@@ -94,27 +120,38 @@ impl Target for LocalTarget {
             .process_group(0)
             .spawn()
             .map_err(|e| failed(format!("cannot start `{line}`: {e}")))?;
-        let out = drain(child.stdout.take());
+        let lines = stream_lines(child.stdout.take());
         let err = drain(child.stderr.take());
         let start = Instant::now();
+        let mut stdout = String::new();
+        let mut take = |l: String, stdout: &mut String| {
+            on_line(l.trim_end_matches('\n'));
+            stdout.push_str(&l);
+        };
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if start.elapsed() >= timeout => {
                     kill_group(&mut child);
-                    let _ = (out.join(), err.join());
+                    let _ = err.join();
                     return Err(TargetError::Timeout { device: LOCAL_ID.into(), command: line, timeout });
                 }
-                Ok(None) => std::thread::sleep(
-                    Duration::from_millis(2).max(start.elapsed() / 50).min(Duration::from_millis(50)),
-                ),
+                Ok(None) => {
+                    let wait = Duration::from_millis(2).max(start.elapsed() / 50).min(Duration::from_millis(50));
+                    if let Ok(l) = lines.recv_timeout(wait) {
+                        take(l, &mut stdout);
+                    }
+                }
                 Err(e) => {
                     kill_group(&mut child);
                     return Err(failed(format!("waiting for `{line}`: {e}")));
                 }
             }
         };
-        let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+        // The rest of the output, until the pipe closes.
+        while let Ok(l) = lines.recv() {
+            take(l, &mut stdout);
+        }
         let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
         // A signal-killed process has no exit code; report it the way a shell would (128 + signal).
         let exit_code = status.code().unwrap_or_else(|| {
@@ -204,6 +241,21 @@ mod tests {
         // Arguments are not re-split by a shell.
         let o = t.run(&argv(&["printf", "%s", "a b;$(id)"]), Duration::from_secs(10)).unwrap();
         assert_eq!(o.stdout, "a b;$(id)");
+    }
+
+    #[test]
+    fn lines_arrive_while_the_command_runs() {
+        let t = LocalTarget::new(scratch("lines")).unwrap();
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let o = t
+            .run_lines(&argv(&["sh", "-c", "echo one; sleep 1; printf two"]), Duration::from_secs(10), &mut |l| {
+                seen.push((l.to_string(), start.elapsed()))
+            })
+            .unwrap();
+        assert_eq!(o.stdout, "one\ntwo");
+        assert_eq!(seen.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+        assert!(seen[0].1 < Duration::from_millis(800), "the first line came after {:?}", seen[0].1);
     }
 
     #[test]

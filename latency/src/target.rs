@@ -48,6 +48,19 @@ pub trait Target: Send + Sync {
     fn id(&self) -> String;
     /// Runs `argv` (each argument quoted for the device shell, so no value can inject a command).
     fn run(&self, argv: &[String], timeout: Duration) -> Result<Output, TargetError>;
+    /// Like [`Target::run`], and hands each complete stdout line to `on_line` as it arrives
+    /// (a batch's records are journaled while the batch goes on). The default feeds the lines
+    /// once the command has finished; `local` and adb stream them.
+    fn run_lines(
+        &self,
+        argv: &[String],
+        timeout: Duration,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Output, TargetError> {
+        let out = self.run(argv, timeout)?;
+        out.stdout.lines().for_each(&mut *on_line);
+        Ok(out)
+    }
     /// Copies a host file to `remote` (an absolute device path).
     fn push(&self, local: &Path, remote: &str) -> Result<(), TargetError>;
     /// A writable scratch directory on the device (e.g. /data/local/tmp/hwnas).

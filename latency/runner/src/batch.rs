@@ -29,6 +29,9 @@ pub struct Entry {
     pub max_rounds: u32,
     pub cv_bound: f64,
     pub min_samples: usize,
+    /// Pause before this model when it is not the batch's first (the protocol's cool-down).
+    #[serde(default)]
+    pub cooldown_ms: u64,
 }
 
 impl Entry {
@@ -113,7 +116,16 @@ mod tests {
     use crate::output::Report;
 
     fn entry(model: &str) -> Entry {
-        Entry { model: model.into(), warmup: 1, runs: 3, threads: 1, max_rounds: 4, cv_bound: 0.05, min_samples: 3 }
+        Entry {
+            model: model.into(),
+            warmup: 1,
+            runs: 3,
+            threads: 1,
+            max_rounds: 4,
+            cv_bound: 0.05,
+            min_samples: 3,
+            cooldown_ms: 0,
+        }
     }
 
     #[test]

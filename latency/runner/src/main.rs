@@ -71,6 +71,32 @@ fn time(args: &Args, max_rounds: u32, enough: impl Fn(&[f64], u32) -> bool) -> T
     Ok((Report::new(args, init_us, samples_us), rounds))
 }
 
+/// The device state just before a model, as the host's check reads it: each core's current
+/// frequency (kHz) and the hottest thermal zone (°C), where readable.
+fn reading() -> serde_json::Map<String, serde_json::Value> {
+    let read = |p: String| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<f64>().ok());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = (0..cores).filter(|c| std::path::Path::new(&format!("/sys/devices/system/cpu/cpu{c}")).exists());
+    let freqs: Vec<Option<f64>> =
+        cpus.map(|c| read(format!("/sys/devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq"))).collect();
+    let temp = std::fs::read_dir("/sys/class/thermal")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("thermal_zone"))
+        .filter_map(|e| read(e.path().join("temp").display().to_string()))
+        .map(|milli| milli / 1000.0)
+        .reduce(f64::max);
+    let mut m = serde_json::Map::new();
+    if freqs.iter().any(Option::is_some) {
+        m.insert("cur_freq_khz".into(), freqs.into_iter().map(|f| f.map(|f| f as u64)).collect::<Vec<_>>().into());
+    }
+    if let Some(t) = temp {
+        m.insert("temperature_c".into(), t.into());
+    }
+    m
+}
+
 /// Times every model of the manifest at `path`, printing (and flushing) each model's line as it finishes.
 fn batch(path: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the manifest {path}: {e}"))?;
@@ -82,11 +108,19 @@ fn batch(path: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     for (i, e) in entries.iter().enumerate() {
         let args = Args { model: e.model.clone().into(), warmup: e.warmup, runs: e.runs, threads: e.threads };
+        if i > 0 && e.cooldown_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(e.cooldown_ms));
+        }
+        let reading = reading();
         let line = if e.threads != threads {
             failed_line(i, &e.model, &format!("threads {} in a batch started with {threads}", e.threads))
         } else {
             match time(&args, e.max_rounds, |s, r| e.done(s, r)) {
-                Ok((report, rounds)) => done_line(i, &report, rounds),
+                Ok((report, rounds)) => {
+                    let mut v: serde_json::Value = serde_json::from_str(&done_line(i, &report, rounds)).expect("JSON");
+                    v.as_object_mut().expect("an object").extend(reading);
+                    v.to_string()
+                }
                 Err(err) => failed_line(i, &e.model, &brief(&err)),
             }
         };

@@ -51,6 +51,7 @@ fn a_batch_answers_every_model_with_one_line_and_goes_on_after_a_failure() {
         max_rounds: 2,
         cv_bound: 0.05,
         min_samples: 3,
+        cooldown_ms: 0,
     };
     let models = [garbage.display().to_string(), dir.join("missing.tflite").display().to_string()];
     let entries: Vec<Entry> = models.iter().chain(&models).map(|m| entry(m)).collect();

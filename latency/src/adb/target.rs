@@ -40,6 +40,42 @@ impl std::io::Write for SharedBuf {
     }
 }
 
+/// What [`AdbTarget`]'s streaming shell reports: a stdout line, then the command's end.
+enum Streamed {
+    Line(String),
+    Done(Result<Output, TargetError>),
+}
+
+/// Keeps everything written, and sends each complete line on (unless it is one of hwnas's markers).
+struct LineTee {
+    all: Vec<u8>,
+    partial: Vec<u8>,
+    lines: Option<mpsc::Sender<Streamed>>,
+}
+
+impl std::io::Write for LineTee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.all.extend_from_slice(buf);
+        if let Some(tx) = &self.lines {
+            for &b in buf {
+                if b == b'\n' {
+                    let line = String::from_utf8_lossy(&self.partial).into_owned();
+                    if !line.starts_with(EXIT_MARKER) && !line.starts_with(PID_MARKER) {
+                        let _ = tx.send(Streamed::Line(line));
+                    }
+                    self.partial.clear();
+                } else {
+                    self.partial.push(b);
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A device on an adb server (local or remote), addressed by serial.
 #[derive(Clone, Debug)]
 pub struct AdbTarget {
@@ -102,21 +138,28 @@ impl AdbTarget {
     /// Runs a raw device shell line (pipes, redirections and variables allowed).
     /// Prefer [`Target::run`], which quotes every argument.
     pub fn run_shell(&self, line: &str, timeout: Duration) -> Result<Output, TargetError> {
-        self.shell(line, timeout, true)
+        self.shell(line, timeout, true, None)
     }
 
     /// [`AdbTarget::run_shell`]; `diagnose`: when the answer lacks the exit marker, find out why
     /// (the device is gone, or its shell does not run what it is given) before reporting.
-    fn shell(&self, line: &str, timeout: Duration, diagnose: bool) -> Result<Output, TargetError> {
+    /// `lines`: where each complete stdout line goes as it arrives (hwnas's markers left out).
+    fn shell(
+        &self,
+        line: &str,
+        timeout: Duration,
+        diagnose: bool,
+        lines: Option<mpsc::Sender<Streamed>>,
+    ) -> Result<Output, TargetError> {
         // The shell's PID goes to stderr first, so an overrunning command can be killed on the
         // device; the line runs in a subshell so `exit` or `exec` cannot skip the exit marker.
         let wrapped = format!("echo {PID_MARKER}$$ >&2; ({line}); printf '\\n{EXIT_MARKER}%d\\n' \"$?\"");
         let stderr = SharedBuf::default();
         let err_writer = stderr.clone();
         let result = self.blocking(line, timeout, move |dev| {
-            let (mut out, mut err) = (Vec::new(), err_writer);
+            let (mut out, mut err) = (LineTee { all: Vec::new(), partial: Vec::new(), lines }, err_writer);
             dev.shell_command(&wrapped, Some(&mut out), Some(&mut err))?;
-            Ok(out)
+            Ok(out.all)
         });
         let stderr = String::from_utf8_lossy(&stderr.take()).into_owned();
         let (shell_pid, stderr) = split_pid(&stderr);
@@ -166,7 +209,7 @@ impl AdbTarget {
             Ok(l) => l.iter().find(|d| d.serial == self.serial).map(|d| d.state.clone()),
         };
         match state.as_deref() {
-            Some("device") => match self.shell("echo hwnas-probe", PROBE_TIMEOUT, false) {
+            Some("device") => match self.shell("echo hwnas-probe", PROBE_TIMEOUT, false, None) {
                 Ok(_) => self.failed(format!(
                     "`{line}` ended without hwnas's exit marker although the device is online and answers other \
                      commands: its output was cut short (the command closed it, or adbd dropped the stream); it \
@@ -313,6 +356,34 @@ impl Target for AdbTarget {
             return Err(self.failed("run: empty command".into()));
         }
         self.run_shell(&shell_line(argv), timeout)
+    }
+
+    fn run_lines(
+        &self,
+        argv: &[String],
+        timeout: Duration,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Output, TargetError> {
+        if argv.is_empty() {
+            return Err(self.failed("run: empty command".into()));
+        }
+        let (tx, rx) = mpsc::channel();
+        let (me, line) = (self.clone(), shell_line(argv));
+        std::thread::Builder::new()
+            .name(format!("adb lines {}", self.serial))
+            .spawn(move || {
+                let done = me.shell(&line, timeout, true, Some(tx.clone()));
+                let _ = tx.send(Streamed::Done(done));
+            })
+            .map_err(|e| self.failed(format!("cannot start a worker thread: {e}")))?;
+        // The worker's own timeout ends it; lines of an abandoned call after Done are ignored.
+        loop {
+            match rx.recv() {
+                Ok(Streamed::Line(l)) => on_line(&l),
+                Ok(Streamed::Done(result)) => return result,
+                Err(_) => return Err(self.failed("the adb worker panicked".into())),
+            }
+        }
     }
 
     /// Pushes through the sync service. The timeout allows 30 s plus 1 s per MB.

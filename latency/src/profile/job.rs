@@ -3,7 +3,7 @@
 //! fails or disappears stops alone; the others carry on.
 
 use super::journal::{append_json_line, Journal};
-use super::protocol::{Bench, Protocol};
+use super::protocol::{Bench, Built, Protocol};
 use super::record::{Identity, ModelId, Record};
 use crate::device_lock;
 use crate::runtime::{Runtime, RuntimeError};
@@ -179,6 +179,10 @@ impl Job<'_> {
             .collect();
         report.skipped = self.models.len() - todo.len();
         on_event(Event::Started { device: device.clone(), todo: todo.len(), done: report.skipped });
+        if !todo.is_empty() && self.runtime.takes_batches(target, &bench.binary) {
+            self.batches(&bench, &todo, journal, &mut report, on_event);
+            return report;
+        }
         let errors = self.out_dir.join(ERRORS_FILE);
         let mut in_a_row = 0;
         let start = Instant::now();
@@ -241,6 +245,139 @@ impl Job<'_> {
         report
     }
 }
+
+impl Job<'_> {
+    fn build_batch(&self, models: &[&ModelId]) -> Vec<Result<Built, (ModelId, String)>> {
+        models
+            .iter()
+            .map(|m| {
+                let t = Instant::now();
+                match self.source.build(m) {
+                    Ok(bytes) => Ok(Built { model: (*m).clone(), bytes, build_us: t.elapsed().as_secs_f64() * 1e6 }),
+                    Err(e) => Err(((*m).clone(), format!("cannot build the model file: {e}"))),
+                }
+            })
+            .collect()
+    }
+
+    /// The queue in batches of [`BATCH_MODELS`], each timed by one runtime invocation; every
+    /// record is journaled (fsynced) as its line arrives. On a phone the next batch's files are
+    /// built while the current batch is timed (on `local` that would disturb the timing).
+    fn batches(
+        &self,
+        bench: &Bench,
+        todo: &[&ModelId],
+        journal: &Journal,
+        report: &mut DeviceReport,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) {
+        let device = bench.target.id();
+        let errors = self.out_dir.join(ERRORS_FILE);
+        let start = Instant::now();
+        let chunks: Vec<&[&ModelId]> = todo.chunks(BATCH_MODELS).collect();
+        let ahead = device != crate::local::LOCAL_ID;
+        let mut in_a_row = 0;
+        let fail = |report: &mut DeviceReport, model: &ModelId, error: String| {
+            let _ = append_json_line(
+                &errors,
+                &serde_json::json!({"device": device, "model": model, "error": error, "timestamp_ms": now_ms()}),
+            );
+            on_event(Event::Failed { device: device.clone(), model: model.label(), error: error.clone() });
+            report.failed.push((model.label(), error));
+        };
+        std::thread::scope(|s| {
+            let mut next = None;
+            for (k, chunk) in chunks.iter().enumerate() {
+                let built = match next.take() {
+                    Some(h) => std::thread::ScopedJoinHandle::join(h).unwrap_or_else(|_| self.build_batch(chunk)),
+                    None => self.build_batch(chunk),
+                };
+                if ahead {
+                    next = chunks.get(k + 1).map(|c| s.spawn(move || self.build_batch(c)));
+                }
+                let mut ok = Vec::new();
+                for b in built {
+                    match b {
+                        Ok(b) => ok.push(b),
+                        Err((m, e)) => {
+                            fail(report, &m, e);
+                            in_a_row += 1;
+                        }
+                    }
+                }
+                if ok.is_empty() {
+                    if in_a_row >= MAX_CONSECUTIVE_FAILURES {
+                        report.stopped = Some(format!("{in_a_row} models failed in a row"));
+                        break;
+                    }
+                    continue;
+                }
+                if k > 0 {
+                    std::thread::sleep(self.protocol.cooldown);
+                }
+                report.cooldown_us +=
+                    self.protocol.cooldown.as_secs_f64() * 1e6 * (ok.len() - usize::from(k == 0)) as f64;
+                let mut answered = vec![false; ok.len()];
+                let mut stopped: Option<String> = None;
+                let result = bench.measure_batch(&ok, &mut |i, r| {
+                    if stopped.is_some() {
+                        return;
+                    }
+                    match r {
+                        Ok(rec) => {
+                            answered[i] = true;
+                            if let Err(e) = journal.append(&rec) {
+                                stopped = Some(format!("measured {} but {e}", ok[i].model.label()));
+                                return;
+                            }
+                            in_a_row = 0;
+                            report.measured += 1;
+                            report.flagged += rec.flagged() as usize;
+                            report.timed_us += rec.timed_us;
+                            on_event(Event::Measured {
+                                device: device.clone(),
+                                model: ok[i].model.label(),
+                                median_ms: rec.summary.median_us / 1000.0,
+                                warnings: rec.warnings,
+                            });
+                        }
+                        Err(e) if i < ok.len() => {
+                            answered[i] = true;
+                            fail(report, &ok[i].model, e.to_string());
+                            in_a_row += 1;
+                        }
+                        Err(e) => {
+                            let _ = append_json_line(&errors, &serde_json::json!({"device": device, "error": e.to_string(), "timestamp_ms": now_ms()}));
+                        }
+                    }
+                });
+                if let Err(e) = &result {
+                    for (b, _) in ok.iter().zip(&answered).filter(|(_, a)| !**a) {
+                        fail(report, &b.model, e.to_string());
+                        in_a_row += 1;
+                    }
+                }
+                if let Some(why) = stopped {
+                    report.stopped = Some(why);
+                } else if let Some(why) = result.as_ref().err().and_then(|e| lost(bench.target, e)) {
+                    report.stopped = Some(format!("device disappeared ({why})"));
+                } else if in_a_row >= MAX_CONSECUTIVE_FAILURES {
+                    let last = report.failed.last().map_or(String::new(), |f| f.1.clone());
+                    report.stopped = Some(format!("{in_a_row} models failed in a row; the last: {last}"));
+                }
+                if let Some(why) = &report.stopped {
+                    on_event(Event::Stopped { device: device.clone(), why: why.clone() });
+                    break;
+                }
+            }
+        });
+        report.wall_us = start.elapsed().as_secs_f64() * 1e6;
+    }
+}
+
+/// Models timed by one runtime invocation when the runtime takes batches: start-up, the
+/// device check and the manifest push are paid once per this many models.
+pub const BATCH_MODELS: usize = 32;
 
 /// Whether an error means the device is gone: it said so, or it no longer answers.
 fn lost(target: &dyn Target, e: &RuntimeError) -> Option<String> {

@@ -118,6 +118,24 @@ impl Protocol {
     }
 }
 
+/// A model file built for a batch, and how long building it took (µs).
+pub struct Built {
+    pub model: ModelId,
+    pub bytes: Vec<u8>,
+    pub build_us: f64,
+}
+
+/// The device state the runner read just before a model (`cur_freq_khz`, `temperature_c` in
+/// its line), in place of the batch's check.
+fn reading_of(detail: &serde_json::Value, info: &mut DeviceInfo) {
+    if let Some(f) = detail.get("cur_freq_khz").and_then(|f| f.as_array()) {
+        info.cur_freq_khz = f.iter().map(|v| v.as_u64()).collect();
+    }
+    if let Some(t) = detail.get("temperature_c").and_then(|t| t.as_f64()) {
+        info.temperature_c = Some(t);
+    }
+}
+
 static STAGED: AtomicUsize = AtomicUsize::new(0);
 
 /// Everything one device needs to time models.
@@ -198,6 +216,167 @@ impl Bench<'_> {
             wall_us: start.elapsed().as_secs_f64() * 1e6,
             timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         })
+    }
+
+    /// Times `models` in one runtime invocation (see `hwnas_runner::batch`): one device check
+    /// before it (waiting to settle as for one model), each distinct file pushed once (and not
+    /// at all when this run's directory on the device already holds it), and each model's
+    /// result handed to `on_result` with its index in `models` as soon as its line arrives.
+    /// A record is flagged when the batch's check, or the reading the runner took just before
+    /// that model (frequencies, temperature), is outside the protocol's window. An error of the
+    /// whole batch (the check, a push, the runtime) is returned after the results that came.
+    pub fn measure_batch(
+        &self,
+        models: &[Built],
+        on_result: &mut dyn FnMut(usize, Result<Record, RuntimeError>),
+    ) -> Result<(), RuntimeError> {
+        use hwnas_runner::batch::{read_line, write_manifest, Entry, Outcome};
+        let start = Instant::now();
+        let (device_info, warnings) = self.protocol.settle(self.target)?;
+        let settled = Instant::now();
+        let shas: Vec<String> = models.iter().map(|m| sha256_hex(&m.bytes)).collect();
+        let listed = self.target.run(&["ls".into(), "-1".into(), self.models_dir.clone()], Duration::from_secs(30))?;
+        let mut present: std::collections::HashSet<String> =
+            listed.stdout.lines().map(|l| l.trim().to_string()).collect();
+        let n = STAGED.fetch_add(1, Ordering::Relaxed);
+        let mut pushed = Vec::new();
+        let stage = |name: &str, bytes: &[u8], remote: &str| -> Result<(), RuntimeError> {
+            let local = self.staging.join(format!("{}-{n}-{name}", std::process::id()));
+            std::fs::write(&local, bytes)
+                .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
+            let r = self.target.push(&local, remote);
+            let _ = std::fs::remove_file(&local);
+            Ok(r?)
+        };
+        for (m, sha) in models.iter().zip(&shas) {
+            let name = format!("{sha}.tflite");
+            if present.insert(name.clone()) {
+                let remote = format!("{}/{name}", self.models_dir);
+                stage(&name, &m.bytes, &remote)?;
+                pushed.push(remote);
+            }
+        }
+        let p = self.protocol;
+        let entries: Vec<Entry> = shas
+            .iter()
+            .map(|sha| Entry {
+                model: format!("{}/{sha}.tflite", self.models_dir),
+                warmup: p.run.warmup as usize,
+                runs: p.run.runs as usize,
+                threads: p.run.threads as usize,
+                max_rounds: p.max_rounds,
+                cv_bound: p.cv_bound,
+                min_samples: p.min_samples,
+                cooldown_ms: p.cooldown.as_millis() as u64,
+            })
+            .collect();
+        let manifest = format!("{}/batch-{}-{n}.jsonl", self.models_dir, std::process::id());
+        stage("manifest.jsonl", write_manifest(&entries).as_bytes(), &manifest)?;
+        pushed.push(manifest.clone());
+        let pushed_at = Instant::now();
+        let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
+        let count = models.len() as f64;
+        let (settle_us, push_us) = (us(start, settled) / count, us(settled, pushed_at) / count);
+        let mut last = pushed_at;
+        let runtime = self.runtime.name().to_string();
+        let timeout = p.timeout.saturating_mul(models.len() as u32);
+        let argv = self.runtime.batch_argv(&self.binary, &manifest, &p.run);
+        let ran = self.target.run_lines(&argv, timeout, &mut |line| {
+            let Some(read) = read_line(line) else { return };
+            let now = Instant::now();
+            let result = match read {
+                Err(why) => {
+                    on_result(
+                        usize::MAX,
+                        Err(RuntimeError::Malformed { runtime: runtime.clone(), why, excerpt: line.into() }),
+                    );
+                    return;
+                }
+                Ok((i, _)) if i >= models.len() => return,
+                Ok((i, Outcome::Failed(e))) => (i, Err(RuntimeError::Setup(format!("{runtime}: {e}")))),
+                Ok((i, Outcome::Done(r))) => {
+                    let mut info = device_info.clone();
+                    reading_of(&r.detail, &mut info);
+                    let mut warnings = warnings.clone();
+                    let (wait, _) = p.unsettled(&info);
+                    warnings.extend(wait.into_iter().map(|w| format!("{w} when this model started (batch)")));
+                    let phases = Phases {
+                        build_us: models[i].build_us,
+                        settle_us,
+                        push_us,
+                        rounds_us: us(last, now),
+                        cleanup_us: 0.0,
+                    };
+                    let rounds = r.detail.get("rounds").and_then(|v| v.as_u64()).unwrap_or(1) as u32;
+                    (
+                        i,
+                        Ok(self.record(
+                            &models[i].model,
+                            &models[i].bytes,
+                            &shas[i],
+                            info,
+                            warnings,
+                            r.samples_us,
+                            vec![r.detail],
+                            rounds,
+                            phases,
+                        )),
+                    )
+                }
+            };
+            last = now;
+            on_result(result.0, result.1);
+        });
+        let _ = self
+            .target
+            .run(&["rm".into(), "-f".into()].into_iter().chain(pushed).collect::<Vec<_>>(), Duration::from_secs(30));
+        let out = ran?;
+        if out.exit_code != 0 {
+            return Err(RuntimeError::Exit { runtime, code: out.exit_code, excerpt: crate::runtime::excerpt(&out) });
+        }
+        Ok(())
+    }
+
+    /// A record from its samples (outliers rejected, flagged when unstable).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        model: &ModelId,
+        bytes: &[u8],
+        sha: &str,
+        device_info: DeviceInfo,
+        mut warnings: Vec<String>,
+        samples: Vec<f64>,
+        detail: Vec<serde_json::Value>,
+        rounds: u32,
+        phases: Phases,
+    ) -> Record {
+        let kept = keep_mask(&samples);
+        let summary = summarize(&samples, &kept).expect("a batch line holds samples");
+        if !self.protocol.stable(&summary) {
+            warnings.push(format!(
+                "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
+                summary.cv, summary.n_kept, self.protocol.cv_bound, self.protocol.min_samples
+            ));
+        }
+        Record {
+            device: self.target.id(),
+            model: model.clone(),
+            runtime: self.runtime_id(),
+            device_info,
+            model_sha256: sha.into(),
+            model_bytes: bytes.len() as u64,
+            timed_us: samples.iter().sum(),
+            samples_us: samples,
+            kept,
+            summary,
+            rounds,
+            warnings,
+            detail,
+            wall_us: phases.settle_us + phases.push_us + phases.rounds_us,
+            phases,
+            timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        }
     }
 
     #[allow(clippy::type_complexity)]

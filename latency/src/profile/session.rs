@@ -76,8 +76,17 @@ pub(crate) struct DirLock {
 pub(crate) fn lock(dir: &Path) -> Result<DirLock, String> {
     let path = dir.join(LOCK_FILE);
     let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    // A child process that another thread is starting holds a copy of every descriptor until
+    // it execs (close-on-exec), so a lock this process just released can look held for a
+    // moment; a few short retries tell that apart from another run.
     // SAFETY: flock on a file descriptor we own for the lifetime of the guard.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let try_lock = || unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !(0..10).any(|i| {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        try_lock()
+    }) {
         return Err(format!("another hwnas process is writing {} (lock {} is held)", dir.display(), path.display()));
     }
     Ok(DirLock { _file: f })

@@ -98,6 +98,18 @@ pub trait Runtime: Send + Sync {
     /// Reads one invocation's output.
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError>;
 
+    /// Whether the binary installed at `binary` on `target` times many models in one process
+    /// ([`Runtime::batch_argv`]); asked once per device and run.
+    fn takes_batches(&self, _target: &dyn Target, _binary: &str) -> bool {
+        false
+    }
+
+    /// The command line timing every model of the manifest at `manifest` (a device path) in
+    /// one process, one output line per model (see `hwnas_runner::batch`).
+    fn batch_argv(&self, binary: &str, manifest: &str, cfg: &RunConfig) -> Vec<String> {
+        with_affinity(cfg, vec![binary.into(), "--batch".into(), manifest.into()])
+    }
+
     /// Every flag, with the device paths replaced by placeholders so records from
     /// different devices and runs compare equal.
     fn flags(&self, cfg: &RunConfig) -> Vec<String> {

@@ -33,6 +33,15 @@ impl Runtime for RunnerRuntime {
         install_binary(target, &self.binary, &self.sha256, RUNTIME)
     }
 
+    /// `--capabilities` answers [`hwnas_runner::batch::CAPABILITIES`]; an older runner or a
+    /// stand-in that does not is timed one model per invocation, as before.
+    fn takes_batches(&self, target: &dyn Target, binary: &str) -> bool {
+        let argv = [binary.to_string(), hwnas_runner::batch::CAPABILITIES_FLAG.into()];
+        target
+            .run(&argv, std::time::Duration::from_secs(30))
+            .is_ok_and(|o| o.exit_code == 0 && o.stdout.lines().any(|l| l.trim() == hwnas_runner::batch::CAPABILITIES))
+    }
+
     fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
         let job = Args {
             model: model.into(),

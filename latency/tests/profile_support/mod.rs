@@ -45,3 +45,40 @@ impl ModelSource for Keys {
 pub fn layers(keys: &[&str]) -> Vec<ModelId> {
     keys.iter().map(|k| ModelId::layer("test", k.to_string(), 224)).collect()
 }
+
+/// A stand-in that takes batches like hwnas-runner (`--capabilities`, `--batch MANIFEST`),
+/// answering each model as [`SCRIPT`] would (`fail`: an error line, `slow`: 0.15 s, `hot`: the
+/// runner's reading says 90 °C), and appending one line per invocation to `log`.
+pub fn batch_script(log: &Path) -> String {
+    format!(
+        r#"#!/bin/sh
+if [ "$1" = "--capabilities" ]; then echo "hwnas-runner batch=1"; exit 0; fi
+echo "$*" >> '{}'
+if [ "$1" != "--batch" ]; then exec sh -c 'echo "{{\"samples_us\":[100,102,101]}}"'; fi
+i=0
+while IFS= read -r line; do
+  model=$(printf '%s' "$line" | sed 's/.*"model":"\([^"]*\)".*/\1/')
+  case "$(cat "$model")" in
+    *fail*) echo "{{\"index\":$i,\"model\":\"$model\",\"error\":\"cannot map tensor\"}}" ;;
+    *slow*) sleep 0.15; echo "{{\"index\":$i,\"samples_us\":[150000,150100,149900],\"rounds\":1}}" ;;
+    *hot*) echo "{{\"index\":$i,\"samples_us\":[100,101,100],\"rounds\":1,\"temperature_c\":90.0}}" ;;
+    *) echo "loaded $model"; echo "{{\"index\":$i,\"samples_us\":[100,102,101,99,100,250],\"rounds\":1}}" ;;
+  esac
+  i=$((i+1))
+done < "$2"
+"#,
+        log.display()
+    )
+}
+
+pub fn batch_runner(dir: &Path) -> RunnerRuntime {
+    let p = dir.join("batch-runner.sh");
+    std::fs::write(&p, batch_script(&dir.join("invocations.log"))).unwrap();
+    std::process::Command::new("chmod").arg("755").arg(&p).status().unwrap();
+    RunnerRuntime::new(p).unwrap()
+}
+
+/// Runtime invocations the batch stand-in logged in `dir`.
+pub fn invocations(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("invocations.log")).unwrap_or_default().lines().map(String::from).collect()
+}
