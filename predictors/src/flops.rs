@@ -1,10 +1,14 @@
 //! The baseline: latency linear in MACs (`macs`), or in MACs and memory traffic
 //! (`macs+memory`, nn-Meter's "FLOPs+MAC" regression), least squares with intercept.
+//! Linear in per-layer sums, so it is additive per layer too ([`PerLayer`]: each layer's MACs
+//! and bytes at the fitted rates, the intercept as the offset): search compiles it like a
+//! table, and `fit --from` can adapt it to another device.
 
+use crate::additive::{Calibration, PerLayer};
 use crate::{document, nnls, LatencyPredictor, PredictError};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use spaces::ir::Network;
+use spaces::ir::{Layer, Network};
 use std::path::Path;
 
 pub const FAMILY: &str = "flops";
@@ -94,11 +98,29 @@ impl LatencyPredictor for FlopsPredictor {
     fn spaces_served(&self) -> Option<Vec<String>> {
         (!self.spaces.is_empty()).then(|| self.spaces.clone())
     }
+    /// The per-layer sum, in the order [`crate::additive::LayerTable`] adds it (so a compiled
+    /// table answers these bits).
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        let (m, b) = totals(net);
-        Ok(self.intercept_ms + self.ms_per_mmac * m + self.ms_per_mb * b)
+        let mut sum = 0.0;
+        for l in net.layers.iter().filter(|l| l.is_timed()) {
+            sum += self.layer_ms(l)?;
+        }
+        Ok(self.calibration().apply(sum))
     }
     fn save(&self, path: &Path) -> Result<()> {
         document::write(path, FAMILY, self)
+    }
+    fn per_layer(&self) -> Option<&dyn PerLayer> {
+        Some(self)
+    }
+}
+
+impl PerLayer for FlopsPredictor {
+    fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
+        let (m, b) = (l.macs() as f64 / 1e6, l.memory_bytes() as f64 / 1e6);
+        Ok(self.ms_per_mmac * m + self.ms_per_mb * b)
+    }
+    fn calibration(&self) -> Calibration {
+        Calibration { scale: 1.0, offset_ms: self.intercept_ms }
     }
 }

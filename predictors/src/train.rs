@@ -121,7 +121,8 @@ pub fn fit_transfer(
 ) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
     let Some(source) = from.per_layer() else {
         bail!(
-            "--from needs a predictor with per-layer costs (lut, ofa-lut); a `{}` predictor prices whole networks only",
+            "--from needs a predictor with per-layer costs (lut, ofa-lut, auto, kernel, flops); a `{}` predictor \
+             prices whole networks only",
             from.family()
         );
     };

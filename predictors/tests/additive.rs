@@ -81,3 +81,28 @@ fn a_table_without_fallback_covers_the_resolutions_of_its_coverage() {
     assert_eq!(p.resolutions_covered("fbnet-cifar100"), Some(spaces::space("fbnet-cifar100").unwrap().resolutions()));
     assert_eq!(p.resolutions_covered("ofa-mbv3-w1.0"), None, "no coverage listed: no known limit");
 }
+
+/// The MACs/bytes baseline is a per-layer sum with its intercept as the offset: compiled, it
+/// answers `predict_ms`'s bits (search's fast path), and it can be `fit --from`'s source.
+#[test]
+fn the_flops_baseline_compiles_to_its_own_bits() {
+    let s = spaces::space("fbnet-cifar100").unwrap();
+    let p = predictors::flops::FlopsPredictor {
+        variant: predictors::flops::Variant::MacsMemory,
+        intercept_ms: 1.25,
+        ms_per_mmac: 0.031,
+        ms_per_mb: 0.7,
+        spaces: vec![],
+    };
+    let layers = s.layer_table(&s.resolutions());
+    let table = LayerTable::compile(p.per_layer().unwrap(), &layers).unwrap();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    for _ in 0..50 {
+        let net = s.network(&s.sample(&mut rng));
+        let direct = p.predict_ms(&net).unwrap();
+        assert_eq!(table.network_ms(&net).unwrap().to_bits(), direct.to_bits());
+        let macs: f64 = net.layers.iter().filter(|l| l.is_timed()).map(|l| l.macs() as f64 / 1e6).sum();
+        let mb: f64 = net.layers.iter().filter(|l| l.is_timed()).map(|l| l.memory_bytes() as f64 / 1e6).sum();
+        assert!((direct - (1.25 + 0.031 * macs + 0.7 * mb)).abs() < 1e-9 * direct);
+    }
+}

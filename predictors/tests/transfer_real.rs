@@ -64,7 +64,11 @@ fn transferred_tables_price_every_layer_and_sources_without_layers_are_refused()
     }
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    // The MACs baseline is a per-layer sum: a source like any table.
     let flops = predictors::flops::FlopsPredictor::fit(predictors::flops::Variant::Macs, &nets, &y).unwrap();
-    let e = train::fit_transfer(&raspi4, &train, &flops, &TrainOptions::default()).err().unwrap().to_string();
+    train::fit_transfer(&raspi4, &train, &flops, &TrainOptions::default()).unwrap();
+    let cfg = predictors::mlp::MlpConfig { epochs: 20, ..Default::default() };
+    let mlp = predictors::latency_mlp::MlpPredictor::fit("test", &nets, &y, &cfg).unwrap();
+    let e = train::fit_transfer(&raspi4, &train, &mlp, &TrainOptions::default()).err().unwrap().to_string();
     assert!(e.contains("--from needs a predictor with per-layer costs"), "{e}");
 }
