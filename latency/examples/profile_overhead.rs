@@ -46,6 +46,29 @@ struct Args {
     /// Also profile a simulated phone over adb.
     #[arg(long)]
     sim: bool,
+    /// Time one model per runtime invocation, as before batches (for comparison).
+    #[arg(long)]
+    no_batch: bool,
+}
+
+/// A runtime that does not take batches (every other answer delegated).
+struct OneByOne(Box<dyn Runtime>);
+impl Runtime for OneByOne {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn binary_sha256(&self) -> &str {
+        self.0.binary_sha256()
+    }
+    fn install(&self, t: &dyn Target) -> Result<String, latency::runtime::RuntimeError> {
+        self.0.install(t)
+    }
+    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+        self.0.argv(binary, model, cfg)
+    }
+    fn parse(&self, out: &latency::target::Output) -> Result<latency::runtime::Round, latency::runtime::RuntimeError> {
+        self.0.parse(out)
+    }
 }
 
 fn main() -> Result<(), String> {
@@ -59,6 +82,7 @@ fn main() -> Result<(), String> {
             Box::new(RunnerRuntime::new(&bin).map_err(|e| format!("{e} (build it: cargo build -p hwnas-runner)"))?)
         }
     };
+    let runtime: Box<dyn Runtime> = if a.no_batch { Box::new(OneByOne(runtime)) } else { runtime };
     let space = spaces::space(&a.space).map_err(|e| e.to_string())?;
     let r = a.resolution.unwrap_or_else(|| *space.resolutions().iter().min().expect("a resolution"));
     let (source, mut models) = SpaceModels::table(space, &[r], 0)?;
@@ -76,12 +100,14 @@ fn main() -> Result<(), String> {
         targets.push(("adb (simulated phone)".into(), Box::new(p.target().map_err(|e| e.to_string())?)));
     }
     println!(
-        "{} layers of {} at {r}, runtime {}, {} warm-up + {} timed runs per round\n",
+        "{} layers of {} at {r}, runtime {}{}, {} warm-up + {} timed runs per round, cool-down {} ms\n",
         models.len(),
         a.space,
         runtime.name(),
+        if a.no_batch { " (one model per invocation)" } else { " (batches)" },
         a.warmup,
-        a.runs
+        a.runs,
+        a.cooldown_ms
     );
     println!(
         "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>9} {:>10}",

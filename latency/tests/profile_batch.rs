@@ -239,3 +239,24 @@ fn a_phone_unplugged_mid_batch_keeps_the_records_that_arrived() {
     assert!(r.stopped.as_deref().unwrap_or("").contains("device disappeared"), "{r:?}");
     assert_eq!(session::read_journal(&dir.join("out")).unwrap().len(), r.measured);
 }
+
+#[path = "runner_binary/mod.rs"]
+mod runner_binary;
+
+#[test]
+fn the_real_runner_times_a_batch_on_a_simulated_phone() {
+    let phone = SimulatedPhone::start(opts()).unwrap();
+    let dir = tmp("batch-real-adb");
+    let rt = latency::runtime::runner::RunnerRuntime::new(runner_binary::hwnas_runner()).unwrap();
+    let (source, mut ids) =
+        latency::profile::models::SpaceModels::table(spaces::space("fbnet-cifar100").unwrap(), &[], 0).unwrap();
+    ids.truncate(3);
+    let p = Protocol { cv_bound: 1.0, ..protocol() };
+    let job = Job { runtime: &rt, protocol: &p, models: &ids, source: &source, out_dir: &dir.join("out") };
+    let target: Box<dyn Target> = Box::new(AdbTarget::new(&phone.server(), &phone.serial()).unwrap());
+    let out = session::run(&job, &[target], &|_| {}).unwrap();
+    assert!(out.problems().is_none(), "{:?}", out.problems());
+    let recs = session::read_journal(&dir.join("out")).unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r.detail[0]["rounds"].as_u64().is_some()), "{:?}", recs[0].detail);
+}

@@ -22,6 +22,8 @@ pub const CAPABILITIES: &str = "hwnas-runner batch=1";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// The model file; a relative path is relative to the manifest's directory (hwnas writes
+    /// file names, so no device path has to be spelled inside the file).
     pub model: String,
     pub warmup: usize,
     pub runs: usize,

@@ -107,7 +107,9 @@ fn batch(path: &str) -> Result<(), String> {
     }
     let mut out = std::io::stdout().lock();
     for (i, e) in entries.iter().enumerate() {
-        let args = Args { model: e.model.clone().into(), warmup: e.warmup, runs: e.runs, threads: e.threads };
+        // A relative model path is relative to the manifest's directory.
+        let model = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new(".")).join(&e.model);
+        let args = Args { model, warmup: e.warmup, runs: e.runs, threads: e.threads };
         if i > 0 && e.cooldown_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(e.cooldown_ms));
         }

@@ -260,7 +260,7 @@ impl Bench<'_> {
         let entries: Vec<Entry> = shas
             .iter()
             .map(|sha| Entry {
-                model: format!("{}/{sha}.tflite", self.models_dir),
+                model: format!("{sha}.tflite"),
                 warmup: p.run.warmup as usize,
                 runs: p.run.runs as usize,
                 threads: p.run.threads as usize,

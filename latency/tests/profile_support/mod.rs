@@ -57,7 +57,7 @@ echo "$*" >> '{}'
 if [ "$1" != "--batch" ]; then exec sh -c 'echo "{{\"samples_us\":[100,102,101]}}"'; fi
 i=0
 while IFS= read -r line; do
-  model=$(printf '%s' "$line" | sed 's/.*"model":"\([^"]*\)".*/\1/')
+  model="$(dirname "$2")/$(printf '%s' "$line" | sed 's/.*"model":"\([^"]*\)".*/\1/')"
   case "$(cat "$model")" in
     *fail*) echo "{{\"index\":$i,\"model\":\"$model\",\"error\":\"cannot map tensor\"}}" ;;
     *slow*) sleep 0.15; echo "{{\"index\":$i,\"samples_us\":[150000,150100,149900],\"rounds\":1}}" ;;
