@@ -260,3 +260,35 @@ fn the_real_runner_times_a_batch_on_a_simulated_phone() {
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|r| r.detail[0]["rounds"].as_u64().is_some()), "{:?}", recs[0].detail);
 }
+
+struct Unbuildable;
+impl ModelSource for Unbuildable {
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
+        Err(format!("no file for {}", m.key))
+    }
+}
+
+#[test]
+fn a_batch_whose_files_cannot_be_built_stops_naming_the_last_error() {
+    let dir = tmp("batch-unbuildable");
+    let rt = batch_runner(&dir);
+    let p = protocol();
+    let models = models(&keys("m", 5));
+    let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Unbuildable, out_dir: &dir.join("out") };
+    let stopped = std::sync::Mutex::new(Vec::new());
+    let out = session::run(&job, &[local(&dir)], &|e| {
+        if let latency::profile::Event::Stopped { why, .. } = e {
+            stopped.lock().unwrap().push(why)
+        }
+    })
+    .unwrap();
+    let r = &out.reports[0];
+    assert_eq!((r.measured, r.failed.len()), (0, 5), "{r:?}");
+    let why = r.stopped.clone().unwrap();
+    assert!(
+        why.starts_with("5 models failed in a row; the last: cannot build the model file: no file for m-04"),
+        "{why}"
+    );
+    assert_eq!(*stopped.lock().unwrap(), [why]);
+    assert!(invocations(&dir).is_empty(), "nothing to time, so no batch ran");
+}

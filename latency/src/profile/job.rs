@@ -307,7 +307,10 @@ impl Job<'_> {
                 }
                 if ok.is_empty() {
                     if in_a_row >= MAX_CONSECUTIVE_FAILURES {
-                        report.stopped = Some(format!("{in_a_row} models failed in a row"));
+                        let last = report.failed.last().map_or(String::new(), |f| f.1.clone());
+                        let why = format!("{in_a_row} models failed in a row; the last: {last}");
+                        on_event(Event::Stopped { device: device.clone(), why: why.clone() });
+                        report.stopped = Some(why);
                         break;
                     }
                     continue;
