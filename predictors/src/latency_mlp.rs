@@ -217,6 +217,7 @@ impl MlpPredictor {
             },
             index,
             seen: Default::default(),
+            // Replaced below; encoding the training networks needs the vocabulary only.
             mlp: Mlp::from_layers(vec![(1, 1, vec![0.0], vec![0.0])])?,
         };
         let x: Vec<Vec<f32>> = nets.iter().map(|n| p.encode(n)).collect();

@@ -12,9 +12,15 @@ fn real_rows(n: usize) -> Vec<String> {
     text.lines().take(n + 1).map(str::to_string).collect()
 }
 
-fn load_err(name: &str, lines: &[String], space: Option<&str>) -> String {
-    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-{}", std::process::id()));
+/// A fresh directory of this test process for the files a test writes.
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn load_err(name: &str, lines: &[String], space: Option<&str>) -> String {
+    let dir = scratch("load");
     let path = dir.join(name);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let e = match dataset::load(&path, space, "latency_ms") {
@@ -66,8 +72,7 @@ fn architectures_of_another_space_and_missing_columns_are_named() {
 
 #[test]
 fn too_few_architectures_for_the_folds_are_refused() {
-    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-few-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("few");
     let path = dir.join("few.csv");
     std::fs::write(&path, real_rows(3).join("\n") + "\n").unwrap();
     let ds = dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").unwrap();
@@ -92,8 +97,7 @@ fn a_space_column_that_contradicts_the_given_space_is_refused() {
 /// Pixel 1 model serves `singlepath` only.
 #[test]
 fn predictors_refuse_spaces_they_were_not_fitted_on() {
-    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("serve");
     let path = dir.join("pixel3.csv");
     std::fs::write(&path, real_rows(60).join("\n") + "\n").unwrap();
     let ds = dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").unwrap();
@@ -121,8 +125,7 @@ fn predictors_refuse_spaces_they_were_not_fitted_on() {
 /// version "1" (this build reads 1)").
 #[test]
 fn a_version_string_is_named_as_the_problem() {
-    let dir = std::env::temp_dir().join(format!("hwnas-bad-data-version-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("version");
     let path = dir.join("p.json");
     std::fs::write(&path, r#"{"format": "hwnas-predictor", "version": "1", "family": "flops"}"#).unwrap();
     let e = format!("{:#}", predictors::load_predictor(&path).err().unwrap());
