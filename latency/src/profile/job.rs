@@ -205,29 +205,15 @@ impl Job<'_> {
                 });
             match result {
                 Ok(rec) => {
-                    if let Err(e) = journal.append(&rec) {
-                        stop(&mut report, format!("measured {} but {e}", model.label()));
+                    if let Err(why) = record_measured(journal, &mut report, on_event, &device, model, rec) {
+                        stop(&mut report, why);
                         break;
                     }
                     in_a_row = 0;
-                    report.measured += 1;
-                    report.flagged += rec.flagged() as usize;
-                    report.timed_us += rec.timed_us;
-                    on_event(Event::Measured {
-                        device: device.clone(),
-                        model: model.label(),
-                        median_ms: rec.summary.median_us / 1000.0,
-                        warnings: rec.warnings,
-                    });
                 }
                 Err(e) => {
                     let error = e.to_string();
-                    let _ = append_json_line(
-                        &errors,
-                        &serde_json::json!({"device": device, "model": model, "error": error, "timestamp_ms": now_ms()}),
-                    );
-                    on_event(Event::Failed { device: device.clone(), model: model.label(), error: error.clone() });
-                    report.failed.push((model.label(), error.clone()));
+                    record_failed(&errors, &mut report, on_event, &device, model, error.clone());
                     in_a_row += 1;
                     // A vanished device fails every later model; say so once, by name, and stop.
                     if let Some(why) = lost(target, &e) {
@@ -278,12 +264,7 @@ impl Job<'_> {
         let ahead = device != crate::local::LOCAL_ID;
         let mut in_a_row = 0;
         let fail = |report: &mut DeviceReport, model: &ModelId, error: String| {
-            let _ = append_json_line(
-                &errors,
-                &serde_json::json!({"device": device, "model": model, "error": error, "timestamp_ms": now_ms()}),
-            );
-            on_event(Event::Failed { device: device.clone(), model: model.label(), error: error.clone() });
-            report.failed.push((model.label(), error));
+            record_failed(&errors, report, on_event, &device, model, error)
         };
         std::thread::scope(|s| {
             let mut next = None;
@@ -329,20 +310,11 @@ impl Job<'_> {
                     match r {
                         Ok(rec) => {
                             answered[i] = true;
-                            if let Err(e) = journal.append(&rec) {
-                                stopped = Some(format!("measured {} but {e}", ok[i].model.label()));
+                            if let Err(why) = record_measured(journal, report, on_event, &device, &ok[i].model, rec) {
+                                stopped = Some(why);
                                 return;
                             }
                             in_a_row = 0;
-                            report.measured += 1;
-                            report.flagged += rec.flagged() as usize;
-                            report.timed_us += rec.timed_us;
-                            on_event(Event::Measured {
-                                device: device.clone(),
-                                model: ok[i].model.label(),
-                                median_ms: rec.summary.median_us / 1000.0,
-                                warnings: rec.warnings,
-                            });
                         }
                         Err(e) if i < ok.len() => {
                             answered[i] = true;
@@ -401,4 +373,44 @@ fn now_ms() -> i64 {
 /// The identities of journaled records.
 pub fn identities(records: &[Record]) -> HashSet<Identity> {
     records.iter().map(Record::identity).collect()
+}
+
+/// Journals (fsyncs) a measured record, counts it and reports it; the reason to stop when
+/// the journal cannot take it. The one path of a record, one-model runs and batches alike.
+fn record_measured(
+    journal: &Journal,
+    report: &mut DeviceReport,
+    on_event: &(dyn Fn(Event) + Sync),
+    device: &str,
+    model: &ModelId,
+    rec: Record,
+) -> Result<(), String> {
+    journal.append(&rec).map_err(|e| format!("measured {} but {e}", model.label()))?;
+    report.measured += 1;
+    report.flagged += rec.flagged() as usize;
+    report.timed_us += rec.timed_us;
+    on_event(Event::Measured {
+        device: device.to_string(),
+        model: model.label(),
+        median_ms: rec.summary.median_us / 1000.0,
+        warnings: rec.warnings,
+    });
+    Ok(())
+}
+
+/// A model that failed: a line in the errors file, the event, and the report's list.
+fn record_failed(
+    errors: &Path,
+    report: &mut DeviceReport,
+    on_event: &(dyn Fn(Event) + Sync),
+    device: &str,
+    model: &ModelId,
+    error: String,
+) {
+    let _ = append_json_line(
+        errors,
+        &serde_json::json!({"device": device, "model": model, "error": error, "timestamp_ms": now_ms()}),
+    );
+    on_event(Event::Failed { device: device.to_string(), model: model.label(), error: error.clone() });
+    report.failed.push((model.label(), error));
 }
