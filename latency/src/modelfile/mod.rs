@@ -6,8 +6,10 @@
 pub mod graph;
 pub mod onnx;
 mod onnx_proto;
+pub mod precision;
 pub mod tflite;
 
+pub use precision::{Calibration, Precision, Quantization};
 use spaces::ir::WeightsError;
 use thiserror::Error;
 
