@@ -133,9 +133,9 @@ fn describe(op: &Op) -> String {
 }
 
 fn print_table(net: &Network) {
-    println!("{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}", "layer", "op", "input", "output", "MACs", "params");
+    outln!("{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}", "layer", "op", "input", "output", "MACs", "params");
     for l in &net.layers {
-        println!(
+        outln!(
             "{:<18} {:<34} {:>13} {:>13} {:>13} {:>10}",
             l.name,
             describe(&l.op),
@@ -165,11 +165,11 @@ fn stats(a: StatsArgs) -> Result<()> {
             "params": net.params(),
             "layers": layers,
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("space {}  resolution {}  classes {}", arch.space_name(), net.resolution(), net.num_classes());
+        outln!("space {}  resolution {}  classes {}", arch.space_name(), net.resolution(), net.num_classes());
         print_table(&net);
-        println!(
+        outln!(
             "total: {} MACs ({:.1}M), {} params ({:.2}M)",
             net.macs(),
             net.macs() as f64 / 1e6,
@@ -185,7 +185,7 @@ fn sample(a: SampleArgs) -> Result<()> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
     for _ in 0..a.n {
         let g = space.sample(&mut rng);
-        println!("{}", space.to_json(&g));
+        outln!("{}", space.to_json(&g));
     }
     Ok(())
 }

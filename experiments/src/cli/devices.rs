@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
     let listed = list_devices(&servers);
     let rows = describe(&listed);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&listed, &rows))?);
+        outln!("{}", serde_json::to_string_pretty(&to_json(&listed, &rows))?);
     } else {
         print_table(&listed, &rows);
     }
@@ -127,11 +127,11 @@ fn print_table(listed: &[ServerDevices], rows: &[Row]) {
             (0..header.len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
         for row in &table {
             let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-            println!("{}", line.join("  ").trim_end());
+            outln!("{}", line.join("  ").trim_end());
         }
     }
     for n in notes {
-        println!("{n}");
+        outln!("{n}");
     }
 }
 

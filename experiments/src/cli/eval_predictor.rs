@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.json {
         let mut v = serde_json::to_value(m)?;
         v["family"] = p.family().into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let title = format!("{} on {}", a.predictor.display(), a.data.display());
         print!("{}", markdown_table(&title, &[(p.family().to_string(), m)]));

@@ -15,10 +15,10 @@ pub fn run(kind: &str, data: &Path, space: Option<&str>, resolution: Option<u32>
             let p = SinglePathPredictor::import(data)?;
             let s = spaces::space("singlepath")?;
             let spnas = presets::preset("spnasnet")?.arch().network(None);
-            println!("spnasnet: {:.3} ms", p.predict_ms(&spnas)?);
-            println!("all k5e6: {:.3} ms", p.predict_ms(&s.network(&Genome(vec![3; 20])))?);
-            println!("all k3e3: {:.3} ms", p.predict_ms(&s.network(&Genome(vec![0; 20])))?);
-            println!("smallest: {:.3} ms", p.predict_ms(&s.network(&s.extremes().0))?);
+            outln!("spnasnet: {:.3} ms", p.predict_ms(&spnas)?);
+            outln!("all k5e6: {:.3} ms", p.predict_ms(&s.network(&Genome(vec![3; 20])))?);
+            outln!("all k3e3: {:.3} ms", p.predict_ms(&s.network(&Genome(vec![0; 20])))?);
+            outln!("smallest: {:.3} ms", p.predict_ms(&s.network(&s.extremes().0))?);
             Box::new(p)
         }
         "ofa-yaml" => {
@@ -28,14 +28,14 @@ pub fn run(kind: &str, data: &Path, space: Option<&str>, resolution: Option<u32>
             let p = predictors::ofa_yaml::import(data, space, resolution)?;
             let s = spaces::space(space)?;
             let (small, large) = s.extremes();
-            println!(
+            outln!(
                 "{} lookup-table entries at resolutions {} (searches on this table use only these)",
                 p.entry_count(),
                 p.resolutions().iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
             );
             for r in p.resolutions() {
                 let [lo, hi] = [&small, &large].map(|g| p.predict_ms(&s.network_at(g, r)));
-                println!("at {r}: smallest subnet {:.3} ms, largest {:.3} ms", lo?, hi?);
+                outln!("at {r}: smallest subnet {:.3} ms, largest {:.3} ms", lo?, hi?);
             }
             Box::new(p)
         }
@@ -66,7 +66,7 @@ fn import_ofa_accuracy(data: &Path, space: Option<&str>, out: Option<&Path>) -> 
         224,
     )?;
     let largest = p.predict_spec(&[7; 20], &[6; 20], &[4; 5], 224)?;
-    println!(
+    outln!(
         "note10_lat@30ms at 224: {note10:.6} (OFA: 0.819671); largest subnet at 224: {largest:.6} (OFA: 0.835928)"
     );
     p.save(out)?;

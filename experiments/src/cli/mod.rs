@@ -1,7 +1,28 @@
 //! One module per subcommand; this file only wires them up and reports errors.
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
+
+/// `println!` for command output. When stdout is closed early (`hwnas spaces --json | head`)
+/// the process ends quietly with success, as `head` users expect, instead of panicking on
+/// the broken pipe. Rust ignores SIGPIPE, and restoring it would also kill hwnas on a
+/// write to an exited child, so the pipe is handled here, where output is written.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout_line(format_args!($($arg)*))
+    };
+}
+
+pub(crate) fn write_stdout_line(line: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        panic!("failed printing to stdout: {e}");
+    }
+}
 
 mod arch;
 mod devices;

@@ -18,22 +18,22 @@ pub fn run(args: Args) -> Result<()> {
         };
         if args.json {
             let genes: Vec<_> = s.genes().iter().map(|g| json!({"name": g.name, "choices": g.choices})).collect();
-            println!(
+            outln!(
                 "{}",
                 json!({"name": s.name(), "description": s.description(), "size": s.size(), "resolutions": res, "genes": genes})
             );
         } else {
-            println!(
+            outln!(
                 "{:<20} {:>9.3e} members  {:>3} genes  resolution {res_text}",
                 s.name(),
                 s.size(),
                 s.genes().len()
             );
-            println!("    {}", s.description());
+            outln!("    {}", s.description());
         }
     }
     if !args.json {
-        println!(
+        outln!(
             "{:<20} free-form MnasNet block-string networks (presets that no space expresses exactly)",
             spaces::BLOCKS
         );

@@ -308,7 +308,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if n > 0 {
         let k = (n / 2).clamp(1, 10);
         let avg = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
-        println!(
+        outln!(
             "steps {}..{} in {:.1}s: loss {:.4} (first {k}) -> {:.4} (last {k})",
             start,
             trainer.step,
@@ -317,7 +317,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             avg(&losses[n - k..])
         );
     }
-    println!("checkpoint {} at step {} of {}", a.out.display(), trainer.step, trainer.total_steps());
+    outln!("checkpoint {} at step {} of {}", a.out.display(), trainer.step, trainer.total_steps());
     drop(lock);
     Ok(())
 }
@@ -389,8 +389,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     let val = a.data.load(Split::Val)?;
     let acc = try_evaluate(&|x| model.forward_t(x, false), val.as_ref(), resolution, a.batch, a.max_examples, device)?;
-    println!("arch {arch}");
-    println!(
+    outln!("arch {arch}");
+    outln!(
         "resolution {resolution}  params {}  MACs {}  examples {}  top-1 {:.2}%  top-5 {:.2}%  loss {:.4}",
         model.net.params(),
         model.net.macs(),
@@ -401,11 +401,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     );
     if let Some(p) = &a.torchscript {
         torchscript::export(&model, resolution, device, p)?;
-        println!("wrote TorchScript {}", p.display());
+        outln!("wrote TorchScript {}", p.display());
     }
     if let Some(p) = &a.weights {
         model.to_weights()?.save(p).with_context(|| format!("cannot write {}", p.display()))?;
-        println!("wrote weights {}", p.display());
+        outln!("wrote weights {}", p.display());
     }
     Ok(())
 }
@@ -442,7 +442,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         let loss = forward(&x).cross_entropy_for_logits(&y);
         loss.backward();
     };
-    println!(
+    outln!(
         "{}: forward+backward, batch {} at {}x{} on {:?} ({} threads), median of {} interleaved runs",
         a.space,
         a.batch,
@@ -459,7 +459,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         let model = sn.extract(&sub_vs.root(), &g, a.resolution as u32);
         let (t_super, t_plain) =
             time_pair(a.iters, device, || step(&|x| sn.forward_t(x, true)), || step(&|x| model.forward_t(x, true)));
-        println!(
+        outln!(
             "  {what:<8} sub-network ({:>4.0}M MACs): supernet {:8.1} ms, extracted stand-alone {:8.1} ms, overhead {:.3}x",
             model.net.macs() as f64 / 1e6,
             1e3 * t_super,
