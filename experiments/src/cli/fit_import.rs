@@ -66,9 +66,7 @@ fn import_ofa_accuracy(data: &Path, space: Option<&str>, out: Option<&Path>) -> 
         224,
     )?;
     let largest = p.predict_spec(&[7; 20], &[6; 20], &[4; 5], 224)?;
-    outln!(
-        "note10_lat@30ms at 224: {note10:.6} (OFA: 0.819671); largest subnet at 224: {largest:.6} (OFA: 0.835928)"
-    );
+    outln!("note10_lat@30ms at 224: {note10:.6} (OFA: 0.819671); largest subnet at 224: {largest:.6} (OFA: 0.835928)");
     p.save(out)?;
     eprintln!("saved {}", out.display());
     Ok(())

@@ -23,12 +23,7 @@ pub fn run(args: Args) -> Result<()> {
                 json!({"name": s.name(), "description": s.description(), "size": s.size(), "resolutions": res, "genes": genes})
             );
         } else {
-            outln!(
-                "{:<20} {:>9.3e} members  {:>3} genes  resolution {res_text}",
-                s.name(),
-                s.size(),
-                s.genes().len()
-            );
+            outln!("{:<20} {:>9.3e} members  {:>3} genes  resolution {res_text}", s.name(), s.size(), s.genes().len());
             outln!("    {}", s.description());
         }
     }
