@@ -98,11 +98,34 @@ pub fn load(space: Option<&str>, preset: Option<&str>, arch: Option<&PathBuf>) -
         (None, Some(path)) => {
             let space = space.context("--space is required with --arch")?;
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Arch::parse(space, &text)
+            let member = job_result_member(space, &text)
+                .with_context(|| format!("{} is a search job's best.json of another space", path.display()))?;
+            Arch::parse(space, member.as_deref().unwrap_or(&text))
                 .with_context(|| format!("{} is not a valid `{space}` architecture", path.display()))
         }
         (None, None) => bail!("give --preset or --arch"),
     }
+}
+
+/// A search job's `best.json` (`{"space", "best": {"arch"}}` from evolution and RL,
+/// `{"strategy", "arch"}` from a differentiable job) stands for its best member, so
+/// `--arch runs/demo/best.json` works as given. `None` for any other file (parsed as
+/// the member itself); an error when the job searched another space.
+fn job_result_member(space: &str, text: &str) -> Result<Option<String>> {
+    let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    let member = match (doc.get("best").and_then(|b| b.get("arch")), doc.get("strategy"), doc.get("arch")) {
+        (Some(arch), _, _) => arch,
+        (None, Some(_), Some(arch)) => arch,
+        _ => return Ok(None),
+    };
+    if let Some(job_space) = doc.get("space").and_then(|s| s.as_str()) {
+        if job_space != space {
+            bail!("the job searched `{job_space}`, not `{space}`");
+        }
+    }
+    Ok(Some(member.to_string()))
 }
 
 fn describe(op: &Op) -> String {
