@@ -2,8 +2,13 @@
 //! (`arch`, `latency_ms`, optional `space`, `resolution`) and single-layer rows
 //! (`kind = layer`, `key`, `latency_ms`), as the profiler writes them and as the
 //! HW-NAS-Bench CSVs come (`arch` = dash-joined op names of `fbnet-cifar100`).
+//!
+//! An optional `precision` column (`fp32`, `fp16`, `int8`; missing or empty: `fp32`) says
+//! in which precision the model was deployed: a table measured in int8 does not price
+//! fp32 models, so a fit uses rows of one precision ([`Dataset::precision`]).
 
 use anyhow::{bail, Context, Result};
+use latency::modelfile::Precision;
 use polars::prelude::{CsvReadOptions, DataFrame, DataType, ParquetReader, SerReader};
 use serde_json::Value;
 use spaces::ir::Network;
@@ -22,6 +27,8 @@ pub struct NetworkRow {
     /// The measured target (latency in ms, or accuracy).
     pub value: f64,
     pub network: Network,
+    /// The precision the model was deployed in (`fp32` for files without the column).
+    pub precision: Precision,
 }
 
 /// One measured single layer, by lookup-table key.
@@ -29,6 +36,7 @@ pub struct NetworkRow {
 pub struct LayerRow {
     pub key: String,
     pub latency_ms: f64,
+    pub precision: Precision,
 }
 
 #[derive(Default)]
@@ -42,6 +50,52 @@ impl Dataset {
     /// The distinct spaces of the network rows, in order: what a predictor fitted on them serves.
     pub fn spaces(&self) -> Vec<String> {
         self.coverage().into_iter().map(|c| c.space).collect()
+    }
+
+    /// The distinct precisions of the rows (network and layer), in order; empty for no rows.
+    pub fn precisions(&self) -> Vec<Precision> {
+        let mut v: Vec<Precision> =
+            self.networks.iter().map(|r| r.precision).chain(self.layers.iter().map(|r| r.precision)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The one precision of the rows, what a predictor fitted on them prices (`fp32` for a
+    /// dataset without rows). Refused when they mix precisions: a fit would average int8
+    /// and float latencies into numbers that describe neither; select one first
+    /// ([`select_precision`](Self::select_precision), `hwnas fit --precision`).
+    pub fn precision(&self) -> Result<Precision> {
+        match self.precisions().as_slice() {
+            [] => Ok(Precision::Fp32),
+            [one] => Ok(*one),
+            many => bail!(
+                "{} mixes precisions {}: fit one precision at a time (e.g. `hwnas fit --precision {}`)",
+                self.described(),
+                list(many),
+                many[0]
+            ),
+        }
+    }
+
+    /// Keeps the rows measured in `precision`; refused when there are none, naming the ones
+    /// there are.
+    pub fn select_precision(&mut self, precision: Precision) -> Result<()> {
+        let there = self.precisions();
+        if !there.contains(&precision) {
+            bail!("{} has no rows in precision {precision} (its rows are {})", self.described(), list(&there));
+        }
+        self.networks.retain(|r| r.precision == precision);
+        self.layers.retain(|r| r.precision == precision);
+        Ok(())
+    }
+
+    fn described(&self) -> String {
+        if self.source.is_empty() {
+            "the dataset".into()
+        } else {
+            format!("dataset {}", self.source)
+        }
     }
 
     /// Distinct (space, resolutions) of the network rows, for a lookup table's coverage.
@@ -61,6 +115,10 @@ impl Dataset {
             })
             .collect()
     }
+}
+
+fn list(p: &[Precision]) -> String {
+    p.iter().map(Precision::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The largest latency a row may have: 1,000 s per inference.
@@ -118,6 +176,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let space_col = strings(df, "space")?;
     let device = strings(df, "device")?;
     let resolution = floats(df, "resolution")?;
+    let precision_col = strings(df, "precision")?;
     let columns = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
     let is_layer = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref()) == Some("layer");
     if arch.is_none() && (0..n).any(|i| !is_layer(i)) {
@@ -125,7 +184,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     }
     let is_latency = target == "latency_ms";
     let mut spaces_by_name: BTreeMap<String, Box<dyn SearchSpace>> = BTreeMap::new();
-    let mut first_row: BTreeMap<(String, u32, Option<String>), usize> = BTreeMap::new();
+    let mut first_row: BTreeMap<(String, u32, Option<String>, Precision), usize> = BTreeMap::new();
     let mut ds = Dataset::default();
     for i in 0..n {
         let row = i + 1;
@@ -138,13 +197,17 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
             let shown = if v.abs() >= 1e9 { format!("{v:e}") } else { v.to_string() };
             bail!("row {row}: `{target}` is {shown}; a measured latency is positive and at most {MAX_LATENCY_MS} ms");
         }
+        let precision = match precision_col.as_ref().and_then(|p| p[i].as_deref()).filter(|p| !p.is_empty()) {
+            None => Precision::Fp32,
+            Some(p) => p.parse::<Precision>().map_err(|e| anyhow::anyhow!("row {row}: `precision`: {e}"))?,
+        };
         let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
         if kind_i == "layer" {
             let k = key
                 .as_ref()
                 .and_then(|k| k[i].clone())
                 .with_context(|| format!("row {row}: layer row without `key`"))?;
-            ds.layers.push(LayerRow { key: k, latency_ms: v });
+            ds.layers.push(LayerRow { key: k, latency_ms: v, precision });
             continue;
         }
         let text = arch.as_ref().and_then(|a| a[i].clone()).with_context(|| format!("row {row}: no `arch`"))?;
@@ -169,16 +232,24 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         };
         let network = space.network_at(&genome, r);
         let arch_id = format!("{space_name}:{}", space.to_json(&genome));
-        // One measurement per architecture and resolution (and device): a repeat would weigh
-        // that network twice in every fit and sit on both sides of a split.
+        // One measurement per architecture and resolution (and device and precision): a repeat
+        // would weigh that network twice in every fit and sit on both sides of a split.
         let dev = device.as_ref().and_then(|d| d[i].clone());
-        if let Some(first) = first_row.insert((arch_id.clone(), r, dev), row) {
+        if let Some(first) = first_row.insert((arch_id.clone(), r, dev, precision), row) {
             bail!(
                 "rows {first} and {row} measure the same architecture at resolution {r} (`{text}`): \
                  keep one measurement per architecture (average repeats before fitting)"
             );
         }
-        ds.networks.push(NetworkRow { space: space_name, genome, arch_id, resolution: r, value: v, network });
+        ds.networks.push(NetworkRow {
+            space: space_name,
+            genome,
+            arch_id,
+            resolution: r,
+            value: v,
+            network,
+            precision,
+        });
     }
     Ok(ds)
 }

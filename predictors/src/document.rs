@@ -64,9 +64,13 @@ pub fn read<T: DeserializeOwned>(path: &Path, family: &str) -> Result<T> {
 }
 
 /// Loads any latency predictor file, dispatching on its `family`.
+/// A file with a `precision` field comes back with it ([`crate::precision`]); one without
+/// it prices fp32 models.
 pub fn load_predictor(path: &Path) -> Result<Box<dyn LatencyPredictor>> {
-    let (family, _) = read_any(path)?;
-    Ok(match family.as_str() {
+    let (family, doc) = read_any(path)?;
+    let recorded = doc.get(crate::precision::FIELD).is_some();
+    let precision = crate::precision::of_document(path, &doc)?;
+    let p: Box<dyn LatencyPredictor> = match family.as_str() {
         crate::lut::FAMILY => Box::new(crate::lut::LutPredictor::load(path)?),
         crate::flops::FAMILY => Box::new(crate::flops::FlopsPredictor::load(path)?),
         crate::kernel::FAMILY => Box::new(crate::kernel::KernelPredictor::load(path)?),
@@ -76,5 +80,6 @@ pub fn load_predictor(path: &Path) -> Result<Box<dyn LatencyPredictor>> {
         other => {
             bail!("{}: unknown predictor family `{other}` (lut, kernel, mlp, flops, spnas, ofa-lut)", path.display())
         }
-    })
+    };
+    Ok(if recorded { crate::precision::with_precision(p, precision) } else { p })
 }

@@ -19,6 +19,9 @@
 //!   imported from its `.pth` ([`torch_file`] reads PyTorch files).
 //!
 //! Accuracy predictor files of any family load with [`accuracy::load`].
+//!
+//! A fitted latency predictor also records the precision (fp32, fp16, int8) its measurements
+//! were deployed in ([`precision`]), and jobs of another precision refuse it.
 
 pub mod accuracy;
 pub mod additive;
@@ -41,6 +44,7 @@ pub mod nnls;
 pub mod ofa_accuracy;
 pub mod ofa_yaml;
 pub mod plots;
+pub mod precision;
 pub mod ridge;
 pub mod split;
 pub mod spnas;
@@ -49,6 +53,8 @@ pub mod train;
 
 pub use accuracy::AccuracyPredictor;
 pub use document::{load_predictor, FORMAT, VERSION};
+pub use latency::modelfile::Precision;
+pub use precision::{check_precision, with_precision};
 use spaces::ir::Network;
 
 /// Why a predictor could not answer.
@@ -90,6 +96,12 @@ pub trait LatencyPredictor: Send + Sync {
     /// recorded it).
     fn spaces_served(&self) -> Option<Vec<String>> {
         None
+    }
+    /// The precision of the deployed models whose measurements the predictor was fitted on
+    /// (the saved document's `precision`; `fp32` for files without it and for imports). A job
+    /// deploying another precision is refused ([`check_precision`]).
+    fn precision(&self) -> Precision {
+        Precision::Fp32
     }
 }
 

@@ -56,8 +56,19 @@ pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Resu
     Ok(p)
 }
 
-/// Fits `family` on the training rows.
+/// Fits `family` on the training rows. The predictor records the dataset's precision; a
+/// dataset mixing precisions is refused ([`Dataset::precision`]).
 pub fn fit(
+    family: &str,
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    opts: &TrainOptions,
+) -> Result<Box<dyn LatencyPredictor>> {
+    let precision = ds.precision()?;
+    Ok(crate::precision::with_precision(fit_family(family, ds, train, opts)?, precision))
+}
+
+fn fit_family(
     family: &str,
     ds: &Dataset,
     train: &[&NetworkRow],
@@ -66,7 +77,7 @@ pub fn fit(
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     Ok(match family {
-        "auto" => fit_auto(ds, train, opts)?.0,
+        "auto" => fit_selected_any(ds, train, None, opts)?.0,
         "lut" => Box::new(fit_lut(ds, train, opts)?),
         "kernel" if ds.layers.is_empty() => {
             // No per-layer targets: the per-kind cost model, fitted to the networks.
@@ -130,6 +141,17 @@ pub fn fit_transfer(
 }
 
 fn fit_selected(
+    ds: &Dataset,
+    train: &[&NetworkRow],
+    source: Option<&dyn crate::additive::PerLayer>,
+    opts: &TrainOptions,
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+    let precision = ds.precision()?;
+    let (p, sel) = fit_selected_any(ds, train, source, opts)?;
+    Ok((crate::precision::with_precision(p, precision), sel))
+}
+
+fn fit_selected_any(
     ds: &Dataset,
     train: &[&NetworkRow],
     source: Option<&dyn crate::additive::PerLayer>,

@@ -1,0 +1,83 @@
+//! The precision a latency predictor prices: the one its measurements were deployed in.
+//!
+//! A fitted predictor file records it as a top-level `precision` field (`fp32`, `fp16`,
+//! `int8`); a file written before hwnas recorded it, and every imported table, reads as
+//! `fp32`. [`check_precision`] refuses a job of another precision.
+
+use crate::additive::PerLayer;
+use crate::{LatencyPredictor, PredictError};
+use anyhow::{bail, Context, Result};
+use latency::modelfile::Precision;
+use serde_json::Value;
+use spaces::ir::Network;
+use std::path::Path;
+
+/// The saved document's field.
+pub const FIELD: &str = "precision";
+
+/// A predictor with the precision its measurements were made in; answers as the predictor
+/// it wraps, and saves the precision into that predictor's document.
+pub struct WithPrecision {
+    inner: Box<dyn LatencyPredictor>,
+    precision: Precision,
+}
+
+/// `p`, recorded as pricing models deployed in `precision`.
+pub fn with_precision(p: Box<dyn LatencyPredictor>, precision: Precision) -> Box<dyn LatencyPredictor> {
+    Box::new(WithPrecision { inner: p, precision })
+}
+
+/// The `precision` of a saved document: absent (files of older builds, imports) is `fp32`.
+pub fn of_document(path: &Path, doc: &Value) -> Result<Precision> {
+    match doc.get(FIELD) {
+        None | Some(Value::Null) => Ok(Precision::Fp32),
+        Some(Value::String(s)) => {
+            s.parse().map_err(anyhow::Error::msg).with_context(|| format!("{}: field `{FIELD}`", path.display()))
+        }
+        Some(other) => bail!("{}: `{FIELD}` must be fp32, fp16 or int8, not {other}", path.display()),
+    }
+}
+
+impl LatencyPredictor for WithPrecision {
+    fn family(&self) -> &str {
+        self.inner.family()
+    }
+    fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
+        self.inner.predict_ms(net)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        self.inner.save(path)?;
+        crate::document::attach(path, FIELD, Value::String(self.precision.to_string()))
+    }
+    fn per_layer(&self) -> Option<&dyn PerLayer> {
+        self.inner.per_layer()
+    }
+    fn per_layer_at(&self, resolution: u32) -> Option<&dyn PerLayer> {
+        self.inner.per_layer_at(resolution)
+    }
+    fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
+        self.inner.resolutions_covered(space)
+    }
+    fn spaces_served(&self) -> Option<Vec<String>> {
+        self.inner.spaces_served()
+    }
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+}
+
+/// Refuses to price models deployed in `job` with a predictor fitted on measurements of
+/// another precision (int8 kernels are not fp32 kernels at a scale: their ranking differs
+/// by layer kind). `allow`: say so and go on (the caller reports it).
+pub fn check_precision(p: &dyn LatencyPredictor, job: Precision) -> Result<()> {
+    let fitted = p.precision();
+    if fitted != job {
+        bail!(
+            "this `{}` latency predictor was fitted on {fitted} measurements, but the job deploys {job} models: \
+             fit one on {job} measurements (`hwnas profile --precision {job}`, then `hwnas fit --precision {job}`), \
+             or pass --allow-precision-mismatch to price {job} models with {fitted} latencies anyway",
+            p.family()
+        );
+    }
+    Ok(())
+}
