@@ -10,9 +10,9 @@ use super::onnx_proto::{
     attribute_type, data_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
 };
-use super::ModelFileError;
+use super::{ModelFileError, Precision, Quantization};
 use prost::Message;
-use spaces::ir::{Act, Gate, Network, Weights};
+use spaces::ir::{Act, Gate, Layer, Network, Weights};
 
 /// Opset 17: HardSwish needs 14; 17 is supported by every current runtime.
 pub const OPSET: i64 = 17;
@@ -24,6 +24,33 @@ pub const LOGITS: &str = "logits";
 /// The network as an ONNX model: input `input` [1, 3, H, W], output `logits`.
 pub fn network_model(net: &Network, weights: &Weights) -> Result<Vec<u8>, ModelFileError> {
     Ok(write(&Graph::lower(net, weights)?, LOGITS))
+}
+
+/// Name of a single-layer model's output.
+pub const OUTPUT: &str = "output";
+
+/// The network as an ONNX model in the precision `q` asks for: fp32 is exactly
+/// [`network_model`]; fp16 and int8 (QDQ) are described in docs/precision.md.
+pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
+    match q.precision {
+        Precision::Fp32 => network_model(net, weights),
+        p => Err(unsupported(p, "hwnas network")),
+    }
+}
+
+/// A model of `layer` alone on its input shape, random weights from `seed`, output
+/// `output`, in the precision `q` asks for.
+pub fn layer_model_as(layer: &Layer, seed: u64, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
+    let net = Network { input: layer.input, layers: vec![layer.clone()], bn_eps: 1e-5 };
+    let graph = Graph::lower(&net, &Weights::random_layer(layer, seed))?;
+    match q.precision {
+        Precision::Fp32 => Ok(write(&graph, OUTPUT)),
+        p => Err(unsupported(p, &layer.name)),
+    }
+}
+
+fn unsupported(p: Precision, what: &str) -> ModelFileError {
+    ModelFileError::Unsupported { format: "ONNX", why: format!("{what}: {p} is not written yet") }
 }
 
 /// The ONNX model of `graph`, its output named `output_name`.

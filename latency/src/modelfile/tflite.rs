@@ -17,7 +17,7 @@
 //!   the pooled shortcut as AVERAGE_POOL_2D (SAME, whose divisor skips padding) + ADD.
 
 use super::graph::{ConvStep, Dims, Graph, Step, Value};
-use super::ModelFileError;
+use super::{ModelFileError, Precision, Quantization};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 use spaces::ir::{Act, Gate, Layer, Network, Weights};
 use tract_tflite::tflite::{
@@ -51,6 +51,30 @@ pub fn layer_model(layer: &Layer, seed: u64) -> Vec<u8> {
     Graph::lower(&net, &Weights::random_layer(layer, seed))
         .and_then(|g| write(&g, OUTPUT, &layer.key()))
         .unwrap_or_else(|e| panic!("layer {}: {e}", layer.name))
+}
+
+/// The network as a TFLite model in the precision `q` asks for: fp32 is exactly
+/// [`network_model`]; fp16 and int8 are described in docs/precision.md.
+pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
+    match q.precision {
+        Precision::Fp32 => network_model(net, weights),
+        p => Err(unsupported(p, "hwnas network")),
+    }
+}
+
+/// A model of `layer` alone (random weights from `seed`) in the precision `q` asks
+/// for; fp32 is exactly [`layer_model`]. Errors instead of panicking.
+pub fn layer_model_as(layer: &Layer, seed: u64, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
+    let net = Network { input: layer.input, layers: vec![layer.clone()], bn_eps: 1e-5 };
+    let graph = Graph::lower(&net, &Weights::random_layer(layer, seed))?;
+    match q.precision {
+        Precision::Fp32 => write(&graph, OUTPUT, &layer.key()),
+        p => Err(unsupported(p, &layer.name)),
+    }
+}
+
+fn unsupported(p: Precision, what: &str) -> ModelFileError {
+    ModelFileError::Unsupported { format: "TFLite", why: format!("{what}: {p} is not written yet") }
 }
 
 /// The TFLite model of `graph`, its output tensor named `output_name`.
