@@ -3,6 +3,7 @@
 //! same function and can be checked against each other and against PyTorch.
 //! Files are deterministic: the same network and weights give the same bytes.
 
+pub mod calibrate;
 pub mod graph;
 pub mod onnx;
 mod onnx_proto;
@@ -19,6 +20,8 @@ pub enum ModelFileError {
     Weights(#[from] WeightsError),
     #[error("malformed network: {0}")]
     Network(String),
+    #[error("calibration: {0}")]
+    Calibration(String),
     #[error("cannot express in {format}: {why}")]
     Unsupported { format: &'static str, why: String },
 }
