@@ -12,6 +12,7 @@ use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Layer, Network, Op};
+use spaces::{OfaBase, SpaceFamily};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -199,7 +200,7 @@ pub struct OfaLut {
 
 impl OfaLut {
     fn from_doc(doc: Doc) -> Result<Self> {
-        if !doc.space.starts_with("ofa-") {
+        if !spaces::is_family(&doc.space, spaces::ofa) {
             bail!("an OFA lookup table describes an ofa-* space, not `{}`", doc.space);
         }
         let mut luts: Vec<(u32, LutPredictor)> = Vec::new();
@@ -276,9 +277,9 @@ impl LatencyPredictor for OfaLut {
 /// Imports the table(s) at `path` for `space` (an OFA space): one table per resolution, in
 /// which every layer the space can contain at that resolution must have an entry.
 pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<OfaLut> {
-    let mbv3 = match space_name {
-        s if s.starts_with("ofa-mbv3") => true,
-        s if s.starts_with("ofa-proxyless") => false,
+    let mbv3 = match spaces::family_of(space_name) {
+        Ok(SpaceFamily::Ofa(OfaBase::MobileNetV3)) => true,
+        Ok(SpaceFamily::Ofa(OfaBase::ProxylessNas)) => false,
         _ => bail!("OFA tables describe the ofa-mbv3-* and ofa-proxyless-* spaces, not `{space_name}`"),
     };
     let space = spaces::space(space_name)?;

@@ -50,8 +50,8 @@ use predictors::LatencyPredictor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use spaces::spaces::fbnet::{LAYERS, OPS};
-use spaces::{Genome, SearchSpace};
+use spaces::spaces::fbnet::{FbNet, LAYERS, OPS};
+use spaces::{Genome, SearchSpace, SpaceFamily};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,8 +169,8 @@ pub const MAX_RESOLUTION: u32 = 1024;
 impl DnasConfig {
     pub fn validate(&self) -> Result<()> {
         let space_ok = match self.method {
-            DnasMethod::Fbnet(_) => self.space.starts_with("fbnet"),
-            DnasMethod::Singlepath(_) => self.space == "singlepath",
+            DnasMethod::Fbnet(_) => spaces::is_family(&self.space, |f| f == SpaceFamily::FbNet),
+            DnasMethod::Singlepath(_) => spaces::is_family(&self.space, |f| f == SpaceFamily::SinglePath),
         };
         if !space_ok {
             bail!(
@@ -337,7 +337,7 @@ pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLaten
             // Skip ops are priced as the predictor prices them (its identity entry), so that
             // a one-hot θ reproduces predict_ms.
             let ms = if layer.is_timed() { compiled.require(layer)? } else { 0.0 };
-            if layer.name.starts_with("stage") {
+            if FbNet::is_searchable(layer) {
                 table[l][j] = ms;
                 l += 1;
             } else if j == 0 {

@@ -6,7 +6,7 @@
 use anyhow::{bail, Result};
 use serde_json::Value;
 use spaces::ir::{Layer, Network};
-use spaces::{ArchError, Gene, Genome, SearchSpace};
+use spaces::{ArchError, Gene, GeneRole, Genome, SearchSpace, SpaceFamily};
 use std::collections::BTreeMap;
 
 pub struct Pinned {
@@ -22,7 +22,7 @@ pub fn pin(space: Box<dyn SearchSpace>, fixed: &BTreeMap<String, String>) -> Res
     if fixed.is_empty() {
         return Ok(space);
     }
-    let family = |g: &Gene| g.name.split('[').next().unwrap_or(&g.name).to_string();
+    let family = |g: &Gene| g.family().to_string();
     let mut pins = Vec::new();
     for (name, choice) in fixed {
         let genes: Vec<(usize, &Gene)> =
@@ -55,6 +55,12 @@ impl Pinned {
 impl SearchSpace for Pinned {
     fn name(&self) -> &str {
         self.inner.name()
+    }
+    fn family(&self) -> SpaceFamily {
+        self.inner.family()
+    }
+    fn gene_role(&self, i: usize) -> GeneRole {
+        self.inner.gene_role(i)
     }
     fn description(&self) -> String {
         format!("{} (fixed: {})", self.inner.description(), self.summary)
@@ -176,6 +182,12 @@ impl Restricted {
 impl SearchSpace for Restricted {
     fn name(&self) -> &str {
         self.inner.name()
+    }
+    fn family(&self) -> SpaceFamily {
+        self.inner.family()
+    }
+    fn gene_role(&self, i: usize) -> GeneRole {
+        self.inner.gene_role(i)
     }
     fn description(&self) -> String {
         let r = self.resolutions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");

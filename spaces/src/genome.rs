@@ -20,6 +20,10 @@ impl Gene {
     pub fn cardinality(&self) -> usize {
         self.choices.len()
     }
+    /// The name without its index: `ks` for `ks[3]`, `blocks` for `blocks[2].op`, `r` for `r`.
+    pub fn family(&self) -> &str {
+        self.name.split('[').next().unwrap_or(&self.name)
+    }
 }
 
 /// A member of a space: one choice index per gene, in the space's gene order.

@@ -18,7 +18,7 @@ mod util;
 pub use error::ArchError;
 pub use genome::{Gene, Genome};
 pub use layout::GeneLayout;
-pub use space::{dedup_layers, SearchSpace};
+pub use space::{dedup_layers, GeneRole, OfaBase, SearchSpace, SpaceFamily};
 pub use util::make_divisible;
 
 use ir::Network;
@@ -54,6 +54,26 @@ pub fn space(name: &str) -> Result<Box<dyn SearchSpace>, ArchError> {
 /// Every search space.
 pub fn all_spaces() -> Vec<Box<dyn SearchSpace>> {
     SPACE_NAMES.iter().map(|n| space(n).expect("registered space")).collect()
+}
+
+/// The family of the space called `name` (an error names the known spaces).
+pub fn family_of(name: &str) -> Result<SpaceFamily, ArchError> {
+    Ok(space(name)?.family())
+}
+
+/// Whether `name` is a registered space of a family `wanted` accepts.
+pub fn is_family(name: &str, wanted: impl Fn(SpaceFamily) -> bool) -> bool {
+    family_of(name).is_ok_and(wanted)
+}
+
+/// The names of the registered spaces of a family `wanted` accepts, in registry order.
+pub fn names_of(wanted: impl Fn(SpaceFamily) -> bool) -> impl Iterator<Item = &'static str> {
+    SPACE_NAMES.into_iter().filter(move |n| is_family(n, &wanted))
+}
+
+/// Whether a family is once-for-all's (for [`is_family`] and [`names_of`]).
+pub fn ofa(f: SpaceFamily) -> bool {
+    matches!(f, SpaceFamily::Ofa(_))
 }
 
 /// An architecture read from JSON: a member of a search space, or a free-form network.

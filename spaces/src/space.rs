@@ -5,10 +5,56 @@ use crate::ArchError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The paper a space comes from. Supernets, differentiable searches, importers and exporters
+/// dispatch on this, never on the space's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpaceFamily {
+    /// Once-for-all supernets: elastic kernel, expansion, depth and resolution.
+    Ofa(OfaBase),
+    /// Single-Path NAS: MobileNetV2 superkernels.
+    SinglePath,
+    /// MnasNet's factorized hierarchical space.
+    MnasNet,
+    /// FBNet's layer-wise space (ImageNet or HW-NAS-Bench's CIFAR-100 macro).
+    FbNet,
+}
+
+/// The network an OFA space's blocks are elastic versions of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OfaBase {
+    MobileNetV3,
+    ProxylessNas,
+}
+
+/// What one gene of a space chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GeneRole {
+    /// A block's depthwise kernel size (OFA `ks[i]`).
+    Kernel,
+    /// A block's expansion ratio (OFA `e[i]`).
+    Expand,
+    /// A stage's depth (OFA `d[i]`).
+    Depth,
+    /// The input resolution (OFA `r`).
+    Resolution,
+    /// The op of one searchable layer (FBNet `ops[i]`, Single-Path `ops[i]`).
+    LayerOp,
+    /// The head width (FBNet-A's 1504 or 1984).
+    Head,
+    /// Any other choice (MnasNet's per-block genes).
+    Other,
+}
+
 /// A search space: a product of genes, each member decoding to a [`Network`].
 /// Object-safe, so strategies, predictors and the CLI work on any space by name.
 pub trait SearchSpace: Send + Sync {
     fn name(&self) -> &str;
+    /// The paper the space comes from.
+    fn family(&self) -> SpaceFamily;
+    /// What gene `i` chooses.
+    fn gene_role(&self, _i: usize) -> GeneRole {
+        GeneRole::Other
+    }
     /// One line on what the space is and where it comes from.
     fn description(&self) -> String;
     fn genes(&self) -> &[Gene];
@@ -99,4 +145,58 @@ pub fn dedup_layers(layers: impl IntoIterator<Item = Layer>) -> Vec<Layer> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spaces::fbnet::FbNet;
+
+    #[test]
+    fn every_registered_space_says_its_family() {
+        let families: Vec<SpaceFamily> = crate::all_spaces().iter().map(|s| s.family()).collect();
+        use SpaceFamily::*;
+        assert_eq!(
+            families,
+            [
+                Ofa(OfaBase::MobileNetV3),
+                Ofa(OfaBase::MobileNetV3),
+                Ofa(OfaBase::ProxylessNas),
+                SinglePath,
+                MnasNet,
+                FbNet,
+                FbNet
+            ]
+        );
+    }
+
+    #[test]
+    fn ofa_gene_roles_follow_the_gene_names() {
+        for name in ["ofa-mbv3-w1.0", "ofa-proxyless-w1.3"] {
+            let space = crate::space(name).unwrap();
+            for (i, gene) in space.genes().iter().enumerate() {
+                let expected = match gene.family() {
+                    "ks" => GeneRole::Kernel,
+                    "e" => GeneRole::Expand,
+                    "d" => GeneRole::Depth,
+                    "r" => GeneRole::Resolution,
+                    other => panic!("{name}: unexpected gene {other}"),
+                };
+                assert_eq!(space.gene_role(i), expected, "{name} gene {}", gene.name);
+            }
+        }
+    }
+
+    #[test]
+    fn fbnet_has_one_searchable_layer_per_op_gene() {
+        for name in ["fbnet", "fbnet-cifar100"] {
+            let space = crate::space(name).unwrap();
+            let (small, large) = space.extremes();
+            let op_genes = (0..space.genes().len()).filter(|&i| space.gene_role(i) == GeneRole::LayerOp).count();
+            for g in [small, large] {
+                let searchable = space.network(&g).layers.iter().filter(|l| FbNet::is_searchable(l)).count();
+                assert_eq!(searchable, op_genes, "{name}");
+            }
+        }
+    }
 }

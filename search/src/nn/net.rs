@@ -6,7 +6,7 @@ use super::supernet::{fbnet::FbNetSupernet, ofa::OfaSupernet, singlepath::Single
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spaces::Arch;
+use spaces::{Arch, SpaceFamily};
 use tch::nn::VarStore;
 use tch::Tensor;
 
@@ -54,11 +54,11 @@ impl Net {
                     .with_context(|| format!("checkpoint architecture is not a valid `{space}` member"))?;
                 Net::Fixed(Model::new(&root, &arch.network(None)))
             }
-            NetSpec::Supernet { space } => match space.as_str() {
-                s if s.starts_with("ofa-") => Net::Ofa(OfaSupernet::new(&root, s)?),
-                "singlepath" => Net::SinglePath(SinglePathSupernet::new(&root)),
-                s if s.starts_with("fbnet") => Net::FbNet(FbNetSupernet::new(&root, s)?),
-                s => bail!(
+            NetSpec::Supernet { space: s } => match spaces::family_of(s) {
+                Ok(SpaceFamily::Ofa(_)) => Net::Ofa(OfaSupernet::new(&root, s)?),
+                Ok(SpaceFamily::SinglePath) => Net::SinglePath(SinglePathSupernet::new(&root)),
+                Ok(SpaceFamily::FbNet) => Net::FbNet(FbNetSupernet::new(&root, s)?),
+                _ => bail!(
                     "space `{s}` has no weight-shared supernet (ofa-*, singlepath, fbnet, fbnet-cifar100 do); train one architecture with --arch/--preset"
                 ),
             },

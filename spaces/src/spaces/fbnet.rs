@@ -7,7 +7,7 @@
 use crate::genome::{Gene, Genome};
 use crate::ir::{Act, Layer, MbConv, NetBuilder, Network, Op};
 use crate::json;
-use crate::{ArchError, SearchSpace};
+use crate::{ArchError, GeneRole, SearchSpace, SpaceFamily};
 use serde_json::{json, Value};
 
 /// The candidate ops in HW-NAS-Bench's index order.
@@ -39,6 +39,12 @@ struct MacroSpec {
 }
 
 impl FbNet {
+    /// Whether `layer` of a member is one of the 22 searchable layers the `ops` genes
+    /// choose (this space names them `stageN.layerM`; stem, head and classifier are fixed).
+    pub fn is_searchable(layer: &Layer) -> bool {
+        layer.name.starts_with("stage")
+    }
+
     pub fn new(variant: Macro) -> Self {
         let mut genes: Vec<Gene> = (0..LAYERS).map(|i| Gene::new(format!("ops[{i}]"), OPS)).collect();
         if variant == Macro::ImageNet {
@@ -114,6 +120,17 @@ impl FbNet {
 }
 
 impl SearchSpace for FbNet {
+    fn family(&self) -> SpaceFamily {
+        SpaceFamily::FbNet
+    }
+    /// `ops[0..22]`, then FBNet-A's `head` (ImageNet only).
+    fn gene_role(&self, i: usize) -> GeneRole {
+        if i < LAYERS {
+            GeneRole::LayerOp
+        } else {
+            GeneRole::Head
+        }
+    }
     fn name(&self) -> &str {
         match self.variant {
             Macro::ImageNet => "fbnet",

@@ -15,7 +15,7 @@ use crate::genome::{Gene, Genome};
 use crate::ir::{Act, Layer, NetBuilder, Network, Op, Shape, Shortcut};
 use crate::json;
 use crate::util::make_divisible;
-use crate::{ArchError, SearchSpace};
+use crate::{ArchError, SearchSpace, SpaceFamily};
 use serde_json::{json, Value};
 
 pub const OPS: [&str; 4] = ["conv", "dwconv", "mbconv3", "mbconv6"];
@@ -132,6 +132,9 @@ impl MnasNet {
 }
 
 impl SearchSpace for MnasNet {
+    fn family(&self) -> SpaceFamily {
+        SpaceFamily::MnasNet
+    }
     fn name(&self) -> &str {
         "mnasnet"
     }

@@ -7,7 +7,7 @@ use crate::ir::{Act, Conv, Gate, Layer, MbConv, NetBuilder, Network, Op, Shortcu
 use crate::json;
 use crate::layout::{GeneLayout, Position};
 use crate::util::make_divisible;
-use crate::{ArchError, SearchSpace};
+use crate::{ArchError, GeneRole, OfaBase, SearchSpace, SpaceFamily};
 use serde_json::{json, Value};
 
 pub(crate) const KERNELS: [u32; 3] = [3, 5, 7];
@@ -24,15 +24,9 @@ struct Stage {
     elastic_depth: bool,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Family {
-    MobileNetV3,
-    Proxyless,
-}
-
 pub struct OfaSpace {
     name: String,
-    family: Family,
+    family: OfaBase,
     stem: u32,
     first_block: u32,
     stages: Vec<Stage>,
@@ -64,7 +58,7 @@ impl OfaSpace {
             .enumerate()
             .map(|(i, &(stride, act, se))| Stage { stride, act, se, out: c[2 + i], max_depth: 4, elastic_depth: true })
             .collect();
-        Self::new(format!("ofa-mbv3-w{width:.1}"), Family::MobileNetV3, c[0], c[1], stages, vec![c[7], last])
+        Self::new(format!("ofa-mbv3-w{width:.1}"), OfaBase::MobileNetV3, c[0], c[1], stages, vec![c[7], last])
     }
 
     pub fn proxyless(width: f64) -> Self {
@@ -81,10 +75,10 @@ impl OfaSpace {
             })
             .collect();
         let last = if width > 1.0 { c[8] } else { 1280 };
-        Self::new(format!("ofa-proxyless-w{width:.1}"), Family::Proxyless, c[0], c[1], stages, vec![last])
+        Self::new(format!("ofa-proxyless-w{width:.1}"), OfaBase::ProxylessNas, c[0], c[1], stages, vec![last])
     }
 
-    fn new(name: String, family: Family, stem: u32, first_block: u32, stages: Vec<Stage>, head: Vec<u32>) -> Self {
+    fn new(name: String, family: OfaBase, stem: u32, first_block: u32, stages: Vec<Stage>, head: Vec<u32>) -> Self {
         let slots: usize = stages.iter().map(|s| s.max_depth).sum();
         let mut genes: Vec<Gene> = (0..slots).map(|i| Gene::new(format!("ks[{i}]"), KERNELS)).collect();
         genes.extend((0..slots).map(|i| Gene::new(format!("e[{i}]"), EXPANDS)));
@@ -154,11 +148,11 @@ impl OfaSpace {
     /// Builds the network; `choice(slot)` gives (kernel, expand) of active slots.
     fn build(&self, depths: &[usize], resolution: u32, choice: impl Fn(usize) -> (u32, u32)) -> Network {
         let (stem_act, first_act) = match self.family {
-            Family::MobileNetV3 => (Act::HSwish, Act::Relu),
-            Family::Proxyless => (Act::Relu6, Act::Relu6),
+            OfaBase::MobileNetV3 => (Act::HSwish, Act::Relu),
+            OfaBase::ProxylessNas => (Act::Relu6, Act::Relu6),
         };
         let mut b = NetBuilder::new(resolution);
-        if self.family == Family::Proxyless {
+        if self.family == OfaBase::ProxylessNas {
             b.bn_eps(1e-3);
         }
         b.push("stem", Op::conv_bn(self.stem, 3, 2, stem_act));
@@ -176,7 +170,7 @@ impl OfaSpace {
                 act: first_act,
                 se: None,
                 // OFA-MBv3 keeps the identity shortcut of its 16 -> 16 first block; Proxyless has none.
-                shortcut: MbConv::residual_rule(input, self.first_block, 1, self.family == Family::MobileNetV3),
+                shortcut: MbConv::residual_rule(input, self.first_block, 1, self.family == OfaBase::MobileNetV3),
             }),
         );
         for (si, p, slot) in self.slot_positions() {
@@ -187,7 +181,7 @@ impl OfaSpace {
             }
         }
         match self.family {
-            Family::MobileNetV3 => {
+            OfaBase::MobileNetV3 => {
                 b.push("final_expand", Op::conv_bn(self.head[0], 1, 1, Act::HSwish));
                 b.push("pool", Op::GlobalAvgPool);
                 b.push(
@@ -205,7 +199,7 @@ impl OfaSpace {
                     }),
                 );
             }
-            Family::Proxyless => {
+            OfaBase::ProxylessNas => {
                 b.push("feature_mix", Op::conv_bn(self.head[0], 1, 1, Act::Relu6));
                 b.push("pool", Op::GlobalAvgPool);
             }
@@ -229,15 +223,32 @@ impl SearchSpace for OfaSpace {
         &self.name
     }
 
+    fn family(&self) -> SpaceFamily {
+        SpaceFamily::Ofa(self.family)
+    }
+
+    /// `ks[0..slots]`, `e[0..slots]`, the elastic stages' `d[i]`, then `r`.
+    fn gene_role(&self, i: usize) -> GeneRole {
+        if i < self.slots {
+            GeneRole::Kernel
+        } else if i < 2 * self.slots {
+            GeneRole::Expand
+        } else if i + 1 < self.genes.len() {
+            GeneRole::Depth
+        } else {
+            GeneRole::Resolution
+        }
+    }
+
     fn description(&self) -> String {
         let family = match self.family {
-            Family::MobileNetV3 => "OFA-MobileNetV3",
-            Family::Proxyless => "OFA-ProxylessNAS",
+            OfaBase::MobileNetV3 => "OFA-MobileNetV3",
+            OfaBase::ProxylessNas => "OFA-ProxylessNAS",
         };
         format!(
             "{family} supernet: per-block kernel {{3,5,7}} and expansion {{3,4,6}} on {} slots, per-stage depth {{2,3,4}}{}, resolution 128-224 step 4",
             self.slots(),
-            if self.family == Family::Proxyless { " (last stage fixed at 1)" } else { "" }
+            if self.family == OfaBase::ProxylessNas { " (last stage fixed at 1)" } else { "" }
         )
     }
 

@@ -5,7 +5,7 @@
 use crate::genome::{Gene, Genome};
 use crate::ir::{Act, Layer, MbConv, NetBuilder, Network, Op, Shape};
 use crate::json;
-use crate::{ArchError, SearchSpace};
+use crate::{ArchError, GeneRole, SearchSpace, SpaceFamily};
 use serde_json::{json, Value};
 
 /// The searchable ops, in the Pixel 1 table's option order (k outer, e inner), then skip.
@@ -75,6 +75,12 @@ impl SinglePath {
 }
 
 impl SearchSpace for SinglePath {
+    fn family(&self) -> SpaceFamily {
+        SpaceFamily::SinglePath
+    }
+    fn gene_role(&self, _i: usize) -> GeneRole {
+        GeneRole::LayerOp
+    }
     fn name(&self) -> &str {
         "singlepath"
     }

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use rand::Rng;
 use spaces::ir::{Layer, Network, Op};
 use spaces::spaces::fbnet::{FbNet, LAYERS, OPS};
-use spaces::{Genome, SearchSpace};
+use spaces::{Genome, SearchSpace, SpaceFamily};
 use tch::nn::Path;
 use tch::{Kind, Tensor};
 
@@ -34,7 +34,7 @@ impl FbNetSupernet {
     pub const THETA: &'static str = "arch.theta";
 
     pub fn new(root: &Path, space_name: &str) -> Result<FbNetSupernet> {
-        if !space_name.starts_with("fbnet") {
+        if !spaces::is_family(space_name, |f| f == SpaceFamily::FbNet) {
             bail!("`{space_name}` is not an FBNet space");
         }
         let space = spaces::space(space_name)?;
@@ -45,7 +45,7 @@ impl FbNetSupernet {
         let mut base_tensors = Vec::new();
         let mut candidates = Vec::new();
         for layer in &base.layers {
-            if Self::is_searchable(layer) {
+            if FbNet::is_searchable(layer) {
                 let Op::MbConv(m) = &layer.op else { bail!("{}: expected the k3_e1 block", layer.name) };
                 let ops = (0..OPS.len())
                     .map(|j| {
@@ -75,10 +75,6 @@ impl FbNetSupernet {
         })
     }
 
-    fn is_searchable(layer: &Layer) -> bool {
-        layer.name.starts_with("stage")
-    }
-
     /// Gumbel-softmax sample of the mixing weights: softmax((θ + g) / τ), g ~ Gumbel(0, 1).
     pub fn gumbel_mask(&self) -> Tensor {
         let u = self.theta.rand_like().clamp(1e-10, 1.0 - 1e-7);
@@ -95,7 +91,7 @@ impl FbNetSupernet {
         let mut y = x.shallow_clone();
         let mut l = 0;
         for (layer, w) in self.base.layers.iter().zip(&self.base_tensors) {
-            y = if Self::is_searchable(layer) {
+            y = if FbNet::is_searchable(layer) {
                 let cands = &self.candidates[l];
                 let out = match &mask {
                     Some(m) => cands
@@ -168,7 +164,7 @@ impl FbNetSupernet {
         let mut l = 0;
         tch::no_grad(|| {
             for (layer, dst) in net.layers.iter().zip(&mut model.tensors) {
-                let src = if Self::is_searchable(layer) {
+                let src = if FbNet::is_searchable(layer) {
                     l += 1;
                     &self.candidates[l - 1][g.0[l - 1] as usize].1
                 } else {

@@ -13,7 +13,7 @@ use super::super::model::{Model, BN_MOMENTUM};
 use anyhow::{bail, Result};
 use rand::Rng;
 use spaces::ir::{Layer, Network, Op};
-use spaces::{Genome, SearchSpace};
+use spaces::{GeneRole, Genome, SearchSpace};
 use std::collections::HashMap;
 use tch::nn::Path;
 use tch::{Kind, Tensor};
@@ -83,7 +83,7 @@ pub struct OfaSupernet {
 impl OfaSupernet {
     /// Creates the supernet of an `ofa-*` space under `root`.
     pub fn new(root: &Path, space_name: &str) -> Result<OfaSupernet> {
-        if !space_name.starts_with("ofa-") {
+        if !spaces::is_family(space_name, spaces::ofa) {
             bail!("`{space_name}` is not a once-for-all space");
         }
         let space = spaces::space(space_name)?;
@@ -113,15 +113,13 @@ impl OfaSupernet {
             self.space
                 .genes()
                 .iter()
-                .map(|gene| {
-                    let allowed: &[u8] = if gene.name.starts_with("ks[") {
-                        ks
-                    } else if gene.name.starts_with("e[") {
-                        e
-                    } else if gene.name.starts_with("d[") {
-                        d
-                    } else {
-                        return 0;
+                .enumerate()
+                .map(|(i, _)| {
+                    let allowed: &[u8] = match self.space.gene_role(i) {
+                        GeneRole::Kernel => ks,
+                        GeneRole::Expand => e,
+                        GeneRole::Depth => d,
+                        _ => return 0,
                     };
                     match pick {
                         Pick::Largest => allowed[allowed.len() - 1],

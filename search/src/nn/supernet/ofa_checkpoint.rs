@@ -76,7 +76,7 @@ fn ofa_part(part: &str, mbconv: bool, dynamic: bool) -> String {
 /// Every variable of `space`'s supernet (as [`OfaSupernet::new`] creates them) with its OFA
 /// name and shape, in network order.
 pub fn mapping(space: &str) -> Result<Vec<Entry>> {
-    if !space.starts_with("ofa-") {
+    if !spaces::is_family(space, spaces::ofa) {
         bail!("`{space}` is not a once-for-all space");
     }
     let s = spaces::space(space)?;
@@ -164,7 +164,7 @@ fn describe(sd: &BTreeMap<String, &spaces::ir::Tensor>) -> String {
 }
 
 fn ofa_spaces() -> impl Iterator<Item = &'static str> {
-    spaces::SPACE_NAMES.into_iter().filter(|s| s.starts_with("ofa-"))
+    spaces::names_of(spaces::ofa)
 }
 
 fn fits(sd: &BTreeMap<String, &spaces::ir::Tensor>, space: &str) -> bool {
