@@ -194,6 +194,15 @@ pub struct JobConfig {
     /// accuracy and may keep members over the target by design.
     #[serde(default = "default_max_infeasible_generations")]
     pub max_infeasible_generations: usize,
+    /// The precision the searched models are deployed in (fp32, fp16, int8; configs of
+    /// older builds: fp32). Latency predictors must have been fitted on measurements of it
+    /// (`predictors::check_precision`), and measured objectives time models written in it.
+    #[serde(default)]
+    pub precision: latency::modelfile::Precision,
+    /// Price the job's models with predictors fitted on another precision anyway (said in the
+    /// job's log): e.g. an fp32 table as a stand-in until int8 measurements exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_precision_mismatch: bool,
 }
 
 impl JobConfig {
@@ -298,6 +307,8 @@ mod tests {
             max_tries: 100,
             fixed: Default::default(),
             max_infeasible_generations: MAX_INFEASIBLE_GENERATIONS,
+            precision: Default::default(),
+            allow_precision_mismatch: false,
         }
     }
 
@@ -332,5 +343,23 @@ mod tests {
         v.as_object_mut().unwrap().remove("max_infeasible_generations");
         let c: JobConfig = serde_json::from_value(v).unwrap();
         assert_eq!(c.max_infeasible_generations, MAX_INFEASIBLE_GENERATIONS);
+    }
+
+    #[test]
+    fn a_saved_config_without_a_precision_is_an_fp32_job() {
+        use latency::modelfile::Precision;
+        let mut v = serde_json::to_value(job(StrategyConfig::Random)).unwrap();
+        assert_eq!(v["precision"], "fp32", "a config says its precision");
+        assert!(v.get("allow_precision_mismatch").is_none(), "written only when set");
+        v.as_object_mut().unwrap().remove("precision");
+        let c: JobConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!((c.precision, c.allow_precision_mismatch), (Precision::Fp32, false));
+        assert_eq!(c, job(StrategyConfig::Random), "an old job's config equals the same job's today (resume)");
+        v["precision"] = "int8".into();
+        v["allow_precision_mismatch"] = true.into();
+        let c: JobConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!((c.precision, c.allow_precision_mismatch), (Precision::Int8, true));
+        v["precision"] = "int4".into();
+        assert!(serde_json::from_value::<JobConfig>(v).unwrap_err().to_string().contains("int4"));
     }
 }

@@ -144,6 +144,40 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
     crate::pinned::pin(space, &config.fixed)
 }
 
+/// Refuses latency predictors fitted on measurements of another precision than the job's
+/// models (`config.precision`), naming both, unless `allow_precision_mismatch`; returns the
+/// log lines of the mismatches allowed.
+fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for (spec, source) in config.latency.iter().zip(latency) {
+        let p = match source {
+            LatencySource::Predictor(p) => p,
+            LatencySource::Device(_) if config.precision != latency::modelfile::Precision::Fp32 => bail!(
+                "latency `{}` times candidates on a device, and this build's live meter writes fp32 models only: \
+                 a {} job cannot be measured live (profile {} models with `hwnas profile --precision {}` and fit a \
+                 predictor instead)",
+                spec.label,
+                config.precision,
+                config.precision,
+                config.precision
+            ),
+            LatencySource::Device(_) => continue,
+        };
+        let what = format!("latency predictor `{}` ({})", spec.label, spec.path);
+        match predictors::check_precision(p.as_ref(), config.precision) {
+            Ok(()) => {}
+            Err(_) if config.allow_precision_mismatch => notes.push(format!(
+                "WARNING: {what} was fitted on {} measurements and prices this {} job's models \
+                 (allow_precision_mismatch): its latencies are not those of the deployed models",
+                p.precision(),
+                config.precision
+            )),
+            Err(e) => return Err(e.context(what)),
+        }
+    }
+    Ok(notes)
+}
+
 /// The input files `config` reads, fingerprinted: predictor files (and the weights an MLP
 /// keeps beside its JSON), the accuracy predictor or supernet checkpoint and its data. A
 /// latency path that is no file (an in-memory predictor's description) is not an input.
@@ -199,6 +233,7 @@ impl Job {
         }
         let latency: Vec<LatencySource> = latency.into_iter().map(Into::into).collect();
         let space = job_space(&config, &latency)?;
+        let precision_notes = check_precisions(&config, &latency)?;
         let objectives = config
             .latency
             .iter()
@@ -221,7 +256,7 @@ impl Job {
         exists()?;
         if state_path.exists() {
             let lock = lock_dir(dir, "search")?;
-            return Self::resume(config, ev, strategy, dir, inputs, lock);
+            return Self::resume(config, ev, strategy, dir, inputs, lock).map(|j| j.noting(precision_notes));
         }
         let fastest = min_latency(&ev, config.seed)?;
         let measured = ev.latency[0].meter().is_some();
@@ -243,7 +278,7 @@ impl Job {
         let lock = lock_dir(dir, "search")?;
         exists()?;
         if state_path.exists() {
-            return Self::resume(config, ev, strategy, dir, inputs, lock);
+            return Self::resume(config, ev, strategy, dir, inputs, lock).map(|j| j.noting(precision_notes));
         }
         let config_path = dir.join("config.json");
         fs::write(&config_path, inputs::with_inputs(&config, &inputs)?)
@@ -288,7 +323,7 @@ impl Job {
             job.fastest.evaluations,
             MinLatency::method(measured)
         ));
-        Ok(job)
+        Ok(job.noting(precision_notes))
     }
 
     fn resume(
@@ -354,6 +389,13 @@ impl Job {
 
     fn note(&mut self, line: String) {
         let _ = writeln!(self.log, "{line}");
+    }
+
+    fn noting(mut self, lines: Vec<String>) -> Job {
+        for l in lines {
+            self.note(l);
+        }
+        self
     }
 
     /// Generations in all, the initial population included.

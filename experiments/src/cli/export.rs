@@ -1,9 +1,14 @@
 //! `hwnas export`: an architecture as a JSON config, TorchScript, TFLite or ONNX,
 //! with given weights or seeded random ones. Same input, same bytes.
+//!
+//! TFLite and ONNX files are written in a precision (`--precision fp32|fp16|int8`); int8
+//! activation ranges are calibrated on seeded synthetic inputs, or on images of a training
+//! dataset (`--calibration-data cifar10:DIR`, …) normalised as `hwnas train` feeds them, or
+//! on raw NCHW float32 inputs (`.f32`).
 
 use super::arch::ArchArgs;
 use anyhow::{bail, Context, Result};
-use latency::modelfile::{onnx, tflite};
+use latency::modelfile::{onnx, tflite, Calibration, Precision, Quantization};
 use predictors::load_predictor;
 use search::nn::model::Model;
 use search::nn::tch::nn::VarStore;
@@ -33,9 +38,27 @@ pub struct Args {
     /// `hwnas fit --import ofa-accuracy`.
     #[arg(long)]
     accuracy: Option<PathBuf>,
-    /// Seed of the random weights when --weights is not given.
+    /// Seed of the random weights when --weights is not given (and of the synthetic
+    /// calibration inputs, and of which dataset images calibrate).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// tflite/onnx: the precision of the weights and compute (fp32, fp16, int8).
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
+    /// int8: the model's input and output tensors are int8 too (otherwise float, with
+    /// quantize/dequantize at the ends).
+    #[arg(long)]
+    int8_io: bool,
+    /// int8: calibrate activation ranges on these inputs instead of seeded synthetic ones:
+    /// a training dataset as `hwnas train` reads it (cifar10:DIR, cifar100:DIR, imagefolder:DIR,
+    /// synthetic:N:CLASSES; training split, resized to the network's resolution and normalised
+    /// as in training), or a raw little-endian float32 file of NCHW inputs at the network's
+    /// shape (FILE.f32).
+    #[arg(long)]
+    calibration_data: Option<String>,
+    /// int8: how many calibration inputs to use.
+    #[arg(long, default_value_t = 16, value_parser = super::numeric::at_least_one)]
+    calibration_samples: usize,
     #[arg(long)]
     out: PathBuf,
 }
@@ -100,15 +123,102 @@ fn json_config(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<Vec<u8>> 
     Ok(serde_json::to_vec_pretty(&doc)?)
 }
 
+/// The quantization flags, checked against the format before anything is read or written.
+fn quantization(a: &Args, net: &Network) -> Result<Quantization> {
+    let float = a.precision != Precision::Int8;
+    if matches!(a.format.as_str(), "json" | "torchscript") && a.precision != Precision::Fp32 {
+        bail!("--format {} writes fp32 only: --precision {} applies to --format tflite or onnx", a.format, a.precision);
+    }
+    if float && a.int8_io {
+        bail!("--int8-io needs --precision int8 (an {} model has float inputs and outputs)", a.precision);
+    }
+    if float && a.calibration_data.is_some() {
+        bail!("--calibration-data calibrates int8 activations; an {} model has none to calibrate", a.precision);
+    }
+    let calibration = match (&a.calibration_data, a.precision) {
+        (Some(spec), Precision::Int8) => Calibration::Inputs(calibration_inputs(spec, a, net)?),
+        _ => Calibration::Synthetic { seed: a.seed, samples: a.calibration_samples },
+    };
+    Ok(Quantization { precision: a.precision, int8_io: a.int8_io, calibration })
+}
+
+/// Suffix of raw float32 calibration files.
+const RAW_SUFFIX: &str = ".f32";
+
+/// `--calibration-data SPEC`: up to `--calibration-samples` NCHW float inputs at the
+/// network's input shape. Anything that is not a known dataset or a raw file of whole inputs
+/// is refused, naming it.
+fn calibration_inputs(spec: &str, a: &Args, net: &Network) -> Result<Vec<Vec<f32>>> {
+    let s = net.input;
+    let per_input = (s.c * s.h * s.w) as usize;
+    let shape = format!("{}x{}x{}", s.c, s.h, s.w);
+    let kind = spec.split_once(':').map(|(k, _)| k);
+    if matches!(kind, Some("cifar10" | "cifar100" | "imagefolder" | "synthetic")) {
+        use search::nn::data::{epoch_order, Split};
+        use search::nn::tch::Kind;
+        if s.c != 3 {
+            bail!("--calibration-data {spec}: the images are RGB but the network takes {} input channels", s.c);
+        }
+        let data = search::objectives::supernet::load_data(spec, Split::Train)
+            .with_context(|| format!("--calibration-data {spec}: cannot read the dataset"))?;
+        if data.is_empty() {
+            bail!("--calibration-data {spec}: the training split holds no images");
+        }
+        let n = a.calibration_samples.min(data.len());
+        let indices: Vec<usize> = epoch_order(data.len(), a.seed, 0).into_iter().take(n).collect();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
+        // No augmentation: the images as training evaluates them, at the network's resolution.
+        let (x, _) = data
+            .batch(&indices, s.h, false, &mut rng)
+            .with_context(|| format!("--calibration-data {spec}: cannot read images"))?;
+        let x = x.to_kind(Kind::Float).contiguous();
+        if x.size() != [n as i64, 3, s.h as i64, s.w as i64] {
+            bail!("--calibration-data {spec}: images came as {:?}, the network takes 1x{shape}", x.size());
+        }
+        let flat = Vec::<f32>::try_from(x.reshape([-1]))?;
+        return Ok(flat.chunks_exact(per_input).map(<[f32]>::to_vec).collect());
+    }
+    let path = Path::new(spec);
+    if !spec.ends_with(RAW_SUFFIX) {
+        let what = if path.is_dir() {
+            "a directory"
+        } else if path.exists() {
+            "a file"
+        } else {
+            "no such file"
+        };
+        bail!(
+            "--calibration-data {spec}: {what}; expected cifar10:DIR, cifar100:DIR, imagefolder:DIR, \
+             synthetic:N:CLASSES, or a raw float32 NCHW file FILE{RAW_SUFFIX}"
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("--calibration-data: cannot read {spec}"))?;
+    let per_bytes = 4 * per_input;
+    if bytes.is_empty() || bytes.len() % per_bytes != 0 {
+        bail!(
+            "--calibration-data {spec}: {} bytes is not a whole number of inputs of shape 1x{shape} \
+             ({per_bytes} bytes of float32 each, at resolution {})",
+            bytes.len(),
+            s.h
+        );
+    }
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!("--calibration-data {spec}: value {i} (input {}) is {}", i / per_input, values[i]);
+    }
+    Ok(values.chunks_exact(per_input).take(a.calibration_samples).map(<[f32]>::to_vec).collect())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let arch = a.arch.load()?;
     let net = arch.network(a.resolution);
     // Refused before anything is written: no 0x0 model, no wrapped MAC count.
     super::numeric::check_network(&net, "--resolution")?;
+    let q = quantization(&a, &net)?;
     let bytes = match a.format.as_str() {
         "json" => json_config(&arch, &net, &a)?,
-        "tflite" => tflite::network_model(&net, &weights_for(&net, &a)?)?,
-        "onnx" => onnx::network_model(&net, &weights_for(&net, &a)?)?,
+        "tflite" => tflite::network_model_as(&net, &weights_for(&net, &a)?, &q)?,
+        "onnx" => onnx::network_model_as(&net, &weights_for(&net, &a)?, &q)?,
         _ => {
             // torchscript: the IR network in tch with the same weights, traced in eval mode.
             let vs = VarStore::new(Device::Cpu);
@@ -120,12 +230,16 @@ pub fn run(a: Args) -> Result<()> {
     };
     std::fs::write(&a.out, &bytes).with_context(|| format!("cannot write {}", a.out.display()))?;
     println!(
-        "wrote {} ({} bytes, {} at {}x{})",
+        "wrote {} ({} bytes, {} at {}x{}{})",
         a.out.display(),
         bytes.len(),
         arch.space_name(),
         net.resolution(),
-        net.resolution()
+        net.resolution(),
+        match q.precision {
+            Precision::Fp32 => String::new(),
+            p => format!(", {p}{}", if q.int8_io { " with int8 input/output" } else { "" }),
+        }
     );
     Ok(())
 }

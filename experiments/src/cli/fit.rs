@@ -68,16 +68,30 @@ pub struct Args {
     /// ofa-yaml: the table's input resolution (default: read from `{R}_lookup_table.yaml`).
     #[arg(long)]
     resolution: Option<u32>,
+    /// Fit on the rows measured in this precision (fp32, fp16, int8; the `precision` column,
+    /// missing = fp32), which the predictor file records. Needed when the data mix precisions.
+    #[arg(long)]
+    precision: Option<predictors::Precision>,
 }
 
 pub fn run(a: Args) -> Result<()> {
     if let Some(kind) = a.import.as_deref() {
+        if let Some(p) = a.precision.filter(|p| *p != predictors::Precision::Fp32) {
+            bail!("--import {kind}: published tables are fp32 measurements; --precision {p} does not apply");
+        }
         return crate::cli::fit_import::run(kind, &a.data, a.space.as_deref(), a.resolution, a.out.as_deref());
     }
     if a.predictor == "accuracy" {
+        if a.precision.is_some() {
+            bail!("--precision selects latency measurements; accuracy does not depend on it here");
+        }
         return fit_accuracy(&a);
     }
-    let ds = dataset::load(&a.data, a.space.as_deref(), "latency_ms")?;
+    let mut ds = dataset::load(&a.data, a.space.as_deref(), "latency_ms")?;
+    if let Some(p) = a.precision {
+        ds.select_precision(p)?;
+    }
+    let precision = ds.precision()?;
     if ds.networks.len() < 2 {
         bail!(
             "{}: {} network rows; fitting and scoring need at least 2 architectures",
@@ -129,7 +143,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         let (m, pred) = eval::evaluate(p.as_ref(), &test)?;
         if !a.json {
-            eprintln!("fitted {family} on {} rows in {fit_s:.2} s", train.len());
+            eprintln!("fitted {family} on {} {precision} rows in {fit_s:.2} s", train.len());
         }
         if let Some(out) = &a.out {
             let path = if a.predictor == "all" {

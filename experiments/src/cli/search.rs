@@ -65,6 +65,14 @@ pub struct Args {
     /// (every `ks[i]`); gene names and choices as `hwnas spaces --json` lists them. Repeatable.
     #[arg(long = "fix", value_name = "GENE=CHOICE")]
     fix: Vec<String>,
+    /// The precision the searched models are deployed in: fp32, fp16 or int8 [default: fp32].
+    /// Latency predictors must have been fitted on measurements of it (`hwnas fit --precision`).
+    #[arg(long)]
+    precision: Option<latency::modelfile::Precision>,
+    /// Price the models with latency predictors fitted on another precision anyway (the
+    /// job's log says so).
+    #[arg(long)]
+    allow_precision_mismatch: bool,
     /// A job config (JSON, the format of a job's config.json); flags override its fields.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -203,6 +211,12 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     if let Some(s) = a.seed {
         set("seed", json!(s));
     }
+    if let Some(p) = a.precision {
+        set("precision", json!(p));
+    }
+    if a.allow_precision_mismatch {
+        set("allow_precision_mismatch", json!(true));
+    }
     if !a.fix.is_empty() {
         let mut fixed = Map::new();
         for f in &a.fix {
@@ -262,6 +276,10 @@ pub fn run(a: Args) -> Result<()> {
         if a.latency.iter().any(|l| l.contains(DEVICE_PREFIX)) {
             bail!("differentiable searches need a latency lookup table (their latency term is Σ p·LUT), not device:");
         }
+        if let Some(p) = a.precision.filter(|p| *p != latency::modelfile::Precision::Fp32) {
+            bail!("differentiable searches (fbnet, singlepath) train and derive fp32 networks; --precision {p} does not apply");
+        }
+        super::search_dnas::check_precision(&a.latency, a.allow_precision_mismatch)?;
         let data = a.accuracy_data.as_deref();
         return super::search_dnas::run(
             &a.dnas,
@@ -278,6 +296,21 @@ pub fn run(a: Args) -> Result<()> {
     let config = resolve(&a)?;
     let space = spaces::space(&config.space)?;
     let latency = config.latency.iter().map(latency_source).collect::<Result<Vec<_>>>()?;
+    if config.allow_precision_mismatch {
+        for (spec, source) in config.latency.iter().zip(&latency) {
+            if let LatencySource::Predictor(p) = source {
+                if p.precision() != config.precision {
+                    eprintln!(
+                        "warning: latency predictor `{}` was fitted on {} measurements; this job deploys {} models \
+                         (--allow-precision-mismatch)",
+                        spec.label,
+                        p.precision(),
+                        config.precision
+                    );
+                }
+            }
+        }
+    }
     let accuracy = ::search::objectives::accuracy::load(&config.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, &a.out, a.resume)?;
     let bar = ProgressBar::new(job.total_generations() as u64);

@@ -64,6 +64,29 @@ pub fn is_dnas(strategy: Option<&str>, out: &Path, resume: bool) -> bool {
     }
 }
 
+/// A differentiable search prices the fp32 supernet's paths: a `--latency` predictor fitted
+/// on measurements of another precision is refused, unless `allow` (then warned).
+pub fn check_precision(latency: &[String], allow: bool) -> Result<()> {
+    for arg in latency {
+        let file = match arg.split_once('=') {
+            Some((l, p)) if !l.is_empty() && !l.contains('/') => p,
+            _ => arg,
+        };
+        // An unreadable file is reported where the job loads it.
+        let Ok(p) = predictors::load_predictor(Path::new(file)) else { continue };
+        match predictors::check_precision(p.as_ref(), predictors::Precision::Fp32) {
+            Err(e) if !allow => return Err(e.context(format!("--latency {arg}"))),
+            Err(_) => eprintln!(
+                "warning: --latency {arg} was fitted on {} measurements; this search derives fp32 networks \
+                 (--allow-precision-mismatch)",
+                p.precision()
+            ),
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_config(out: &Path) -> Option<DnasConfig> {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).ok()?).ok()?;

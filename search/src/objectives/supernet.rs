@@ -43,7 +43,9 @@ fn default_batch() -> usize {
     64
 }
 
-pub(crate) fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
+/// A data source by its spec string (`cifar10:DIR`, `cifar100:DIR`, `imagefolder:DIR`,
+/// `synthetic:N:CLASSES`), as jobs and `hwnas export --calibration-data` name them.
+pub fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     Ok(match kind {
         "cifar10" => Box::new(Cifar::load(Path::new(rest), 10, split)?),

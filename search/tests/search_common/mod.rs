@@ -98,6 +98,8 @@ pub fn config(
         max_tries: 20_000,
         fixed: Default::default(),
         max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
+        precision: Default::default(),
+        allow_precision_mismatch: false,
     }
 }
 

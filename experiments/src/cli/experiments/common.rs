@@ -50,6 +50,8 @@ pub fn search_with(spec: &SearchSpec, accuracy: AccuracySpec, dir: &Path) -> Res
         max_tries: 100_000,
         fixed: spec.fixed.iter().map(|(g, c)| (g.to_string(), c.to_string())).collect(),
         max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
+        precision: Default::default(),
+        allow_precision_mismatch: false,
     };
     let space = spaces::space(spec.space)?;
     let accuracy = search::objectives::accuracy::load(&config.accuracy, &*space)?;
