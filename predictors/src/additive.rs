@@ -3,15 +3,14 @@
 //! A [`PerLayer`] predictor prices a network as
 //! `calibration.scale · Σ_{timed layers} layer_ms(l) + calibration.offset_ms`, summed in
 //! layer order from 0. [`LayerTable`] holds `layer_ms` of a fixed set of layers (a space's
-//! layer table) under [`LayerSig`], so search and the differentiable searches read one
+//! layer table) under [`LayerId`], so search and the differentiable searches read one
 //! compiled table, calibration included, and [`LayerTable::network_ms`] returns the same
 //! bits as the predictor's own `predict_ms` (same values, same summation order).
 
-use crate::layer_sig::LayerSig;
 use crate::PredictError;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use spaces::ir::{Layer, Network};
+use spaces::ir::{Layer, LayerId, Network};
 
 /// `latency = scale · Σ entries + offset_ms`; the offset carries inter-layer overhead
 /// (and, in tables fitted to networks, everything all networks share).
@@ -46,7 +45,7 @@ pub trait PerLayer: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct LayerTable {
     calibration: Calibration,
-    ms: FxHashMap<LayerSig, f64>,
+    ms: FxHashMap<LayerId, f64>,
 }
 
 impl LayerTable {
@@ -62,7 +61,7 @@ impl LayerTable {
         for l in layers.into_iter().filter(|l| l.is_timed()) {
             match p.layer_ms(l) {
                 Ok(v) => {
-                    ms.insert(LayerSig::of(l), v);
+                    ms.insert(l.id(), v);
                 }
                 Err(PredictError::MissingKey { .. }) => {}
                 Err(e) => return Err(e),
@@ -86,7 +85,7 @@ impl LayerTable {
     /// The raw cost of `l`, if the table has it.
     #[inline]
     pub fn get(&self, l: &Layer) -> Option<f64> {
-        self.ms.get(&LayerSig::of(l)).copied()
+        self.ms.get(&l.id()).copied()
     }
 
     /// The raw cost of `l`, or a [`PredictError::MissingKey`] naming it (for callers that

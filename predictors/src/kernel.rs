@@ -10,7 +10,7 @@
 //! ([`crate::network_fit`]: per-kind rates on MACs, depthwise MACs, activation and weight
 //! bytes, shrunk toward global rates) — the same per-kind kernels, fitted where the data are.
 //!
-//! Layers are priced once each and cached ([`LayerSig`]), so predicting a network is a
+//! Layers are priced once each and cached ([`LayerId`]), so predicting a network is a
 //! few hash lookups, and the family is a [`PerLayer`] predictor search compiles.
 //!
 //! smartcore's forest is serialised with serde, so the trees live in the JSON file.
@@ -18,7 +18,6 @@
 use crate::additive::{Calibration, PerLayer};
 use crate::cost_model::CostModel;
 use crate::features::{self, FEATURE_NAMES};
-use crate::layer_sig::LayerSig;
 use crate::lut::LutPredictor;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{anyhow, bail, Result};
@@ -26,7 +25,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use spaces::ir::{Layer, Network};
+use spaces::ir::{Layer, LayerId, Network};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::RwLock;
@@ -64,7 +63,7 @@ pub struct KernelPredictor {
     cost_model: Option<CostModel>,
     /// Each distinct layer's price, computed once.
     #[serde(skip)]
-    cache: RwLock<FxHashMap<LayerSig, f64>>,
+    cache: RwLock<FxHashMap<LayerId, f64>>,
 }
 
 /// nn-Meter's conv forest uses 320 trees and 6 of 7 features per split; 14 features here.
@@ -201,7 +200,7 @@ impl LatencyPredictor for KernelPredictor {
 
 impl PerLayer for KernelPredictor {
     fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
-        let sig = LayerSig::of(l);
+        let sig = l.id();
         if let Some(&ms) = self.cache.read().map_err(|_| PredictError::Other("kernel cache poisoned".into()))?.get(&sig)
         {
             return Ok(ms);

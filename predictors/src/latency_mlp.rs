@@ -14,14 +14,13 @@
 //! additive table. The hidden path (AdamW) then models what the linear path leaves.
 
 use crate::features::{self, PHYSICAL_NAMES};
-use crate::layer_sig::LayerSig;
 use crate::mlp::{Mlp, MlpConfig};
 use crate::{document, ridge, LatencyPredictor, PredictError};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use spaces::ir::{Layer, Network};
+use spaces::ir::{Layer, LayerId, Network};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -86,11 +85,11 @@ fn timed(net: &Network) -> impl Iterator<Item = &Layer> {
     net.layers.iter().filter(|l| l.is_timed())
 }
 
-type SeenLayers = rustc_hash::FxHashMap<LayerSig, Seen>;
+type SeenLayers = rustc_hash::FxHashMap<LayerId, Seen>;
 
 /// `l`'s token index and physical quantities, if seen.
 fn lookup<'a>(seen: &'a SeenLayers, l: &Layer) -> Option<(Option<usize>, &'a [f64; PHYSICAL])> {
-    let s = seen.get(&LayerSig::of(l))?;
+    let s = seen.get(&l.id())?;
     s.names.iter().find(|(n, _)| *n == l.name).map(|(_, i)| (*i, &s.physical))
 }
 
@@ -132,9 +131,7 @@ impl MlpPredictor {
         let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
         for l in timed(net) {
             if lookup(&seen, l).is_none() {
-                let e = seen
-                    .entry(LayerSig::of(l))
-                    .or_insert_with(|| Seen { physical: features::physical(l), names: vec![] });
+                let e = seen.entry(l.id()).or_insert_with(|| Seen { physical: features::physical(l), names: vec![] });
                 e.names.push((l.name.clone(), self.index.get(&token(l)).copied()));
             }
         }

@@ -35,7 +35,6 @@ pub mod features;
 pub mod flops;
 pub mod kernel;
 pub mod latency_mlp;
-pub mod layer_sig;
 pub mod lut;
 pub mod metrics;
 pub mod mlp;

@@ -5,22 +5,20 @@
 //! by the table's fallback: that cost model by default, so a layer no training network
 //! contained still gets a physical price, never an error or 0.
 //!
-//! Fast probes: the table is stored under its string keys, and at load it is also
-//! indexed by [`LayerSig`] (a layer's fields, name excluded), prefilled from the
-//! layer tables of the spaces the file covers. A probe hashes a few integers; the
-//! string key is only built for layers outside that index (then looked up by string).
+//! Fast probes: the table is stored under its string keys, and at load every key is
+//! parsed into its [`LayerId`] (a layer's fields, name excluded), so a probe hashes a few
+//! integers and builds no string.
 
 pub use crate::additive::Calibration;
 use crate::additive::PerLayer;
 use crate::cost_model::CostModel;
-use crate::layer_sig::LayerSig;
 use crate::network_fit::Shrinkage;
 use crate::nnls;
 use crate::{document, LatencyPredictor, PredictError};
 use anyhow::{bail, Result};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use spaces::ir::{Layer, Network};
+use spaces::ir::{Layer, LayerId, Network};
 use std::path::Path;
 
 pub const FAMILY: &str = "lut";
@@ -94,8 +92,7 @@ struct LutDoc {
 
 pub struct LutPredictor {
     doc: LutDoc,
-    by_key: FxHashMap<String, f64>,
-    by_sig: FxHashMap<LayerSig, f64>,
+    by_id: FxHashMap<LayerId, f64>,
 }
 
 impl LutPredictor {
@@ -113,30 +110,22 @@ impl LutPredictor {
     }
 
     fn from_doc(doc: LutDoc) -> Result<Self> {
-        let mut by_key = FxHashMap::default();
+        let mut keys = rustc_hash::FxHashSet::default();
         for e in &doc.entries {
             if !e.ms.is_finite() {
                 bail!("lookup-table entry {} has a non-finite latency {}", e.key, e.ms);
             }
-            if by_key.insert(e.key.clone(), e.ms).is_some() {
+            if !keys.insert(e.key.as_str()) {
                 bail!("lookup-table key {} appears twice", e.key);
             }
         }
-        let mut lut = LutPredictor { doc, by_key, by_sig: FxHashMap::default() };
-        for c in lut.doc.coverage.clone() {
-            let space = spaces::space(&c.space)?;
-            lut.index_layers(&space.layer_table(&c.resolutions));
+        // Keys are canonical (the parse checks it), so distinct keys are distinct layers.
+        let by_id = doc.entries.iter().map(|e| Ok((e.key.parse::<LayerId>()?, e.ms))).collect::<Result<_>>()?;
+        // Coverage names spaces the file claims to price; an unknown one is a bad file.
+        for c in &doc.coverage {
+            spaces::space(&c.space)?;
         }
-        Ok(lut)
-    }
-
-    /// Adds layers to the fast index (those whose key the table has).
-    pub fn index_layers<'a>(&mut self, layers: impl IntoIterator<Item = &'a Layer>) {
-        for l in layers {
-            if let Some(&ms) = self.by_key.get(&l.key()) {
-                self.by_sig.insert(LayerSig::of(l), ms);
-            }
-        }
+        Ok(LutPredictor { doc, by_id })
     }
 
     pub fn source(&self) -> &str {
@@ -247,15 +236,11 @@ impl LutPredictor {
 
     /// The table's value for one layer (fast index, then string key, then fallback).
     pub fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
-        if let Some(&ms) = self.by_sig.get(&LayerSig::of(l)) {
-            return Ok(ms);
-        }
-        let key = l.key();
-        if let Some(&ms) = self.by_key.get(&key) {
+        if let Some(&ms) = self.by_id.get(&l.id()) {
             return Ok(ms);
         }
         match &self.doc.fallback {
-            Fallback::Error => Err(PredictError::MissingKey { layer: l.name.clone(), key }),
+            Fallback::Error => Err(PredictError::MissingKey { layer: l.name.clone(), key: l.key() }),
             Fallback::MacsLinear { intercept_ms, ms_per_mmac, ms_per_mb } => {
                 Ok(intercept_ms + ms_per_mmac * l.macs() as f64 / 1e6 + ms_per_mb * l.memory_bytes() as f64 / 1e6)
             }
@@ -379,7 +364,7 @@ pub fn from_fit(
     let mut seen = FxHashMap::default();
     let mut entries = Vec::new();
     for l in layers.iter().filter(|l| l.is_timed()) {
-        if seen.insert(LayerSig::of(l), ()).is_none() {
+        if seen.insert(l.id(), ()).is_none() {
             let ms = fit.layer_ms(l, from)?;
             entries.push(Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) });
         }
@@ -403,9 +388,7 @@ pub fn from_fit(
         fit: Some(info),
         entries,
     };
-    let mut lut = LutPredictor::from_doc(doc)?;
-    lut.index_layers(layers);
-    Ok(lut)
+    LutPredictor::from_doc(doc)
 }
 
 /// Calibrates a table (e.g. built from single-layer measurements) to whole-network

@@ -18,12 +18,11 @@
 use crate::additive::PerLayer;
 use crate::cost_model::CostModel;
 use crate::features::{self, LayerKind};
-use crate::layer_sig::LayerSig;
 use crate::ridge::{self, Row};
 use anyhow::{bail, Result};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use spaces::ir::{Layer, Network};
+use spaces::ir::{Layer, LayerId, Network};
 use std::collections::BTreeMap;
 
 /// Shrinkage of the per-kind and per-key levels (relative ridge weights; `None` = level absent).
@@ -79,7 +78,7 @@ pub struct Design {
     rows: Vec<Row>,
     kinds: Vec<LayerKind>,
     keys: Vec<Layer>,
-    key_index: FxHashMap<LayerSig, usize>,
+    key_index: FxHashMap<LayerId, usize>,
     has_source: bool,
 }
 
@@ -88,14 +87,14 @@ impl Design {
     pub fn new(nets: &[&Network], source: Option<&dyn PerLayer>) -> Result<Design> {
         let mut kinds: Vec<LayerKind> = Vec::new();
         let mut keys: Vec<Layer> = Vec::new();
-        let mut key_index: FxHashMap<LayerSig, usize> = FxHashMap::default();
+        let mut key_index: FxHashMap<LayerId, usize> = FxHashMap::default();
         for net in nets {
             for l in net.layers.iter().filter(|l| l.is_timed()) {
                 let k = LayerKind::of(l);
                 if !kinds.contains(&k) {
                     kinds.push(k);
                 }
-                key_index.entry(LayerSig::of(l)).or_insert_with(|| {
+                key_index.entry(l.id()).or_insert_with(|| {
                     keys.push(l.clone());
                     keys.len() - 1
                 });
@@ -121,7 +120,7 @@ impl Design {
                 for (i, v) in f.iter().enumerate() {
                     dense[kind_base + 5 * k + i] += v;
                 }
-                *counts.entry(key_base + key_index[&LayerSig::of(l)]).or_default() += 1.0;
+                *counts.entry(key_base + key_index[&l.id()]).or_default() += 1.0;
             }
             let mut row: Row = dense.into_iter().enumerate().filter(|(_, v)| *v != 0.0).collect();
             row.extend(counts);
@@ -294,14 +293,14 @@ pub struct AdditiveFit {
     pub source_scale: Option<f64>,
     pub cost: CostModel,
     /// Per-key deviations from the physics (keys absent here deviate by 0).
-    pub delta: FxHashMap<LayerSig, f64>,
+    pub delta: FxHashMap<LayerId, f64>,
     pub shrinkage: Shrinkage,
 }
 
 impl AdditiveFit {
     /// The model's cost of one layer (without the offset).
     pub fn layer_ms(&self, l: &Layer, source: Option<&dyn PerLayer>) -> Result<f64, crate::PredictError> {
-        let mut ms = self.cost.layer_ms(l) + self.delta.get(&LayerSig::of(l)).copied().unwrap_or(0.0);
+        let mut ms = self.cost.layer_ms(l) + self.delta.get(&l.id()).copied().unwrap_or(0.0);
         if let (Some(a), Some(src)) = (self.source_scale, source) {
             ms += a * src.layer_ms(l)?;
         }

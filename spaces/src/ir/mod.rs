@@ -11,6 +11,7 @@ mod weights;
 
 pub use builder::NetBuilder;
 pub use cost::CountOverflow;
+pub use key::{KeyError, LayerId, OpId};
 pub use params::ParamSpec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
