@@ -17,7 +17,10 @@ fn list_names_every_experiment() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["spnas-latency", "fbnet-fronts", "predictor-study", "ofa-specialization", "ofa-tutorial"]);
+    assert_eq!(
+        names,
+        ["spnas-latency", "fbnet-fronts", "predictor-study", "ofa-specialization", "ofa-tutorial", "precision-study"]
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod fbnet_fronts;
 mod fronts_plot;
 mod ofa_specialization;
 mod ofa_tutorial;
+mod precision_study;
 mod predictor_study;
 mod spnas_latency;
 
@@ -95,6 +96,11 @@ const EXPERIMENTS: &[(&str, &str, Runner)] = &[
         "ofa-tutorial",
         "OFA's tutorial on its real data: ofa-mbv3-w1.2, OFA's Note10 tables and accuracy predictor, 15/20/25/30 ms (25 ms over 5 seeds), OFA's published Note10 networks on the same plot",
         ofa_tutorial::run,
+    ),
+    (
+        "precision-study",
+        "fbnet-cifar100 and ofa-mbv3-w1.0 (r 160) tables profiled on this CPU with LiteRT in fp32/fp16/int8 (journaled): int8/fp32 ratio per layer kind, Kendall τ of member latencies across precisions, whether the picks under a target differ (--population: members priced)",
+        precision_study::run,
     ),
 ];
 
