@@ -136,7 +136,9 @@ fn quantization(a: &Args, net: &Network) -> Result<Quantization> {
         bail!("--calibration-data calibrates int8 activations; an {} model has none to calibrate", a.precision);
     }
     let calibration = match (&a.calibration_data, a.precision) {
-        (Some(spec), Precision::Int8) => Calibration::Inputs(calibration_inputs(spec, a, net)?),
+        (Some(spec), Precision::Int8) => {
+            Calibration::Inputs(calibration_inputs(spec, a.calibration_samples, a.seed, net)?)
+        }
         _ => Calibration::Synthetic { seed: a.seed, samples: a.calibration_samples },
     };
     Ok(Quantization { precision: a.precision, int8_io: a.int8_io, calibration })
@@ -148,7 +150,7 @@ const RAW_SUFFIX: &str = ".f32";
 /// `--calibration-data SPEC`: up to `--calibration-samples` NCHW float inputs at the
 /// network's input shape. Anything that is not a known dataset or a raw file of whole inputs
 /// is refused, naming it.
-fn calibration_inputs(spec: &str, a: &Args, net: &Network) -> Result<Vec<Vec<f32>>> {
+fn calibration_inputs(spec: &str, samples: usize, seed: u64, net: &Network) -> Result<Vec<Vec<f32>>> {
     let s = net.input;
     let per_input = (s.c * s.h * s.w) as usize;
     let shape = format!("{}x{}x{}", s.c, s.h, s.w);
@@ -164,9 +166,9 @@ fn calibration_inputs(spec: &str, a: &Args, net: &Network) -> Result<Vec<Vec<f32
         if data.is_empty() {
             bail!("--calibration-data {spec}: the training split holds no images");
         }
-        let n = a.calibration_samples.min(data.len());
-        let indices: Vec<usize> = epoch_order(data.len(), a.seed, 0).into_iter().take(n).collect();
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
+        let n = samples.min(data.len());
+        let indices: Vec<usize> = epoch_order(data.len(), seed, 0).into_iter().take(n).collect();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
         // No augmentation: the images as training evaluates them, at the network's resolution.
         let (x, _) = data
             .batch(&indices, s.h, false, &mut rng)
@@ -206,7 +208,7 @@ fn calibration_inputs(spec: &str, a: &Args, net: &Network) -> Result<Vec<Vec<f32
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         bail!("--calibration-data {spec}: value {i} (input {}) is {}", i / per_input, values[i]);
     }
-    Ok(values.chunks_exact(per_input).take(a.calibration_samples).map(<[f32]>::to_vec).collect())
+    Ok(values.chunks_exact(per_input).take(samples).map(<[f32]>::to_vec).collect())
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -242,4 +244,59 @@ pub fn run(a: Args) -> Result<()> {
         }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CIFAR-10 binary files of `n` records each, pixel i of image j = (7 j + i) mod 256.
+    fn cifar(dir: &Path, n: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut bytes = Vec::new();
+        for j in 0..n {
+            bytes.push((j % 10) as u8);
+            bytes.extend((0..3072).map(|i| ((7 * j + i) % 256) as u8));
+        }
+        for f in (1..=5).map(|i| format!("data_batch_{i}.bin")) {
+            std::fs::write(dir.join(f), &bytes).unwrap();
+        }
+    }
+
+    #[test]
+    fn dataset_calibration_inputs_are_the_training_images_normalised_as_training_does() {
+        let dir = std::env::temp_dir().join(format!("hwnas-export-calib-{}", std::process::id()));
+        cifar(&dir, 4);
+        let arch = spaces::Arch::Member {
+            space: spaces::space("fbnet-cifar100").unwrap(),
+            genome: spaces::space("fbnet-cifar100").unwrap().extremes().0,
+        };
+        let net = arch.network(None);
+        assert_eq!(net.resolution(), 32);
+        let spec = format!("cifar10:{}", dir.display());
+        let x = calibration_inputs(&spec, 3, 0, &net).unwrap();
+        assert_eq!((x.len(), x[0].len()), (3, 3 * 32 * 32), "3 samples of 1x3x32x32");
+        let (mean, std) = ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225]);
+        // Every input is one of the 20 images (5 files x 4), channel-planar and normalised.
+        for input in &x {
+            let j = (0..20).find(|j| {
+                (0..3072).all(|i| {
+                    let c = i / 1024;
+                    let v = (((7 * (j % 4) + i) % 256) as f32 / 255.0 - mean[c]) / std[c];
+                    (input[i] - v).abs() < 1e-5
+                })
+            });
+            assert!(j.is_some(), "a calibration input is not a normalised training image");
+        }
+        assert_eq!(calibration_inputs(&spec, 3, 0, &net).unwrap(), x, "seeded");
+        // More samples than images: all of them.
+        assert_eq!(calibration_inputs(&spec, 100, 0, &net).unwrap().len(), 20);
+        // At the network's resolution (OFA at 160: resized).
+        let ofa = spaces::space("ofa-mbv3-w1.0").unwrap();
+        let mut g = ofa.extremes().0;
+        ofa.canonicalize(&mut g);
+        let big = ofa.network_at(&g, 160);
+        assert_eq!(calibration_inputs(&spec, 2, 0, &big).unwrap()[0].len(), 3 * 160 * 160);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
