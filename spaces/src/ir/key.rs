@@ -6,11 +6,12 @@
 
 use super::{Act, Conv, Gate, Layer, Linear, MbConv, Op, Shape, Shortcut, SqueezeExcite};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 /// A layer minus its name: two layers with equal ids compute the same function
-/// shape-for-shape. Hashes a few integers, so a table probe builds no string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// shape-for-shape. Hashes three packed words, so a table probe builds no string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerId {
     pub input: Shape,
     pub output: Shape,
@@ -27,6 +28,53 @@ pub enum OpId {
     GlobalAvgPool,
     Dropout,
     Linear(Linear),
+}
+
+/// The shape in one word (fields overlap only beyond 2^20, where equal hashes are still correct).
+fn pack_shape(s: Shape) -> u64 {
+    s.c as u64 | (s.h as u64) << 20 | (s.w as u64) << 40
+}
+
+fn pack_se(se: Option<SqueezeExcite>) -> u64 {
+    se.map_or(0, |s| 1 | (s.mid as u64) << 1 | (s.act as u64) << 21 | (s.gate as u64) << 23)
+}
+
+/// Three words per layer instead of one hasher call per field: layer-keyed tables are probed
+/// for every layer of every network a search prices. Equal ids pack equally, so this agrees
+/// with the derived `Eq`; distinct ids may share words (a collision, never a wrong answer).
+impl Hash for LayerId {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let op = match self.op {
+            OpId::Conv(c) => {
+                1 | (c.kernel as u64) << 3
+                    | (c.stride as u64) << 8
+                    | (c.groups as u64) << 12
+                    | (c.bias as u64) << 24
+                    | (c.bn as u64) << 25
+                    | (c.act as u64) << 26
+                    | (c.shortcut as u64) << 28
+                    | pack_se(c.se) << 30
+            }
+            OpId::MbConv(m) => {
+                2 | (m.kernel as u64) << 3
+                    | (m.stride as u64) << 8
+                    | (m.groups as u64) << 12
+                    | (m.expand as u64) << 24
+                    | (m.shuffle as u64) << 25
+                    | (m.act as u64) << 26
+                    | (m.shortcut as u64) << 28
+                    | pack_se(m.se) << 30
+                    | (m.mid as u64) << 44
+            }
+            OpId::Identity => 3,
+            OpId::GlobalAvgPool => 4,
+            OpId::Dropout => 5,
+            OpId::Linear(l) => 6 | (l.bias as u64) << 3 | (l.act as u64) << 4,
+        };
+        h.write_u64(pack_shape(self.input));
+        h.write_u64(pack_shape(self.output));
+        h.write_u64(op);
+    }
 }
 
 impl Layer {
