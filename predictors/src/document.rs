@@ -22,7 +22,18 @@ pub fn write<T: Serialize>(path: &Path, family: &str, body: &T) -> Result<()> {
         other => bail!("predictor body must be a JSON object, got {other}"),
     }
     let text = serde_json::to_string_pretty(&Value::Object(doc))?;
+    create_parent(path)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing predictor {}", path.display()))
+}
+
+/// Creates the directory a predictor file goes in (`--out preds/new.json` in a fresh clone).
+pub(crate) fn create_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {} for the predictor", dir.display()))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Adds `field` to a saved document (e.g. how `auto` chose the family); readers ignore it.

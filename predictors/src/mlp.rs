@@ -292,6 +292,7 @@ impl Mlp {
     /// file name the document records.
     pub fn save_beside(&self, json: &Path) -> Result<String> {
         let weights = weights_path(json);
+        crate::document::create_parent(&weights)?;
         self.save_weights(&weights)?;
         Ok(weights.file_name().context("weights file name")?.to_string_lossy().into_owned())
     }

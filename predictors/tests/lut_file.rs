@@ -88,3 +88,12 @@ fn bad_envelopes_are_refused() {
     assert!(document::read_any(&path).is_ok());
     assert!(load_predictor(&path).err().unwrap().to_string().contains("twice"));
 }
+
+#[test]
+fn saving_into_a_missing_directory_creates_it() {
+    let dir = tmp("fresh");
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("preds/pixel2.json");
+    full_table().save(&path).unwrap();
+    assert!(load_predictor(&path).is_ok());
+}
