@@ -10,8 +10,38 @@ use crate::mlp::MlpConfig;
 use crate::LatencyPredictor;
 use anyhow::{bail, Result};
 
-/// Every fittable family, in the order a comparison lists them.
+/// Every fittable family's name, in the order a comparison lists them.
 pub const FAMILIES: [&str; 6] = ["auto", "lut", "kernel", "mlp", "flops", "flops+memory"];
+
+/// A family `fit` can fit (the names of [`FAMILIES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitFamily {
+    Auto,
+    Lut,
+    Kernel,
+    Mlp,
+    Flops,
+    FlopsMemory,
+}
+
+impl FitFamily {
+    pub const ALL: [FitFamily; 6] =
+        [FitFamily::Auto, FitFamily::Lut, FitFamily::Kernel, FitFamily::Mlp, FitFamily::Flops, FitFamily::FlopsMemory];
+
+    pub fn name(self) -> &'static str {
+        FAMILIES[FitFamily::ALL.iter().position(|&f| f == self).expect("every family is in ALL")]
+    }
+}
+
+impl std::str::FromStr for FitFamily {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<FitFamily> {
+        match FAMILIES.iter().position(|&n| n == s) {
+            Some(i) => Ok(FitFamily::ALL[i]),
+            None => bail!("unknown predictor family `{s}` ({})", FAMILIES.join(", ")),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
@@ -76,10 +106,10 @@ fn fit_family(
 ) -> Result<Box<dyn LatencyPredictor>> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
-    Ok(match family {
-        "auto" => fit_selected_any(ds, train, None, opts)?.0,
-        "lut" => Box::new(fit_lut(ds, train, opts)?),
-        "kernel" if ds.layers.is_empty() => {
+    Ok(match family.parse::<FitFamily>()? {
+        FitFamily::Auto => fit_selected_any(ds, train, None, opts)?.0,
+        FitFamily::Lut => Box::new(fit_lut(ds, train, opts)?),
+        FitFamily::Kernel if ds.layers.is_empty() => {
             // No per-layer targets: the per-kind cost model, fitted to the networks.
             let s = crate::network_fit::Shrinkage {
                 kind_ridge: opts.lut.kind_ridge,
@@ -88,22 +118,21 @@ fn fit_family(
             let (_, fit) = crate::network_fit::fit_all(&nets, &y, None, s)?;
             Box::new(KernelPredictor::from_network_fit(ds.source.clone(), &fit, nets.len()).serving(ds.spaces()))
         }
-        "kernel" => {
+        FitFamily::Kernel => {
             let lut = fit_lut(ds, train, opts)?;
             let mut layers: Vec<&spaces::ir::Layer> = train.iter().flat_map(|r| r.network.layers.iter()).collect();
             let covered = coverage_layers(ds)?;
             layers.extend(covered.iter());
             Box::new(KernelPredictor::fit(&lut, &layers, kernel::default_params(opts.seed))?.serving(ds.spaces()))
         }
-        "mlp" => {
+        FitFamily::Mlp => {
             let cfg = MlpConfig { seed: opts.seed, ..Default::default() };
             Box::new(MlpPredictor::fit(&ds.source, &nets, &y, &cfg)?.serving(ds.spaces()))
         }
-        "flops" | "flops+memory" => {
-            let variant = if family == "flops" { Variant::Macs } else { Variant::MacsMemory };
+        f @ (FitFamily::Flops | FitFamily::FlopsMemory) => {
+            let variant = if f == FitFamily::Flops { Variant::Macs } else { Variant::MacsMemory };
             Box::new(FlopsPredictor { spaces: ds.spaces(), ..FlopsPredictor::fit(variant, &nets, &y)? })
         }
-        other => bail!("unknown predictor family `{other}` ({})", FAMILIES.join(", ")),
     })
 }
 
@@ -189,4 +218,17 @@ fn coverage_layers(ds: &Dataset) -> Result<Vec<spaces::ir::Layer>> {
         out.extend(spaces::space(&c.space)?.layer_table(&c.resolutions));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::*;
+
+    #[test]
+    fn family_names_round_trip() {
+        for f in FitFamily::ALL {
+            assert_eq!(f.name().parse::<FitFamily>().unwrap(), f);
+        }
+        assert!("forest".parse::<FitFamily>().unwrap_err().to_string().contains("unknown predictor family `forest`"));
+    }
 }
