@@ -149,16 +149,16 @@ impl KernelPredictor {
             return Ok(c.layer_ms(l));
         }
         let kind = features::LayerKind::of(l).name();
-        let model = self
-            .models
-            .get(kind)
-            .ok_or_else(|| PredictError::Other(format!("the kernel predictor has no model for `{kind}` layers")))?;
+        let model = self.models.get(kind).ok_or_else(|| PredictError::UnknownLayer {
+            layer: l.name.clone(),
+            why: format!("the kernel predictor has no model for `{kind}` layers"),
+        })?;
         Ok(match model {
             KindModel::Constant { ms, .. } => *ms,
             KindModel::Forest { forest, .. } => {
-                let m = DenseMatrix::from_2d_vec(&vec![features::features(l).to_vec()])
-                    .map_err(|e| PredictError::Other(e.to_string()))?;
-                forest.predict(&m).map_err(|e| PredictError::Other(e.to_string()))?[0]
+                let failed = |source| PredictError::Forest { layer: l.name.clone(), source };
+                let m = DenseMatrix::from_2d_vec(&vec![features::features(l).to_vec()]).map_err(failed)?;
+                forest.predict(&m).map_err(failed)?[0]
             }
         })
     }
@@ -201,12 +201,12 @@ impl LatencyPredictor for KernelPredictor {
 impl PerLayer for KernelPredictor {
     fn layer_ms(&self, l: &Layer) -> Result<f64, PredictError> {
         let sig = l.id();
-        if let Some(&ms) = self.cache.read().map_err(|_| PredictError::Other("kernel cache poisoned".into()))?.get(&sig)
-        {
+        // A poisoned cache still holds only finished prices.
+        if let Some(&ms) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&sig) {
             return Ok(ms);
         }
         let ms = self.price(l)?;
-        self.cache.write().map_err(|_| PredictError::Other("kernel cache poisoned".into()))?.insert(sig, ms);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(sig, ms);
         Ok(ms)
     }
     fn calibration(&self) -> Calibration {

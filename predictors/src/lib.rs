@@ -62,8 +62,19 @@ pub enum PredictError {
     /// A lookup table has no entry for a layer and its fallback policy is to refuse.
     #[error("no lookup-table entry for layer `{layer}` (key {key})")]
     MissingKey { layer: String, key: String },
-    #[error("{0}")]
-    Other(String),
+    /// Per-resolution tables (OFA's) without one for the network's resolution.
+    #[error("{source_name}: no table for resolution {resolution}; the tables cover resolutions {}", join(covered))]
+    UncoveredResolution { source_name: String, resolution: u32, covered: Vec<u32> },
+    /// A layer the predictor's model does not describe (a kind it never saw, an op outside its table).
+    #[error("layer `{layer}`: {why}")]
+    UnknownLayer { layer: String, why: String },
+    /// The kernel predictor's random forest could not evaluate.
+    #[error("the kernel predictor's forest failed on layer `{layer}`: {source}")]
+    Forest { layer: String, source: smartcore::error::Failed },
+}
+
+fn join(values: &[u32]) -> String {
+    values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A latency predictor for whole networks, in milliseconds.

@@ -252,11 +252,11 @@ impl LatencyPredictor for OfaLut {
         let r = net.resolution();
         match self.table(r) {
             Some(t) => t.predict_ms(net),
-            None => Err(PredictError::Other(format!(
-                "{}: no table for resolution {r}; the tables cover resolutions {}",
-                self.doc.source,
-                self.resolutions().iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-            ))),
+            None => Err(PredictError::UncoveredResolution {
+                source_name: self.doc.source.clone(),
+                resolution: r,
+                covered: self.resolutions(),
+            }),
         }
     }
     fn save(&self, path: &Path) -> Result<()> {

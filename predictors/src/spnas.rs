@@ -88,17 +88,20 @@ impl LatencyPredictor for SinglePathPredictor {
                 continue; // layers 0 and 21 are inside the constant
             }
             let Op::MbConv(m) = &layer.op else {
-                return Err(PredictError::Other(format!(
-                    "{}: not an MBConv; is this a singlepath network?",
-                    layer.name
-                )));
+                return Err(PredictError::UnknownLayer {
+                    layer: layer.name.clone(),
+                    why: "not an MBConv; is this a singlepath network?".into(),
+                });
             };
             let e = m.mid / layer.input.c.max(1);
             if !matches!((m.kernel, e), (3 | 5, 3 | 6)) || m.mid != e * layer.input.c {
-                return Err(PredictError::Other(format!(
-                    "{}: k{} mid {} (input {}) is not one of k3/k5 × e3/e6 of the Pixel 1 table",
-                    layer.name, m.kernel, m.mid, layer.input.c
-                )));
+                return Err(PredictError::UnknownLayer {
+                    layer: layer.name.clone(),
+                    why: format!(
+                        "k{} mid {} (input {}) is not one of k3/k5 × e3/e6 of the Pixel 1 table",
+                        m.kernel, m.mid, layer.input.c
+                    ),
+                });
             }
             total += self.layer_ms(l, m.kernel, e);
         }

@@ -42,7 +42,7 @@ use crate::nn::supernet::fbnet::FbNetSupernet;
 use crate::nn::supernet::singlepath::SinglePathSupernet;
 use crate::nn::train::try_recalibrate_bn_on;
 use crate::plots::{err, range, SIZE};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 use predictors::additive::{Calibration, LayerTable, PerLayer};
 use predictors::spnas::SinglePathPredictor;
@@ -696,7 +696,7 @@ impl DnasJob {
         (0..FBNET_SAMPLES)
             .map(|_| {
                 let g = net.sample(&mut rng);
-                let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
+                let latency_ms = self.predictor.predict_ms(&self.space.network(&g))?;
                 Ok(SampledArch {
                     arch: self.space.to_json(&g),
                     latency_ms,
@@ -785,7 +785,7 @@ impl DnasJob {
             // The validation pass left the hard indicators (no dropout) of the current thresholds.
             Supernet::Singlepath { net, lut, constant, .. } => net.runtime(lut, *constant).double_value(&[]),
         };
-        let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(|e| anyhow!("{e}"))?;
+        let latency_ms = self.predictor.predict_ms(&self.space.network(&g))?;
         let rec = EpochRecord {
             epoch,
             temperature,
