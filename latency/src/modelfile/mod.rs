@@ -8,6 +8,7 @@ pub mod graph;
 pub mod onnx;
 mod onnx_proto;
 pub mod precision;
+pub mod quant;
 pub mod tflite;
 
 pub use precision::{Calibration, Precision, Quantization};

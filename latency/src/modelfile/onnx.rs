@@ -5,12 +5,15 @@
 //! counts only input pixels, as PyTorch's does without padding), channel shuffle as
 //! Reshape → Transpose → Reshape, the classifier as Flatten → Gemm.
 
+use super::calibrate::{self, Range, Ranges};
 use super::graph::{ConvStep, Dims, Graph, Step, Value};
 use super::onnx_proto::{
     attribute_type, data_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
 };
-use super::{ModelFileError, Precision, Quantization};
+use super::quant::{self, QParams};
+use super::tflite;
+use super::{Calibration, ModelFileError, Precision, Quantization};
 use prost::Message;
 use spaces::ir::{Act, Gate, Layer, Network, Weights};
 
@@ -34,7 +37,7 @@ pub const OUTPUT: &str = "output";
 pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
     match q.precision {
         Precision::Fp32 => network_model(net, weights),
-        p => Err(unsupported(p, "hwnas network")),
+        _ => write_as(&Graph::lower(net, weights)?, LOGITS, q),
     }
 }
 
@@ -43,29 +46,83 @@ pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> R
 pub fn layer_model_as(layer: &Layer, seed: u64, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
     let net = Network { input: layer.input, layers: vec![layer.clone()], bn_eps: 1e-5 };
     let graph = Graph::lower(&net, &Weights::random_layer(layer, seed))?;
+    let q = match (q.precision, &q.calibration) {
+        // As for TFLite: a single layer calibrates on at most a few synthetic samples.
+        (Precision::Int8, Calibration::Synthetic { seed, samples }) => &Quantization {
+            calibration: Calibration::Synthetic { seed: *seed, samples: (*samples).min(tflite::LAYER_SAMPLES) },
+            ..q.clone()
+        },
+        _ => q,
+    };
     match q.precision {
         Precision::Fp32 => Ok(write(&graph, OUTPUT)),
-        p => Err(unsupported(p, &layer.name)),
+        _ => write_as(&graph, OUTPUT, q),
     }
 }
 
-fn unsupported(p: Precision, what: &str) -> ModelFileError {
-    ModelFileError::Unsupported { format: "ONNX", why: format!("{what}: {p} is not written yet") }
+/// The model of `graph` in `q`'s precision: fp32 is [`write`]; fp16 stores every
+/// float initializer of a conv or Gemm as FLOAT16 and Casts it to float; int8 is
+/// QDQ: each value passes QuantizeLinear → DequantizeLinear with its calibrated
+/// parameters, weights are int8 initializers (per output channel, axis 0, for Conv;
+/// per tensor for Gemm) and biases int32 at input_scale·weight_scale, each through a
+/// DequantizeLinear, which onnxruntime fuses into integer kernels.
+pub fn write_as(graph: &Graph, output_name: &str, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
+    match q.precision {
+        Precision::Fp32 => Ok(write(graph, output_name)),
+        Precision::Fp16 => Ok(emit(graph, output_name, Mode::Fp16)),
+        Precision::Int8 => {
+            let ranges = calibrate::ranges(graph, &calibrate::inputs(graph, &q.calibration)?);
+            Ok(emit(graph, output_name, Mode::Int8 { ranges: &ranges, int8_io: q.int8_io }))
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Mode<'r> {
+    Fp32,
+    Fp16,
+    Int8 { ranges: &'r Ranges, int8_io: bool },
 }
 
 /// The ONNX model of `graph`, its output named `output_name`.
 pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
-    let mut w = Writer::default();
+    emit(graph, output_name, Mode::Fp32)
+}
+
+fn emit(graph: &Graph, output_name: &str, mode: Mode) -> Vec<u8> {
+    let mut w = Writer { fp16: matches!(mode, Mode::Fp16), ..Writer::default() };
+    let (ranges, int8_io) = match mode {
+        Mode::Int8 { ranges, int8_io } => (Some(ranges), int8_io),
+        _ => (None, false),
+    };
+    let q_of = |r: Range| quant::activation(r);
     let mut names = vec![INPUT.to_string()];
+    // The int8 parameters of each value (QDQ models only).
+    let mut qs: Vec<Option<QParams>> = vec![ranges.map(|r| q_of(r.values[0]))];
+    if let Some(q) = qs[0] {
+        names[0] = if int8_io { w.dequantize(INPUT, q) } else { w.qdq(INPUT, q) };
+    }
     for (i, node) in graph.nodes.iter().enumerate() {
         let value: Value = i + 1;
-        let name = if value == graph.output { output_name.to_string() } else { node.name.clone() };
+        let name = match value == graph.output {
+            true if ranges.is_some() => format!("{output_name}.float"),
+            true => output_name.to_string(),
+            false => node.name.clone(),
+        };
         let xs: Vec<String> = node.inputs.iter().map(|&v| names[v].clone()).collect();
         let n = node.name.as_str();
+        let qi = qs[node.inputs[0]];
+        let mut qo = ranges.map(|r| q_of(r.values[value]));
         match &node.step {
-            Step::Conv(c) => w.conv(n, &name, c, &xs[0]),
+            Step::Conv(c) => {
+                let qn = ranges.and_then(|r| r.inner[i]).map(q_of);
+                w.conv(n, &name, c, &xs[0], [qi, qn])
+            }
             Step::GlobalMean => w.node("GlobalAveragePool", n, &xs, &name, vec![]),
-            Step::Gate(Gate::Sigmoid) => w.node("Sigmoid", n, &xs, &name, vec![]),
+            Step::Gate(Gate::Sigmoid) => {
+                qo = qo.map(|_| quant::LOGISTIC);
+                w.node("Sigmoid", n, &xs, &name, vec![])
+            }
             Step::Gate(Gate::HSigmoid) => {
                 let attrs = vec![float("alpha", 1.0 / 6.0), float("beta", 0.5)];
                 w.node("HardSigmoid", n, &xs, &name, attrs)
@@ -73,6 +130,7 @@ pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
             Step::Mul => w.node("Mul", n, &xs, &name, vec![]),
             Step::Add => w.node("Add", n, &xs, &name, vec![]),
             Step::AvgPool { stride } => {
+                qo = qi;
                 let s = *stride as i64;
                 let attrs = vec![
                     ints("kernel_shape", &[s, s]),
@@ -84,6 +142,7 @@ pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
             }
             Step::ChannelShuffle { groups } => {
                 let Dims::Map(s) = graph.dims(node.inputs[0]) else { unreachable!("shuffles act on maps") };
+                qo = qi;
                 let (g, c, hw) = (*groups as i64, s.c as i64, (s.h * s.w) as i64);
                 let split = w.const_i64(&format!("{n}.split_shape"), &[1, g, c / g, hw]);
                 w.node("Reshape", &format!("{n}.split"), &[xs[0].clone(), split], &format!("{n}.split"), vec![]);
@@ -98,24 +157,46 @@ pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
                 if let Dims::Map(_) = graph.dims(node.inputs[0]) {
                     let flat = format!("{n}.flatten");
                     w.node("Flatten", &flat, &[x], &flat, vec![int("axis", 1)]);
-                    x = flat;
+                    // Flatten keeps its input's parameters; the Gemm reads a dequantized int8 input.
+                    x = match qi {
+                        Some(q) => w.qdq(&flat, q),
+                        None => flat,
+                    };
                 }
-                let wt = w.const_f32(&format!("{n}.weight"), &[*out as i64, cin], weight);
-                let b = w.const_f32(&format!("{n}.bias"), &[*out as i64], bias);
+                let (wt, b) = w.weight_and_bias(n, &[*out as i64, cin], weight, bias, qi, 1, |_| 0);
                 let pre = if *act == Act::None { name.clone() } else { format!("{n}.linear") };
                 w.node("Gemm", &format!("{n}.gemm"), &[x, wt, b], &pre, vec![int("transB", 1)]);
+                let pre = match ranges.and_then(|r| r.inner[i]) {
+                    Some(r) if *act == Act::HSwish => w.qdq(&pre, q_of(r)),
+                    _ => pre,
+                };
                 w.activation(n, *act, &pre, &name);
             }
         }
+        let name = match qo {
+            Some(q) => w.qdq(&name, q),
+            None => name,
+        };
         names.push(name);
+        qs.push(qo);
     }
-    let input_shape = [1, 3, graph.input.h as i64, graph.input.w as i64];
+    if let Some(q) = qs[graph.output] {
+        // The QDQ'd output, or (int8 I/O) its int8 form, under the output's name.
+        let last = &names[graph.output];
+        let y = if int8_io { format!("{}.q", last.strip_suffix(".dq").unwrap_or(last)) } else { last.clone() };
+        if int8_io && graph.output == 0 {
+            w.quantize(last, q, output_name);
+        } else {
+            w.node("Identity", &format!("{output_name}.identity"), &[y], output_name, vec![]);
+        }
+    }
+    let input_shape = [1, graph.input.c as i64, graph.input.h as i64, graph.input.w as i64];
     let output_shape = match graph.dims(graph.output) {
         Dims::Map(s) => vec![1, s.c as i64, s.h as i64, s.w as i64],
         Dims::Vector(c) => vec![1, c as i64],
     };
     let mut nodes = w.nodes;
-    if graph.output == 0 {
+    if graph.output == 0 && ranges.is_none() {
         // A model of an identity layer still needs a node between input and output.
         nodes.push(NodeProto {
             input: vec![INPUT.into()],
@@ -125,6 +206,7 @@ pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
             attribute: vec![],
         });
     }
+    let io_type = if int8_io && ranges.is_some() { data_type::INT8 } else { data_type::FLOAT };
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
@@ -135,22 +217,19 @@ pub fn write(graph: &Graph, output_name: &str) -> Vec<u8> {
             node: nodes,
             name: Some("main".into()),
             initializer: w.initializers,
-            input: vec![value_info(INPUT, &input_shape)],
-            output: vec![value_info(output_name, &output_shape)],
+            input: vec![value_info(INPUT, &input_shape, io_type)],
+            output: vec![value_info(output_name, &output_shape, io_type)],
         }),
     };
     model.encode_to_vec()
 }
 
-fn value_info(name: &str, shape: &[i64]) -> ValueInfoProto {
+fn value_info(name: &str, shape: &[i64], elem_type: i32) -> ValueInfoProto {
     let dim = shape.iter().map(|&d| Dimension { dim_value: Some(d) }).collect();
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: Some(data_type::FLOAT),
-                shape: Some(TensorShapeProto { dim }),
-            }),
+            tensor_type: Some(TypeProtoTensor { elem_type: Some(elem_type), shape: Some(TensorShapeProto { dim }) }),
         }),
     }
 }
@@ -175,6 +254,8 @@ fn float(name: &str, f: f32) -> AttributeProto {
 struct Writer {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    /// Weights and biases stored as FLOAT16 and Cast to float.
+    fp16: bool,
 }
 
 impl Writer {
@@ -200,6 +281,85 @@ impl Writer {
 
     fn const_f32(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
         self.initializer(name, dims, data_type::FLOAT, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    /// A weight or bias: float; FLOAT16 + Cast (fp16 models).
+    fn const_param(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
+        if !self.fp16 {
+            return self.const_f32(name, dims, data);
+        }
+        let half = self.initializer(name, dims, data_type::FLOAT16, quant::f16_bytes(data));
+        let y = format!("{name}.float");
+        self.node("Cast", &format!("{name}.cast"), &[half], &y, vec![int("to", data_type::FLOAT as i64)]);
+        y
+    }
+
+    /// Weight and bias inputs of a Conv or Gemm whose input has int8 parameters `qi`
+    /// (float ones where `qi` is none): int8 weights, symmetric per `channels`
+    /// (`channel(i)` names element `i`'s; axis 0), int32 biases at input_scale·weight_scale.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_and_bias(
+        &mut self,
+        prefix: &str,
+        dims: &[i64],
+        weight: &[f32],
+        bias: &[f32],
+        qi: Option<QParams>,
+        channels: usize,
+        channel: impl Fn(usize) -> usize,
+    ) -> (String, String) {
+        let bdims = [bias.len() as i64];
+        let Some(qi) = qi else {
+            let wt = self.const_param(&format!("{prefix}.weight"), dims, weight);
+            return (wt, self.const_param(&format!("{prefix}.bias"), &bdims, bias));
+        };
+        let (wq, scales) = quant::symmetric(weight, channels, channel);
+        let (bq, bscales) = quant::bias(bias, qi.scale, &scales);
+        // Per-channel parameters are 1-D along axis 0; per-tensor ones are scalars.
+        let pdims: Vec<i64> = if channels > 1 { vec![channels as i64] } else { vec![] };
+        let wname = format!("{prefix}.weight");
+        let raw = wq.iter().map(|&v| v as u8).collect();
+        let wq = self.initializer(&format!("{wname}.int8"), dims, data_type::INT8, raw);
+        let ws = self.initializer(&format!("{wname}.scale"), &pdims, data_type::FLOAT, f32_bytes(&scales));
+        let wz = self.initializer(&format!("{wname}.zero_point"), &pdims, data_type::INT8, vec![0; scales.len()]);
+        self.node("DequantizeLinear", &format!("{wname}.dequantize"), &[wq, ws, wz], &wname, vec![int("axis", 0)]);
+        let bname = format!("{prefix}.bias");
+        let raw = bq.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bq = self.initializer(&format!("{bname}.int32"), &bdims, data_type::INT32, raw);
+        let bs = self.initializer(&format!("{bname}.scale"), &pdims, data_type::FLOAT, f32_bytes(&bscales));
+        let bz = self.initializer(&format!("{bname}.zero_point"), &pdims, data_type::INT32, vec![0; 4 * bscales.len()]);
+        self.node("DequantizeLinear", &format!("{bname}.dequantize"), &[bq, bs, bz], &bname, vec![int("axis", 0)]);
+        (wname, bname)
+    }
+
+    /// Scalar scale and zero-point initializers of `q` for the value `x`.
+    fn qparams(&mut self, x: &str, q: QParams) -> [String; 2] {
+        let s = self.initializer(&format!("{x}.scale"), &[], data_type::FLOAT, q.scale.to_le_bytes().to_vec());
+        let z = self.initializer(&format!("{x}.zero_point"), &[], data_type::INT8, vec![q.zero_point as i8 as u8]);
+        [s, z]
+    }
+
+    /// QuantizeLinear of `x` with `q` into `y`.
+    fn quantize(&mut self, x: &str, q: QParams, y: &str) {
+        let [s, z] = self.qparams(x, q);
+        self.node("QuantizeLinear", &format!("{x}.quantize"), &[x.to_string(), s, z], y, vec![]);
+    }
+
+    /// DequantizeLinear of the int8 `x` with `q`; returns the float value `{x}.dq`.
+    fn dequantize(&mut self, x: &str, q: QParams) -> String {
+        let [s, z] = self.qparams(x, q);
+        let y = format!("{x}.dq");
+        self.node("DequantizeLinear", &format!("{x}.dequantize"), &[x.to_string(), s, z], &y, vec![]);
+        y
+    }
+
+    /// `x` through QuantizeLinear (into `{x}.q`) and DequantizeLinear (into `{x}.dq`).
+    fn qdq(&mut self, x: &str, q: QParams) -> String {
+        let [s, z] = self.qparams(x, q);
+        let (xq, y) = (format!("{x}.q"), format!("{x}.dq"));
+        self.node("QuantizeLinear", &format!("{x}.quantize"), &[x.to_string(), s.clone(), z.clone()], &xq, vec![]);
+        self.node("DequantizeLinear", &format!("{x}.dequantize"), &[xq, s, z], &y, vec![]);
+        y
     }
 
     fn const_i64(&mut self, name: &str, data: &[i64]) -> String {
@@ -230,11 +390,14 @@ impl Writer {
         self.initializer(name, &[], data_type::FLOAT, v.to_le_bytes().to_vec());
     }
 
-    fn conv(&mut self, node: &str, output: &str, c: &ConvStep, x: &str) {
+    /// A folded conv; `q` holds the int8 parameters of its input and (h-swish only)
+    /// of its pre-activation output.
+    fn conv(&mut self, node: &str, output: &str, c: &ConvStep, x: &str, [qi, qn]: [Option<QParams>; 2]) {
         let (k, p, s) = (c.kernel as i64, c.pad() as i64, c.stride as i64);
         let cin_per_group = (c.weight.len() / (c.out as usize * (k * k) as usize)) as i64;
-        let wt = self.const_f32(&format!("{node}.weight"), &[c.out as i64, cin_per_group, k, k], &c.weight);
-        let b = self.const_f32(&format!("{node}.bias"), &[c.out as i64], &c.bias);
+        let per_out = c.weight.len() / c.out as usize;
+        let dims = [c.out as i64, cin_per_group, k, k];
+        let (wt, b) = self.weight_and_bias(node, &dims, &c.weight, &c.bias, qi, c.out as usize, |i| i / per_out);
         let attrs = vec![
             ints("kernel_shape", &[k, k]),
             ints("strides", &[s, s]),
@@ -244,6 +407,14 @@ impl Writer {
         ];
         let pre = if c.act == Act::None { output.to_string() } else { format!("{node}.conv") };
         self.node("Conv", &format!("{node}.conv"), &[x.to_string(), wt, b], &pre, attrs);
+        let pre = match qn {
+            Some(q) if c.act == Act::HSwish => self.qdq(&pre, q),
+            _ => pre,
+        };
         self.activation(node, c.act, &pre, output);
     }
+}
+
+fn f32_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

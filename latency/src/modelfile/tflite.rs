@@ -16,8 +16,10 @@
 //! - global pooling as MEAN over H, W; linear as RESHAPE to [1, C] + FULLY_CONNECTED; residuals as ADD,
 //!   the pooled shortcut as AVERAGE_POOL_2D (SAME, whose divisor skips padding) + ADD.
 
+use super::calibrate::{self, Range, Ranges};
 use super::graph::{ConvStep, Dims, Graph, Step, Value};
-use super::{ModelFileError, Precision, Quantization};
+use super::quant::{self, QParams};
+use super::{Calibration, ModelFileError, Precision, Quantization};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 use spaces::ir::{Act, Gate, Layer, Network, Weights};
 use tract_tflite::tflite::{
@@ -25,8 +27,8 @@ use tract_tflite::tflite::{
     ConcatenationOptions, ConcatenationOptionsArgs, Conv2DOptions, Conv2DOptionsArgs, DepthwiseConv2DOptions,
     DepthwiseConv2DOptionsArgs, FullyConnectedOptions, FullyConnectedOptionsArgs, FullyConnectedOptionsWeightsFormat,
     Model, ModelArgs, MulOptions, MulOptionsArgs, Operator, OperatorArgs, OperatorCode, OperatorCodeArgs, Padding,
-    Pool2DOptions, Pool2DOptionsArgs, ReducerOptions, ReducerOptionsArgs, ReshapeOptions, ReshapeOptionsArgs, SubGraph,
-    SubGraphArgs, Tensor, TensorArgs, TensorType,
+    Pool2DOptions, Pool2DOptionsArgs, QuantizationParameters, QuantizationParametersArgs, ReducerOptions,
+    ReducerOptionsArgs, ReshapeOptions, ReshapeOptionsArgs, SubGraph, SubGraphArgs, Tensor, TensorArgs, TensorType,
 };
 
 /// Name of the input tensor (float32 [1, H, W, 3]).
@@ -58,7 +60,7 @@ pub fn layer_model(layer: &Layer, seed: u64) -> Vec<u8> {
 pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
     match q.precision {
         Precision::Fp32 => network_model(net, weights),
-        p => Err(unsupported(p, "hwnas network")),
+        _ => write_as(&Graph::lower(net, weights)?, LOGITS, "hwnas network", q),
     }
 }
 
@@ -67,57 +69,121 @@ pub fn network_model_as(net: &Network, weights: &Weights, q: &Quantization) -> R
 pub fn layer_model_as(layer: &Layer, seed: u64, q: &Quantization) -> Result<Vec<u8>, ModelFileError> {
     let net = Network { input: layer.input, layers: vec![layer.clone()], bn_eps: 1e-5 };
     let graph = Graph::lower(&net, &Weights::random_layer(layer, seed))?;
+    let q = match (q.precision, &q.calibration) {
+        // One layer calibrates well on few samples; 16 full maps would dominate table writing.
+        (Precision::Int8, Calibration::Synthetic { seed, samples }) => &Quantization {
+            calibration: Calibration::Synthetic { seed: *seed, samples: (*samples).min(LAYER_SAMPLES) },
+            ..q.clone()
+        },
+        _ => q,
+    };
+    write_as(&graph, OUTPUT, &layer.key(), q)
+}
+
+/// At most this many synthetic calibration samples for a single-layer int8 model.
+pub const LAYER_SAMPLES: usize = 4;
+
+/// The model of `graph` in `q`'s precision (fp32 is [`write`]).
+pub fn write_as(
+    graph: &Graph,
+    output_name: &str,
+    description: &str,
+    q: &Quantization,
+) -> Result<Vec<u8>, ModelFileError> {
     match q.precision {
-        Precision::Fp32 => write(&graph, OUTPUT, &layer.key()),
-        p => Err(unsupported(p, &layer.name)),
+        Precision::Fp32 => write(graph, output_name, description),
+        Precision::Fp16 => emit(graph, output_name, description, Mode::Fp16),
+        Precision::Int8 => {
+            let ranges = calibrate::ranges(graph, &calibrate::inputs(graph, &q.calibration)?);
+            emit(graph, output_name, description, Mode::Int8 { ranges: &ranges, int8_io: q.int8_io })
+        }
     }
 }
 
-fn unsupported(p: Precision, what: &str) -> ModelFileError {
-    ModelFileError::Unsupported { format: "TFLite", why: format!("{what}: {p} is not written yet") }
+#[derive(Clone, Copy)]
+enum Mode<'r> {
+    Fp32,
+    Fp16,
+    Int8 { ranges: &'r Ranges, int8_io: bool },
 }
 
 /// The TFLite model of `graph`, its output tensor named `output_name`.
 pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<u8>, ModelFileError> {
+    emit(graph, output_name, description, Mode::Fp32)
+}
+
+fn emit(graph: &Graph, output_name: &str, description: &str, mode: Mode) -> Result<Vec<u8>, ModelFileError> {
     let mut w = Writer::new();
-    let input = w.activation(INPUT, &nhwc(graph.dims(0)));
+    w.fp16 = matches!(mode, Mode::Fp16);
+    let (ranges, int8_io) = match mode {
+        Mode::Int8 { ranges, int8_io } => (Some(ranges), int8_io),
+        _ => (None, false),
+    };
+    // The calibrated int8 parameters of a range (none for float models).
+    let qa = |r: Option<Range>| ranges.map(|_| quant::activation(r.expect("calibrated")));
+    let q_value = |v: Value| qa(ranges.map(|r| r.values[v]));
+    let q_inner = |i: usize| qa(ranges.map(|r| r.inner[i].expect("inner range calibrated")));
+    // With float I/O, the int8 graph sits between a QUANTIZE and a DEQUANTIZE.
+    let float_ends = ranges.is_some() && !int8_io;
+    let input_shape = nhwc(graph.dims(0));
+    let io_input = w.act(INPUT, &input_shape, if float_ends { None } else { q_value(0) });
+    let input = if float_ends {
+        let x = w.act(&format!("{INPUT}.int8"), &input_shape, q_value(0));
+        w.plain_op(BuiltinOperator::QUANTIZE, &[io_input], x);
+        x
+    } else {
+        io_input
+    };
+    let int8_output = format!("{output_name}.int8");
     let mut tensors = vec![input];
+    // The int8 parameters each value's tensor actually has.
+    let mut qs = vec![q_value(0)];
     for (i, node) in graph.nodes.iter().enumerate() {
         let value: Value = i + 1;
-        let name = if value == graph.output { output_name } else { node.name.as_str() };
+        let name = match value == graph.output {
+            true if float_ends => int8_output.as_str(),
+            true => output_name,
+            false => node.name.as_str(),
+        };
         let xs: Vec<i32> = node.inputs.iter().map(|&v| tensors[v]).collect();
         let out_shape = nhwc(node.dims);
         let in_dims = graph.dims(node.inputs[0]);
+        let qi = qs[node.inputs[0]];
+        let mut qo = q_value(value);
         let t = match &node.step {
-            Step::Conv(c) => w.conv(&node.name, name, c, xs[0], in_dims, &out_shape)?,
+            Step::Conv(c) => {
+                let qn = if c.act == Act::HSwish { q_inner(i) } else { None };
+                w.conv(&node.name, name, c, xs[0], in_dims, &out_shape, [qi, qn, qo])?
+            }
             Step::GlobalMean => {
                 let axes = w.const_i32(&format!("{}.axes", node.name), &[2], &[1, 2]);
-                let y = w.activation(name, &out_shape);
+                let y = w.act(name, &out_shape, qo);
                 let opts = ReducerOptions::create(&mut w.fb, &ReducerOptionsArgs { keep_dims: true });
                 w.op(BuiltinOperator::MEAN, &[xs[0], axes], y, BuiltinOptions::ReducerOptions, opts.as_union_value());
                 y
             }
             Step::Gate(Gate::Sigmoid) => {
-                let y = w.activation(name, &out_shape);
+                qo = qo.map(|_| quant::LOGISTIC);
+                let y = w.act(name, &out_shape, qo);
                 w.plain_op(BuiltinOperator::LOGISTIC, &[xs[0]], y);
                 y
             }
             Step::Gate(Gate::HSigmoid) => {
-                let three = w.const_f32(&format!("{}.three", node.name), &[1], &[3.0]);
-                let shifted = w.activation(&format!("{}.relu6", node.name), &out_shape);
+                let three = w.const_scalar(&format!("{}.three", node.name), 3.0, qi.is_some());
+                let shifted = w.act(&format!("{}.relu6", node.name), &out_shape, q_inner(i));
                 w.add(xs[0], three, shifted, ActivationFunctionType::RELU6);
-                let sixth = w.const_f32(&format!("{}.sixth", node.name), &[1], &[1.0 / 6.0]);
-                let y = w.activation(name, &out_shape);
+                let sixth = w.const_scalar(&format!("{}.sixth", node.name), 1.0 / 6.0, qi.is_some());
+                let y = w.act(name, &out_shape, qo);
                 w.mul(shifted, sixth, y);
                 y
             }
             Step::Mul => {
-                let y = w.activation(name, &out_shape);
+                let y = w.act(name, &out_shape, qo);
                 w.mul(xs[0], xs[1], y);
                 y
             }
             Step::Add => {
-                let y = w.activation(name, &out_shape);
+                let y = w.act(name, &out_shape, qo);
                 w.add(xs[0], xs[1], y, ActivationFunctionType::NONE);
                 y
             }
@@ -130,7 +196,9 @@ pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<
                         why: format!("{}: a ceil-mode {stride}x{stride} pool on {s} pads the top/left", node.name),
                     });
                 }
-                let y = w.activation(name, &out_shape);
+                // AVERAGE_POOL_2D in int8 keeps its input's scale.
+                qo = qi;
+                let y = w.act(name, &out_shape, qo);
                 let k = *stride as i32;
                 let args = Pool2DOptionsArgs {
                     padding: Padding::SAME,
@@ -153,24 +221,28 @@ pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<
             Step::ChannelShuffle { groups } => {
                 let s = map_of(in_dims);
                 let (g, hw, per) = (*groups as i32, (s.h * s.w) as i32, (s.c / groups) as i32);
-                let split = w.reshape(&format!("{}.split", node.name), xs[0], &[1, hw, g, per]);
+                // RESHAPE and TRANSPOSE keep their input's scale.
+                qo = qi;
+                let split = w.reshape(&format!("{}.split", node.name), xs[0], &[1, hw, g, per], qi);
                 let perm = w.const_i32(&format!("{}.perm", node.name), &[4], &[0, 1, 3, 2]);
-                let swapped = w.activation(&format!("{}.swapped", node.name), &[1, hw, per, g]);
+                let swapped = w.act(&format!("{}.swapped", node.name), &[1, hw, per, g], qi);
                 w.plain_op(BuiltinOperator::TRANSPOSE, &[split, perm], swapped);
-                w.reshape(name, swapped, &out_shape)
+                w.reshape(name, swapped, &out_shape, qi)
             }
             Step::Linear { weight, bias, out, act } => {
                 let cin = in_dims.channels() as i32;
                 // FULLY_CONNECTED flattens its input itself, but tract insists on rank 2.
                 let x = match in_dims {
-                    Dims::Map(_) => w.reshape(&format!("{}.flatten", node.name), xs[0], &[1, cin]),
+                    Dims::Map(_) => w.reshape(&format!("{}.flatten", node.name), xs[0], &[1, cin], qi),
                     Dims::Vector(_) => xs[0],
                 };
-                let wt = w.const_f32(&format!("{}.weight", node.name), &[*out as i32, cin], weight);
-                let b = w.const_f32(&format!("{}.bias", node.name), &[*out as i32], bias);
+                let wshape = [*out as i32, cin];
+                // FULLY_CONNECTED weights are quantized per tensor.
+                let (wt, b) = w.weight_and_bias(&node.name, &wshape, weight, bias, qi, 1, |_| 0, 0);
                 let (fused, hswish) = split_act(*act);
                 let pre_act = format!("{}.linear", node.name);
-                let y = w.activation(if hswish { &pre_act } else { name }, &out_shape);
+                let (y_name, y_q) = if hswish { (pre_act.as_str(), q_inner(i)) } else { (name, qo) };
+                let y = w.act(y_name, &out_shape, y_q);
                 let args = FullyConnectedOptionsArgs {
                     fused_activation_function: fused,
                     weights_format: FullyConnectedOptionsWeightsFormat::DEFAULT,
@@ -181,15 +253,22 @@ pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<
                 let kind = BuiltinOptions::FullyConnectedOptions;
                 w.op(BuiltinOperator::FULLY_CONNECTED, &[x, wt, b], y, kind, opts.as_union_value());
                 if hswish {
-                    w.hard_swish(y, name, &out_shape)
+                    w.hard_swish(y, name, &out_shape, qo)
                 } else {
                     y
                 }
             }
         };
         tensors.push(t);
+        qs.push(qo);
     }
-    Ok(w.finish(input, tensors[graph.output], description))
+    let mut output = tensors[graph.output];
+    if float_ends {
+        let y = w.act(output_name, &nhwc(graph.dims(graph.output)), None);
+        w.plain_op(BuiltinOperator::DEQUANTIZE, &[output], y);
+        output = y;
+    }
+    Ok(w.finish(io_input, output, description))
 }
 
 /// NHWC shape of a value; vectors are [1, C].
@@ -231,6 +310,8 @@ struct Writer<'a> {
     tensors: Vec<WIPOffset<Tensor<'a>>>,
     operators: Vec<WIPOffset<Operator<'a>>>,
     codes: Vec<BuiltinOperator>,
+    /// Float constants stored as FLOAT16, each DEQUANTIZEd to float32 before use.
+    fp16: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -238,10 +319,41 @@ impl<'a> Writer<'a> {
         let mut fb = FlatBufferBuilder::new();
         // Buffer 0 is the empty sentinel that non-constant tensors point to.
         let sentinel = Buffer::create(&mut fb, &BufferArgs { data: None });
-        Writer { fb, buffers: vec![sentinel], tensors: Vec::new(), operators: Vec::new(), codes: Vec::new() }
+        Writer {
+            fb,
+            buffers: vec![sentinel],
+            tensors: Vec::new(),
+            operators: Vec::new(),
+            codes: Vec::new(),
+            fp16: false,
+        }
     }
 
     fn tensor(&mut self, name: &str, shape: &[i32], type_: TensorType, data: Option<&[u8]>) -> i32 {
+        self.tensor_q(name, shape, type_, data, None)
+    }
+
+    /// A tensor with quantization parameters: `scales` and zero points along
+    /// `dimension` (one scale: per tensor).
+    fn tensor_q(
+        &mut self,
+        name: &str,
+        shape: &[i32],
+        type_: TensorType,
+        data: Option<&[u8]>,
+        quant: Option<(&[f32], &[i64], i32)>,
+    ) -> i32 {
+        let quantization = quant.map(|(scales, zero_points, dimension)| {
+            let scale = self.fb.create_vector(scales);
+            let zero_point = self.fb.create_vector(zero_points);
+            let args = QuantizationParametersArgs {
+                scale: Some(scale),
+                zero_point: Some(zero_point),
+                quantized_dimension: dimension,
+                ..Default::default()
+            };
+            QuantizationParameters::create(&mut self.fb, &args)
+        });
         let buffer = match data {
             Some(bytes) => {
                 let data = self.fb.create_vector(bytes);
@@ -252,8 +364,15 @@ impl<'a> Writer<'a> {
         };
         let shape = self.fb.create_vector(shape);
         let name = self.fb.create_string(name);
-        let args =
-            TensorArgs { shape: Some(shape), type_, buffer, name: Some(name), has_rank: true, ..Default::default() };
+        let args = TensorArgs {
+            shape: Some(shape),
+            type_,
+            buffer,
+            name: Some(name),
+            has_rank: true,
+            quantization,
+            ..Default::default()
+        };
         self.tensors.push(Tensor::create(&mut self.fb, &args));
         self.tensors.len() as i32 - 1
     }
@@ -262,9 +381,79 @@ impl<'a> Writer<'a> {
         self.tensor(name, shape, TensorType::FLOAT32, None)
     }
 
+    /// An activation: float32, or int8 with parameters `q`.
+    fn act(&mut self, name: &str, shape: &[i32], q: Option<QParams>) -> i32 {
+        match q {
+            None => self.activation(name, shape),
+            Some(q) => {
+                let quant = (&[q.scale][..], &[q.zero_point as i64][..], 0);
+                self.tensor_q(name, shape, TensorType::INT8, None, Some(quant))
+            }
+        }
+    }
+
+    /// A float constant; in an fp16 model a FLOAT16 tensor and its DEQUANTIZE.
     fn const_f32(&mut self, name: &str, shape: &[i32], data: &[f32]) -> i32 {
+        if self.fp16 {
+            let half = self.tensor(name, shape, TensorType::FLOAT16, Some(&quant::f16_bytes(data)));
+            let y = self.activation(&format!("{name}.dequantized"), shape);
+            self.plain_op(BuiltinOperator::DEQUANTIZE, &[half], y);
+            return y;
+        }
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.tensor(name, shape, TensorType::FLOAT32, Some(&bytes))
+    }
+
+    /// A scalar operand [1]: float, or (`int8`) int8 at scale |v|/127, zero point 0.
+    fn const_scalar(&mut self, name: &str, v: f32, int8: bool) -> i32 {
+        if !int8 {
+            return self.const_f32(name, &[1], &[v]);
+        }
+        let quant = (&[v.abs() / 127.0][..], &[0i64][..], 0);
+        self.tensor_q(name, &[1], TensorType::INT8, Some(&[127i8.wrapping_mul(v.signum() as i8) as u8]), Some(quant))
+    }
+
+    /// Weight and bias tensors of a conv or fully connected op on an input with
+    /// parameters `qi`: float (fp32/fp16), or int8 weights with symmetric scales per
+    /// `channels` along `dimension` (`channel(i)` names element `i`'s) and int32
+    /// biases at input_scale·weight_scale.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_and_bias(
+        &mut self,
+        prefix: &str,
+        shape: &[i32],
+        weight: &[f32],
+        bias: &[f32],
+        qi: Option<QParams>,
+        channels: usize,
+        channel: impl Fn(usize) -> usize,
+        dimension: i32,
+    ) -> (i32, i32) {
+        let bshape = [bias.len() as i32];
+        let Some(qi) = qi else {
+            let wt = self.const_f32(&format!("{prefix}.weight"), shape, weight);
+            return (wt, self.const_f32(&format!("{prefix}.bias"), &bshape, bias));
+        };
+        let (wq, scales) = quant::symmetric(weight, channels, channel);
+        let zeros = vec![0i64; scales.len()];
+        let bytes: Vec<u8> = wq.iter().map(|&v| v as u8).collect();
+        let wt = self.tensor_q(
+            &format!("{prefix}.weight"),
+            shape,
+            TensorType::INT8,
+            Some(&bytes),
+            Some((&scales, &zeros, dimension)),
+        );
+        let (bq, bscales) = quant::bias(bias, qi.scale, &scales);
+        let bytes: Vec<u8> = bq.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let b = self.tensor_q(
+            &format!("{prefix}.bias"),
+            &bshape,
+            TensorType::INT32,
+            Some(&bytes),
+            Some((&bscales, &zeros, 0)),
+        );
+        (wt, b)
     }
 
     fn const_i32(&mut self, name: &str, shape: &[i32], data: &[i32]) -> i32 {
@@ -329,15 +518,15 @@ impl<'a> Writer<'a> {
         self.op(BuiltinOperator::MUL, &[a, b], y, BuiltinOptions::MulOptions, opts.as_union_value());
     }
 
-    fn hard_swish(&mut self, x: i32, name: &str, shape: &[i32]) -> i32 {
-        let y = self.activation(name, shape);
+    fn hard_swish(&mut self, x: i32, name: &str, shape: &[i32], q: Option<QParams>) -> i32 {
+        let y = self.act(name, shape, q);
         self.plain_op(BuiltinOperator::HARD_SWISH, &[x], y);
         y
     }
 
-    fn reshape(&mut self, name: &str, x: i32, shape: &[i32]) -> i32 {
+    fn reshape(&mut self, name: &str, x: i32, shape: &[i32], q: Option<QParams>) -> i32 {
         let target = self.const_i32(&format!("{name}.shape"), &[shape.len() as i32], shape);
-        let y = self.activation(name, shape);
+        let y = self.act(name, shape, q);
         let new_shape = self.fb.create_vector(shape);
         let opts = ReshapeOptions::create(&mut self.fb, &ReshapeOptionsArgs { new_shape: Some(new_shape) });
         self.op(BuiltinOperator::RESHAPE, &[x, target], y, BuiltinOptions::ReshapeOptions, opts.as_union_value());
@@ -345,7 +534,9 @@ impl<'a> Writer<'a> {
     }
 
     /// A folded conv on `x`: an explicit PAD where TFLite's SAME would pad differently
-    /// from PyTorch, then CONV_2D, DEPTHWISE_CONV_2D or per-group CONV_2Ds.
+    /// from PyTorch, then CONV_2D, DEPTHWISE_CONV_2D or per-group CONV_2Ds. `q` holds
+    /// the int8 parameters of the input, the pre-h-swish output and the output.
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         node: &str,
@@ -354,7 +545,9 @@ impl<'a> Writer<'a> {
         x: i32,
         in_dims: Dims,
         out_shape: &[i32],
+        q: [Option<QParams>; 3],
     ) -> Result<i32, ModelFileError> {
+        let [qi, qn, qo] = q;
         let s = map_of(in_dims);
         let p = c.pad();
         let same = same_pads(s.h, c.kernel, c.stride) == (p, p) && same_pads(s.w, c.kernel, c.stride) == (p, p);
@@ -366,16 +559,18 @@ impl<'a> Writer<'a> {
             let pads = [0, 0, p as i32, p as i32, p as i32, p as i32, 0, 0];
             let pads = self.const_i32(&format!("{node}.pads"), &[4, 2], &pads);
             let padded_shape = [1, (s.h + 2 * p) as i32, (s.w + 2 * p) as i32, s.c as i32];
-            let padded = self.activation(&format!("{node}.padded"), &padded_shape);
+            // PAD keeps its input's scale; int8 pads with the zero point (real 0).
+            let padded = self.act(&format!("{node}.padded"), &padded_shape, qi);
             self.plain_op(BuiltinOperator::PAD, &[x, pads], padded);
             (padded, Padding::VALID)
         };
         let (fused, hswish) = split_act(c.act);
         let pre_act = format!("{node}.conv");
-        let conv_name = if hswish { pre_act.as_str() } else { name };
+        let (conv_name, qc) = if hswish { (pre_act.as_str(), qn) } else { (name, qo) };
         let (k, cin, out) = (c.kernel as usize, s.c as usize, c.out as usize);
         let y = if c.groups == 1 {
-            self.conv2d(node, conv_name, x, &c.weight, out, k, cin, &c.bias, c.stride, padding, fused, out_shape)
+            let q = [qi, qc];
+            self.conv2d(node, conv_name, x, &c.weight, out, k, cin, &c.bias, c.stride, padding, fused, out_shape, q)
         } else if c.groups as usize == cin && c.weight.len() == out * k * k {
             // Depthwise: PyTorch [out, 1, k, k] -> TFLite [1, k, k, out].
             let mut wt = vec![0.0f32; out * k * k];
@@ -384,9 +579,10 @@ impl<'a> Writer<'a> {
                     wt[yx * out + o] = c.weight[o * k * k + yx];
                 }
             }
-            let wt = self.const_f32(&format!("{node}.weight"), &[1, k as i32, k as i32, out as i32], &wt);
-            let b = self.const_f32(&format!("{node}.bias"), &[out as i32], &c.bias);
-            let y = self.activation(conv_name, out_shape);
+            // Depthwise weights are quantized per output channel, the last dimension.
+            let shape = [1, k as i32, k as i32, out as i32];
+            let (wt, b) = self.weight_and_bias(node, &shape, &wt, &c.bias, qi, out, |i| i % out, 3);
+            let y = self.act(conv_name, out_shape, qc);
             let args = DepthwiseConv2DOptionsArgs {
                 padding,
                 stride_w: c.stride as i32,
@@ -401,9 +597,9 @@ impl<'a> Writer<'a> {
             self.op(BuiltinOperator::DEPTHWISE_CONV_2D, &[x, wt, b], y, kind, opts.as_union_value());
             y
         } else {
-            self.group_conv(node, conv_name, c, x, s, p, padding, fused, out_shape)
+            self.group_conv(node, conv_name, c, x, s, p, padding, fused, out_shape, [qi, qc])
         };
-        Ok(if hswish { self.hard_swish(y, name, out_shape) } else { y })
+        Ok(if hswish { self.hard_swish(y, name, out_shape, qo) } else { y })
     }
 
     /// CONV_2D with PyTorch weights [out, cin, k, k] transposed to OHWI.
@@ -422,6 +618,7 @@ impl<'a> Writer<'a> {
         padding: Padding,
         fused: ActivationFunctionType,
         out_shape: &[i32],
+        [qi, qo]: [Option<QParams>; 2],
     ) -> i32 {
         let mut wt = vec![0.0f32; out * k * k * cin];
         for o in 0..out {
@@ -431,9 +628,11 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        let wt = self.const_f32(&format!("{prefix}.weight"), &[out as i32, k as i32, k as i32, cin as i32], &wt);
-        let b = self.const_f32(&format!("{prefix}.bias"), &[out as i32], bias);
-        let y = self.activation(name, out_shape);
+        // OHWI weights are quantized per output channel, the first dimension.
+        let shape = [out as i32, k as i32, k as i32, cin as i32];
+        let per_out = k * k * cin;
+        let (wt, b) = self.weight_and_bias(prefix, &shape, &wt, bias, qi, out, |i| i / per_out, 0);
+        let y = self.act(name, out_shape, qo);
         let args = Conv2DOptionsArgs {
             padding,
             stride_w: stride as i32,
@@ -460,6 +659,7 @@ impl<'a> Writer<'a> {
         padding: Padding,
         fused: ActivationFunctionType,
         out_shape: &[i32],
+        [qi, qo]: [Option<QParams>; 2],
     ) -> i32 {
         let (g, k) = (c.groups as usize, c.kernel as usize);
         let (cin, out) = (s.c as usize / g, c.out as usize / g);
@@ -469,7 +669,9 @@ impl<'a> Writer<'a> {
         for i in 0..g {
             let begin = self.const_i32(&format!("{node}.g{i}.begin"), &[4], &[0, 0, 0, (i * cin) as i32]);
             let size = self.const_i32(&format!("{node}.g{i}.size"), &[4], &[1, h, w, cin as i32]);
-            let slice = self.activation(&format!("{node}.g{i}.input"), &[1, h, w, cin as i32]);
+            // SLICE keeps its input's scale; each part takes the CONCATENATION's output
+            // scale, which TFLite's converter gives all of a concatenation's inputs.
+            let slice = self.act(&format!("{node}.g{i}.input"), &[1, h, w, cin as i32], qi);
             self.plain_op(BuiltinOperator::SLICE, &[x, begin, size], slice);
             let weight = &c.weight[i * out * cin * k * k..(i + 1) * out * cin * k * k];
             let bias = &c.bias[i * out..(i + 1) * out];
@@ -487,9 +689,10 @@ impl<'a> Writer<'a> {
                 padding,
                 fused,
                 &part_shape,
+                [qi, qo],
             ));
         }
-        let y = self.activation(name, out_shape);
+        let y = self.act(name, out_shape, qo);
         let args = ConcatenationOptionsArgs { axis: 3, fused_activation_function: ActivationFunctionType::NONE };
         let opts = ConcatenationOptions::create(&mut self.fb, &args);
         let kind = BuiltinOptions::ConcatenationOptions;
