@@ -35,7 +35,7 @@
 use crate::config::LatencySpec;
 use crate::inputs::{self, InputDigest};
 use crate::lock::{lock_dir, DirLock};
-use crate::nn::checkpoint::write_atomic;
+use latency::files::write_atomic;
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;

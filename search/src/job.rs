@@ -23,7 +23,7 @@ use crate::history::{self, Record};
 use crate::inputs::{self, InputDigest};
 use crate::lock::{lock_dir, DirLock};
 use crate::min_latency::{min_latency, MinLatency};
-use crate::nn::checkpoint::write_atomic;
+use latency::files::write_atomic;
 use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
 use crate::pareto::dominates;
 use crate::plots;
@@ -428,7 +428,7 @@ impl Job {
             inputs: self.inputs.clone(),
             infeasible_run: self.infeasible_run,
         };
-        write_atomic(&self.dir.join("state.json"), serde_json::to_string(&cp)?.as_bytes())
+        Ok(write_atomic(&self.dir.join("state.json"), serde_json::to_string(&cp)?.as_bytes())?)
     }
 
     fn best_objective(&self) -> Option<f64> {

@@ -37,20 +37,6 @@ pub struct State {
     pub dir: String,
 }
 
-/// Writes `bytes` to `path` through a temporary file, synced to disk, and a rename (atomic
-/// on POSIX): a kill leaves either the old or the new file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
 /// Creates the directory for `step`'s tensors; the caller writes the files, then calls [`commit`].
 pub fn step_dir(root: &Path, step: usize) -> Result<PathBuf> {
     let dir = root.join(format!("step-{step:08}"));
@@ -65,7 +51,7 @@ pub fn step_dir(root: &Path, step: usize) -> Result<PathBuf> {
 pub fn commit(root: &Path, state: &State) -> Result<()> {
     let text = serde_json::to_string_pretty(state)?;
     std::fs::write(root.join(&state.dir).join("state.json"), &text)?;
-    write_atomic(&root.join(POINTER), text.as_bytes())?;
+    latency::files::write_atomic(&root.join(POINTER), text.as_bytes())?;
     for e in std::fs::read_dir(root)?.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with("step-") && name != state.dir {
