@@ -35,7 +35,6 @@
 use crate::config::LatencySpec;
 use crate::inputs::{self, InputDigest};
 use crate::lock::{lock_dir, DirLock};
-use latency::files::write_atomic;
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
@@ -43,6 +42,7 @@ use crate::nn::supernet::singlepath::SinglePathSupernet;
 use crate::nn::train::try_recalibrate_bn_on;
 use crate::plots::{err, range, SIZE};
 use anyhow::{bail, Context, Result};
+use latency::files::write_atomic;
 use plotters::prelude::*;
 use predictors::additive::{Calibration, LayerTable, PerLayer};
 use predictors::spnas::SinglePathPredictor;
