@@ -193,3 +193,22 @@ fn int8_files_depend_on_the_calibration() {
     let b = tflite::network_model_as(&net, &w, &Quantization { calibration: given, ..int8(2, false) }).unwrap();
     assert_ne!(a, b);
 }
+
+/// The calibration cost the issue bounds: MobileNetV2 at 224 on the default 16
+/// samples. Ignored (a debug build takes about a minute); run it in release:
+/// `cargo test --release -p latency --test modelfile_precision -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn calibrating_mobilenetv2_at_224_on_16_samples() {
+    use latency::modelfile::{calibrate, graph::Graph};
+    let p = spaces::presets::PRESETS.iter().find(|p| p.name == "mobilenetv2").unwrap();
+    let net = p.arch().network(Some(224));
+    let g = Graph::lower(&net, &Weights::random(&net, 0)).unwrap();
+    let inputs = calibrate::inputs(&g, &Calibration::default()).unwrap();
+    let t = Instant::now();
+    let r = calibrate::ranges(&g, &inputs);
+    println!("calibrated {} values on {} samples in {:.2} s", r.values.len(), inputs.len(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let bytes = tflite::network_model_as(&net, &Weights::random(&net, 0), &Quantization::of(Precision::Int8)).unwrap();
+    println!("int8 TFLite ({} bytes) written in {:.2} s", bytes.len(), t.elapsed().as_secs_f64());
+}
