@@ -147,3 +147,51 @@ fn json_export_carries_counts_latency_and_the_ofa_listing() {
     assert_eq!(spaces::space(space).unwrap().to_json(&g), v["arch"], "the listing imports back to the arch");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--precision`: an fbnet-cifar100 member (32x32, fast to calibrate in a debug build) in
+/// fp16 and int8 runs in LiteRT and onnxruntime close to its fp32 file; calibration data
+/// from a training dataset changes the int8 file; `--int8-io` gives int8 inputs.
+#[test]
+fn precision_exports_run_in_the_runtimes_close_to_fp32() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(python.exists(), "{} missing: run scripts/setup", python.display());
+    let dir = scratch("precision");
+    let csv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/hw-nas-bench-fbnet/fbnet_cifar100_pixel3.csv");
+    let first = std::fs::read_to_string(csv).unwrap().lines().nth(1).unwrap().to_string();
+    let ops: Vec<&str> = first.split_once(',').unwrap().0.split('-').collect();
+    let arch = dir.join("arch.json");
+    std::fs::write(&arch, serde_json::json!({ "ops": ops }).to_string()).unwrap();
+    let export = |name: &str, extra: &[&str]| -> PathBuf {
+        let out = dir.join(name);
+        let args = ["export", "--space", "fbnet-cifar100", "--arch", arch.to_str().unwrap(), "--out"];
+        hwnas(&[&args[..], &[out.to_str().unwrap()], extra].concat());
+        out
+    };
+    let fp32 = [export("fp32.tflite", &["--format", "tflite"]), export("fp32.onnx", &["--format", "onnx"])];
+    let int8 = export("int8.tflite", &["--format", "tflite", "--precision", "int8"]);
+    let data = export(
+        "int8-data-io.tflite",
+        &["--format", "tflite", "--precision", "int8", "--int8-io", "--calibration-data", "synthetic:16:10"],
+    );
+    let fp16 = export("fp16.tflite", &["--format", "tflite", "--precision", "fp16"]);
+    let onnx8 = export("int8.onnx", &["--format", "onnx", "--precision", "int8"]);
+    assert_ne!(std::fs::read(&int8).unwrap(), std::fs::read(&data).unwrap(), "calibration data is used");
+    let out_json = dir.join("precision.json");
+    let status = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export_precision.py"))
+        .args(["32", out_json.to_str().unwrap()])
+        .args([&fp32[0], &fp32[1], &int8, &data, &fp16, &onnx8])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the runtimes failed to load or run a precision export");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    let get = |p: &Path, k: &str| r[p.to_str().unwrap()][k].clone();
+    for (p, min) in [(&int8, 0.99), (&onnx8, 0.99), (&fp16, 0.9999), (&data, 0.95)] {
+        let cos = get(p, "cosine").as_f64().unwrap();
+        assert!(cos >= min, "{}: cosine {cos} to fp32 (at least {min})", p.display());
+    }
+    assert_eq!(get(&data, "input_dtype"), "int8");
+    assert_eq!(get(&int8, "input_dtype"), "float32");
+    std::fs::remove_dir_all(&dir).ok();
+}
