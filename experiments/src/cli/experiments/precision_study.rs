@@ -213,7 +213,13 @@ fn profile(cx: &Setup, space: &dyn SearchSpace, resolution: u32, precision: Prec
         "--warmup", "5", "--runs", "20", "--max-rounds", "3", "--cooldown-ms", "0",
         "--out", &out,
     ];
-    let cmd = ProfileCommand::try_parse_from(argv).context("the study's profile flags")?;
+    let cmd = ProfileCommand::try_parse_from(argv).map_err(|e| {
+        anyhow::anyhow!(
+            "precision-study profiles with `hwnas profile --runtime litert --precision P`, which this build's \
+             profile command does not take yet: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        )
+    })?;
     crate::cli::profile::run(cmd.args).with_context(|| format!("profiling {} in {precision}", space.name()))?;
     let ds = predictors::dataset::load(&dir.join("latency.parquet"), Some(space.name()), "latency_ms")?;
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
