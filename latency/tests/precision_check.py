@@ -5,7 +5,9 @@ latency/tests/modelfile_precision.rs).
         tflite_fp32, tflite_fp16, tflite_int8, onnx_fp32, onnx_fp16, onnx_int8[, tflite_int8io]}.
 
 For each model:
-  - it loads and runs in ai-edge-litert (TFLite) or onnxruntime (ONNX, after onnx.checker);
+  - it loads and runs in ai-edge-litert (TFLite; with the default XNNPACK delegate and,
+    on one input, with TFLite's builtin kernels alone) or onnxruntime (ONNX, after
+    onnx.checker);
   - its weights have the dtype claimed, read back from the file: fp16 weights and
     biases are FLOAT16 constants feeding a DEQUANTIZE (TFLite) or Cast (ONNX); int8
     conv weights are int8 with one scale per output channel (quantized_dimension 0
@@ -127,7 +129,7 @@ def tfl_check_weights(path, precision, int8_io=False):
                 problems.append(f"float32 tensor {t['name']} in an int8 model")
             if precision == "fp16" and t["dtype"] == np.int8:
                 problems.append(f"int8 tensor {t['name']} in an fp16 model")
-    return problems, n_weights
+    return problems, n_weights, it
 
 
 # ---- ONNX ----
@@ -210,7 +212,11 @@ def main():
                 summary = {"name": name, "format": fmt}
                 for prec in ("fp16", "int8"):
                     if fmt == "tflite":
-                        problems, n_w = tfl_check_weights(d / entry[f"tflite_{prec}"], prec)
+                        problems, n_w, plain = tfl_check_weights(d / entry[f"tflite_{prec}"], prec)
+                        # TFLite's own (reference / optimized builtin) kernels, not XNNPACK, must agree too.
+                        c = cosine(tfl_run(plain, xs[0]), ref[0])
+                        if c < (COS_FP16 if prec == "fp16" else COS_INT8):
+                            problems.append(f"builtin kernels (no XNNPACK) disagree with fp32: cosine {c:.5f}")
                     else:
                         problems, n_w = onnx_check_weights(loaded[prec][0], prec)
                     ys = [run(models[prec], x) for x in xs]
@@ -240,7 +246,7 @@ def main():
                 if fmt == "tflite" and "tflite_int8io" in entry:
                     it = tfl_load(d / entry["tflite_int8io"])
                     i, o = it.get_input_details()[0], it.get_output_details()[0]
-                    problems, _ = tfl_check_weights(d / entry["tflite_int8io"], "int8", int8_io=True)
+                    problems, _, _ = tfl_check_weights(d / entry["tflite_int8io"], "int8", int8_io=True)
                     if i["dtype"] != np.int8 or o["dtype"] != np.int8:
                         problems.append(f"int8 I/O model has {i['dtype']} -> {o['dtype']}")
                     cos = min(cosine(tfl_run(it, x), r) for x, r in zip(xs, ref))

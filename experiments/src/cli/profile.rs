@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use latency::modelfile::precision::Quantization;
 use latency::profile::models::SpaceModels;
 use latency::profile::{connect, session, Event, Job};
 use latency::target::Target;
@@ -33,6 +34,13 @@ pub struct Args {
     /// Seed of the network sample and of the random weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Precision every generated model is written in (layers and --networks): fp32, fp16 or int8.
+    /// Part of each record's identity and the dataset's `precision` column.
+    #[arg(long, default_value = "fp32")]
+    precision: latency::modelfile::precision::Precision,
+    /// With --precision int8: int8 input and output tensors too (else float with QUANTIZE/DEQUANTIZE).
+    #[arg(long)]
+    int8_io: bool,
     #[command(flatten)]
     measure: super::measure_args::MeasureArgs,
     /// Output directory: journal.jsonl (resumable), errors.jsonl, latency.parquet.
@@ -79,6 +87,11 @@ pub fn run(a: Args) -> Result<()> {
         None => SpaceModels::table(space, &a.resolutions, a.seed),
     }
     .map_err(|e| anyhow!(e))?;
+    if a.int8_io && a.precision != latency::modelfile::precision::Precision::Int8 {
+        bail!("--int8-io applies to --precision int8 only");
+    }
+    let q = latency::modelfile::precision::Quantization { int8_io: a.int8_io, ..Quantization::of(a.precision) };
+    let (source, models) = source.with_quantization(q, models);
     let models = &models[..a.limit.unwrap_or(models.len()).min(models.len())];
     let runtime = a.measure.runtime()?.build().map_err(|e| anyhow!(e))?;
     let targets = targets(&a)?;

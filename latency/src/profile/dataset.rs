@@ -41,6 +41,8 @@ pub fn frame(records: &[Record]) -> PolarsResult<DataFrame> {
         col("space", records, |r| r.model.space.clone()),
         col("arch", records, |r| r.model.arch.clone()),
         col("resolution", records, |r| r.model.resolution),
+        col("precision", records, |r| r.model.precision.as_str().to_string()),
+        col("int8_io", records, |r| r.model.int8_io),
         col("latency_ms", records, |r| ms(r.summary.median_us)),
         col("mean_ms", records, |r| ms(r.summary.mean_us)),
         col("std_ms", records, |r| ms(r.summary.std_us)),

@@ -3,7 +3,8 @@
 
 use super::job::ModelSource;
 use super::record::{Kind, ModelId};
-use crate::modelfile::tflite::{layer_model, network_model};
+use crate::modelfile::precision::Quantization;
+use crate::modelfile::tflite::{layer_model_as, network_model_as};
 use rand::SeedableRng;
 use spaces::ir::{Layer, Weights};
 use spaces::{Genome, SearchSpace};
@@ -14,6 +15,7 @@ pub struct SpaceModels {
     space: Box<dyn SearchSpace>,
     layers: HashMap<String, Layer>,
     seed: u64,
+    quantization: Quantization,
 }
 
 impl SpaceModels {
@@ -38,7 +40,7 @@ impl SpaceModels {
                 }
             }
         }
-        Ok((SpaceModels { space, layers, seed }, ids))
+        Ok((SpaceModels { space, layers, seed, quantization: Quantization::default() }, ids))
     }
 
     /// `n` distinct members sampled with `seed` (the same seed always gives the same list,
@@ -61,7 +63,17 @@ impl SpaceModels {
         if ids.len() < n {
             return Err(format!("{} yielded only {} distinct members in {attempts} samples", space.name(), ids.len()));
         }
-        Ok((SpaceModels { space, layers: HashMap::new(), seed }, ids))
+        Ok((SpaceModels { space, layers: HashMap::new(), seed, quantization: Quantization::default() }, ids))
+    }
+}
+
+impl SpaceModels {
+    /// Writes every model in the precision `q` asks for; `ids` (from [`SpaceModels::table`] or
+    /// [`SpaceModels::networks`]) carry that precision, so it is part of their records' identity.
+    pub fn with_quantization(mut self, q: Quantization, ids: Vec<ModelId>) -> (SpaceModels, Vec<ModelId>) {
+        let ids = ids.into_iter().map(|m| m.with_quantization(&q)).collect();
+        self.quantization = q;
+        (self, ids)
     }
 }
 
@@ -70,14 +82,17 @@ impl ModelSource for SpaceModels {
         if model.space != self.space.name() {
             return Err(format!("model of space {} asked of {}", model.space, self.space.name()));
         }
+        if (model.precision, model.int8_io) != (self.quantization.precision, self.quantization.int8_io) {
+            return Err(format!("a {} model asked of a {} source", model.precision, self.quantization.precision));
+        }
         match model.kind {
             Kind::Layer => {
                 let layer = self.layers.get(&model.key).ok_or_else(|| format!("unknown layer key {}", model.key))?;
-                Ok(layer_model(layer, self.seed))
+                layer_model_as(layer, self.seed, &self.quantization).map_err(|e| e.to_string())
             }
             Kind::Network => {
                 let g = self.space.parse(&model.arch).map_err(|e| format!("{}: {e}", model.arch))?;
-                network_file(&*self.space, &g, model.resolution, self.seed)
+                network_file_as(&*self.space, &g, model.resolution, self.seed, &self.quantization)
             }
         }
     }
@@ -85,6 +100,17 @@ impl ModelSource for SpaceModels {
 
 /// The TFLite file of member `g` at `resolution`, with random weights from `seed`.
 pub fn network_file(space: &dyn SearchSpace, g: &Genome, resolution: u32, seed: u64) -> Result<Vec<u8>, String> {
+    network_file_as(space, g, resolution, seed, &Quantization::default())
+}
+
+/// Like [`network_file`], in the precision `q` asks for.
+pub fn network_file_as(
+    space: &dyn SearchSpace,
+    g: &Genome,
+    resolution: u32,
+    seed: u64,
+    q: &Quantization,
+) -> Result<Vec<u8>, String> {
     let net = space.network_at(g, resolution);
-    network_model(&net, &Weights::random(&net, seed)).map_err(|e| e.to_string())
+    network_model_as(&net, &Weights::random(&net, seed), q).map_err(|e| e.to_string())
 }

@@ -1,6 +1,7 @@
 //! One finished measurement, as journaled (a JSON line) and exported (a Parquet row).
 
 use super::stats::Summary;
+use crate::modelfile::precision::{Precision, Quantization};
 use crate::target::DeviceInfo;
 
 /// Whether a model is one layer (a lookup-table entry) or a whole network.
@@ -30,20 +31,54 @@ pub struct ModelId {
     /// Canonical architecture JSON; empty for layers.
     pub arch: String,
     pub resolution: u32,
+    /// The model file's precision: part of the identity, so a record of another precision is
+    /// never reused. Journals written before precisions existed have none: fp32.
+    #[serde(default)]
+    pub precision: Precision,
+    /// An int8 model with int8 input/output tensors (`--int8-io`); absent: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub int8_io: bool,
 }
 
 impl ModelId {
     pub fn layer(space: &str, key: String, resolution: u32) -> ModelId {
-        ModelId { kind: Kind::Layer, space: space.into(), key, arch: String::new(), resolution }
+        ModelId {
+            kind: Kind::Layer,
+            space: space.into(),
+            key,
+            arch: String::new(),
+            resolution,
+            precision: Precision::Fp32,
+            int8_io: false,
+        }
     }
     pub fn network(space: &str, arch: String, resolution: u32) -> ModelId {
-        ModelId { kind: Kind::Network, space: space.into(), key: String::new(), arch, resolution }
+        ModelId {
+            kind: Kind::Network,
+            space: space.into(),
+            key: String::new(),
+            arch,
+            resolution,
+            precision: Precision::Fp32,
+            int8_io: false,
+        }
+    }
+    /// The same model written in precision `q` asks for.
+    pub fn with_quantization(mut self, q: &Quantization) -> ModelId {
+        self.precision = q.precision;
+        self.int8_io = q.precision == Precision::Int8 && q.int8_io;
+        self
     }
     /// Short human-readable name for progress and error messages.
     pub fn label(&self) -> String {
-        match self.kind {
+        let base = match self.kind {
             Kind::Layer => format!("layer {}", self.key),
             Kind::Network => format!("network {} @{}", self.arch, self.resolution),
+        };
+        match (self.precision, self.int8_io) {
+            (Precision::Fp32, _) => base,
+            (Precision::Int8, true) => format!("{base} (int8, int8 io)"),
+            (p, _) => format!("{base} ({p})"),
         }
     }
 }
@@ -111,4 +146,23 @@ pub struct Phases {
     pub rounds_us: f64,
     /// Deleting the model from the device.
     pub cleanup_us: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_written_before_precisions_read_as_fp32() {
+        // A model id as journals wrote it before issue 16 (no precision field).
+        let old = r#"{"kind":"layer","space":"fbnet-cifar100","key":"k","arch":"","resolution":32}"#;
+        let id: ModelId = serde_json::from_str(old).unwrap();
+        assert_eq!((id.precision, id.int8_io), (Precision::Fp32, false));
+        assert_eq!(id, ModelId::layer("fbnet-cifar100", "k".into(), 32));
+        let int8 = id.clone().with_quantization(&Quantization::of(Precision::Int8));
+        assert_ne!(int8, id, "another precision is another identity");
+        let text = serde_json::to_string(&int8).unwrap();
+        assert!(text.contains(r#""precision":"int8""#), "{text}");
+        assert_eq!(serde_json::from_str::<ModelId>(&text).unwrap(), int8);
+    }
 }

@@ -131,6 +131,21 @@ fn this_run(records: Vec<Record>, id: &RuntimeId) -> (Vec<Record>, usize) {
     (mine, other.len())
 }
 
+/// Refuses a job with a model of a precision its runtime cannot time, before anything is
+/// pushed or timed, naming the runtime and the precision.
+pub fn check_precisions(job: &Job) -> Result<(), String> {
+    let can = job.runtime.precisions();
+    match job.models.iter().find(|m| !can.contains(&m.precision)) {
+        Some(m) => Err(format!(
+            "runtime {} cannot time {} models (it times {}); nothing was pushed or timed",
+            job.runtime.name(),
+            m.precision,
+            can.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Runs `job` on `targets`, resuming from `job.out_dir`'s journal (default [`Options`]).
 pub fn run(job: &Job, targets: &[Box<dyn Target>], on_event: &(dyn Fn(Event) + Sync)) -> Result<Outcome, String> {
     run_with(job, targets, &Options::default(), on_event)
@@ -152,6 +167,7 @@ pub fn run_with(
         }
     }
     job.protocol.validate()?;
+    check_precisions(job)?;
     let dir = job.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let _lock = lock(dir)?;

@@ -98,6 +98,11 @@ pub trait Runtime: Send + Sync {
     /// Reads one invocation's output.
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError>;
 
+    /// The model precisions this runtime can time (checked before anything is pushed or timed).
+    fn precisions(&self) -> &[crate::modelfile::precision::Precision] {
+        &crate::modelfile::precision::Precision::ALL
+    }
+
     /// Whether the binary installed at `binary` on `target` times many models in one process
     /// ([`Runtime::batch_argv`]); asked once per device and run.
     fn takes_batches(&self, _target: &dyn Target, _binary: &str) -> bool {

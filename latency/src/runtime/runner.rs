@@ -29,6 +29,12 @@ impl Runtime for RunnerRuntime {
         &self.sha256
     }
 
+    /// fp32 only: hwnas-runner feeds float32 inputs and its tract build is verified on float
+    /// models only (docs/profiling.md), so fp16/int8 are refused before anything is timed.
+    fn precisions(&self) -> &[crate::modelfile::precision::Precision] {
+        &[crate::modelfile::precision::Precision::Fp32]
+    }
+
     fn install(&self, target: &dyn Target) -> Result<String, RuntimeError> {
         install_binary(target, &self.binary, &self.sha256, RUNTIME)
     }
