@@ -3,9 +3,14 @@
 //! (`std::collections::HashMap<String, f64>` probed with `Layer::key()` per layer).
 //!
 //! Run: `cargo bench -p predictors --bench predict` (needs `../shared` beside the repo).
-//! Every family predicts from the `Network` each time; nothing is precomputed per network.
+//! Two columns per family, nothing precomputed per network in either:
+//! - `search loop`: what a search's hot loop calls — the predictor compiled per gene choice
+//!   ([`GeneTable`]) pricing each member from its genome, no network built;
+//! - `from network`: `predict_ms` on the member's IR network (what a caller holding networks,
+//!   such as `hwnas eval-predictor`, pays).
 
 use predictors::dataset::{self, NetworkRow};
+use predictors::gene_table::GeneTable;
 use predictors::split::{split, TrainSize};
 use predictors::train::{self, TrainOptions};
 use predictors::LatencyPredictor;
@@ -13,6 +18,7 @@ use spaces::ir::Network;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The obvious implementation: format every layer's key and look it up by string.
@@ -24,14 +30,14 @@ impl StringKeyLut {
     }
 }
 
-/// Predictions per second over `nets`, looping for at least `budget`.
-fn rate(nets: &[&Network], budget: Duration, mut f: impl FnMut(&Network) -> f64) -> f64 {
+/// Predictions per second over `items`, looping for at least `budget`.
+fn rate<T: ?Sized>(items: &[&T], budget: Duration, mut f: impl FnMut(&T) -> f64) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
     let mut acc = 0.0;
     while start.elapsed() < budget {
-        for net in nets {
-            acc += f(net);
+        for item in items {
+            acc += f(item);
             n += 1;
         }
     }
@@ -56,14 +62,33 @@ fn main() {
     }
     let budget = Duration::from_secs(2);
     let base = rate(&nets, budget, |n| baseline.predict(n));
-    println!("{:<28} {:>14} {:>10}", "predictor", "predictions/s", "× baseline");
-    println!("{:<28} {:>14.0} {:>10.2}", "string-key lut (baseline)", base, 1.0);
-    let mut families: Vec<(String, Box<dyn LatencyPredictor>)> = vec![("lut".into(), Box::new(lut))];
+    let space = spaces::space("fbnet-cifar100").unwrap();
+    let layout = space.gene_layout().expect("FBNet is layer-wise");
+    let genomes: Vec<&spaces::Genome> = ds.networks.iter().map(|r| &r.genome).collect();
+    println!(
+        "{:<28} {:>16} {:>10} {:>16} {:>10}",
+        "predictor", "search loop /s", "× baseline", "from network /s", "× baseline"
+    );
+    println!("{:<28} {:>16} {:>10} {:>16.0} {:>10.2}", "string-key lut (baseline)", "", "", base, 1.0);
+    let mut families: Vec<(String, Arc<dyn LatencyPredictor>)> = vec![("lut".into(), Arc::new(lut))];
     for f in ["auto", "flops", "flops+memory", "kernel", "mlp"] {
-        families.push((f.into(), train::fit(f, &ds, &trainrows, &opts).unwrap()));
+        families.push((f.into(), train::fit(f, &ds, &trainrows, &opts).unwrap().into()));
     }
     for (name, p) in &families {
-        let r = rate(&nets, budget, |n| p.predict_ms(n).unwrap());
-        println!("{name:<28} {r:>14.0} {:>10.2}", r / base);
+        let table = match p.per_layer() {
+            Some(per_layer) => {
+                let t = predictors::additive::LayerTable::compile(per_layer, &space.layer_table_at(32)).unwrap();
+                GeneTable::compile(&layout, |_| Some(&t))
+            }
+            None => GeneTable::compile_embedded(&layout, p.clone()).unwrap(),
+        }
+        .unwrap_or_else(|| panic!("{name} compiles per gene"));
+        // The compiled form answers what the predictor answers, bit for bit.
+        for (g, n) in genomes.iter().zip(&nets).take(200) {
+            assert_eq!(table.latency_ms(g).to_bits(), p.predict_ms(n).unwrap().to_bits(), "{name}");
+        }
+        let compiled = rate(&genomes, budget, |g| table.latency_ms(g));
+        let direct = rate(&nets, budget, |n| p.predict_ms(n).unwrap());
+        println!("{name:<28} {compiled:>16.0} {:>10.2} {direct:>16.0} {:>10.2}", compiled / base, direct / base);
     }
 }

@@ -30,9 +30,11 @@ pub mod compare;
 pub mod cost_model;
 pub mod dataset;
 pub mod document;
+pub mod embedding;
 pub mod eval;
 pub mod features;
 pub mod flops;
+pub mod gene_table;
 pub mod kernel;
 pub mod latency_mlp;
 pub mod lut;
@@ -94,6 +96,12 @@ pub trait LatencyPredictor: Send + Sync {
     /// unless the predictor's layer costs depend on the resolution (OFA's per-resolution tables).
     fn per_layer_at(&self, _resolution: u32) -> Option<&dyn additive::PerLayer> {
         self.per_layer()
+    }
+    /// The predictor as a per-layer sum followed by a final function, when it is one
+    /// ([`embedding::LayerEmbedding`]: the latency MLP); it compiles per gene choice like an
+    /// additive table ([`gene_table::GeneTable`]).
+    fn layer_embedding(&self) -> Option<&dyn embedding::LayerEmbedding> {
+        None
     }
     /// The input resolutions of space `space` at which the predictor prices every member,
     /// when it is limited to some (an imported table covers the resolutions it was measured

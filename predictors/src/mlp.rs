@@ -220,48 +220,60 @@ impl Mlp {
             .collect()
     }
 
-    /// Prediction for a sparse input: `(index, value)` pairs in increasing index order (zeros
-    /// may be left out). Bit-identical to [`Mlp::forward`] of the dense vector: the same
-    /// products added in the same order, without touching the zero entries.
-    pub fn forward_sparse(&self, x: &[(usize, f32)]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { self.forward_sparse_avx2(x) };
-        }
-        self.forward_sparse_portable(x)
+    /// Width of the first layer's pre-activation: up to there the network is linear in its
+    /// input, so contributions of groups of inputs (a layer's, a gene choice's) can be summed
+    /// separately with [`Mlp::add_input`] and finished once ([`Mlp::finish`]).
+    pub fn first_width(&self) -> usize {
+        self.layers[0].1
     }
 
-    /// [`Mlp::forward_sparse`] compiled for 8-wide vectors (same bits, as for the batch forward).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn forward_sparse_avx2(&self, x: &[(usize, f32)]) -> f64 {
-        self.forward_sparse_portable(x)
+    /// Adds `v` × input `i`'s first-layer weights to `acc[..first_width]` and `v` × its skip
+    /// weight to `acc[first_width]` (`acc` holds `first_width + 1` values).
+    #[inline]
+    pub fn add_input(&self, i: usize, v: f32, acc: &mut [f32]) {
+        let w = self.first_width();
+        let row = &self.by_input[0][i * w..(i + 1) * w];
+        acc[..w].iter_mut().zip(row).for_each(|(a, r)| *a += v * r);
+        acc[w] += v * self.skip.0[i];
     }
 
-    #[inline(always)]
-    fn forward_sparse_portable(&self, x: &[(usize, f32)]) -> f64 {
-        let widest = self.layers.iter().map(|l| l.1).max().unwrap_or(0);
-        let mut terms: Vec<(usize, f32)> = Vec::with_capacity(x.len().max(widest));
-        terms.extend(x.iter().filter(|e| e.1 != 0.0));
-        let mut h: Vec<f32> = Vec::with_capacity(widest);
-        for (li, ((_, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate() {
-            if li > 0 {
-                terms.clear();
-                terms.extend(h.iter().enumerate().filter(|e| *e.1 != 0.0).map(|(i, &v)| (i, v)));
+    /// The prediction for an input whose contributions [`Mlp::add_input`] summed into `acc`
+    /// (biases not included): the rest of the network after the first layer's sum.
+    pub fn finish(&self, acc: &[f32]) -> f64 {
+        let w = self.first_width();
+        let b1 = &self.layers[0].3;
+        let out = match &self.layers[..] {
+            [_] => acc[0] + b1[0],
+            // One hidden layer (the default) into one output: no buffers, the terms added in
+            // index order as `accumulate` adds them.
+            [_, (_, 1, _, b2)] => {
+                let w2 = &self.by_input[1];
+                let mut o = b2[0];
+                for j in 0..w {
+                    let h = (acc[j] + b1[j]).max(0.0);
+                    if h != 0.0 {
+                        o += h * w2[j];
+                    }
+                }
+                o
             }
-            h.clear();
-            h.extend_from_slice(b);
-            accumulate(&mut h, &terms, wt);
-            if li + 1 < self.layers.len() {
-                h.iter_mut().for_each(|v| *v = v.max(0.0));
+            _ => {
+                let mut h: Vec<f32> = acc[..w].iter().zip(b1).map(|(a, b)| (a + b).max(0.0)).collect();
+                let mut terms: Vec<(usize, f32)> = Vec::new();
+                for (li, ((_, _, _, b), wt)) in self.layers.iter().zip(&self.by_input).enumerate().skip(1) {
+                    terms.clear();
+                    terms.extend(h.iter().enumerate().filter(|e| *e.1 != 0.0).map(|(i, &v)| (i, v)));
+                    h.clear();
+                    h.extend_from_slice(b);
+                    accumulate(&mut h, &terms, wt);
+                    if li + 1 < self.layers.len() {
+                        h.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                }
+                h[0]
             }
-        }
-        let mut linear = self.skip.1;
-        for &(i, v) in x.iter().filter(|e| e.1 != 0.0) {
-            linear += self.skip.0[i] * v;
-        }
-        self.y_mean + self.y_std * (h[0] + linear) as f64
+        };
+        self.y_mean + self.y_std * (out + (acc[w] + self.skip.1)) as f64
     }
 
     /// The same network run by libtorch (the training path's layers and matrix products),

@@ -55,6 +55,9 @@ impl LatencyPredictor for WithPrecision {
     fn per_layer_at(&self, resolution: u32) -> Option<&dyn PerLayer> {
         self.inner.per_layer_at(resolution)
     }
+    fn layer_embedding(&self) -> Option<&dyn crate::embedding::LayerEmbedding> {
+        self.inner.layer_embedding()
+    }
     fn resolutions_covered(&self, space: &str) -> Option<Vec<u32>> {
         self.inner.resolutions_covered(space)
     }

@@ -46,6 +46,31 @@ fn per_gene_tables_answer_predict_ms_bit_for_bit() {
     assert!(!obj.is_gene_tabulated() && obj.needs_network());
 }
 
+/// A latency MLP fitted to `n` members of `space` (latency linear in MACs, with a bend the
+/// hidden path can pick up).
+fn mlp_on(space: &dyn spaces::SearchSpace, n: usize) -> Arc<dyn LatencyPredictor> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let nets: Vec<spaces::ir::Network> = (0..n).map(|_| space.network(&space.sample(&mut rng))).collect();
+    let y: Vec<f64> = nets.iter().map(|n| (n.macs() as f64 / 1e7).powf(1.2)).collect();
+    let cfg = predictors::mlp::MlpConfig { epochs: 100, ..Default::default() };
+    let refs: Vec<&spaces::ir::Network> = nets.iter().collect();
+    Arc::new(predictors::latency_mlp::MlpPredictor::fit("test", &refs, &y, &cfg).unwrap())
+}
+
+/// FBNet is layer-wise too, and the latency MLP compiles per gene choice (its first layer is
+/// a per-layer sum): both price members from their genes with `predict_ms`'s bits.
+#[test]
+fn fbnet_tables_and_the_mlp_compile_per_gene_bit_for_bit() {
+    for name in ["fbnet-cifar100", "fbnet"] {
+        let s = spaces::space(name).unwrap();
+        bit_identical(&*s, Arc::new(MacsLinear { additive: true }));
+        bit_identical(&*s, mlp_on(&*s, 40));
+    }
+    bit_identical(&*spaces::space("fbnet-cifar100").unwrap(), pixel3_lut());
+    let w10 = spaces::space("ofa-mbv3-w1.0").unwrap();
+    bit_identical(&*w10, mlp_on(&*w10, 40));
+}
+
 #[test]
 fn a_job_on_the_note10_tables_proposes_only_covered_resolutions() {
     let dir = scratch("note10-job");

@@ -23,6 +23,21 @@ fn ofa_gene_layouts_reproduce_every_member() {
 }
 
 #[test]
+fn fbnet_gene_layouts_reproduce_every_member() {
+    for name in ["fbnet", "fbnet-cifar100"] {
+        let s = spaces::space(name).unwrap();
+        let layout = s.gene_layout().expect("FBNet is layer-wise");
+        assert_eq!((layout.resolution_gene, layout.resolutions.clone()), (None, s.resolutions()));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let (lo, hi) = s.extremes();
+        for g in [lo.clone(), hi.clone()].into_iter().chain((0..300).map(|_| s.sample(&mut rng))) {
+            assert!(layout.reproduces(&g, &s.network(&g)), "{name}: {}", s.to_json(&g));
+        }
+        assert!(!layout.reproduces(&lo, &s.network(&hi)));
+    }
+}
+
+#[test]
 fn spaces_without_a_layout_say_so() {
     assert!(spaces::space("mnasnet").unwrap().gene_layout().is_none());
     assert!(spaces::space("fbnet").unwrap().resolution_gene().is_none());

@@ -4,10 +4,10 @@
 //! measurement on a device (`latency::profile::LiveMeter`: serialised per device,
 //! journaled, and cached by architecture).
 
-use super::gene_table::GeneTable;
 use ::latency::profile::LiveMeter;
 use anyhow::{anyhow, Result};
 use predictors::additive::LayerTable;
+use predictors::gene_table::GeneTable;
 use predictors::LatencyPredictor;
 use spaces::ir::Network;
 use spaces::{Genome, SearchSpace};
@@ -49,7 +49,8 @@ enum Source {
 impl LatencyObjective {
     /// Wraps `predictor`. Where it is additive per layer, it is compiled over every layer the
     /// space can contain ([`LayerTable`], one per resolution), and for layer-wise spaces per
-    /// gene choice ([`GeneTable`]); both answer the predictor's own bits.
+    /// gene choice ([`GeneTable`]); so is a predictor additive up to a final function (the
+    /// latency MLP's per-layer embeddings). Each answers the predictor's own bits.
     pub fn new(label: impl Into<String>, predictor: Arc<dyn LatencyPredictor>, space: &dyn SearchSpace) -> Self {
         let tables: Vec<(u32, LayerTable)> = space
             .resolutions()
@@ -60,7 +61,11 @@ impl LatencyObjective {
             })
             .collect();
         let find = |r: u32| tables.iter().find(|(x, _)| *x == r).map(|(_, t)| t);
-        let genes = space.gene_layout().and_then(|layout| GeneTable::compile(&layout, find));
+        let genes = space.gene_layout().and_then(|layout| {
+            GeneTable::compile(&layout, find)
+                // A predictor whose embedding cannot price some candidate prices networks one by one.
+                .or_else(|| GeneTable::compile_embedded(&layout, predictor.clone()).ok().flatten())
+        });
         LatencyObjective { label: label.into(), source: Source::Predicted { predictor, tables, genes } }
     }
 

@@ -2,7 +2,6 @@
 //! the MnasNet reward that combines them.
 
 pub mod accuracy;
-pub mod gene_table;
 pub mod latency;
 pub mod reward;
 pub mod supernet;

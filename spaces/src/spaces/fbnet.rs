@@ -7,6 +7,7 @@
 use crate::genome::{Gene, Genome};
 use crate::ir::{Act, Layer, MbConv, NetBuilder, Network, Op};
 use crate::json;
+use crate::layout::{GeneLayout, Position};
 use crate::{ArchError, GeneRole, SearchSpace, SpaceFamily};
 use serde_json::{json, Value};
 
@@ -199,6 +200,34 @@ impl SearchSpace for FbNet {
         };
         let nets = heads.iter().flat_map(|&h| (0..OPS.len()).map(move |o| (h, o)));
         crate::space::dedup_layers(nets.flat_map(|(h, o)| self.build(resolution, h, |_| o).layers))
+    }
+    /// Layer 1 + i is chosen by `ops[i]`; on ImageNet the head conv and the classifier by
+    /// `head`; stem, pool (and dropout) are fixed.
+    fn gene_layout(&self) -> Option<GeneLayout> {
+        let spec = self.spec();
+        let heads: &[u32] = match self.variant {
+            Macro::ImageNet => &IMAGENET_HEADS,
+            Macro::Cifar100 => &[1504],
+        };
+        // nets[h][o]: every layer runs op o, the head is heads[h].
+        let nets: Vec<Vec<Network>> =
+            heads.iter().map(|&h| (0..OPS.len()).map(|o| self.build(spec.resolution, h, |_| o)).collect()).collect();
+        let mut positions = Vec::new();
+        let mut by_pos = Vec::new();
+        for (i, layer) in nets[0][0].layers.iter().enumerate() {
+            let differs = |a: &Layer, b: &Layer| a != b;
+            if (1..=LAYERS).contains(&i) {
+                positions.push(Position { genes: vec![(i - 1, OPS.len())], present_if: None });
+                by_pos.push(nets[0].iter().map(|n| n.layers[i].clone()).collect());
+            } else if nets.iter().any(|by_op| differs(&by_op[0].layers[i], layer)) {
+                positions.push(Position { genes: vec![(LAYERS, heads.len())], present_if: None });
+                by_pos.push(nets.iter().map(|by_op| by_op[0].layers[i].clone()).collect());
+            } else {
+                positions.push(Position { genes: Vec::new(), present_if: None });
+                by_pos.push(vec![layer.clone()]);
+            }
+        }
+        Some(GeneLayout { resolution_gene: None, resolutions: vec![spec.resolution], positions, layers: vec![by_pos] })
     }
     fn extremes(&self) -> (Genome, Genome) {
         let mut small = vec![8u8; LAYERS];
