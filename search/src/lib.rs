@@ -5,6 +5,7 @@
 pub mod config;
 pub mod dnas;
 pub mod evaluate;
+pub mod export;
 pub mod history;
 pub mod inputs;
 pub mod job;
