@@ -229,7 +229,12 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     // No predictor anywhere: this machine's CPU, profiled once into a cached lookup table.
     if !m.contains_key("latency") {
         if let Some(Value::String(space)) = m.get("space") {
-            let lut = super::local_lut::cached_local_lut(space)?;
+            // In the job's precision, so the table prices the models it deploys.
+            let precision: latency::modelfile::Precision = match m.get("precision") {
+                Some(p) => serde_json::from_value(p.clone()).context("`precision`")?,
+                None => Default::default(),
+            };
+            let lut = super::local_lut::cached_local_lut(space, precision)?;
             let spec = latency_spec(&format!("local={}", lut.display()), a)?;
             m.insert("latency".into(), serde_json::to_value(vec![spec])?);
         }
