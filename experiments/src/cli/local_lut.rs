@@ -107,7 +107,10 @@ pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBu
         "--precision", &p, "--runtime", runtime,
     ];
     let out = dir.display().to_string();
-    let cmd = ProfileCommand::try_parse_from(argv.iter().copied().chain(["--out", &out]))?;
+    // An int8 layer inside an int8 network neither quantizes its input nor dequantizes its
+    // output (the network does, once, at its ends), so the table times int8 layers with int8 I/O.
+    let int8_io = (precision == Precision::Int8).then_some("--int8-io");
+    let cmd = ProfileCommand::try_parse_from(argv.iter().copied().chain(int8_io).chain(["--out", &out]))?;
     super::profile::run(cmd.args).context("profiling this machine for the lookup table")?;
 
     let data = dir.join("latency.parquet");
