@@ -354,7 +354,7 @@ fn plot_kinds(dir: &Path, analyses: &[Analysis]) -> Result<()> {
         .iter()
         .flat_map(|a| a.kinds.iter().map(move |k| (format!("{}: {}", a.space, k.kind), k.ratio[0].0, k.ratio[1].0)))
         .collect();
-    let h = 120 + 22 * rows.len() as u32;
+    let h = 120 + 26 * rows.len() as u32;
     kinds_chart(&BitMapBackend::new(&png, (1000, h)).into_drawing_area(), &rows)?;
     kinds_chart(&SVGBackend::new(&svg, (1000, h)).into_drawing_area(), &rows)?;
     Ok(())
@@ -367,32 +367,45 @@ where
     area.fill(&WHITE).map_err(plot_err)?;
     let top = rows.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max) * 1.1;
     let n = rows.len().max(1);
+    // One segment per row, labelled at its centre; fp16's bar fills its lower half, int8's the upper.
     let mut chart = ChartBuilder::on(area)
         .caption("latency relative to fp32, per layer kind (geometric mean)", ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(330)
-        .build_cartesian_2d(0.0..top, 0.0..n as f64)
+        .build_cartesian_2d(0.0..top, (0..n).into_segmented())
         .map_err(plot_err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| rows.get(*y as usize).map_or(String::new(), |r| r.0.clone()))
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => rows.get(*i).map_or(String::new(), |r| r.0.clone()),
+            _ => String::new(),
+        })
         .x_desc("latency / fp32 latency")
         .draw()
         .map_err(plot_err)?;
-    for (off, colour, label, pick) in [(0.1, BLUE, "fp16", 1usize), (0.5, RED, "int8", 2)] {
+    for (colour, label, pick) in [(BLUE, "fp16", 1usize), (RED, "int8", 2)] {
         chart
             .draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let v = if pick == 1 { r.1 } else { r.2 };
-                Rectangle::new([(0.0, i as f64 + off), (v, i as f64 + off + 0.38)], colour.mix(0.7).filled())
+                let (v, lo, hi) = if pick == 1 {
+                    (r.1, SegmentValue::Exact(i), SegmentValue::CenterOf(i))
+                } else {
+                    (r.2, SegmentValue::CenterOf(i), SegmentValue::Exact(i + 1))
+                };
+                Rectangle::new([(0.0, lo), (v, hi)], colour.mix(0.7).filled())
             }))
             .map_err(plot_err)?
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
-    chart.draw_series(LineSeries::new([(1.0, 0.0), (1.0, n as f64)], BLACK.stroke_width(1))).map_err(plot_err)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(plot_err)?;
     chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(plot_err)?;
     area.present().map_err(plot_err)?;
     Ok(())
