@@ -110,6 +110,17 @@ fn profile_times_int8_layers_with_litert_into_the_precision_column() {
     // A rerun measures nothing.
     let again = ok(&dir, &args);
     assert!(again.contains("local: measured 0, already done 4"), "{again}");
+    // --int8-io: int8 input and output tensors, another identity (measured, not reused).
+    let io: Vec<&str> = args.iter().copied().chain(["--int8-io"]).collect();
+    let said = ok(&dir, &io);
+    assert!(said.contains("local: measured 4, already done 0"), "{said}");
+    let recs = json_lines(&out.join("journal.jsonl"));
+    assert_eq!(recs.len(), 8);
+    for r in &recs[4..] {
+        assert_eq!((r["model"]["precision"].as_str(), r["model"]["int8_io"].as_bool()), (Some("int8"), Some(true)));
+        assert_eq!(r["detail"][0]["input_dtype"], "int8", "{r}");
+    }
+    assert!(recs[..4].iter().all(|r| r["detail"][0]["input_dtype"] == "float32"));
 }
 
 #[test]
