@@ -1,16 +1,17 @@
 //! End to end on the host with real pieces: model files written from the IR
 //! (single layers of a space's table and sampled networks), timed by a real
 //! runtime on the `local` target, journaled and exported to Parquet that pandas reads.
-//! Runtimes: hwnas-runner (tract), and LiteRT (ai-edge-litert in the repository's
-//! .venv) behind the hwnas-runner command line and output format.
+//! Runtimes: hwnas-runner (tract), and LiteRT (the `litert` runtime: ai-edge-litert in the
+//! repository's .venv).
 
 mod runner_binary;
 
 use latency::local::LocalTarget;
 use latency::profile::models::SpaceModels;
 use latency::profile::{session, Job, Kind, Protocol, DATASET_FILE};
+use latency::runtime::litert::LitertRuntime;
 use latency::runtime::runner::RunnerRuntime;
-use latency::runtime::RunConfig;
+use latency::runtime::{RunConfig, Runtime};
 use latency::target::Target;
 use polars::prelude::*;
 use std::path::PathBuf;
@@ -22,57 +23,24 @@ fn python() -> PathBuf {
     p
 }
 
-/// `--model F --warmup N --runs N --threads T` in, `{"samples_us": [...]}` out, timed with LiteRT.
-fn litert_runner(dir: &std::path::Path) -> PathBuf {
-    let script = format!(
-        r#"#!{}
-import argparse, json, time
-import numpy as np
-from ai_edge_litert.interpreter import Interpreter
-p = argparse.ArgumentParser()
-for f in ("--model", "--warmup", "--runs", "--threads"):
-    p.add_argument(f, required=True)
-a = p.parse_args()
-it = Interpreter(model_path=a.model, num_threads=int(a.threads))
-it.allocate_tensors()
-inp = it.get_input_details()[0]
-it.set_tensor(inp["index"], np.random.default_rng(0).standard_normal(inp["shape"]).astype(np.float32))
-for _ in range(int(a.warmup)):
-    it.invoke()
-samples = []
-for _ in range(int(a.runs)):
-    t = time.perf_counter()
-    it.invoke()
-    samples.append((time.perf_counter() - t) * 1e6)
-print(json.dumps({{"samples_us": samples, "runtime": "litert"}}))
-"#,
-        python().display()
-    );
-    let p = dir.join("litert-runner.py");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(&p, script).unwrap();
-    std::process::Command::new("chmod").arg("755").arg(&p).status().unwrap();
-    p
-}
-
 #[test]
 fn hwnas_runner_times_layers_and_networks_into_parquet() {
     let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-runner", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    layers_and_networks_of_a_space_into_parquet(&dir, runner_binary::hwnas_runner());
+    let rt = RunnerRuntime::new(runner_binary::hwnas_runner()).unwrap();
+    layers_and_networks_of_a_space_into_parquet(&dir, &rt);
 }
 
 #[test]
 fn litert_times_layers_and_networks_into_parquet() {
     let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-litert", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let runner = litert_runner(&dir);
-    layers_and_networks_of_a_space_into_parquet(&dir, runner);
+    let rt = LitertRuntime::new(LitertRuntime::default_python()).unwrap();
+    layers_and_networks_of_a_space_into_parquet(&dir, &rt);
 }
 
-fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, runner: PathBuf) {
+fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, rt: &dyn Runtime) {
     let out = dir.join("out");
-    let rt = RunnerRuntime::new(runner).unwrap();
     let p = Protocol {
         run: RunConfig { threads: 1, warmup: 1, runs: 5, affinity: None },
         cooldown: Duration::ZERO,
@@ -86,7 +54,7 @@ fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, runner: Pa
     let space = || spaces::space("fbnet-cifar100").unwrap();
     let (layers, mut layer_ids) = SpaceModels::table(space(), &[], 0).unwrap();
     layer_ids.truncate(4);
-    let job = Job { runtime: &rt, protocol: &p, models: &layer_ids, source: &layers, out_dir: &out };
+    let job = Job { runtime: rt, protocol: &p, models: &layer_ids, source: &layers, out_dir: &out };
     let o = session::run(&job, &targets, &|_| {}).unwrap();
     assert!(o.problems().is_none(), "{:?}", o.problems());
 
@@ -101,7 +69,7 @@ fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, runner: Pa
     for r in &recs {
         assert!(r.samples_us.len() >= 5 && r.samples_us.iter().all(|&s| s > 0.0), "{:?}", r.samples_us);
         assert!(r.summary.median_us > 0.0);
-        assert_eq!(r.runtime.runtime, "runner");
+        assert_eq!(r.runtime.runtime, rt.name());
         assert!(r.model_bytes > 0);
     }
     // A whole network takes longer than any one of its layers.

@@ -152,13 +152,12 @@ fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec
     for (spec, source) in config.latency.iter().zip(latency) {
         let p = match source {
             LatencySource::Predictor(p) => p,
-            LatencySource::Device(_) if config.precision != latency::modelfile::Precision::Fp32 => bail!(
-                "latency `{}` times candidates on a device, and this build's live meter writes fp32 models only: \
-                 a {} job cannot be measured live (profile {} models with `hwnas profile --precision {}` and fit a \
-                 predictor instead)",
+            LatencySource::Device(m) if m.precision() != config.precision => bail!(
+                "latency `{}` times {} models on device {}, but the job deploys {} models: open the device's meter \
+                 in the job's precision",
                 spec.label,
-                config.precision,
-                config.precision,
+                m.precision(),
+                m.id(),
                 config.precision
             ),
             LatencySource::Device(_) => continue,

@@ -1,11 +1,20 @@
 //! The latency source of the main example when no predictor file is given: this
 //! machine's CPU (`local` device) profiled into a lookup table, cached so that the
 //! profiling happens on first use only (and resumes from its journal if killed).
+//!
+//! The table is timed with LiteRT (XNNPACK, the kernels a phone's CPU runs) when the
+//! repository's `.venv` has ai-edge-litert, else with hwnas-runner (tract, fp32 only). The
+//! cache is keyed on the space, the precision, the runtime and the runtime's identity
+//! (SHA-256), so a table timed by one runtime is never reused as another's.
 
-use anyhow::{Context, Result};
+use super::measure_args::RuntimeKind;
+use anyhow::{bail, Context, Result};
 use clap::Parser;
-use predictors::train::{fit_lut, TrainOptions};
-use predictors::LatencyPredictor;
+use latency::modelfile::Precision;
+use latency::runtime::litert::LitertRuntime;
+use latency::runtime::runner::RunnerRuntime;
+use latency::runtime::Runtime;
+use predictors::train::TrainOptions;
 use std::path::PathBuf;
 
 /// `hwnas profile`'s own flags and defaults, so this path and the command never drift apart.
@@ -27,32 +36,94 @@ pub(crate) fn cache_root() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/hwnas"))
 }
 
-/// The cached lookup table of `space` on this machine, profiling and fitting it first if needed.
-pub fn cached_local_lut(space_name: &str) -> Result<PathBuf> {
+/// The runtime that times this machine's table, and how to say so.
+struct LocalRuntime {
+    kind: RuntimeKind,
+    /// Its identity (the SHA-256 its records carry).
+    sha256: String,
+    /// E.g. `LiteRT 2.3.0 (XNNPACK)`.
+    describe: String,
+}
+
+/// LiteRT when the repository's `.venv` has it, else hwnas-runner (saying why not LiteRT).
+fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
+    let why_not = match LitertRuntime::new(LitertRuntime::default_python()) {
+        Ok(rt) => {
+            return Ok(LocalRuntime {
+                kind: RuntimeKind::Litert,
+                sha256: rt.binary_sha256().to_string(),
+                describe: format!("LiteRT {} (XNNPACK)", rt.version()),
+            })
+        }
+        Err(e) => e.to_string(),
+    };
+    let runner = RunnerRuntime::new(super::measure_args::default_runner()?).map_err(anyhow::Error::msg)?;
+    if !runner.precisions().contains(&precision) {
+        bail!(
+            "a {precision} lookup table of this machine needs LiteRT (hwnas-runner times fp32 models only), and {why_not}"
+        );
+    }
+    eprintln!("latency: LiteRT is not available, so hwnas-runner (tract) times this machine: {why_not}");
+    Ok(LocalRuntime {
+        kind: RuntimeKind::Runner,
+        sha256: runner.binary_sha256().to_string(),
+        describe: "hwnas-runner (tract)".into(),
+    })
+}
+
+/// The cached lookup table of `space` in `precision` on this machine, profiling and fitting it
+/// first if needed; the message names the runtime that timed it.
+pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBuf> {
     let space = spaces::space(space_name)?;
-    let dir = cache_root()?.join(format!("local-{space_name}"));
+    let rt = local_runtime(precision)?;
+    let runtime = match rt.kind {
+        RuntimeKind::Litert => "litert",
+        RuntimeKind::Runner => "runner",
+        RuntimeKind::Tflite => unreachable!("the local table is timed by litert or the runner"),
+    };
+    let dir = cache_root()?.join(format!("local-{space_name}-{precision}-{runtime}-{}", &rt.sha256[..12]));
     let lut_path = dir.join("lut.json");
     if lut_path.is_file() {
-        eprintln!("latency: the cached lookup table of this machine's CPU, {}", lut_path.display());
+        eprintln!(
+            "latency: the cached {precision} lookup table of this machine's CPU, timed by {}: {}",
+            rt.describe,
+            lut_path.display()
+        );
         return Ok(lut_path);
     }
     let resolutions = space.resolutions();
     let layers = space.layer_table(&resolutions).len();
     eprintln!(
-        "latency: no predictor given, so profiling this machine's CPU first: {layers} distinct layers of `{space_name}` \
-         (once; cached in {}, resumable if interrupted)",
+        "latency: no predictor given, so profiling this machine's CPU with {} first: {layers} distinct layers of \
+         `{space_name}` in {precision} (once; cached in {}, resumable if interrupted)",
+        rt.describe,
         dir.display()
     );
     let res: Vec<String> = resolutions.iter().map(u32::to_string).collect();
-    let argv = ["profile", "--device", "local", "--space", space_name, "--table", "--resolutions", &res.join(",")];
+    let p = precision.to_string();
+    #[rustfmt::skip]
+    let argv = [
+        "profile", "--device", "local", "--space", space_name, "--table", "--resolutions", &res.join(","),
+        "--precision", &p, "--runtime", runtime,
+    ];
     let out = dir.display().to_string();
-    let cmd = ProfileCommand::try_parse_from(argv.iter().copied().chain(["--out", &out]))?;
+    // An int8 layer inside an int8 network neither quantizes its input nor dequantizes its
+    // output (the network does, once, at its ends), so the table times int8 layers with int8 I/O.
+    let int8_io = (precision == Precision::Int8).then_some("--int8-io");
+    let cmd = ProfileCommand::try_parse_from(argv.iter().copied().chain(int8_io).chain(["--out", &out]))?;
     super::profile::run(cmd.args).context("profiling this machine for the lookup table")?;
 
     let data = dir.join("latency.parquet");
     let ds = predictors::dataset::load(&data, Some(space_name), "latency_ms")?;
-    let lut = fit_lut(&ds, &[], &TrainOptions::default())?;
+    let entries = ds.layers.iter().map(|l| &l.key).collect::<std::collections::HashSet<_>>().len();
+    // `fit` records the rows' precision in the file (a search deploying another refuses it).
+    let lut = predictors::train::fit("lut", &ds, &[], &TrainOptions::default())?;
     lut.save(&lut_path).with_context(|| format!("writing {}", lut_path.display()))?;
-    eprintln!("latency: lookup table of {} entries -> {}", lut.entries().len(), lut_path.display());
+    eprintln!(
+        "latency: {} lookup table of {entries} entries, timed by {} -> {}",
+        lut.precision(),
+        rt.describe,
+        lut_path.display()
+    );
     Ok(lut_path)
 }

@@ -3,16 +3,34 @@
 
 use anyhow::{anyhow, bail, Result};
 use latency::profile::{ProtocolSpec, RuntimeSpec};
+use latency::runtime::litert::LitertRuntime;
 use std::path::PathBuf;
+
+/// The runtimes a measurement can use (see `latency::runtime`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// hwnas-runner (tract), built beside hwnas.
+    Runner,
+    /// The stock TFLite benchmark_model.
+    Tflite,
+    /// LiteRT (ai-edge-litert, XNNPACK) through Python.
+    Litert,
+}
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct MeasureArgs {
     /// adb servers (`HOST:PORT`) to find the devices on. Repeat for several; default 127.0.0.1:5037.
     #[arg(long = "adb", value_parser = latency::adb::host::check_address)]
     pub servers: Vec<String>,
-    /// `tflite` (the stock benchmark_model, --benchmark-model) or `runner` (hwnas-runner).
-    #[arg(long, default_value = "runner", value_parser = ["tflite", "runner"])]
-    runtime: String,
+    /// What times the models: `runner` (hwnas-runner, fp32 only), `tflite` (the stock
+    /// benchmark_model, --benchmark-model) or `litert` (LiteRT/XNNPACK through Python on this
+    /// machine, --litert-python; fp32, fp16 and int8).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Runner)]
+    pub runtime: RuntimeKind,
+    /// The Python with ai-edge-litert that --runtime litert runs (default: the repository's .venv,
+    /// which scripts/setup creates).
+    #[arg(long)]
+    litert_python: Option<PathBuf>,
     /// The TFLite benchmark_model binary built for the devices (Android arm64 for phones).
     #[arg(long)]
     benchmark_model: Option<PathBuf>,
@@ -87,7 +105,7 @@ fn positive(s: &str) -> Result<f64, String> {
 }
 
 /// hwnas-runner next to the running hwnas binary (where cargo builds both).
-fn default_runner() -> Result<PathBuf> {
+pub(crate) fn default_runner() -> Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("hwnas-runner"))
 }
 
@@ -115,8 +133,14 @@ impl MeasureArgs {
 
     /// The runtime with absolute binary paths (saved configs must work from any directory).
     pub fn runtime(&self) -> Result<RuntimeSpec> {
-        Ok(match self.runtime.as_str() {
-            "tflite" => {
+        if self.runtime != RuntimeKind::Tflite && !self.benchmark_args.is_empty() {
+            bail!("--benchmark-arg applies to --runtime tflite only");
+        }
+        if self.runtime != RuntimeKind::Litert && self.litert_python.is_some() {
+            bail!("--litert-python applies to --runtime litert only");
+        }
+        Ok(match self.runtime {
+            RuntimeKind::Tflite => {
                 let bin = self
                     .benchmark_model
                     .as_ref()
@@ -125,10 +149,13 @@ impl MeasureArgs {
                 flags.extend(self.benchmark_args.iter().cloned());
                 RuntimeSpec::Tflite { binary: absolute(bin), flags }
             }
-            _ => {
-                if !self.benchmark_args.is_empty() {
-                    bail!("--benchmark-arg applies to --runtime tflite only");
-                }
+            RuntimeKind::Litert => {
+                let python = self.litert_python.clone().unwrap_or_else(LitertRuntime::default_python);
+                // Not canonicalised: a venv's python is a symlink to the system one, and only the
+                // venv's path finds the venv's packages.
+                RuntimeSpec::Litert { python: std::path::absolute(&python)?.display().to_string() }
+            }
+            RuntimeKind::Runner => {
                 let bin = match &self.runner {
                     Some(p) => p.clone(),
                     None => default_runner()?,

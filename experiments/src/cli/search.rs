@@ -131,11 +131,11 @@ fn latency_spec(arg: &str, a: &Args) -> Result<LatencySpec> {
 }
 
 /// A predictor file, or for measured objectives the device (connected, runtime installed,
-/// journal opened).
-fn latency_source(spec: &LatencySpec) -> Result<LatencySource> {
+/// journal opened), timing members written in the job's `precision`.
+fn latency_source(spec: &LatencySpec, precision: latency::modelfile::Precision) -> Result<LatencySource> {
     match &spec.measure {
         Some(device) => {
-            let meter = LiveMeter::open(device, Path::new(&spec.path))
+            let meter = LiveMeter::open(device, Path::new(&spec.path), precision)
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("latency `{}`: cannot measure on device {}", spec.label, device.device))?;
             Ok(LatencySource::Device(Arc::new(meter)))
@@ -229,7 +229,12 @@ fn resolve(a: &Args) -> Result<JobConfig> {
     // No predictor anywhere: this machine's CPU, profiled once into a cached lookup table.
     if !m.contains_key("latency") {
         if let Some(Value::String(space)) = m.get("space") {
-            let lut = super::local_lut::cached_local_lut(space)?;
+            // In the job's precision, so the table prices the models it deploys.
+            let precision: latency::modelfile::Precision = match m.get("precision") {
+                Some(p) => serde_json::from_value(p.clone()).context("`precision`")?,
+                None => Default::default(),
+            };
+            let lut = super::local_lut::cached_local_lut(space, precision)?;
             let spec = latency_spec(&format!("local={}", lut.display()), a)?;
             m.insert("latency".into(), serde_json::to_value(vec![spec])?);
         }
@@ -295,7 +300,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let config = resolve(&a)?;
     let space = spaces::space(&config.space)?;
-    let latency = config.latency.iter().map(latency_source).collect::<Result<Vec<_>>>()?;
+    let latency = config.latency.iter().map(|l| latency_source(l, config.precision)).collect::<Result<Vec<_>>>()?;
     if config.allow_precision_mismatch {
         for (spec, source) in config.latency.iter().zip(&latency) {
             if let LatencySource::Predictor(p) = source {

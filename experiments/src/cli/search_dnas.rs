@@ -108,7 +108,9 @@ fn build(
     let data =
         data.context("missing --accuracy-data: the data to train the supernet on (synthetic:N:C, cifar10:DIR, …)")?;
     let (label, path) = match latency {
-        [] if strategy == "fbnet" => ("local".to_string(), super::local_lut::cached_local_lut(&space)?),
+        [] if strategy == "fbnet" => {
+            ("local".to_string(), super::local_lut::cached_local_lut(&space, latency::modelfile::Precision::Fp32)?)
+        }
         [] => {
             bail!("--strategy singlepath needs --latency with the Pixel 1 model (`hwnas fit --import spnas-pixel1 …`)")
         }

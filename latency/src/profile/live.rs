@@ -5,12 +5,13 @@
 
 use super::dataset::{write_parquet, DATASET_FILE};
 use super::journal::Journal;
-use super::models::network_file;
+use super::models::network_file_as;
 use super::protocol::{Bench, Protocol};
 use super::record::{ModelId, Record};
-use super::session::{lock, read_journal, DirLock};
+use super::session::{check_precision, lock, read_journal, DirLock};
 use super::settings::{connect, ProtocolSpec, RuntimeSpec};
 use crate::device_lock::HeldLock;
+use crate::modelfile::precision::{Precision, Quantization};
 use crate::runtime::Runtime;
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,8 @@ struct Device {
 pub struct LiveMeter {
     id: String,
     dir: PathBuf,
+    /// The precision every member is written in (the search job's).
+    quantization: Quantization,
     /// Median latency (ms) of every model measured with this device and runtime setup.
     cache: Mutex<HashMap<ModelId, f64>>,
     /// Models of the journal not yet asked for (to count what was reused).
@@ -73,11 +76,14 @@ pub struct LiveMeter {
 impl LiveMeter {
     /// Connects to the device, locks it (refusing, with the holder's name, when another hwnas
     /// run is timing on it), installs the runtime and opens (or creates) the journal in
-    /// `dir`. Records of other devices or runtime setups in that journal are kept but not
-    /// reused.
-    pub fn open(spec: &DeviceSpec, dir: &Path) -> Result<LiveMeter, String> {
+    /// `dir`. Members are written in `precision` (int8: float input and output, calibrated on
+    /// the default synthetic set); a runtime that cannot time it is refused before anything
+    /// is connected or pushed. Records of other devices, runtime setups or precisions in that
+    /// journal are kept but not reused.
+    pub fn open(spec: &DeviceSpec, dir: &Path, precision: Precision) -> Result<LiveMeter, String> {
         let protocol = spec.protocol.protocol()?;
         let runtime = spec.runtime.build()?;
+        check_precision(runtime.as_ref(), precision)?;
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let lock = lock(dir)?;
         let target: Arc<dyn Target> = Arc::from(connect(&spec.device, &spec.adb)?);
@@ -101,6 +107,7 @@ impl LiveMeter {
         Ok(LiveMeter {
             id,
             dir: dir.into(),
+            quantization: Quantization::of(precision),
             cache: Mutex::new(cache),
             unasked: Mutex::new(unasked),
             device: Mutex::new(device),
@@ -114,17 +121,23 @@ impl LiveMeter {
         &self.id
     }
 
+    /// The precision members are written and timed in.
+    pub fn precision(&self) -> Precision {
+        self.quantization.precision
+    }
+
     pub fn stats(&self) -> MeterStats {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Median latency (ms) of member `g` of `space` at its own resolution: from the
-    /// journal if it was measured before, otherwise timed now (weights random, seed 0:
-    /// latency does not depend on their values).
+    /// Median latency (ms) of member `g` of `space` at its own resolution in the meter's
+    /// precision: from the journal if it was measured before, otherwise timed now (weights
+    /// random, seed 0: latency does not depend on their values).
     pub fn measure(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, String> {
         let mut g = g.clone();
         space.canonicalize(&mut g);
-        let model = ModelId::network(space.name(), space.to_json(&g).to_string(), space.resolution(&g));
+        let model = ModelId::network(space.name(), space.to_json(&g).to_string(), space.resolution(&g))
+            .with_quantization(&self.quantization);
         if let Some(ms) = self.cached(&model) {
             return Ok(ms);
         }
@@ -134,7 +147,7 @@ impl LiveMeter {
             return Ok(ms);
         }
         let building = Instant::now();
-        let bytes = network_file(space, &g, model.resolution, 0)?;
+        let bytes = network_file_as(space, &g, model.resolution, 0, &self.quantization)?;
         let build_us = building.elapsed().as_secs_f64() * 1e6;
         let mut rec = device.time(&model, &bytes, &self.dir.join(".staging"))?;
         rec.phases.build_us = build_us;

@@ -6,6 +6,8 @@ use super::dataset::{write_parquet, DATASET_FILE};
 use super::job::{identities, DeviceReport, Event, Job};
 use super::journal::{Journal, Loaded};
 use super::record::{Record, RuntimeId};
+use crate::modelfile::precision::Precision;
+use crate::runtime::Runtime;
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -134,16 +136,26 @@ fn this_run(records: Vec<Record>, id: &RuntimeId) -> (Vec<Record>, usize) {
 /// Refuses a job with a model of a precision its runtime cannot time, before anything is
 /// pushed or timed, naming the runtime and the precision.
 pub fn check_precisions(job: &Job) -> Result<(), String> {
-    let can = job.runtime.precisions();
-    match job.models.iter().find(|m| !can.contains(&m.precision)) {
-        Some(m) => Err(format!(
-            "runtime {} cannot time {} models (it times {}); nothing was pushed or timed",
-            job.runtime.name(),
-            m.precision,
-            can.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-        )),
+    match job.models.iter().find(|m| !job.runtime.precisions().contains(&m.precision)) {
+        Some(m) => check_precision(job.runtime, m.precision),
         None => Ok(()),
     }
+}
+
+/// Refuses `precision` when `runtime` cannot time it, naming both (the one message of that
+/// refusal, for profiling jobs and live meters alike).
+pub fn check_precision(runtime: &dyn Runtime, precision: Precision) -> Result<(), String> {
+    let can = runtime.precisions();
+    if can.contains(&precision) {
+        return Ok(());
+    }
+    Err(format!(
+        "runtime {} cannot time {precision} models (it times {}); nothing was pushed or timed (--runtime {} times \
+         fp32, fp16 and int8 on this machine)",
+        runtime.name(),
+        can.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+        crate::runtime::litert::NAME
+    ))
 }
 
 /// Runs `job` on `targets`, resuming from `job.out_dir`'s journal (default [`Options`]).

@@ -6,6 +6,7 @@
 use super::protocol::Protocol;
 use crate::adb::{AdbTarget, DEFAULT_SERVER};
 use crate::local::{LocalTarget, LOCAL_ID};
+use crate::runtime::litert::LitertRuntime;
 use crate::runtime::runner::RunnerRuntime;
 use crate::runtime::tflite::TfliteRuntime;
 use crate::runtime::{RunConfig, Runtime};
@@ -96,6 +97,8 @@ pub enum RuntimeSpec {
     Runner { binary: String },
     /// The stock TFLite `benchmark_model`, with extra flags passed verbatim (and recorded).
     Tflite { binary: String, flags: Vec<String> },
+    /// LiteRT (ai-edge-litert) through this host's `python` (see [`LitertRuntime`]).
+    Litert { python: String },
 }
 
 impl RuntimeSpec {
@@ -117,6 +120,7 @@ impl RuntimeSpec {
                 }
                 Box::new(TfliteRuntime::new(binary, flags.clone()).map_err(|e| e.to_string())?)
             }
+            RuntimeSpec::Litert { python } => Box::new(LitertRuntime::new(python).map_err(|e| e.to_string())?),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Runtimes time a model file on a [`Target`]: the stock TFLite `benchmark_model`
-//! binary or hwnas' own `hwnas-runner`. Each builds its command line, and parses
-//! what the binary printed into per-round samples (never a silent zero).
+//! binary, hwnas' own `hwnas-runner`, or LiteRT through Python (`litert`). Each builds its
+//! command line, and parses what the binary printed into per-round samples (never a silent zero).
 
 mod install;
+pub mod litert;
 pub mod runner;
 pub mod tflite;
 

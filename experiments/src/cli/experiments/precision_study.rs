@@ -1,7 +1,8 @@
 //! Does the precision a model is deployed in change which architectures are fast (issue 16)?
 //! The `fbnet-cifar100` (32x32) and `ofa-mbv3-w1.0` at r 160 lookup tables profiled on this
 //! machine's CPU with LiteRT in fp32, fp16 and int8 (`hwnas profile --table --runtime litert
-//! --precision P`, journaled under OUT/measurements, so a rerun reuses every measurement), then:
+//! --precision P`, int8 with `--int8-io`; journaled under OUT/measurements, so a rerun reuses every
+//! measurement), then:
 //!
 //! - per layer kind, the int8/fp32 and fp16/fp32 latency ratios (geometric mean, range);
 //! - over seeded random members of each space priced by the three tables, the rank
@@ -153,7 +154,8 @@ pub fn analyse(t: &Tables, members: usize, seed: u64) -> Result<Analysis> {
         let g = space.sample(&mut rng);
         let net = space.network(&g);
         let mut sum = [0.0; 3];
-        let ok = net.layers.iter().all(|l| match ms_all(t, &l.key()) {
+        // Untimed layers (dropout) have no table entry and cost nothing, as in the lookup tables.
+        let ok = net.layers.iter().filter(|l| l.is_timed()).all(|l| match ms_all(t, &l.key()) {
             Some(ms) => {
                 (0..3).for_each(|i| sum[i] += ms[i]);
                 true
@@ -209,17 +211,16 @@ fn profile(cx: &Setup, space: &dyn SearchSpace, resolution: u32, precision: Prec
     let argv = [
         "profile", "--device", "local", "--space", space.name(), "--table", "--resolutions", &r,
         "--runtime", "litert", "--precision", &p,
-        // A short protocol: ~1,200 layers in all, and every record is journaled for reruns.
-        "--warmup", "5", "--runs", "20", "--max-rounds", "3", "--cooldown-ms", "0",
+        // 208 layers per precision, each 10 warm-up and rounds of 50 runs until stable (≤ 5
+        // rounds); no cool-down (a host has no phone's thermal budget). Pinned here, so the
+        // study's protocol does not move with profile's defaults. Every record is journaled.
+        "--warmup", "10", "--runs", "50", "--max-rounds", "5", "--cooldown-ms", "0",
         "--out", &out,
     ];
-    let cmd = ProfileCommand::try_parse_from(argv).map_err(|e| {
-        anyhow::anyhow!(
-            "precision-study profiles with `hwnas profile --runtime litert --precision P`, which this build's \
-             profile command does not take yet: {}",
-            e.to_string().lines().next().unwrap_or_default()
-        )
-    })?;
+    // int8 layers with int8 input and output: inside an int8 network a layer neither
+    // quantizes its input nor dequantizes its output (the network does that once, at its ends).
+    let int8_io = (precision == Precision::Int8).then_some("--int8-io");
+    let cmd = ProfileCommand::try_parse_from(argv.into_iter().chain(int8_io))?;
     crate::cli::profile::run(cmd.args).with_context(|| format!("profiling {} in {precision}", space.name()))?;
     let ds = predictors::dataset::load(&dir.join("latency.parquet"), Some(space.name()), "latency_ms")?;
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
@@ -353,7 +354,7 @@ fn plot_kinds(dir: &Path, analyses: &[Analysis]) -> Result<()> {
         .iter()
         .flat_map(|a| a.kinds.iter().map(move |k| (format!("{}: {}", a.space, k.kind), k.ratio[0].0, k.ratio[1].0)))
         .collect();
-    let h = 120 + 22 * rows.len() as u32;
+    let h = 120 + 26 * rows.len() as u32;
     kinds_chart(&BitMapBackend::new(&png, (1000, h)).into_drawing_area(), &rows)?;
     kinds_chart(&SVGBackend::new(&svg, (1000, h)).into_drawing_area(), &rows)?;
     Ok(())
@@ -366,32 +367,45 @@ where
     area.fill(&WHITE).map_err(plot_err)?;
     let top = rows.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max) * 1.1;
     let n = rows.len().max(1);
+    // One segment per row, labelled at its centre; fp16's bar fills its lower half, int8's the upper.
     let mut chart = ChartBuilder::on(area)
         .caption("latency relative to fp32, per layer kind (geometric mean)", ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(330)
-        .build_cartesian_2d(0.0..top, 0.0..n as f64)
+        .build_cartesian_2d(0.0..top, (0..n).into_segmented())
         .map_err(plot_err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| rows.get(*y as usize).map_or(String::new(), |r| r.0.clone()))
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => rows.get(*i).map_or(String::new(), |r| r.0.clone()),
+            _ => String::new(),
+        })
         .x_desc("latency / fp32 latency")
         .draw()
         .map_err(plot_err)?;
-    for (off, colour, label, pick) in [(0.1, BLUE, "fp16", 1usize), (0.5, RED, "int8", 2)] {
+    for (colour, label, pick) in [(BLUE, "fp16", 1usize), (RED, "int8", 2)] {
         chart
             .draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let v = if pick == 1 { r.1 } else { r.2 };
-                Rectangle::new([(0.0, i as f64 + off), (v, i as f64 + off + 0.38)], colour.mix(0.7).filled())
+                let (v, lo, hi) = if pick == 1 {
+                    (r.1, SegmentValue::Exact(i), SegmentValue::CenterOf(i))
+                } else {
+                    (r.2, SegmentValue::CenterOf(i), SegmentValue::Exact(i + 1))
+                };
+                Rectangle::new([(0.0, lo), (v, hi)], colour.mix(0.7).filled())
             }))
             .map_err(plot_err)?
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
-    chart.draw_series(LineSeries::new([(1.0, 0.0), (1.0, n as f64)], BLACK.stroke_width(1))).map_err(plot_err)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(plot_err)?;
     chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(plot_err)?;
     area.present().map_err(plot_err)?;
     Ok(())
@@ -404,7 +418,10 @@ mod tests {
     /// Synthetic tables of fbnet-cifar100: fp16 = fp32 exactly (ranks identical), int8 = fp32
     /// except that 3x3 kernels get 4x cheaper and 5x5 ones 2x dearer (ranks change).
     fn synthetic() -> Tables {
-        let space = spaces::space("fbnet-cifar100").unwrap();
+        synthetic_of(spaces::space("fbnet-cifar100").unwrap())
+    }
+
+    fn synthetic_of(space: Box<dyn SearchSpace>) -> Tables {
         let layers = space.layer_table(&space.resolutions());
         let mut ms: BTreeMap<Precision, HashMap<String, f64>> = BTreeMap::new();
         for l in &layers {
@@ -453,6 +470,17 @@ mod tests {
             dir.join("precision_kinds.png").is_file() && dir.join("precision_members_fbnet-cifar100.svg").is_file()
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn members_with_untimed_layers_are_priced() {
+        // OFA members end in a dropout, which no table times (and which costs nothing).
+        let fixed = BTreeMap::from([("r".to_string(), "160".to_string())]);
+        let space = search::pinned::pin(spaces::space("ofa-mbv3-w1.0").unwrap(), &fixed).unwrap();
+        let t = synthetic_of(space);
+        let a = analyse(&t, 40, 0).unwrap();
+        assert_eq!(a.members.len(), 40);
+        assert!(a.members.iter().all(|m| m.iter().all(|&ms| ms > 0.0)));
     }
 
     #[test]
