@@ -2,7 +2,7 @@
 //! noisy HELP phones, exact on the additive HW-NAS-Bench tables, near-perfect on OFA GPUs at
 //! batch 64, and honest about HELP's batch-1 GPU files; held-out rows only.
 
-mod common;
+use crate::common;
 use predictors::dataset::{self, Dataset, NetworkRow};
 use predictors::flops::{FlopsPredictor, Variant};
 use predictors::metrics::Metrics;

@@ -2,7 +2,7 @@
 //! latencies, repeated architectures, architectures of another space, missing columns, and
 //! too few architectures to cross-validate. Built from real HW-NAS-Bench rows.
 
-mod common;
+use crate::common;
 use predictors::dataset::{self, NetworkRow};
 use predictors::train::{self, TrainOptions};
 

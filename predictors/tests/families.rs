@@ -2,7 +2,7 @@
 //! 4,800, and round-tripped through its file: floors well below what each reaches, so a
 //! regression (not noise) fails.
 
-mod common;
+use crate::common;
 use predictors::compare::markdown_table;
 use predictors::dataset::{self, NetworkRow};
 use predictors::split::{split, TrainSize};

@@ -1,7 +1,7 @@
 //! The lookup table fitted to 200 HW-NAS-Bench architectures must predict the other
 //! 4,800 (the data are exactly additive per layer, see the dataset README).
 
-mod common;
+use crate::common;
 use predictors::dataset::{self, NetworkRow};
 use predictors::lut::{self, FitOptions};
 use predictors::split::{split, TrainSize};

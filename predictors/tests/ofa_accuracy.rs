@@ -1,7 +1,7 @@
 //! OFA's accuracy predictor imported from its .pth gives OFA's numbers, survives its file,
 //! and agrees with an independent numpy forward (own pickle reading, own spec2feats).
 
-mod common;
+use crate::common;
 
 use predictors::accuracy::{self, AccuracyPredictor};
 use predictors::ofa_accuracy::{spec2feats, OfaAccuracyPredictor, FAMILY};

@@ -66,7 +66,7 @@ fn imported_table_predicts_the_sum_of_means() {
     assert!(ofa_yaml::import(&dir, "fbnet", None).is_err());
 }
 
-mod common;
+use crate::common;
 
 fn note10() -> std::path::PathBuf {
     common::shared().join("data/ofa/note10")

@@ -3,7 +3,7 @@
 //! selected, the fitted file records its precision, files without one read as fp32, and
 //! `check_precision` refuses a job of another precision naming both.
 
-mod common;
+use crate::common;
 use predictors::dataset::{self, Dataset, NetworkRow};
 use predictors::train::{self, TrainOptions};
 use predictors::{check_precision, load_predictor, Precision};

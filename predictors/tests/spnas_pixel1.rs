@@ -1,6 +1,6 @@
 //! The Single-Path NAS Pixel 1 runtime model reproduces the published numbers.
 
-mod common;
+use crate::common;
 use predictors::spnas::SinglePathPredictor;
 use predictors::{load_predictor, LatencyPredictor};
 use spaces::{presets, Genome};

@@ -1,7 +1,7 @@
 //! torch_file reads OFA's legacy files, and zip-format files that Python's own pickler wrote
 //! from them (torch_pickle.py), to identical tensors; damaged and hostile files are refused.
 
-mod common;
+use crate::common;
 
 use predictors::torch_file::{load_state_dict, DType, TorchFileError, TorchTensor};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! and a lookup table of another device, against fitting from scratch on the same networks;
 //! held-out rows only. Source: HW-NAS-Bench's Pixel 3 table.
 
-mod common;
+use crate::common;
 use predictors::dataset::{self, Dataset, NetworkRow};
 use predictors::split::{split, TrainSize};
 use predictors::train::{self, TrainOptions};
