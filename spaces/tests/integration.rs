@@ -13,8 +13,9 @@ fn every_test_file_is_declared_here() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        if path.extension().is_some_and(|e| e == "rs") && stem != "integration" {
-            assert!(this.contains(&format!("mod {stem};")), "tests/{stem}.rs is not declared in tests/integration.rs");
+        let module = path.extension().is_some_and(|e| e == "rs") || path.join("mod.rs").is_file();
+        if module && stem != "integration" {
+            assert!(this.contains(&format!("mod {stem};")), "tests/{stem} is not declared in tests/integration.rs");
         }
     }
 }
