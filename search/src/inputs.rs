@@ -28,21 +28,27 @@ pub enum InputError {
     )]
     Gone { dir: std::path::PathBuf, role: String, path: String },
     /// An input whose contents changed since the job started.
-    #[error(
-        "cannot resume {dir}: {role} {file} changed since the job started (sha256 {then}… then, {now}… now; \
-         {bytes_then} bytes then, {bytes_now} now). Put the original back to continue this job, or start a new job \
-         with another --out: continuing would mix results of two different inputs"
-    )]
-    Changed {
-        dir: std::path::PathBuf,
-        role: String,
-        /// The path, and where it was if it moved.
-        file: String,
-        then: String,
-        now: String,
-        bytes_then: u64,
-        bytes_now: u64,
-    },
+    #[error(transparent)]
+    Changed(Box<ChangedInput>),
+}
+
+/// An input whose contents changed since the job started: both digests (first 12 hex
+/// digits) and sizes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot resume {dir}: {role} {file} changed since the job started (sha256 {then}… then, {now}… now; \
+     {bytes_then} bytes then, {bytes_now} now). Put the original back to continue this job, or start a new job \
+     with another --out: continuing would mix results of two different inputs"
+)]
+pub struct ChangedInput {
+    pub dir: std::path::PathBuf,
+    pub role: String,
+    /// The path, and where it was if it moved.
+    pub file: String,
+    pub then: String,
+    pub now: String,
+    pub bytes_then: u64,
+    pub bytes_now: u64,
 }
 
 /// Directories with more bytes than this are fingerprinted by sizes and modification times.
@@ -134,7 +140,7 @@ pub fn check_unchanged(dir: &Path, saved: &[InputDigest], now: &[InputDigest]) -
         };
         if new.sha256 != old.sha256 {
             let file = if new.path == old.path { new.path.clone() } else { format!("{} (was {})", new.path, old.path) };
-            return Err(InputError::Changed {
+            return Err(InputError::Changed(Box::new(ChangedInput {
                 dir: dir.into(),
                 role: old.role.clone(),
                 file,
@@ -142,7 +148,7 @@ pub fn check_unchanged(dir: &Path, saved: &[InputDigest], now: &[InputDigest]) -
                 now: new.sha256[..12.min(new.sha256.len())].to_string(),
                 bytes_then: old.bytes,
                 bytes_now: new.bytes,
-            });
+            })));
         }
     }
     Ok(())
