@@ -308,3 +308,45 @@ fn train_resume_refuses_changed_training_data_naming_it() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--config`: flags override the file's fields and the library's defaults fill the rest; an
+/// unknown field, a setting of the other kind of search and a changed setting on resume are
+/// refused naming them.
+#[test]
+fn a_config_file_is_overridden_by_flags_and_bad_fields_are_named() {
+    let dir = scratch("config-file");
+    let file = dir.join("job.json");
+    let write = |extra: &str| {
+        let lut = serde_json::to_string(s(pixel3_lut())).unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"space": "fbnet-cifar100", "latency": [{{"label": "pixel3", "path": {lut}}}],
+                    "max_latency_ms": 1000, "strategy": {{"kind": "random"}}, "population": 4,
+                    "generations": 5{extra}}}"#
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let out = dir.join("job");
+    let o = hwnas(&["search", "--config", s(&file), "--generations", "1", "--seed", "3", "--out", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!((saved["generations"].as_u64(), saved["population"].as_u64()), (Some(1), Some(4)), "{saved}");
+    assert_eq!((saved["seed"].as_u64(), &saved["strategy"]["kind"]), (Some(3), &"random".into()), "{saved}");
+    assert_eq!(saved["max_tries"], 100_000, "the library's default: {saved}");
+    assert_eq!(generations(&out), vec![(0, 4), (1, 4)]);
+    // The saved config resumes the job; changing a setting on resume is named.
+    refused(&hwnas(&["search", "--out", s(&out), "--resume", "--seed", "4"]), &["seed (3 saved, 4 given)"]);
+    write(r#", "populaton": 8"#);
+    refused(&hwnas(&["search", "--config", s(&file), "--out", s(&dir.join("typo"))]), &["populaton"]);
+    write("");
+    refused(
+        &hwnas(&["search", "--config", s(&file), "--epochs", "3", "--out", s(&dir.join("epochs"))]),
+        &["`epochs` (--epochs)", "random"],
+    );
+    assert!(!dir.join("typo").exists() && !dir.join("epochs").exists(), "nothing is written for a refused job");
+    let _ = std::fs::remove_dir_all(&dir);
+}

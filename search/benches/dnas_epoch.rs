@@ -10,8 +10,8 @@
 //! measurements in `../shared/data` (real).
 
 use predictors::LatencyPredictor;
-use search::config::LatencySpec;
-use search::dnas::{DnasConfig, DnasJob, DnasMethod, FbNetConfig};
+use search::config::{DnasMethod, FbNetConfig, JobConfig, LatencySpec};
+use search::dnas::DnasJob;
 use spaces::ir::Network;
 use std::path::Path;
 
@@ -29,20 +29,13 @@ fn main() {
     let lut_path = dir.join("pixel3-lut.json");
     lut.save(&lut_path).unwrap();
     let batch = 64;
-    let config = DnasConfig {
-        space: "fbnet-cifar100".into(),
-        method: DnasMethod::Fbnet(FbNetConfig::default()),
-        latency: LatencySpec { label: "pixel3".into(), path: lut_path.display().to_string(), measure: None },
-        max_latency_ms: 20.0,
-        data: format!("synthetic:{examples}:100"),
-        epochs: 1,
-        warmup_epochs: 0,
-        batch,
-        resolution: 32,
-        lr: 0.1,
-        seed: 0,
-        calib_batches: 2,
-    };
+    let latency = LatencySpec { label: "pixel3".into(), path: lut_path.display().to_string(), measure: None };
+    let data = format!("synthetic:{examples}:100");
+    let mut config =
+        JobConfig::differentiable("fbnet-cifar100", latency, 20.0, DnasMethod::Fbnet(FbNetConfig::default()), &data)
+            .unwrap();
+    let d = config.dnas_mut();
+    (d.epochs, d.warmup_epochs, d.batch, d.resolution, d.lr, d.calib_batches) = (1, 0, batch, 32, 0.1, 2);
     let job_dir = dir.join("job");
     let mut job = DnasJob::open(config, &job_dir, false).unwrap();
     let device = job.device();

@@ -19,30 +19,27 @@
 //! validation loss. This costs `calib_batches` forward passes of one member plus the
 //! validation pass, small next to an epoch of supernet training.
 //!
-//! A job directory holds `config.json`, `log.txt`, `history.jsonl` (one row per epoch: the
-//! derived architecture, its latency under the job's predictor, the expected latency and
-//! the losses), `best.json` (the last epoch's derived architecture, with whether it meets
-//! the target, and its re-calibrated validation loss and top-1), `samples.json` (FBNet),
-//! `loss.{png,svg}` and `latency.{png,svg}`, and an epoch checkpoint (`state.json` naming
-//! `epoch-N/`, replaced atomically) from which `resume` continues. While a process works on
-//! the job it holds `.lock` (see [`crate::lock`]); config.json records the SHA-256 of the
-//! latency predictor and the data under `inputs`, and `resume` refuses a changed one.
+//! The job runs in the job directory every search uses ([`crate::jobdir`]: lock, config.json
+//! with the SHA-256 of the latency predictor and the data, `history.jsonl` with one row per
+//! epoch, `log.txt`, and the checkpoint `state.json`, which here names the epoch's weights
+//! and optimizer states in `epoch-N/`), and adds `best.json` (the last epoch's derived
+//! architecture, with whether it meets the target, and its re-calibrated validation loss and
+//! top-1), `samples.json` (FBNet), `loss.{png,svg}` and `latency.{png,svg}`. Its settings are
+//! a [`JobConfig`] whose search is [`crate::config::SearchConfig::Differentiable`].
 //!
 //! Device: the job runs on CUDA when libtorch sees a GPU ([`DnasJob::open`]), else on the
 //! CPU; [`DnasJob::open_on`] picks one. The device is not part of the configuration, so a
 //! job checkpointed on one can resume on the other.
 
-use crate::config::LatencySpec;
-use crate::inputs::{self, InputDigest};
-use crate::lock::{lock_dir, DirLock};
+use crate::config::{DnasConfig, DnasMethod, FbNetConfig, JobConfig, SinglePathConfig};
+use crate::jobdir::{job_inputs, JobDir, JobError, Opened, Progress};
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
 use crate::nn::supernet::singlepath::SinglePathSupernet;
 use crate::nn::train::try_recalibrate_bn_on;
 use crate::plots::{err, range, SIZE};
-use anyhow::{bail, Context, Result};
-use latency::files::write_atomic;
+use anyhow::Context;
 use plotters::prelude::*;
 use predictors::additive::{Calibration, LayerTable, PerLayer};
 use predictors::spnas::SinglePathPredictor;
@@ -51,183 +48,17 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use spaces::spaces::fbnet::{FbNet, LAYERS, OPS};
-use spaces::{Genome, SearchSpace, SpaceFamily};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use spaces::{Genome, SearchSpace};
+use std::fs;
+use std::path::Path;
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-/// FBNet DNAS settings (paper defaults).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FbNetConfig {
-    pub alpha: f64,
-    pub beta: f64,
-    /// Initial Gumbel-softmax temperature τ0.
-    pub tau0: f64,
-    /// τ = τ0·exp(−tau_decay·epoch).
-    pub tau_decay: f64,
-    /// Adam learning rate of θ (weight decay 5e-4).
-    pub arch_lr: f64,
-}
-
-impl Default for FbNetConfig {
-    fn default() -> Self {
-        FbNetConfig { alpha: 0.2, beta: 0.6, tau0: 5.0, tau_decay: 0.045, arch_lr: 0.01 }
-    }
-}
-
-/// Single-Path NAS settings (defaults: the released search, `shared/reference/spaces.md` §3).
-/// Weights and thresholds share one RMSProp at [`DnasConfig::lr`] (the paper's 0.016 per
-/// 256 images), decayed ×`lr_decay` every `lr_decay_epochs` epochs (staircase, no warm-up).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SinglePathConfig {
-    /// Weight of ln R (R in ms): the released code's λ·10³ with the documented λ = 0.020.
-    pub lambda: f64,
-    /// RMSProp decay of the mean square, momentum and ε (inside the square root, TF).
-    pub rms_decay: f64,
-    pub rms_momentum: f64,
-    pub rms_eps: f64,
-    /// Learning-rate factor applied every `lr_decay_epochs` epochs.
-    pub lr_decay: f64,
-    pub lr_decay_epochs: f64,
-    /// Keep-probability of dropout on the indicator outputs during the warm-up epochs.
-    pub indicator_keep: f64,
-    /// Multiplier of the thresholds' learning rate. The paper has one learning rate (1);
-    /// a larger value lets a run of a few hundred steps move thresholds that the paper's
-    /// 10k-step search moves slowly (σ' of kernel norms far from the threshold is tiny).
-    pub threshold_lr_scale: f64,
-}
-
-impl Default for SinglePathConfig {
-    fn default() -> Self {
-        SinglePathConfig {
-            lambda: 20.0,
-            rms_decay: 0.9,
-            rms_momentum: 0.9,
-            rms_eps: 1e-3,
-            lr_decay: 0.97,
-            lr_decay_epochs: 2.4,
-            indicator_keep: 0.6,
-            threshold_lr_scale: 1.0,
-        }
-    }
-}
-
-impl SinglePathConfig {
-    /// The paper's learning rate at batch size `batch`: 0.016 per 256 images.
-    pub fn paper_lr(batch: usize) -> f64 {
-        0.016 * batch as f64 / 256.0
-    }
-}
-
-fn default_calib_batches() -> usize {
-    10
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum DnasMethod {
-    Fbnet(FbNetConfig),
-    Singlepath(SinglePathConfig),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnasConfig {
-    pub space: String,
-    pub method: DnasMethod,
-    /// The latency predictor: a `lut` table for FBNet spaces, the `spnas` Pixel 1 model for `singlepath`.
-    pub latency: LatencySpec,
-    pub max_latency_ms: f64,
-    /// `synthetic:N:CLASSES`, `cifar10:DIR`, `cifar100:DIR` or `imagefolder:DIR` (training split).
-    pub data: String,
-    pub epochs: usize,
-    /// Epochs without the latency term (FBNet: weights only; Single-Path: λ = 0).
-    pub warmup_epochs: usize,
-    pub batch: usize,
-    /// Input resolution of the search.
-    pub resolution: u32,
-    /// Learning rate of the weights at this batch size. FBNet: SGD (momentum 0.9, weight
-    /// decay 1e-4), cosine over the run. Single-Path: the joint RMSProp of weights and
-    /// thresholds (L2 1e-5), staircase decay; the paper's is [`SinglePathConfig::paper_lr`].
-    pub lr: f64,
-    pub seed: u64,
-    /// Training batches on which the derived member's BN statistics are re-estimated.
-    #[serde(default = "default_calib_batches")]
-    pub calib_batches: usize,
-}
-
-/// The input resolutions a differentiable search accepts.
-pub const MIN_RESOLUTION: u32 = 8;
-pub const MAX_RESOLUTION: u32 = 1024;
-
-impl DnasConfig {
-    pub fn validate(&self) -> Result<()> {
-        let space_ok = match self.method {
-            DnasMethod::Fbnet(_) => spaces::is_family(&self.space, |f| f == SpaceFamily::FbNet),
-            DnasMethod::Singlepath(_) => spaces::is_family(&self.space, |f| f == SpaceFamily::SinglePath),
-        };
-        if !space_ok {
-            bail!(
-                "strategy {} cannot search space `{}` (fbnet: fbnet or fbnet-cifar100; singlepath: singlepath)",
-                self.method_name(),
-                self.space
-            );
-        }
-        if self.epochs == 0 {
-            bail!("epochs (--epochs) must be at least 1, got 0");
-        }
-        if self.batch == 0 {
-            bail!("batch (--batch) must be at least 1, got 0");
-        }
-        if !(MIN_RESOLUTION..=MAX_RESOLUTION).contains(&self.resolution) {
-            bail!("resolution (--resolution) must be in {MIN_RESOLUTION}..={MAX_RESOLUTION}, got {}", self.resolution);
-        }
-        if self.warmup_epochs >= self.epochs {
-            bail!("warm-up ({} epochs) leaves no search epoch of {}", self.warmup_epochs, self.epochs);
-        }
-        for (name, flag, v) in [("max_latency_ms", "--max-latency-ms", self.max_latency_ms), ("lr", "--lr", self.lr)] {
-            if !(v > 0.0 && v.is_finite()) {
-                bail!("{name} ({flag}) must be a finite number greater than 0, got {v}");
-            }
-        }
-        if let DnasMethod::Fbnet(f) = &self.method {
-            if !(f.alpha > 0.0 && f.beta >= 0.0 && f.tau0 > 0.0 && f.arch_lr > 0.0) {
-                bail!("fbnet: alpha > 0, beta >= 0, tau0 > 0 and arch_lr > 0 are required");
-            }
-        }
-        if let DnasMethod::Singlepath(s) = &self.method {
-            let unit = |x: f64| x > 0.0 && x <= 1.0;
-            if !(s.lambda >= 0.0 && s.threshold_lr_scale > 0.0 && s.rms_eps > 0.0 && s.lr_decay_epochs > 0.0) {
-                bail!(
-                    "singlepath: lambda >= 0, threshold_lr_scale > 0, rms_eps > 0 and lr_decay_epochs > 0 are required"
-                );
-            }
-            let fraction = |x: f64| (0.0..1.0).contains(&x);
-            if !(unit(s.indicator_keep) && unit(s.lr_decay) && fraction(s.rms_decay) && fraction(s.rms_momentum)) {
-                bail!("singlepath: indicator_keep and lr_decay in (0, 1], rms_decay and rms_momentum in [0, 1) are required");
-            }
-        }
-        if self.latency.measure.is_some() {
-            bail!("differentiable searches need a latency table or model to differentiate, not live measurement");
-        }
-        if self.calib_batches == 0 {
-            bail!("calib_batches must be positive (BN re-calibration of the derived member)");
-        }
-        Ok(())
-    }
-    pub fn method_name(&self) -> &'static str {
-        match self.method {
-            DnasMethod::Fbnet(_) => "fbnet",
-            DnasMethod::Singlepath(_) => "singlepath",
-        }
-    }
-}
+/// Training and evaluation inside an epoch return the nn modules' errors; the job's API
+/// returns them as [`JobError::Run`].
+type Inner<T> = anyhow::Result<T>;
 
 /// One epoch of a differentiable search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -279,24 +110,40 @@ pub struct SampledArch {
 /// FBNet samples six architectures from the final distribution.
 pub const FBNET_SAMPLES: usize = 6;
 
+/// A differentiable job's progress in its checkpoint: the epochs done (one history row
+/// each) and the directory of their weights and optimizer states.
 #[derive(Serialize, Deserialize)]
-struct State {
-    config: DnasConfig,
+struct Epochs {
     next_epoch: usize,
     dir: String,
-    /// Fingerprints of the input files (absent in checkpoints of older builds).
-    #[serde(default)]
-    inputs: Vec<InputDigest>,
+}
+
+impl Progress for Epochs {
+    fn history_rows(&self) -> usize {
+        self.next_epoch
+    }
+    fn next_step(&self) -> (&'static str, usize) {
+        ("epoch", self.next_epoch)
+    }
+}
+
+/// Why a `--device` name was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("device cuda: libtorch sees no CUDA device")]
+    NoCuda,
+    #[error("device `{0}`: expected auto, cpu or cuda")]
+    Unknown(String),
 }
 
 /// `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
-pub fn parse_device(name: &str) -> Result<Device> {
+pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
     Ok(match name {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
         "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("device cuda: libtorch sees no CUDA device"),
-        other => bail!("device `{other}`: expected auto, cpu or cuda"),
+        "cuda" => return Err(DeviceError::NoCuda),
+        other => return Err(DeviceError::Unknown(other.into())),
     })
 }
 
@@ -322,8 +169,8 @@ impl FbNetLatency {
 }
 
 /// [`FbNetLatency`] of `space` under `p`; every layer a member can contain must be priced.
-pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLatency> {
-    let compiled = LayerTable::compile(p, &space.layer_table(&space.resolutions()))?;
+pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLatency, JobError> {
+    let compiled = LayerTable::compile(p, &space.layer_table(&space.resolutions())).map_err(JobError::run)?;
     let head: Vec<u8> = if space.genes().len() > LAYERS { vec![0] } else { vec![] };
     let mut table = vec![[0.0; 9]; LAYERS];
     let mut fixed_ms = 0.0;
@@ -336,7 +183,7 @@ pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLaten
         for layer in &net.layers {
             // Skip ops are priced as the predictor prices them (its identity entry), so that
             // a one-hot θ reproduces predict_ms.
-            let ms = if layer.is_timed() { compiled.require(layer)? } else { 0.0 };
+            let ms = if layer.is_timed() { compiled.require(layer).map_err(JobError::run)? } else { 0.0 };
             if FbNet::is_searchable(layer) {
                 table[l][j] = ms;
                 l += 1;
@@ -345,7 +192,10 @@ pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLaten
             }
         }
         if l != LAYERS {
-            bail!("space {} gave {l} searchable layers, expected {LAYERS}", space.name());
+            return Err(JobError::Data(format!(
+                "space {} gave {l} searchable layers, expected {LAYERS}",
+                space.name()
+            )));
         }
     }
     Ok(FbNetLatency { table, fixed_ms, calibration: compiled.calibration() })
@@ -364,8 +214,8 @@ enum Supernet {
 
 /// A differentiable search job in its directory.
 pub struct DnasJob {
-    pub config: DnasConfig,
-    dir: PathBuf,
+    pub config: JobConfig,
+    dir: JobDir,
     vs: VarStore,
     net: Supernet,
     predictor: Box<dyn LatencyPredictor>,
@@ -380,62 +230,111 @@ pub struct DnasJob {
     pub history: Vec<EpochRecord>,
     /// FBNet: the members sampled from softmax(θ) when the search finished.
     pub samples: Vec<SampledArch>,
+    /// Predictors used although fitted on another precision (`allow_precision_mismatch`),
+    /// also in the log.
+    pub warnings: Vec<String>,
     device: Device,
-    inputs: Vec<InputDigest>,
-    /// Held for the job's lifetime: no other process writes this directory meanwhile.
-    _lock: DirLock,
 }
 
-/// The input files of a differentiable search: the latency predictor and the data directory.
-pub fn dnas_inputs(config: &DnasConfig) -> Result<Vec<InputDigest>> {
-    let mut out = vec![inputs::digest(
-        &format!("latency predictor `{}`", config.latency.label),
-        Path::new(&config.latency.path),
-    )?];
-    if let Some(d) = inputs::data_dir(&config.data) {
-        out.push(inputs::digest("training data", d)?);
-    }
-    Ok(out)
+/// The training settings of a configuration handed to a differentiable job.
+fn settings(config: &JobConfig) -> Result<&DnasConfig, JobError> {
+    config.dnas_config().ok_or_else(|| {
+        JobError::Config(crate::config::ConfigError::Invalid {
+            field: "strategy",
+            why: format!("{} is a sampling strategy: open it with search::job::Job", config.strategy_name()),
+        })
+    })
 }
 
-fn load_predictor(config: &DnasConfig, device: Device) -> Result<(Box<dyn LatencyPredictor>, Supernet, VarStore)> {
-    let path = Path::new(&config.latency.path);
+/// The job's latency predictor (its per-layer table for FBNet, its runtime model for
+/// Single-Path) and the supernet, freshly initialised from the seed; a predictor fitted on
+/// another precision than the fp32 networks the search derives is refused unless
+/// `allow_precision_mismatch` (then the returned warning says so).
+fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError> {
+    let d = settings(config)?;
+    let spec = &config.latency[0];
+    let path = Path::new(&spec.path);
+    let shown = path.display().to_string();
+    let strategy = d.method.name();
     let vs = VarStore::new(device);
     let root = vs.root();
-    // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
-    tch::manual_seed(config.seed as i64);
-    Ok(match &config.method {
+    let needs = |needs: &'static str, what: String, source: Option<crate::jobdir::BoxError>| JobError::NeedsPredictor {
+        strategy,
+        needs,
+        what,
+        source,
+    };
+    let mut warnings = Vec::new();
+    let mut check_precision = |p: &dyn LatencyPredictor| -> Result<(), JobError> {
+        match predictors::check_precision(p, config.precision) {
+            Ok(()) => Ok(()),
+            Err(_) if config.allow_precision_mismatch => {
+                warnings.push(format!(
+                    "latency predictor `{}` ({shown}) was fitted on {} measurements; this search derives {} \
+                     networks (allow_precision_mismatch)",
+                    spec.label,
+                    p.precision(),
+                    config.precision
+                ));
+                Ok(())
+            }
+            Err(e) => Err(JobError::Predictor { label: spec.label.clone(), path: shown.clone(), source: e.into() }),
+        }
+    };
+    const ADDITIVE: &str = "a predictor additive per layer (e.g. `lut`)";
+    let loaded = match &d.method {
         DnasMethod::Fbnet(cfg) => {
-            let p = predictors::load_predictor(path).with_context(|| {
-                format!("--strategy fbnet needs a predictor additive per layer (e.g. `lut`): {}", path.display())
+            let p = predictors::load_predictor(path).map_err(|e| needs(ADDITIVE, shown.clone(), Some(e.into())))?;
+            check_precision(p.as_ref())?;
+            predictors::check_serves(p.as_ref(), &config.space).map_err(|e| JobError::Predictor {
+                label: spec.label.clone(),
+                path: shown.clone(),
+                source: e.into(),
             })?;
-            predictors::check_serves(p.as_ref(), &config.space).with_context(|| path.display().to_string())?;
-            let net = FbNetSupernet::new(&root, &config.space)?;
+            // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
+            tch::manual_seed(config.seed as i64);
+            let net = FbNetSupernet::new(&root, &config.space).map_err(JobError::run)?;
             // The space's members share one resolution: the predictor's per-layer form there.
             let r = net.space.resolutions()[0];
-            let per_layer = p.per_layer_at(r).with_context(|| {
-                format!(
-                    "--strategy fbnet needs a predictor additive per layer (e.g. `lut`); {} is a `{}` predictor, \
-                     not additive at resolution {r}",
-                    path.display(),
-                    p.family()
+            let per_layer = p.per_layer_at(r).ok_or_else(|| {
+                needs(
+                    ADDITIVE,
+                    format!("{shown} is a `{}` predictor, not additive at resolution {r}", p.family()),
+                    None,
                 )
             })?;
-            let lat = fbnet_lut(&*net.space, per_layer).with_context(|| path.display().to_string())?;
-            (p, Supernet::Fbnet { net, lat, cfg: cfg.clone() }, vs)
+            let lat = fbnet_lut(&*net.space, per_layer).map_err(|e| JobError::Predictor {
+                label: spec.label.clone(),
+                path: shown.clone(),
+                source: e.into(),
+            })?;
+            (p, Supernet::Fbnet { net, lat, cfg: cfg.clone() })
         }
         DnasMethod::Singlepath(cfg) => {
-            let p = SinglePathPredictor::load(path).with_context(|| {
-                format!(
-                    "--strategy singlepath needs the Single-Path runtime model (`hwnas fit --import spnas-pixel1 …`): {}",
-                    path.display()
+            let p = SinglePathPredictor::load(path).map_err(|e| {
+                needs(
+                    "the Single-Path runtime model (`hwnas fit --import spnas-pixel1 …`)",
+                    shown.clone(),
+                    Some(e.into()),
                 )
             })?;
+            check_precision(&p)?;
             let (lut, constant) = singlepath_lut(&p);
+            tch::manual_seed(config.seed as i64);
             let net = SinglePathSupernet::new(&root);
-            (Box::new(p), Supernet::Singlepath { net, lut, constant, cfg: cfg.clone() }, vs)
+            (Box::new(p) as Box<dyn LatencyPredictor>, Supernet::Singlepath { net, lut, constant, cfg: cfg.clone() })
         }
-    })
+    };
+    Ok(Loaded { predictor: loaded.0, net: loaded.1, vs, warnings })
+}
+
+/// What [`load_predictor`] gives: the predictor, the seeded supernet and its variables, and
+/// the warnings about precision mismatches allowed.
+struct Loaded {
+    predictor: Box<dyn LatencyPredictor>,
+    net: Supernet,
+    vs: VarStore,
+    warnings: Vec<String>,
 }
 
 fn is_threshold(n: &str) -> bool {
@@ -486,46 +385,63 @@ impl DnasJob {
     /// Opens a new job in `dir`, or with `resume` continues the one checkpointed there
     /// (its configuration must equal `config`).
     /// Runs on CUDA when available, else on the CPU.
-    pub fn open(config: DnasConfig, dir: &Path, resume: bool) -> Result<DnasJob> {
+    pub fn open(config: JobConfig, dir: &Path, resume: bool) -> Result<DnasJob, JobError> {
         Self::open_on(config, dir, resume, Device::cuda_if_available())
     }
 
     /// [`open`](Self::open) on `device`.
-    pub fn open_on(config: DnasConfig, dir: &Path, resume: bool, device: Device) -> Result<DnasJob> {
+    pub fn open_on(config: JobConfig, dir: &Path, resume: bool, device: Device) -> Result<DnasJob, JobError> {
         config.validate()?;
-        let (predictor, net, mut vs) = load_predictor(&config, device)?;
-        let space = spaces::space(&config.space)?;
-        let data = crate::objectives::supernet::load_data(&config.data, Split::Train)?;
+        JobDir::checkpointed(dir, resume)?;
+        let Loaded { predictor, net, mut vs, warnings } = load_predictor(&config, device)?;
+        let d = settings(&config)?.clone();
+        let space = spaces::space(&config.space).map_err(JobError::run)?;
+        let data = crate::objectives::supernet::load_data(&d.data, Split::Train).map_err(JobError::run)?;
         let classes = match &net {
             Supernet::Fbnet { net, .. } => net.space.network(&net.derive()).layers.last().map(|l| l.output.c),
             Supernet::Singlepath { net, .. } => net.full.layers.last().map(|l| l.output.c),
         }
         .unwrap_or(0);
         if data.classes() > classes {
-            bail!("the data has {} classes but the `{}` classifier has {classes}", data.classes(), config.space);
+            return Err(JobError::Data(format!(
+                "the data has {} classes but the `{}` classifier has {classes}",
+                data.classes(),
+                config.space
+            )));
         }
         let order = data::epoch_order(data.len(), config.seed, usize::MAX);
         let n_val = data.len() / 5;
         let (val_idx, train_idx) = order.split_at(n_val);
-        if train_idx.len() < config.batch || val_idx.len() < config.batch {
-            bail!(
+        if train_idx.len() < d.batch || val_idx.len() < d.batch {
+            return Err(JobError::Data(format!(
                 "{} examples split 80/20 leave fewer than one batch of {} in a split; use more data or a smaller --batch",
                 data.len(),
-                config.batch
-            );
+                d.batch
+            )));
         }
-        let steps = config.epochs * (train_idx.len() / config.batch);
-        let (weights_opt, arch_opt) = optimizers(&vs, &config, steps);
-        let inputs = dnas_inputs(&config)?;
-        let state_path = dir.join("state.json");
-        if !resume && state_path.exists() {
-            bail!("{} already holds a search; pass --resume or choose another --out", dir.display());
+        let steps = d.epochs * (train_idx.len() / d.batch);
+        let (mut weights_opt, mut arch_opt) = optimizers(&vs, &d, steps);
+        let inputs = job_inputs(&config)?;
+        let (mut dir, next_epoch, history) = match JobDir::open::<Epochs, EpochRecord>(dir, &config, inputs, resume)? {
+            Opened::New(dir) => (dir, 0, Vec::new()),
+            Opened::Resumed { dir, checkpoint, history } => {
+                let ep = dir.path().join(&checkpoint.progress.dir);
+                let mut restore = || -> Inner<()> {
+                    vs.load(ep.join("weights.safetensors")).context("cannot load checkpoint weights")?;
+                    weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
+                    arch_opt.load(&ep.join("arch-optimizer.safetensors"))
+                };
+                restore().map_err(JobError::run)?;
+                (dir, checkpoint.progress.next_epoch, history)
+            }
+        };
+        for w in &warnings {
+            dir.note(&format!("WARNING: {w}"))?;
         }
-        let lock = lock_dir(dir, "search")?;
-        let mut job = DnasJob {
+        Ok(DnasJob {
             config,
-            dir: dir.to_path_buf(),
-            vs: VarStore::new(device),
+            dir,
+            vs,
             net,
             predictor,
             space,
@@ -534,76 +450,26 @@ impl DnasJob {
             data,
             train_idx: train_idx.to_vec(),
             val_idx: val_idx.to_vec(),
-            next_epoch: 0,
-            history: Vec::new(),
+            next_epoch,
+            history,
             samples: Vec::new(),
+            warnings,
             device,
-            inputs,
-            _lock: lock,
-        };
-        if resume && state_path.exists() {
-            let state: State = serde_json::from_str(&fs::read_to_string(&state_path)?)
-                .with_context(|| format!("{} is not a search checkpoint", state_path.display()))?;
-            if state.config != job.config {
-                bail!(
-                    "{} holds a job with other settings; start a new --out or resume with the same flags",
-                    dir.display()
-                );
-            }
-            inputs::check_unchanged(dir, &state.inputs, &job.inputs)?;
-            let ep = dir.join(&state.dir);
-            vs.load(ep.join("weights.safetensors")).context("cannot load checkpoint weights")?;
-            job.weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
-            job.arch_opt.load(&ep.join("arch-optimizer.safetensors"))?;
-            job.next_epoch = state.next_epoch;
-            let history_path = dir.join("history.jsonl");
-            let text = fs::read_to_string(&history_path).unwrap_or_default();
-            job.history = text
-                .lines()
-                .take(state.next_epoch)
-                .map(|l| serde_json::from_str(l).context("bad history row"))
-                .collect::<Result<_>>()?;
-            if job.history.len() != state.next_epoch {
-                bail!(
-                    "{}: history.jsonl has fewer rows than the checkpoint's {} epochs",
-                    dir.display(),
-                    state.next_epoch
-                );
-            }
-            // Rows after the checkpoint's (an epoch killed before its checkpoint) are cut, so
-            // the epoch that runs again is not recorded twice.
-            let dropped = text.lines().count() - state.next_epoch;
-            if dropped > 0 {
-                let kept: String = text.lines().take(state.next_epoch).map(|l| format!("{l}\n")).collect();
-                write_atomic(&history_path, kept.as_bytes())?;
-                job.log(&format!("dropped {dropped} history row(s) of an epoch interrupted before its checkpoint"))?;
-            }
-        } else {
-            if state_path.exists() {
-                bail!("{} already holds a search; pass --resume or choose another --out", dir.display());
-            }
-            let history_path = dir.join("history.jsonl");
-            fs::write(&history_path, "").with_context(|| format!("cannot write {}", history_path.display()))?;
-        }
-        if let Some(n) = job._lock.takeover_note() {
-            job.log(&n)?;
-        }
-        job.vs = vs;
-        write_atomic(&dir.join("config.json"), inputs::with_inputs(&job.config, &job.inputs)?.as_bytes())?;
-        Ok(job)
+        })
     }
 
-    pub fn log(&self, line: &str) -> Result<()> {
-        let path = self.dir.join("log.txt");
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
-            writeln!(f, "{line}")
-        };
-        write().with_context(|| format!("cannot write {}", path.display()))
+    /// The job's training settings.
+    pub fn settings(&self) -> &DnasConfig {
+        self.config.dnas_config().expect("a differentiable job's configuration")
     }
 
-    fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
-        Ok(data::to_device(self.data.batch(idx, self.config.resolution, true, rng)?, self.device))
+    /// Appends a line to the job's log.
+    pub fn log(&mut self, line: &str) -> Result<(), JobError> {
+        self.dir.note(line)
+    }
+
+    fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Inner<(Tensor, Tensor)> {
+        Ok(data::to_device(self.data.batch(idx, self.settings().resolution, true, rng)?, self.device))
     }
 
     /// Single-Path: the (t5x5, t50c, t100c) thresholds of every searchable layer.
@@ -625,24 +491,24 @@ impl DnasJob {
             Supernet::Fbnet { .. } => self.weights_opt.config.lr_at(step),
             Supernet::Singlepath { cfg, .. } => {
                 let every = ((self.steps_per_epoch() as f64 * cfg.lr_decay_epochs).round() as usize).max(1);
-                self.config.lr * cfg.lr_decay.powi((step / every) as i32)
+                self.settings().lr * cfg.lr_decay.powi((step / every) as i32)
             }
         }
     }
 
     fn steps_per_epoch(&self) -> usize {
-        self.train_idx.len() / self.config.batch
+        self.train_idx.len() / self.settings().batch
     }
 
     /// Runs epochs until the configured number, or until `stop_after` epochs of this call.
-    pub fn run(&mut self, stop_after: Option<usize>, report: &mut dyn FnMut(&EpochRecord)) -> Result<()> {
+    pub fn run(&mut self, stop_after: Option<usize>, report: &mut dyn FnMut(&EpochRecord)) -> Result<(), JobError> {
         let mut done = 0;
-        while self.next_epoch < self.config.epochs && stop_after.is_none_or(|s| done < s) {
+        while self.next_epoch < self.settings().epochs && stop_after.is_none_or(|s| done < s) {
             let r = self.epoch()?;
             report(&r);
             done += 1;
         }
-        if self.next_epoch >= self.config.epochs {
+        if self.next_epoch >= self.settings().epochs {
             self.finish()?;
         }
         Ok(())
@@ -656,15 +522,16 @@ impl DnasJob {
     }
 
     /// Mean cross-entropy and top-1 of `forward` (evaluation mode) on the held-out split.
-    fn validate(&self, forward: &dyn Fn(&Tensor) -> Tensor) -> Result<(f64, f64)> {
-        let b = self.config.batch;
+    fn validate(&self, forward: &dyn Fn(&Tensor) -> Tensor) -> Inner<(f64, f64)> {
+        let b = self.settings().batch;
         let steps = self.val_idx.len() / b;
         let mut rng = StdRng::seed_from_u64(self.config.seed);
         let _guard = tch::no_grad_guard();
         let (mut loss, mut hits) = (0.0, 0i64);
         for s in 0..steps {
             let idx = &self.val_idx[s * b..(s + 1) * b];
-            let (x, y) = data::to_device(self.data.batch(idx, self.config.resolution, false, &mut rng)?, self.device);
+            let (x, y) =
+                data::to_device(self.data.batch(idx, self.settings().resolution, false, &mut rng)?, self.device);
             let logits = forward(&x);
             loss += logits.cross_entropy_for_logits(&y).double_value(&[]);
             hits += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
@@ -675,28 +542,32 @@ impl DnasJob {
 
     /// Validation loss and top-1 of member `g` extracted from the supernet, after its BN
     /// statistics are re-estimated on training batches.
-    pub fn evaluate_member(&self, g: &Genome) -> Result<(f64, f64)> {
+    pub fn evaluate_member(&self, g: &Genome) -> Result<(f64, f64), JobError> {
+        self.evaluate(g).map_err(JobError::run)
+    }
+
+    fn evaluate(&self, g: &Genome) -> Inner<(f64, f64)> {
         let vs = VarStore::new(self.device);
-        let r = self.config.resolution;
+        let r = self.settings().resolution;
         let mut model = match &self.net {
             Supernet::Fbnet { net, .. } => net.extract(&vs.root(), g),
             Supernet::Singlepath { net, .. } => net.extract(&vs.root(), g, r),
         };
-        let b = self.config.batch;
-        let batches = self.config.calib_batches.min(self.train_idx.len() / b);
+        let b = self.settings().batch;
+        let batches = self.settings().calib_batches.min(self.train_idx.len() / b);
         try_recalibrate_bn_on(&mut model, self.data.as_ref(), &self.train_idx, r, batches, b, self.config.seed)?;
         self.validate(&|x| model.forward_t(x, false))
     }
 
     /// FBNet's final architectures: [`FBNET_SAMPLES`] members drawn from softmax(θ) by an RNG
     /// seeded with the job's seed, each with its latency under the job's predictor.
-    pub fn sample_final(&self) -> Result<Vec<SampledArch>> {
+    pub fn sample_final(&self) -> Result<Vec<SampledArch>, JobError> {
         let Supernet::Fbnet { net, .. } = &self.net else { return Ok(Vec::new()) };
         let mut rng = StdRng::seed_from_u64(self.config.seed ^ 0x5A4D_504C_4553);
         (0..FBNET_SAMPLES)
             .map(|_| {
                 let g = net.sample(&mut rng);
-                let latency_ms = self.predictor.predict_ms(&self.space.network(&g))?;
+                let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(JobError::run)?;
                 Ok(SampledArch {
                     arch: self.space.to_json(&g),
                     latency_ms,
@@ -706,14 +577,37 @@ impl DnasJob {
             .collect()
     }
 
-    /// One epoch: weight (and threshold) steps, then FBNet's θ steps, then the record.
-    pub fn epoch(&mut self) -> Result<EpochRecord> {
+    /// One epoch: weight (and threshold) steps, then FBNet's θ steps, then the record,
+    /// checkpointed.
+    pub fn epoch(&mut self) -> Result<EpochRecord, JobError> {
+        let rec = self.train_epoch().map_err(JobError::run)?;
+        self.checkpoint(&rec)?;
+        self.log(&format!(
+            "epoch {}: train loss {:.4}{} supernet val loss {:.4} expected latency {:.3} ms derived {} at {:.3} ms{}, \
+             re-calibrated val loss {:.4} top-1 {:.4} ({:.1}s, derived evaluation {:.1}s)",
+            rec.epoch,
+            rec.train_loss,
+            rec.arch_loss.map_or(String::new(), |a| format!(" arch loss {a:.4}")),
+            rec.supernet_val_loss,
+            rec.expected_latency_ms,
+            rec.arch,
+            rec.latency_ms,
+            if rec.feasible { "" } else { " (over the target)" },
+            rec.derived_val_loss,
+            rec.derived_top1,
+            rec.seconds,
+            rec.derived_eval_seconds
+        ))?;
+        Ok(rec)
+    }
+
+    fn train_epoch(&mut self) -> Inner<EpochRecord> {
         let start = Instant::now();
         let epoch = self.next_epoch;
-        let search = epoch >= self.config.warmup_epochs;
+        let search = epoch >= self.settings().warmup_epochs;
         tch::manual_seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) as i64);
         let mut rng = StdRng::seed_from_u64(self.config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let b = self.config.batch;
+        let b = self.settings().batch;
         let perm = data::epoch_order(self.train_idx.len(), self.config.seed, epoch);
         let steps = self.steps_per_epoch();
         let temperature = match &mut self.net {
@@ -778,7 +672,7 @@ impl DnasJob {
         })?;
         let g = self.derived();
         let eval_start = Instant::now();
-        let (derived_val_loss, derived_top1) = self.evaluate_member(&g)?;
+        let (derived_val_loss, derived_top1) = self.evaluate(&g)?;
         let derived_eval_seconds = eval_start.elapsed().as_secs_f64();
         let expected_latency_ms = match &self.net {
             Supernet::Fbnet { net, lat, .. } => lat.expected(&net.theta.softmax(-1, Kind::Float)).double_value(&[]),
@@ -801,79 +695,71 @@ impl DnasJob {
             seconds: start.elapsed().as_secs_f64(),
             derived_eval_seconds,
         };
-        self.checkpoint(&rec)?;
-        self.log(&format!(
-            "epoch {epoch}: train loss {train_loss:.4}{} supernet val loss {supernet_val_loss:.4} expected latency {expected_latency_ms:.3} ms derived {} at {latency_ms:.3} ms{}, re-calibrated val loss {derived_val_loss:.4} top-1 {:.4} ({:.1}s, derived evaluation {derived_eval_seconds:.1}s)",
-            arch_loss.map_or(String::new(), |a| format!(" arch loss {a:.4}")),
-            rec.arch,
-            if rec.feasible { "" } else { " (over the target)" },
-            derived_top1,
-            rec.seconds
-        ))?;
         Ok(rec)
     }
 
-    fn checkpoint(&mut self, rec: &EpochRecord) -> Result<()> {
-        let history_path = self.dir.join("history.jsonl");
-        let line = serde_json::to_string(rec)?;
-        let append = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new().append(true).open(&history_path)?;
-            writeln!(f, "{line}")?;
-            f.sync_data()
-        };
-        append().with_context(|| format!("cannot write {}", history_path.display()))?;
+    /// Appends the epoch's row, saves the weights and optimizer states in `epoch-N/`, then
+    /// replaces the checkpoint that names them.
+    fn checkpoint(&mut self, rec: &EpochRecord) -> Result<(), JobError> {
+        self.dir.append_history(std::slice::from_ref(rec))?;
         self.history.push(rec.clone());
         self.next_epoch = rec.epoch + 1;
         let name = format!("epoch-{}", self.next_epoch);
-        let ep = self.dir.join(&name);
-        fs::create_dir_all(&ep).with_context(|| format!("cannot create {}", ep.display()))?;
-        self.vs.save(ep.join("weights.safetensors")).context("cannot save weights")?;
-        self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
-        self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))?;
-        let state = State {
-            config: self.config.clone(),
-            next_epoch: self.next_epoch,
-            dir: name.clone(),
-            inputs: self.inputs.clone(),
+        let ep = self.dir.path().join(&name);
+        let save = || -> Inner<()> {
+            fs::create_dir_all(&ep).with_context(|| format!("cannot create {}", ep.display()))?;
+            self.vs.save(ep.join("weights.safetensors")).context("cannot save weights")?;
+            self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
+            self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))
         };
-        write_atomic(&self.dir.join("state.json"), serde_json::to_string_pretty(&state)?.as_bytes())?;
+        save().map_err(JobError::run)?;
+        self.dir.checkpoint(Epochs { next_epoch: self.next_epoch, dir: name })?;
         // The previous epoch's files are no longer referenced.
-        let old = self.dir.join(format!("epoch-{}", rec.epoch));
+        let old = self.dir.path().join(format!("epoch-{}", rec.epoch));
         if rec.epoch > 0 && old.exists() {
-            fs::remove_dir_all(old)?;
+            fs::remove_dir_all(&old).map_err(|source| JobError::Io { action: "remove", path: old, source })?;
         }
         Ok(())
     }
 
     /// best.json, samples.json (FBNet) and the plots.
-    fn finish(&mut self) -> Result<()> {
-        let last = self.history.last().context("no epoch ran")?.clone();
+    fn finish(&mut self) -> Result<(), JobError> {
+        let last = self.history.last().cloned().ok_or_else(|| JobError::Data("no epoch ran".into()))?;
         self.samples = self.sample_final()?;
         let mut best = serde_json::json!({
-            "strategy": self.config.method_name(),
+            "strategy": self.config.strategy_name(),
             "epoch": last.epoch,
             "arch": last.arch,
             "latency_ms": last.latency_ms,
-            "latency_predictor": self.config.latency.label,
+            "latency_predictor": self.config.latency[0].label,
             "max_latency_ms": self.config.max_latency_ms,
             "feasible": last.feasible,
             "expected_latency_ms": last.expected_latency_ms,
             "derived_val_loss": last.derived_val_loss,
             "derived_top1": last.derived_top1,
-            "calib_batches": self.config.calib_batches,
+            "calib_batches": self.settings().calib_batches,
             "supernet_val_loss": last.supernet_val_loss,
         });
         if !self.samples.is_empty() {
-            best["samples"] = serde_json::to_value(&self.samples)?;
-            write_atomic(&self.dir.join("samples.json"), serde_json::to_string_pretty(&self.samples)?.as_bytes())?;
-            for (i, smp) in self.samples.iter().enumerate() {
-                self.log(&format!(
-                    "sample {} of softmax(θ): {} at {:.3} ms{}",
-                    i + 1,
-                    smp.arch,
-                    smp.latency_ms,
-                    if smp.feasible { "" } else { " (over the target)" }
-                ))?;
+            best["samples"] = serde_json::to_value(&self.samples).map_err(JobError::run)?;
+            let text = serde_json::to_string_pretty(&self.samples).map_err(JobError::run)?;
+            self.dir.write_file("samples.json", text.as_bytes())?;
+            let lines: Vec<String> = self
+                .samples
+                .iter()
+                .enumerate()
+                .map(|(i, smp)| {
+                    format!(
+                        "sample {} of softmax(θ): {} at {:.3} ms{}",
+                        i + 1,
+                        smp.arch,
+                        smp.latency_ms,
+                        if smp.feasible { "" } else { " (over the target)" }
+                    )
+                })
+                .collect();
+            for line in lines {
+                self.log(&line)?;
             }
         }
         self.log(&format!(
@@ -882,16 +768,17 @@ impl DnasJob {
             last.latency_ms,
             last.derived_val_loss,
             last.derived_top1,
-            self.config.calib_batches,
+            self.settings().calib_batches,
             last.supernet_val_loss
         ))?;
-        write_atomic(&self.dir.join("best.json"), serde_json::to_string_pretty(&best)?.as_bytes())?;
-        plot(&self.dir, &self.history, self.config.max_latency_ms)
+        let text = serde_json::to_string_pretty(&best).map_err(JobError::run)?;
+        self.dir.write_file("best.json", text.as_bytes())?;
+        plot(self.dir.path(), &self.history, self.config.max_latency_ms)
     }
 
     /// The job directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 }
 
@@ -903,7 +790,7 @@ fn draw<DB: DrawingBackend>(
     title: &str,
     y_label: &str,
     series: &[Series],
-) -> Result<()> {
+) -> Inner<()> {
     root.fill(&WHITE).map_err(err)?;
     let xs = series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.2.iter().map(|p| p.1));
@@ -930,7 +817,7 @@ fn draw<DB: DrawingBackend>(
 
 /// `loss.{png,svg}` (weight, θ and validation losses) and `latency.{png,svg}` (expected and
 /// derived latency against the target) per epoch.
-pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<()> {
+pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<(), JobError> {
     let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
     };
@@ -948,9 +835,9 @@ pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<()> {
     for (name, title, y, series) in [("loss", "Search loss", "loss", &loss[..]), ("latency", "Latency", "ms", &lat[..])]
     {
         let p = dir.join(format!("{name}.png"));
-        draw(BitMapBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
+        draw(BitMapBackend::new(&p, SIZE).into_drawing_area(), title, y, series).map_err(JobError::run)?;
         let p = dir.join(format!("{name}.svg"));
-        draw(SVGBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
+        draw(SVGBackend::new(&p, SIZE).into_drawing_area(), title, y, series).map_err(JobError::run)?;
     }
     Ok(())
 }

@@ -1,15 +1,14 @@
-//! A job's record of every evaluated architecture: appended to `history.jsonl` as each
-//! generation completes (the checkpoint says how many rows are committed, so rows of a
-//! generation that was killed halfway are dropped on resume), and exported at the end to
-//! `history.parquet`, one row per evaluation.
+//! A sampling job's record of every evaluated architecture: appended to `history.jsonl` as
+//! each generation completes (by [`crate::jobdir::JobDir`], whose checkpoint says how many
+//! rows are committed, so rows of a generation that was killed halfway are dropped on
+//! resume), and exported at the end to `history.parquet`, one row per evaluation.
 
 use crate::evaluate::Evaluation;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use spaces::SearchSpace;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
 use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,57 +16,6 @@ pub struct Record {
     pub generation: usize,
     #[serde(flatten)]
     pub eval: Evaluation,
-}
-
-/// Appends rows and forces them to disk before the checkpoint that counts them is written.
-pub fn append(path: &Path, rows: &[Record]) -> Result<()> {
-    let mut buf = Vec::new();
-    for r in rows {
-        serde_json::to_writer(&mut buf, r)?;
-        buf.push(b'\n');
-    }
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-        f.write_all(&buf)?;
-        f.sync_data()
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The first `rows` committed rows, and how many lines after them (rows of a generation
-/// killed before its checkpoint) were cut off the file.
-pub fn load_committed(path: &Path, rows: usize) -> Result<(Vec<Record>, usize)> {
-    let mut out = Vec::with_capacity(rows);
-    let mut dropped = 0;
-    if rows > 0 || path.exists() {
-        let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-            if i >= rows {
-                dropped += 1;
-                continue;
-            }
-            out.push(
-                serde_json::from_str(&line)
-                    .with_context(|| format!("{} line {}: bad history row", path.display(), i + 1))?,
-            );
-        }
-        if out.len() < rows {
-            bail!("{} has {} rows but the checkpoint committed {rows}", path.display(), out.len());
-        }
-    }
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(path)?;
-        let mut buf = Vec::new();
-        for r in &out {
-            serde_json::to_writer(&mut buf, r)?;
-            buf.push(b'\n');
-        }
-        f.write_all(&buf)?;
-        f.sync_data()
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))?;
-    Ok((out, dropped))
 }
 
 /// Writes the history as Parquet: generation, arch (the space's JSON encoding), latency_ms

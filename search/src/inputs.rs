@@ -8,10 +8,48 @@
 //! [`DIRECTORY_CONTENT_LIMIT`] in all (an ImageNet folder) lists `path\tbytes\tmtime` instead,
 //! and says so in `method`.
 
-use anyhow::{bail, Context, Result};
 use latency::runtime::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// Why an input could not be fingerprinted, or why a job cannot continue on its inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{role}: cannot read {path}")]
+    Read {
+        role: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input of the saved job that the configuration given no longer has.
+    #[error(
+        "cannot resume {dir}: its {role} ({path}) is no longer an input of the job (resume with the same settings)"
+    )]
+    Gone { dir: std::path::PathBuf, role: String, path: String },
+    /// An input whose contents changed since the job started.
+    #[error(transparent)]
+    Changed(Box<ChangedInput>),
+}
+
+/// An input whose contents changed since the job started: both digests (first 12 hex
+/// digits) and sizes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot resume {dir}: {role} {file} changed since the job started (sha256 {then}… then, {now}… now; \
+     {bytes_then} bytes then, {bytes_now} now). Put the original back to continue this job, or start a new job \
+     with another --out: continuing would mix results of two different inputs"
+)]
+pub struct ChangedInput {
+    pub dir: std::path::PathBuf,
+    pub role: String,
+    /// The path, and where it was if it moved.
+    pub file: String,
+    pub then: String,
+    pub now: String,
+    pub bytes_then: u64,
+    pub bytes_now: u64,
+}
 
 /// Directories with more bytes than this are fingerprinted by sizes and modification times.
 pub const DIRECTORY_CONTENT_LIMIT: u64 = 4 << 30;
@@ -28,16 +66,22 @@ pub struct InputDigest {
     pub method: String,
 }
 
-fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf, std::fs::Metadata)>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let e = e?;
+type Listing = Vec<(String, std::path::PathBuf, std::fs::Metadata)>;
+
+fn files_under(role: &str, root: &Path, dir: &Path, out: &mut Listing) -> Result<(), InputError> {
+    let read = |path: &Path| {
+        let (role, path) = (role.to_string(), path.to_path_buf());
+        move |source| InputError::Read { role, path, source }
+    };
+    for e in std::fs::read_dir(dir).map_err(read(dir))? {
+        let e = e.map_err(read(dir))?;
         if e.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let p = e.path();
-        let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let meta = std::fs::metadata(&p).map_err(read(&p))?;
         if meta.is_dir() {
-            files_under(root, &p, out)?;
+            files_under(role, root, &p, out)?;
         } else {
             let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
             out.push((rel, p, meta));
@@ -47,18 +91,22 @@ fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBu
 }
 
 /// The digest of the file or directory at `path`.
-pub fn digest(role: &str, path: &Path) -> Result<InputDigest> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{role}: cannot read {}", path.display()))?;
+pub fn digest(role: &str, path: &Path) -> Result<InputDigest, InputError> {
+    let read = |p: &Path| {
+        let (role, path) = (role.to_string(), p.to_path_buf());
+        move |source| InputError::Read { role, path, source }
+    };
+    let meta = std::fs::metadata(path).map_err(read(path))?;
     let (sha256, bytes, method) = if meta.is_dir() {
         let mut files = Vec::new();
-        files_under(path, path, &mut files)?;
+        files_under(role, path, path, &mut files)?;
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let total: u64 = files.iter().map(|f| f.2.len()).sum();
         let by_content = total <= DIRECTORY_CONTENT_LIMIT;
         let mut listing = String::new();
         for (rel, p, m) in &files {
             let what = if by_content {
-                let bytes = std::fs::read(p).with_context(|| format!("{role}: cannot read {}", p.display()))?;
+                let bytes = std::fs::read(p).map_err(read(p))?;
                 sha256_hex(&bytes)
             } else {
                 let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
@@ -68,7 +116,7 @@ pub fn digest(role: &str, path: &Path) -> Result<InputDigest> {
         }
         (sha256_hex(listing.as_bytes()), total, if by_content { "directory" } else { "directory-listing" })
     } else {
-        let bytes = std::fs::read(path).with_context(|| format!("{role}: cannot read {}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(read(path))?;
         (sha256_hex(&bytes), bytes.len() as u64, "file")
     };
     Ok(InputDigest { role: role.into(), path: path.display().to_string(), sha256, bytes, method: method.into() })
@@ -85,29 +133,22 @@ pub fn data_dir(data: &str) -> Option<&Path> {
 /// naming the file and both digests. Inputs are matched by role, so a file moved elsewhere
 /// with the same contents is accepted. A job saved before fingerprints were kept (`saved`
 /// empty) is accepted.
-pub fn check_unchanged(dir: &Path, saved: &[InputDigest], now: &[InputDigest]) -> Result<()> {
+pub fn check_unchanged(dir: &Path, saved: &[InputDigest], now: &[InputDigest]) -> Result<(), InputError> {
     for old in saved {
         let Some(new) = now.iter().find(|n| n.role == old.role) else {
-            bail!(
-                "cannot resume {}: its {} ({}) is no longer an input of the job (resume with the same settings)",
-                dir.display(),
-                old.role,
-                old.path
-            );
+            return Err(InputError::Gone { dir: dir.into(), role: old.role.clone(), path: old.path.clone() });
         };
         if new.sha256 != old.sha256 {
             let file = if new.path == old.path { new.path.clone() } else { format!("{} (was {})", new.path, old.path) };
-            bail!(
-                "cannot resume {}: {} {file} changed since the job started (sha256 {}… then, {}… now; {} bytes then, \
-                 {} now). Put the original back to continue this job, or start a new job with another --out: \
-                 continuing would mix results of two different inputs",
-                dir.display(),
-                old.role,
-                &old.sha256[..12.min(old.sha256.len())],
-                &new.sha256[..12.min(new.sha256.len())],
-                old.bytes,
-                new.bytes
-            );
+            return Err(InputError::Changed(Box::new(ChangedInput {
+                dir: dir.into(),
+                role: old.role.clone(),
+                file,
+                then: old.sha256[..12.min(old.sha256.len())].to_string(),
+                now: new.sha256[..12.min(new.sha256.len())].to_string(),
+                bytes_then: old.bytes,
+                bytes_now: new.bytes,
+            })));
         }
     }
     Ok(())
@@ -120,7 +161,7 @@ pub fn strip(config: &mut serde_json::Value) -> Option<serde_json::Value> {
 }
 
 /// `config`'s JSON with the fingerprints under `inputs` (for config.json).
-pub fn with_inputs(config: &impl Serialize, inputs: &[InputDigest]) -> Result<String> {
+pub fn with_inputs(config: &impl Serialize, inputs: &[InputDigest]) -> serde_json::Result<String> {
     let mut v = serde_json::to_value(config)?;
     if let Some(m) = v.as_object_mut() {
         m.insert("inputs".into(), serde_json::to_value(inputs)?);

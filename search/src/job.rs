@@ -1,15 +1,9 @@
-//! A search job: a space, latency objectives, an accuracy source, a strategy and a budget,
-//! run generation by generation in its own directory:
-//!
-//! - `.lock`: held while a process works on the job (see [`crate::lock`]): a second
-//!   process on the same directory is refused, naming the one that holds it;
-//! - `config.json`: the resolved configuration, with the SHA-256 fingerprints of its input
-//!   files under `inputs` (see [`crate::inputs`]): `resume` refuses an input that changed;
-//! - `log.txt`: what happened, generation by generation;
-//! - `state.json`: checkpoint after each completed generation (written to a temporary file
-//!   and renamed, so a kill leaves either the old or the new one);
-//! - `history.jsonl` while running, `history.parquet` at the end: every evaluated architecture;
-//! - `pareto.json`, `best.json`, `progress.{png,svg}`, `pareto.{png,svg}` at the end.
+//! A sampling search job: a space, latency objectives, an accuracy source, a strategy and a
+//! budget, run generation by generation in its job directory ([`crate::jobdir`]: lock,
+//! config.json with input fingerprints, atomic `state.json` after each completed
+//! generation, `history.jsonl`, `log.txt`), which at the end also holds `history.parquet`
+//! (every evaluated architecture), `pareto.json`, `best.json`, `progress.{png,svg}` and
+//! `pareto.{png,svg}`.
 //!
 //! Each generation draws from its own generator seeded by (seed, generation), so a resumed
 //! job produces exactly the history of an uninterrupted one.
@@ -17,47 +11,47 @@
 //! A job whose last `max_infeasible_generations` generations produced no feasible member
 //! stops with [`Unreachable`] (checkpointed). Not RL: its reward trades latency for accuracy.
 
-use crate::config::{AccuracySpec, JobConfig};
+use crate::config::{JobConfig, SamplingConfig, StrategyConfig};
 use crate::evaluate::Evaluator;
 use crate::history::{self, Record};
-use crate::inputs::{self, InputDigest};
-use crate::lock::{lock_dir, DirLock};
+use crate::jobdir::{JobDir, Opened, Progress};
+pub use crate::jobdir::{JobError, Unreachable};
 use crate::min_latency::{min_latency, MinLatency};
 use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
 use crate::pareto::dominates;
 use crate::plots;
 use crate::rng::generation_rng;
 use crate::strategies::{self, Ctx, Strategy};
-use anyhow::{bail, Context, Result};
-use latency::files::write_atomic;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spaces::Genome;
-use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use crate::jobdir::job_inputs;
 use std::sync::Arc;
 
-/// The checkpoint: everything needed to continue after the last completed generation.
+/// A sampling job's progress in its checkpoint: everything needed to continue after the last
+/// completed generation.
 #[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    format: u32,
-    config: JobConfig,
+struct Generations {
     next_generation: usize,
     history_rows: usize,
     fastest: Genome,
     fastest_ms: f64,
     strategy: Value,
-    /// Fingerprints of the input files (absent in checkpoints of older builds).
-    #[serde(default)]
-    inputs: Vec<InputDigest>,
     /// Generations in a row, up to `next_generation`, without a feasible member.
     #[serde(default)]
     infeasible_run: usize,
 }
 
-const FORMAT: u32 = 1;
+impl Progress for Generations {
+    fn history_rows(&self) -> usize {
+        self.history_rows
+    }
+    fn next_step(&self) -> (&'static str, usize) {
+        ("generation", self.next_generation)
+    }
+}
 
 /// What a generation reports to a progress display.
 pub struct GenerationReport {
@@ -78,88 +72,75 @@ pub struct Outcome {
     pub dir: PathBuf,
 }
 
-/// Why a job stopped early: its last generations produced no feasible member.
-#[derive(Debug)]
-pub struct Unreachable {
-    pub message: String,
-}
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Unreachable {}
-
+/// A sampling job in its directory.
 pub struct Job {
     pub config: JobConfig,
-    dir: PathBuf,
-    inputs: Vec<InputDigest>,
+    dir: JobDir,
     infeasible_run: usize,
-    /// Held for the job's lifetime: no other process writes this directory meanwhile.
-    _lock: DirLock,
     ev: Evaluator,
     strategy: Box<dyn Strategy>,
     next_generation: usize,
     history: Vec<Record>,
     fastest: MinLatency,
-    log: File,
 }
 
-fn config_differences(a: &JobConfig, b: &JobConfig) -> Vec<String> {
-    let (va, vb) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
-    let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else { return vec!["config".into()] };
-    ma.keys()
-        .chain(mb.keys())
-        .filter(|k| ma.get(*k) != mb.get(*k))
-        .cloned()
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect()
+/// The sampling settings of a configuration handed to a sampling job.
+fn sampling(config: &JobConfig) -> Result<&SamplingConfig, JobError> {
+    config.sampling_config().ok_or_else(|| {
+        JobError::Config(crate::config::ConfigError::Invalid {
+            field: "strategy",
+            why: format!("{} is a differentiable search: open it with search::dnas::DnasJob", config.strategy_name()),
+        })
+    })
 }
 
 /// The job's space: the named space with its resolution gene restricted to the resolutions
 /// every latency predictor covers (OFA's Note10 tables: 160–224), then the `fixed` pins. A
 /// pinned resolution that a predictor does not cover is refused, naming the ones it covers.
-fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn spaces::SearchSpace>> {
-    let mut space = spaces::space(&config.space)?;
+fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn spaces::SearchSpace>, JobError> {
+    let fixed = &sampling(config)?.fixed;
+    let named = || spaces::space(&config.space).map_err(JobError::run);
+    let mut space = named()?;
     for (spec, source) in config.latency.iter().zip(latency) {
         let LatencySource::Predictor(p) = source else { continue };
-        predictors::check_serves(p.as_ref(), &config.space)
-            .with_context(|| format!("latency predictor `{}` ({})", spec.label, spec.path))?;
+        predictors::check_serves(p.as_ref(), &config.space).map_err(|e| predictor_error(spec, e))?;
         let Some(covered) = p.resolutions_covered(&config.space) else { continue };
         let why = format!("latency predictor `{}` ({})", spec.label, spec.path);
-        let wanted = crate::pinned::pin(spaces::space(&config.space)?, &config.fixed)?.resolutions();
+        let wanted = crate::pinned::pin(named()?, fixed).map_err(JobError::run)?.resolutions();
         if !wanted.iter().any(|r| covered.contains(r)) {
             let list = |r: &[u32]| r.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-            bail!(
-                "fixed resolution {} is not covered: {why} covers resolutions {} only",
-                list(&wanted),
-                list(&covered)
-            );
+            return Err(JobError::Uncovered { wanted: list(&wanted), why, covered: list(&covered) });
         }
-        space = crate::pinned::restrict_resolutions(space, &covered, &why)?;
+        space = crate::pinned::restrict_resolutions(space, &covered, &why).map_err(JobError::run)?;
     }
-    crate::pinned::pin(space, &config.fixed)
+    crate::pinned::pin(space, fixed).map_err(JobError::run)
+}
+
+fn predictor_error(spec: &crate::config::LatencySpec, e: impl Into<crate::jobdir::BoxError>) -> JobError {
+    JobError::Predictor { label: spec.label.clone(), path: spec.path.clone(), source: e.into() }
 }
 
 /// Refuses latency predictors fitted on measurements of another precision than the job's
 /// models (`config.precision`), naming both, unless `allow_precision_mismatch`; returns the
 /// log lines of the mismatches allowed.
-fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec<String>> {
+fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec<String>, JobError> {
     let mut notes = Vec::new();
     for (spec, source) in config.latency.iter().zip(latency) {
         let p = match source {
             LatencySource::Predictor(p) => p,
-            LatencySource::Device(m) if m.precision() != config.precision => bail!(
-                "latency `{}` times {} models on device {}, but the job deploys {} models: open the device's meter \
-                 in the job's precision",
-                spec.label,
-                m.precision(),
-                m.id(),
-                config.precision
-            ),
+            LatencySource::Device(m) if m.precision() != config.precision => {
+                return Err(JobError::Config(crate::config::ConfigError::Invalid {
+                    field: "precision",
+                    why: format!(
+                        "latency `{}` times {} models on device {}, but the job deploys {} models: open the device's \
+                         meter in the job's precision",
+                        spec.label,
+                        m.precision(),
+                        m.id(),
+                        config.precision
+                    ),
+                }))
+            }
             LatencySource::Device(_) => continue,
         };
         let what = format!("latency predictor `{}` ({})", spec.label, spec.path);
@@ -171,46 +152,10 @@ fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec
                 p.precision(),
                 config.precision
             )),
-            Err(e) => return Err(e.context(what)),
+            Err(e) => return Err(predictor_error(spec, e)),
         }
     }
     Ok(notes)
-}
-
-/// The input files `config` reads, fingerprinted: predictor files (and the weights an MLP
-/// keeps beside its JSON), the accuracy predictor or supernet checkpoint and its data. A
-/// latency path that is no file (an in-memory predictor's description) is not an input.
-pub fn job_inputs(config: &JobConfig) -> Result<Vec<InputDigest>> {
-    let mut out = Vec::new();
-    let mut add = |role: String, path: &Path, required: bool| -> Result<()> {
-        if required || path.exists() {
-            out.push(inputs::digest(&role, path)?);
-        }
-        Ok(())
-    };
-    for spec in config.latency.iter().filter(|s| s.measure.is_none()) {
-        let path = Path::new(&spec.path);
-        if path.is_file() {
-            let role = format!("latency predictor `{}`", spec.label);
-            add(role.clone(), path, true)?;
-            add(format!("{role} weights"), &predictors::mlp::weights_path(path), false)?;
-        }
-    }
-    match &config.accuracy {
-        AccuracySpec::Predictor { path } => {
-            let path = Path::new(path);
-            add("accuracy predictor".into(), path, true)?;
-            add("accuracy predictor weights".into(), &predictors::mlp::weights_path(path), false)?;
-        }
-        AccuracySpec::Supernet { path, eval } => {
-            add("supernet checkpoint".into(), Path::new(path), true)?;
-            if let Some(d) = inputs::data_dir(&eval.data) {
-                add("accuracy data".into(), d, true)?;
-            }
-        }
-        AccuracySpec::CapacityProxy => {}
-    }
-    Ok(out)
 }
 
 impl Job {
@@ -224,11 +169,18 @@ impl Job {
         accuracy: Arc<dyn AccuracySource>,
         dir: &Path,
         resume: bool,
-    ) -> Result<Job> {
+    ) -> Result<Job, JobError> {
         config.resolve();
         config.validate()?;
         if latency.len() != config.latency.len() {
-            bail!("config names {} latency predictors but {} were given", config.latency.len(), latency.len());
+            return Err(JobError::Config(crate::config::ConfigError::Invalid {
+                field: "latency",
+                why: format!(
+                    "config names {} latency predictors but {} were given",
+                    config.latency.len(),
+                    latency.len()
+                ),
+            }));
         }
         let latency: Vec<LatencySource> = latency.into_iter().map(Into::into).collect();
         let space = job_space(&config, &latency)?;
@@ -239,167 +191,122 @@ impl Job {
             .zip(latency)
             .map(|(spec, source)| LatencyObjective::from_source(spec.label.clone(), source, &*space))
             .collect();
-        let strategy = strategies::build(&config, &*space);
+        let strategy = strategies::build(sampling(&config)?, config.max_latency_ms, &*space);
         let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
-        let inputs = job_inputs(&config)?;
-        let state_path = dir.join("state.json");
-        let exists = || -> Result<()> {
-            if state_path.exists() && !resume {
-                bail!(
-                    "{} already holds a search job; pass --resume to continue it or choose another --out",
-                    dir.display()
-                );
+        let inputs = crate::jobdir::job_inputs(&config)?;
+        // A new job checks that its target is reachable before it creates anything.
+        let fastest = if JobDir::checkpointed(dir, resume)? { None } else { Some(Self::reachable(&config, &ev)?) };
+        let job = match JobDir::open::<Generations, Record>(dir, &config, inputs, resume)? {
+            Opened::Resumed { dir, checkpoint, history } => {
+                let p = checkpoint.progress;
+                let mut strategy = strategy;
+                strategy.restore(p.strategy).map_err(JobError::run)?;
+                let fastest = MinLatency { genome: p.fastest, latency_ms: p.fastest_ms, evaluations: 0 };
+                let mut job = Job {
+                    config,
+                    dir,
+                    infeasible_run: p.infeasible_run,
+                    ev,
+                    strategy,
+                    next_generation: p.next_generation,
+                    history,
+                    fastest,
+                };
+                job.note(format!(
+                    "resumed at generation {} with {} evaluated",
+                    job.next_generation,
+                    job.history.len()
+                ))?;
+                job
             }
-            Ok(())
+            Opened::New(dir) => {
+                let fastest = match fastest {
+                    Some(f) => f,
+                    // Another process checkpointed a job here since the check above.
+                    None => Self::reachable(&config, &ev)?,
+                };
+                let mut job = Job {
+                    config,
+                    dir,
+                    infeasible_run: 0,
+                    ev,
+                    strategy,
+                    next_generation: 0,
+                    history: Vec::new(),
+                    fastest,
+                };
+                job.note_start()?;
+                job
+            }
         };
-        exists()?;
-        if state_path.exists() {
-            let lock = lock_dir(dir, "search")?;
-            return Self::resume(config, ev, strategy, dir, inputs, lock).map(|j| j.noting(precision_notes));
-        }
-        let fastest = min_latency(&ev, config.seed)?;
+        job.noting(precision_notes)
+    }
+
+    /// The smallest latency the job's space reaches, or an error when it is above the target.
+    fn reachable(config: &JobConfig, ev: &Evaluator) -> Result<MinLatency, JobError> {
+        let fastest = min_latency(ev, config.seed).map_err(JobError::run)?;
         let measured = ev.latency[0].meter().is_some();
         if fastest.latency_ms > config.max_latency_ms {
-            bail!(
-                "latency target {} ms is infeasible for space {} under {} `{}`: the smallest latency found is \
-                 {:.4} ms ({}), by {}",
-                config.max_latency_ms,
-                config.space,
-                if measured { "device" } else { "predictor" },
-                config.latency[0].label,
-                fastest.latency_ms,
-                ev.space.to_json(&fastest.genome),
-                MinLatency::method(measured)
-            );
+            return Err(JobError::Infeasible(Box::new(crate::jobdir::Infeasible {
+                target_ms: config.max_latency_ms,
+                space: config.space.clone(),
+                source_kind: if measured { "device" } else { "predictor" },
+                label: config.latency[0].label.clone(),
+                smallest_ms: fastest.latency_ms,
+                arch: ev.space.to_json(&fastest.genome).to_string(),
+                method: MinLatency::method(measured),
+            })));
         }
-        // Only now (the target is reachable) the directory is created and locked; a job
-        // another process checkpointed there meanwhile is refused as above.
-        let lock = lock_dir(dir, "search")?;
-        exists()?;
-        if state_path.exists() {
-            return Self::resume(config, ev, strategy, dir, inputs, lock).map(|j| j.noting(precision_notes));
-        }
-        let config_path = dir.join("config.json");
-        fs::write(&config_path, inputs::with_inputs(&config, &inputs)?)
-            .with_context(|| format!("cannot write {}", config_path.display()))?;
-        let _ = fs::remove_file(dir.join("history.jsonl"));
-        let log = create_log(dir, false)?;
-        let mut job = Job {
-            config,
-            dir: dir.into(),
-            inputs,
-            infeasible_run: 0,
-            _lock: lock,
-            ev,
-            strategy,
-            next_generation: 0,
-            history: Vec::new(),
-            fastest,
-            log,
-        };
-        if let Some(n) = job._lock.takeover_note() {
-            job.note(n);
-        }
-        job.note(format!(
+        Ok(fastest)
+    }
+
+    fn note_start(&mut self) -> Result<(), JobError> {
+        let s = self.settings();
+        let line = format!(
             "search {} on {}, population {}, {} generations (accuracy: {}; latency: {}{}), target {} ms, seed {}",
-            job.config.strategy.name(),
-            job.config.space,
-            job.config.population,
-            job.config.generations,
-            job.ev.accuracy.describe(),
-            job.config.latency.iter().map(|l| format!("{} ({})", l.label, l.path)).collect::<Vec<_>>().join(", "),
-            match (job.ev.latency[0].is_gene_tabulated(), job.ev.latency[0].is_tabulated()) {
+            s.strategy.name(),
+            self.config.space,
+            s.population,
+            s.generations,
+            self.ev.accuracy.describe(),
+            self.config.latency.iter().map(|l| format!("{} ({})", l.label, l.path)).collect::<Vec<_>>().join(", "),
+            match (self.ev.latency[0].is_gene_tabulated(), self.ev.latency[0].is_tabulated()) {
                 (true, _) => ", per-gene table",
                 (false, true) => ", per-layer table",
                 _ => "",
             },
-            job.config.max_latency_ms,
-            job.config.seed
-        ));
-        job.note(format!(
+            self.config.max_latency_ms,
+            self.config.seed
+        );
+        self.note(line)?;
+        let measured = self.ev.latency[0].meter().is_some();
+        self.note(format!(
             "smallest reachable latency {:.3} ms ({} latency evaluations; {})",
-            job.fastest.latency_ms,
-            job.fastest.evaluations,
+            self.fastest.latency_ms,
+            self.fastest.evaluations,
             MinLatency::method(measured)
-        ));
-        Ok(job.noting(precision_notes))
+        ))
     }
 
-    fn resume(
-        config: JobConfig,
-        ev: Evaluator,
-        mut strategy: Box<dyn Strategy>,
-        dir: &Path,
-        inputs: Vec<InputDigest>,
-        lock: DirLock,
-    ) -> Result<Job> {
-        let path = dir.join("state.json");
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let cp: Checkpoint =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a checkpoint", path.display()))?;
-        if cp.format != FORMAT {
-            bail!("{} has checkpoint format {}, this build reads {FORMAT}", path.display(), cp.format);
-        }
-        if cp.config != config {
-            bail!(
-                "cannot resume {}: its saved configuration differs in {} (resume with the same settings, or omit them)",
-                dir.display(),
-                config_differences(&cp.config, &config).join(", ")
-            );
-        }
-        inputs::check_unchanged(dir, &cp.inputs, &inputs)?;
-        let (history, dropped) = history::load_committed(&dir.join("history.jsonl"), cp.history_rows)?;
-        strategy.restore(cp.strategy)?;
-        let log = create_log(dir, true)?;
-        let fastest = MinLatency { genome: cp.fastest, latency_ms: cp.fastest_ms, evaluations: 0 };
-        let mut job = Job {
-            config,
-            dir: dir.into(),
-            inputs,
-            infeasible_run: cp.infeasible_run,
-            _lock: lock,
-            ev,
-            strategy,
-            next_generation: cp.next_generation,
-            history,
-            fastest,
-            log,
-        };
-        if let Some(n) = job._lock.takeover_note() {
-            job.note(n);
-        }
-        if dropped > 0 {
-            job.note(format!(
-                "dropped {dropped} history line(s) after the {} committed rows: generation {} was interrupted \
-                 before its checkpoint and runs again",
-                job.history.len(),
-                job.next_generation
-            ));
-        }
-        if cp.inputs.is_empty() && !job.inputs.is_empty() {
-            job.note("this job's checkpoint had no input fingerprints; they are recorded from now on".into());
-            let config_path = dir.join("config.json");
-            fs::write(&config_path, inputs::with_inputs(&job.config, &job.inputs)?)
-                .with_context(|| format!("cannot write {}", config_path.display()))?;
-        }
-        job.note(format!("resumed at generation {} with {} evaluated", job.next_generation, job.history.len()));
-        Ok(job)
+    /// The job's sampling settings (a sampling job has them: checked when it opened).
+    fn settings(&self) -> &SamplingConfig {
+        self.config.sampling_config().expect("a sampling job's configuration")
     }
 
-    fn note(&mut self, line: String) {
-        let _ = writeln!(self.log, "{line}");
+    fn note(&mut self, line: String) -> Result<(), JobError> {
+        self.dir.note(&line)
     }
 
-    fn noting(mut self, lines: Vec<String>) -> Job {
+    fn noting(mut self, lines: Vec<String>) -> Result<Job, JobError> {
         for l in lines {
-            self.note(l);
+            self.note(l)?;
         }
-        self
+        Ok(self)
     }
 
     /// Generations in all, the initial population included.
     pub fn total_generations(&self) -> usize {
-        self.config.generations + 1
+        self.settings().generations + 1
     }
 
     pub fn next_generation(&self) -> usize {
@@ -415,19 +322,15 @@ impl Job {
         &self.history
     }
 
-    fn checkpoint(&self) -> Result<()> {
-        let cp = Checkpoint {
-            format: FORMAT,
-            config: self.config.clone(),
+    fn checkpoint(&self) -> Result<(), JobError> {
+        self.dir.checkpoint(Generations {
             next_generation: self.next_generation,
             history_rows: self.history.len(),
             fastest: self.fastest.genome.clone(),
             fastest_ms: self.fastest.latency_ms,
-            strategy: self.strategy.state()?,
-            inputs: self.inputs.clone(),
+            strategy: self.strategy.state().map_err(JobError::run)?,
             infeasible_run: self.infeasible_run,
-        };
-        Ok(write_atomic(&self.dir.join("state.json"), serde_json::to_string(&cp)?.as_bytes())?)
+        })
     }
 
     fn best_objective(&self) -> Option<f64> {
@@ -440,7 +343,7 @@ impl Job {
         &mut self,
         max_generations: Option<usize>,
         report: &mut dyn FnMut(&GenerationReport),
-    ) -> Result<Option<Outcome>> {
+    ) -> Result<Option<Outcome>, JobError> {
         let total = self.total_generations();
         let mut ran = 0;
         while self.next_generation < total {
@@ -451,16 +354,11 @@ impl Job {
             let mut rng = generation_rng(self.config.seed, generation as u64);
             let mut notes = Vec::new();
             let mut log = |s: String| notes.push(s);
-            let mut ctx = Ctx {
-                ev: &self.ev,
-                population: self.config.population,
-                max_tries: self.config.max_tries,
-                fastest: &self.fastest.genome,
-                log: &mut log,
-            };
-            let evals = self.strategy.step(generation, &mut rng, &mut ctx)?;
+            let (population, max_tries) = (self.settings().population, self.settings().max_tries);
+            let mut ctx = Ctx { ev: &self.ev, population, max_tries, fastest: &self.fastest.genome, log: &mut log };
+            let evals = self.strategy.step(generation, &mut rng, &mut ctx).map_err(JobError::run)?;
             let rows: Vec<Record> = evals.into_iter().map(|eval| Record { generation, eval }).collect();
-            history::append(&self.dir.join("history.jsonl"), &rows)?;
+            self.dir.append_history(&rows)?;
             self.history.extend(rows.iter().cloned());
             self.next_generation += 1;
             let feasible = rows.iter().filter(|r| r.eval.feasible).count();
@@ -468,25 +366,25 @@ impl Job {
             self.checkpoint()?;
             ran += 1;
             for n in notes {
-                self.note(n);
+                self.note(n)?;
             }
             let best = self.best_objective();
             self.note(format!(
                 "generation {generation}: {} evaluated ({feasible} feasible), best feasible objective {}",
                 rows.len(),
                 best.map_or("none".into(), |b| format!("{b:.5}"))
-            ));
+            ))?;
             report(&GenerationReport { generation, total, evaluated: self.history.len(), best });
             // RL's MnasNet reward trades latency for accuracy by design (the soft reward
             // prefers members a little over the target): infeasible generations are no sign
             // of an unreachable target there. The other strategies sample under the target.
-            let limit = match self.config.strategy {
-                crate::config::StrategyConfig::Rl(_) => 0,
-                _ => self.config.max_infeasible_generations,
+            let limit = match self.settings().strategy {
+                StrategyConfig::Rl(_) => 0,
+                _ => self.settings().max_infeasible_generations,
             };
             if limit > 0 && self.infeasible_run >= limit && self.next_generation < total {
                 let message = self.unreachable_message();
-                self.note(format!("stopped: {message}"));
+                self.note(format!("stopped: {message}"))?;
                 return Err(Unreachable { message }.into());
             }
         }
@@ -519,11 +417,11 @@ impl Job {
     }
 
     /// For each measured objective: what the device timed (and reused), and its Parquet dataset.
-    pub fn measurement_notes(&self) -> Result<Vec<String>> {
+    pub fn measurement_notes(&self) -> Result<Vec<String>, JobError> {
         let mut notes = Vec::new();
         for (spec, obj) in self.config.latency.iter().zip(&self.ev.latency) {
             let Some(m) = obj.meter() else { continue };
-            let dataset = m.write_dataset().map_err(anyhow::Error::msg)?;
+            let dataset = m.write_dataset().map_err(JobError::run)?;
             let s = m.stats();
             notes.push(format!(
                 "latency `{}`: {} networks timed on {} in this run ({} flagged), {} taken from the {} records \
@@ -541,13 +439,14 @@ impl Job {
     }
 
     /// Writes the final outputs (history.parquet, pareto.json, best.json, plots).
-    fn finish(&mut self) -> Result<Outcome> {
+    fn finish(&mut self) -> Result<Outcome, JobError> {
         for line in self.measurement_notes()? {
-            self.note(line);
+            self.note(line)?;
         }
         let space = &*self.ev.space;
+        let dir = self.dir.path().to_path_buf();
         let labels: Vec<String> = self.config.latency.iter().map(|l| l.label.clone()).collect();
-        history::write_parquet(&self.dir.join("history.parquet"), &self.history, space, &labels)?;
+        history::write_parquet(&dir.join("history.parquet"), &self.history, space, &labels).map_err(JobError::run)?;
         let front = pareto_front(&self.history);
         let acc_kind = self.ev.accuracy.kind().to_string();
         let acc_desc = self.ev.accuracy.describe();
@@ -570,26 +469,24 @@ impl Job {
             "accuracy_source": source,
             "front": front.iter().map(entry).collect::<Vec<_>>(),
         });
-        let path = self.dir.join("pareto.json");
-        fs::write(&path, serde_json::to_string_pretty(&pareto)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.dir.write_file("pareto.json", (pretty(&pareto)? + "\n").as_bytes())?;
         let best = best(&self.history).cloned();
+        let strategy = &self.settings().strategy;
         let best_json = json!({
             "space": self.config.space,
-            "strategy": self.config.strategy.name(),
+            "strategy": strategy.name(),
             "max_latency_ms": self.config.max_latency_ms,
             "accuracy_source": source,
             "evaluated": self.history.len(),
             "best": best.as_ref().map(entry),
         });
-        let path = self.dir.join("best.json");
-        fs::write(&path, serde_json::to_string_pretty(&best_json)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let objective = match self.config.strategy {
-            crate::config::StrategyConfig::Rl(_) => "MnasNet reward ACC·(LAT/T)^w".to_string(),
+        let objective = match strategy {
+            StrategyConfig::Rl(_) => "MnasNet reward ACC·(LAT/T)^w".to_string(),
             _ => acc_kind.clone(),
         };
-        plots::write_all(&self.dir, &self.history, &front, self.config.max_latency_ms, &objective, &acc_kind)?;
+        self.dir.write_file("best.json", (pretty(&best_json)? + "\n").as_bytes())?;
+        plots::write_all(&dir, &self.history, &front, self.config.max_latency_ms, &objective, &acc_kind)
+            .map_err(JobError::run)?;
         match &best {
             Some(b) => self.note(format!(
                 "done: {} evaluated; best {} at {:.3} ms, {} {:.5}",
@@ -600,7 +497,7 @@ impl Job {
                 b.eval.accuracy
             )),
             None => self.note(format!("done: {} evaluated; no feasible architecture", self.history.len())),
-        }
+        }?;
         Ok(Outcome {
             best,
             front,
@@ -608,16 +505,13 @@ impl Job {
             fastest: self.fastest.clone(),
             accuracy_kind: acc_kind,
             accuracy_description: acc_desc,
-            dir: self.dir.clone(),
+            dir,
         })
     }
 }
 
-/// The job's log, appended to (`resume`) or started afresh.
-fn create_log(dir: &Path, append: bool) -> Result<File> {
-    let path = dir.join("log.txt");
-    let f = if append { OpenOptions::new().create(true).append(true).open(&path) } else { File::create(&path) };
-    f.with_context(|| format!("cannot write {}", path.display()))
+fn pretty(v: &Value) -> Result<String, JobError> {
+    serde_json::to_string_pretty(v).map_err(JobError::run)
 }
 
 /// The feasible record with the highest objective (earliest on ties).

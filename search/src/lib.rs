@@ -1,7 +1,9 @@
-//! Search: jobs (config, evaluation, history, checkpoints, plots), strategies (random,
-//! OFA evolution, regularized evolution, NSGA-II, MnasNet RL), objectives (latency
-//! predictors or live device measurement, accuracy sources), the differentiable searches
-//! (FBNet DNAS, Single-Path NAS) and the tch models and supernets they train.
+//! Search: one job configuration ([`config`]) and one job directory ([`jobdir`]: lock,
+//! checkpoint, history, log, resume) for every strategy — the sampling ones run by
+//! [`job`] (random, OFA evolution, regularized evolution, NSGA-II, MnasNet RL) and the
+//! differentiable ones run by [`dnas`] (FBNet DNAS, Single-Path NAS); objectives (latency
+//! predictors or live device measurement, accuracy sources), evaluation, plots, and the tch
+//! models and supernets the differentiable searches train.
 pub mod config;
 pub mod dnas;
 pub mod evaluate;
@@ -9,6 +11,7 @@ pub mod export;
 pub mod history;
 pub mod inputs;
 pub mod job;
+pub mod jobdir;
 pub mod lock;
 pub mod min_latency;
 pub mod nn;

@@ -9,12 +9,44 @@
 //! whose it was (the job logs it). The file is emptied, never removed, on release: removing
 //! it would let two processes each lock a different file of the same name.
 
-use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a job directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds the lock; `held` says by whom.
+    #[error("{dir} is in use by another hwnas {what} job, {held}; wait for it to finish or stop it, or choose another --out")]
+    InUse { dir: PathBuf, what: String, held: String },
+    #[error("cannot create the job directory {dir}")]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the lock file {path} (is {dir} writable?)")]
+    CreateFile {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path} (does this file system support file locks?)")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the lock file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The lock file of a job directory.
 pub const LOCK_FILE: &str = ".lock";
@@ -125,13 +157,16 @@ fn read_owner(file: &mut File) -> Option<Owner> {
 
 /// Takes the exclusive lock of `dir` (created if missing) for a `what` job (`search`,
 /// `train`, …), or refuses naming the directory and the process that holds it.
-pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the job directory {}", dir.display()))?;
+pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock, LockError> {
+    std::fs::create_dir_all(dir).map_err(|source| LockError::CreateDir { dir: dir.into(), source })?;
     let path = dir.join(LOCK_FILE);
-    let mut file =
-        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| {
-            format!("cannot create the lock file {} (is {} writable?)", path.display(), dir.display())
-        })?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| LockError::CreateFile { path: path.clone(), dir: dir.into(), source })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -145,16 +180,9 @@ pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
                 Some(o) => format!("by {}", o.describe()),
                 None => format!("by a process that is just starting (lock {})", path.display()),
             };
-            bail!(
-                "{} is in use by another hwnas {what} job, {held}; wait for it to finish or stop it, or choose \
-                 another --out",
-                dir.display()
-            );
+            return Err(LockError::InUse { dir: dir.into(), what: what.into(), held });
         }
-        Err(TryLockError::Error(e)) => {
-            return Err(anyhow!(e))
-                .with_context(|| format!("cannot lock {} (does this file system support file locks?)", path.display()))
-        }
+        Err(TryLockError::Error(source)) => return Err(LockError::Lock { path, source }),
     }
     let me = Owner::me();
     let taken_over = read_owner(&mut file).filter(|o| o.pid != me.pid || o.host != me.host);
@@ -165,7 +193,7 @@ pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
         file.write_all(b"\n")?;
         file.sync_data()
     };
-    write(&mut file).with_context(|| format!("cannot write the lock file {}", path.display()))?;
+    write(&mut file).map_err(|source| LockError::Write { path: path.clone(), source })?;
     Ok(DirLock { file, path, taken_over })
 }
 

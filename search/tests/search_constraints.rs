@@ -13,7 +13,7 @@ fn check_feasibility(space: &str, lat: Arc<dyn LatencyPredictor>, strategy: Stra
     let name = format!("feasible-{space}-{}", strategy.name());
     let dir = scratch(&name);
     let mut cfg = config(space, strategy, 12, 4, 3, target);
-    cfg.max_tries = 5_000;
+    cfg.sampling_mut().max_tries = 5_000;
     let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
     let outcome = job.run(None, &mut |_| {}).unwrap().unwrap();
     let s = spaces::space(space).unwrap();
@@ -130,7 +130,7 @@ fn a_target_just_above_the_minimum_is_searchable() {
         log.split("smallest reachable latency ").nth(1).unwrap().split(" ms").next().unwrap().parse().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let mut cfg = config("fbnet-cifar100", StrategyConfig::by_name("evolution").unwrap(), 8, 2, 1, min * 1.001);
-    cfg.max_tries = 200;
+    cfg.sampling_mut().max_tries = 200;
     let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
     let outcome = job.run(None, &mut |_| {}).unwrap().unwrap();
     let best = outcome.best.expect("the fastest member is feasible");
@@ -145,7 +145,8 @@ fn fixed_genes_hold_in_every_evaluated_architecture_of_every_strategy() {
     for strategy in all_strategies() {
         let dir = scratch(&format!("fixed-{}", strategy.name()));
         let mut cfg = config("fbnet-cifar100", strategy.clone(), 8, 3, 5, target);
-        cfg.fixed = [("ops[0]", "k5_e6"), ("ops[21]", "skip")].map(|(g, c)| (g.to_string(), c.to_string())).into();
+        cfg.sampling_mut().fixed =
+            [("ops[0]", "k5_e6"), ("ops[21]", "skip")].map(|(g, c)| (g.to_string(), c.to_string())).into();
         let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
         job.run(None, &mut |_| {}).unwrap().unwrap();
         let s = spaces::space("fbnet-cifar100").unwrap();

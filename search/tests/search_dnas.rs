@@ -10,8 +10,8 @@ mod search_common;
 use predictors::LatencyPredictor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use search::config::LatencySpec;
-use search::dnas::{DnasConfig, DnasJob, DnasMethod, FbNetConfig, SampledArch, SinglePathConfig, FBNET_SAMPLES};
+use search::config::{DnasConfig, DnasMethod, FbNetConfig, JobConfig, LatencySpec, SearchConfig, SinglePathConfig};
+use search::dnas::{DnasJob, SampledArch, FBNET_SAMPLES};
 use search::nn::optim::{Method, OptimConfig, Optimizer};
 use search::nn::supernet::fbnet::FbNetSupernet;
 use search::nn::supernet::singlepath::SinglePathSupernet;
@@ -39,28 +39,43 @@ fn pixel1_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn fbnet_config(lut: &Path, beta: f64, epochs: usize) -> DnasConfig {
-    DnasConfig {
-        space: "fbnet-cifar100".into(),
-        method: DnasMethod::Fbnet(FbNetConfig { beta, arch_lr: 0.2, ..Default::default() }),
-        latency: LatencySpec { label: "pixel3".into(), path: lut.display().to_string(), measure: None },
-        max_latency_ms: 100.0,
-        data: "synthetic:20:10".into(),
-        epochs,
-        warmup_epochs: 0,
-        batch: 4,
-        resolution: 32,
-        lr: 0.05,
-        seed: 3,
-        calib_batches: 2,
+/// A differentiable job: `space`, one latency predictor, a target, a seed and its training.
+fn dnas_job(space: &str, latency: LatencySpec, max_latency_ms: f64, seed: u64, training: DnasConfig) -> JobConfig {
+    JobConfig {
+        space: space.into(),
+        latency: vec![latency],
+        max_latency_ms,
+        seed,
+        precision: Default::default(),
+        allow_precision_mismatch: false,
+        search: SearchConfig::Differentiable(training),
     }
+}
+
+fn fbnet_config(lut: &Path, beta: f64, epochs: usize) -> JobConfig {
+    dnas_job(
+        "fbnet-cifar100",
+        LatencySpec { label: "pixel3".into(), path: lut.display().to_string(), measure: None },
+        100.0,
+        3,
+        DnasConfig {
+            method: DnasMethod::Fbnet(FbNetConfig { beta, arch_lr: 0.2, ..Default::default() }),
+            data: "synthetic:20:10".into(),
+            epochs,
+            warmup_epochs: 0,
+            batch: 4,
+            resolution: 32,
+            lr: 0.05,
+            calib_batches: 2,
+        },
+    )
 }
 
 /// libtorch's generator (initial weights, Gumbel noise) is global: every test that draws from
 /// it (a supernet's initial weights included) holds this lock, so searches stay reproducible.
 static TORCH: Mutex<()> = Mutex::new(());
 
-fn run(config: DnasConfig, dir: &Path) -> DnasJob {
+fn run(config: JobConfig, dir: &Path) -> DnasJob {
     let mut job = DnasJob::open_on(config, dir, false, Device::Cpu).unwrap();
     job.run(None, &mut |_| {}).unwrap();
     job
@@ -200,21 +215,72 @@ fn fbnet_resume_after_kill_matches_uninterrupted_run() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-fn singlepath_config(lut: &Path, lambda: f64) -> DnasConfig {
-    DnasConfig {
-        space: "singlepath".into(),
-        method: DnasMethod::Singlepath(SinglePathConfig { lambda, threshold_lr_scale: SCALE, ..Default::default() }),
-        latency: LatencySpec { label: "pixel1".into(), path: lut.display().to_string(), measure: None },
-        max_latency_ms: 200.0,
-        data: "synthetic:20:10".into(),
-        epochs: 3,
-        warmup_epochs: 0,
-        batch: 4,
-        resolution: 32,
-        lr: 0.05,
-        seed: 1,
-        calib_batches: 2,
-    }
+/// A job checkpointed by the build before the one job framework (its own config format:
+/// `method`, one `latency` object; a checkpoint without `format`) resumes and ends where an
+/// uninterrupted run does, and its config.json is rewritten in today's format.
+#[test]
+fn a_job_of_the_older_format_resumes_to_the_uninterrupted_history() {
+    let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
+    tch::set_num_threads(1);
+    let root = scratch("dnas-old-format");
+    let lut = pixel3_lut_file(&root);
+    let whole = run(fbnet_config(&lut, 0.6, 2), &root.join("whole"));
+    let dir = root.join("old");
+    DnasJob::open_on(fbnet_config(&lut, 0.6, 2), &dir, false, Device::Cpu).unwrap().run(Some(1), &mut |_| {}).unwrap();
+    let old_format = |v: &mut serde_json::Value| {
+        let m = v.as_object_mut().unwrap();
+        let strategy = m.remove("strategy").unwrap();
+        m.insert("method".into(), strategy);
+        let latency = m["latency"][0].clone();
+        m.insert("latency".into(), latency);
+        m.remove("precision");
+    };
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+    };
+    let mut config = read("config.json");
+    old_format(&mut config);
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let mut state = read("state.json");
+    old_format(&mut state["config"]);
+    state.as_object_mut().unwrap().remove("format");
+    std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    assert!(state["config"].get("method").is_some() && state["config"]["latency"].is_object(), "{state}");
+
+    let mut resumed = DnasJob::open_on(fbnet_config(&lut, 0.6, 2), &dir, true, Device::Cpu).unwrap();
+    assert_eq!(resumed.next_epoch, 1);
+    resumed.run(None, &mut |_| {}).unwrap();
+    let strip = |h: &[search::dnas::EpochRecord]| -> Vec<_> {
+        h.iter().map(|r| (r.arch.clone(), r.train_loss, r.expected_latency_ms)).collect()
+    };
+    assert_eq!(strip(&resumed.history), strip(&whole.history));
+    let config = read("config.json");
+    assert_eq!(config["strategy"]["kind"], "fbnet", "{config}");
+    assert!(config["latency"].is_array() && config.get("method").is_none(), "{config}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn singlepath_config(lut: &Path, lambda: f64) -> JobConfig {
+    dnas_job(
+        "singlepath",
+        LatencySpec { label: "pixel1".into(), path: lut.display().to_string(), measure: None },
+        200.0,
+        1,
+        DnasConfig {
+            method: DnasMethod::Singlepath(SinglePathConfig {
+                lambda,
+                threshold_lr_scale: SCALE,
+                ..Default::default()
+            }),
+            data: "synthetic:20:10".into(),
+            epochs: 3,
+            warmup_epochs: 0,
+            batch: 4,
+            resolution: 32,
+            lr: 0.05,
+            calib_batches: 2,
+        },
+    )
 }
 
 /// Learning-rate multiplier of the thresholds in these 12-step searches. With the paper's 1
@@ -256,7 +322,7 @@ fn singlepath_thresholds_move_under_the_papers_single_rmsprop() {
     let root = scratch("dnas-sp-paper");
     let lut = pixel1_file(&root);
     let mut c = singlepath_config(&lut, 20.0);
-    c.method = DnasMethod::Singlepath(SinglePathConfig::default());
+    c.dnas_mut().method = DnasMethod::Singlepath(SinglePathConfig::default());
     let job = run(c, &root.join("job"));
     let t = job.thresholds().unwrap();
     assert!(max_abs(&t) > 0.05, "thresholds after 12 RMSProp steps: {t:?}");
@@ -271,9 +337,9 @@ fn singlepath_indicator_dropout_acts_during_warmup_only() {
     let lut = pixel1_file(&root);
     let with_keep = |keep: f64, warmup: usize, name: &str| {
         let mut c = singlepath_config(&lut, 20.0);
-        c.epochs = 2;
-        c.warmup_epochs = warmup;
-        if let DnasMethod::Singlepath(s) = &mut c.method {
+        c.dnas_mut().epochs = 2;
+        c.dnas_mut().warmup_epochs = warmup;
+        if let DnasMethod::Singlepath(s) = &mut c.dnas_mut().method {
             s.indicator_keep = keep;
         }
         run(c, &root.join(name)).history
@@ -294,7 +360,7 @@ fn singlepath_resume_after_kill_matches_uninterrupted_run() {
     let root = scratch("dnas-sp-resume");
     let lut = pixel1_file(&root);
     let mut c = singlepath_config(&lut, 20.0);
-    c.warmup_epochs = 1;
+    c.dnas_mut().warmup_epochs = 1;
     let whole = run(c.clone(), &root.join("whole"));
     let dir = root.join("killed");
     DnasJob::open_on(c.clone(), &dir, false, Device::Cpu).unwrap().run(Some(2), &mut |_| {}).unwrap();

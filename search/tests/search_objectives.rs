@@ -106,7 +106,7 @@ fn an_accuracy_predictor_file_drives_a_job() {
     assert_eq!(search::objectives::AccuracySource::kind(&*source), "predictor");
     let lat = pixel3_lut();
     let mut config = config(name, search::config::StrategyConfig::by_name("evolution").unwrap(), 8, 2, 0, 1e9);
-    config.accuracy = spec;
+    config.sampling_mut().accuracy = spec;
     let mut job = search::job::Job::open(config, vec![lat], source, &dir.join("job"), false).unwrap();
     let out = job.run(None, &mut |_| {}).unwrap().unwrap();
     assert_eq!(out.accuracy_kind, "predictor");

@@ -7,7 +7,7 @@ use search_common::*;
 use predictors::{LatencyPredictor, PredictError};
 use search::config::JobConfig;
 use search::history::Record;
-use search::job::Unreachable;
+use search::job::JobError;
 use spaces::ir::Network;
 use std::io::Write;
 use std::path::Path;
@@ -156,15 +156,15 @@ fn generations_without_a_feasible_member_stop_the_job_saying_why() {
     for strategy in ["evolution", "nsga2", "regularized"] {
         let mut cfg =
             config("fbnet-cifar100", search::config::StrategyConfig::by_name(strategy).unwrap(), 8, 200, 0, t);
-        cfg.max_tries = 40;
-        cfg.max_infeasible_generations = 4;
+        cfg.sampling_mut().max_tries = 40;
+        cfg.sampling_mut().max_infeasible_generations = 4;
         let dir = scratch(&format!("unreachable-{strategy}"));
         let lat = Arc::new(Switchable { slow: AtomicBool::new(false) });
         let mut job = open(cfg, lat.clone(), &dir, false).unwrap();
         job.run(Some(3), &mut |_| {}).unwrap();
         lat.slow.store(true, Ordering::SeqCst);
         let err = job.run(None, &mut |_| {}).err().expect("the job stops");
-        assert!(err.is::<Unreachable>(), "{strategy}: {err:#}");
+        assert!(matches!(err, JobError::Unreachable(_)), "{strategy}: {err:#}");
         let msg = err.to_string();
         assert!(msg.contains("max_infeasible_generations") && msg.contains("smallest reachable latency"), "{msg}");
         assert!(job.next_generation() <= 3 + 4, "{strategy}: stopped at {}", job.next_generation());

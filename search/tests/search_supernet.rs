@@ -32,7 +32,7 @@ fn a_supernet_checkpoint_scores_the_candidates() {
     let lat = pixel3_lut();
     let target = median_latency(space, &*lat, 101);
     let mut config = config(space, StrategyConfig::by_name("evolution").unwrap(), 4, 1, 0, target);
-    config.accuracy = AccuracySpec::Supernet { path: ckpt.display().to_string(), eval };
+    config.sampling_mut().accuracy = AccuracySpec::Supernet { path: ckpt.display().to_string(), eval };
     let dir = scratch("supernet-job");
     let mut job = Job::open(config, vec![lat], acc.clone(), &dir, false).unwrap();
     let out = job.run(None, &mut |_| {}).unwrap().unwrap();

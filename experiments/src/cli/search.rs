@@ -1,13 +1,11 @@
 //! `hwnas search`: runs a search job (see `search::job`) from flags or a JSON config file.
 
-use ::search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
-use ::search::job::{GenerationReport, Job};
-use ::search::objectives::supernet::SupernetEval;
+use ::search::config::{AccuracySpec, JobConfig, JobSettings, LatencySpec, StrategyConfig, StrategyKind, StrategySpec};
+use ::search::job::{GenerationReport, Job, JobError};
 use ::search::objectives::LatencySource;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use latency::profile::{DeviceSpec, LiveMeter};
-use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,11 +27,11 @@ pub struct Args {
     max_latency_ms: Option<f64>,
     /// evolution (OFA), regularized (aging evolution), nsga2, random, rl (MnasNet-style), or the
     /// differentiable fbnet (FBNet DNAS) and singlepath (Single-Path NAS) [default: evolution].
-    #[arg(long)]
-    strategy: Option<String>,
+    #[arg(long, value_parser = strategy_kind)]
+    strategy: Option<StrategyKind>,
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
-    #[arg(long)]
-    reward: Option<String>,
+    #[arg(long, value_enum)]
+    reward: Option<RewardArg>,
     /// Accuracy source: a predictor file (.json), a supernet checkpoint directory (`hwnas train`)
     /// or an OFA supernet checkpoint (`.pth`).
     /// Without it the job uses the training-free capacity proxy and says so.
@@ -73,7 +71,8 @@ pub struct Args {
     /// job's log says so).
     #[arg(long)]
     allow_precision_mismatch: bool,
-    /// A job config (JSON, the format of a job's config.json); flags override its fields.
+    /// A job config (JSON, the format of a job's config.json); flags override its fields, and
+    /// the library's defaults fill the fields neither gives.
     #[arg(long)]
     config: Option<PathBuf>,
     /// The job directory.
@@ -90,15 +89,6 @@ pub struct Args {
 
 /// `device:SERIAL` latency arguments name a device to measure on.
 const DEVICE_PREFIX: &str = "device:";
-
-/// A job config file; the input fingerprints a job's config.json keeps beside the
-/// configuration (`inputs`) are the job's to check, not settings.
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    ::search::inputs::strip(&mut v);
-    Ok(v)
-}
 
 /// `[LABEL=]FILE` (labelled by the file's stem) or `[LABEL=]device:SERIAL` (labelled by the
 /// serial, journaled in OUT/measurements/LABEL). Paths are made absolute so that the saved
@@ -148,157 +138,113 @@ fn latency_source(spec: &LatencySpec, precision: latency::modelfile::Precision) 
     }
 }
 
-/// Default proposal cap of jobs that time candidates on a device: rejection sampling with
-/// the predictor default (100 000) could keep a phone busy for days.
-const MEASURED_TRIES_PER_MEMBER: usize = 10;
-
-fn accuracy_spec(a: &Args, path: &Path) -> Result<AccuracySpec> {
-    let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.into()).display().to_string();
-    if path.is_dir() || ::search::nn::supernet::ofa_checkpoint::is_torch_file(path) {
-        let data = a.accuracy_data.clone().with_context(|| {
-            format!("--accuracy {p} is a supernet checkpoint: give --accuracy-data (e.g. cifar10:DIR) to evaluate on")
-        })?;
-        let eval = SupernetEval { data, calib_batches: 10, batch: 64, max_examples: a.eval_examples };
-        return Ok(AccuracySpec::Supernet { path: p, eval });
-    }
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "json" => Ok(AccuracySpec::Predictor { path: p }),
-        other => bail!(
-            "--accuracy {p}: expected a predictor .json, a supernet checkpoint directory or an OFA supernet .pth, got `.{other}`"
+/// The settings the flags give (each flag overrides the config file's field).
+fn flags(a: &Args) -> Result<JobSettings> {
+    let latency = match a.latency.is_empty() {
+        true => None,
+        false => {
+            let specs = a.latency.iter().map(|l| latency_spec(l, a)).collect::<Result<Vec<_>>>()?;
+            super::numeric::unique_labels("--latency", specs.iter().zip(&a.latency).map(|(s, a)| (&*s.label, &**a)))?;
+            Some(specs)
+        }
+    };
+    let accuracy = match &a.accuracy {
+        Some(p) => Some(AccuracySpec::for_file(p, a.accuracy_data.as_deref(), a.eval_examples)?),
+        None => None,
+    };
+    let fixed = match a.fix.is_empty() {
+        true => None,
+        false => Some(
+            a.fix
+                .iter()
+                .map(|f| {
+                    let (gene, choice) =
+                        f.split_once('=').with_context(|| format!("--fix {f}: expected GENE=CHOICE, e.g. r=128"))?;
+                    Ok((gene.to_string(), choice.to_string()))
+                })
+                .collect::<Result<_>>()?,
         ),
-    }
+    };
+    Ok(JobSettings {
+        space: a.space.clone(),
+        latency,
+        max_latency_ms: a.max_latency_ms,
+        strategy: a.strategy.map(StrategySpec::defaults),
+        // With --accuracy the data is what its supernet is evaluated on; without it, what a
+        // differentiable search trains on.
+        data: if a.accuracy.is_none() { a.accuracy_data.clone() } else { None },
+        accuracy,
+        population: a.population,
+        generations: a.generations,
+        seed: a.seed,
+        max_tries: a.max_tries,
+        fixed,
+        max_infeasible_generations: a.max_infeasible_generations,
+        precision: a.precision,
+        allow_precision_mismatch: a.allow_precision_mismatch.then_some(true),
+        ..a.dnas.schedule()
+    })
 }
 
-/// Config file (or the saved config when resuming), then flags, then defaults.
-fn resolve(a: &Args) -> Result<JobConfig> {
+/// The job's settings: the config file (or, resuming, the saved config), overridden by the
+/// flags; without a latency predictor anywhere, this machine's CPU profiled once into a
+/// cached lookup table.
+fn settings(a: &Args) -> Result<JobSettings> {
     let saved = a.out.join("config.json");
     let base = match (&a.config, a.resume && saved.exists()) {
-        (Some(p), _) => read_json(p)?,
-        (None, true) => read_json(&saved)?,
-        (None, false) => json!({}),
+        (Some(p), _) => JobSettings::read(p)?,
+        (None, true) => JobSettings::read(&saved)?,
+        (None, false) => JobSettings::default(),
     };
-    let Value::Object(mut m) = base else { bail!("a job config must be a JSON object") };
-    let mut set = |k: &str, v: Value| {
-        m.insert(k.into(), v);
-    };
-    if let Some(s) = &a.space {
-        set("space", json!(s));
-    }
-    if !a.latency.is_empty() {
-        let specs = a.latency.iter().map(|l| latency_spec(l, a)).collect::<Result<Vec<_>>>()?;
-        super::numeric::unique_labels("--latency", specs.iter().zip(&a.latency).map(|(s, a)| (&*s.label, &**a)))?;
-        set("latency", serde_json::to_value(specs)?);
-    }
-    if let Some(t) = a.max_latency_ms {
-        set("max_latency_ms", json!(t));
-    }
-    if let Some(s) = &a.strategy {
-        set("strategy", serde_json::to_value(StrategyConfig::by_name(s)?)?);
-    }
-    if let Some(p) = &a.accuracy {
-        set("accuracy", serde_json::to_value(accuracy_spec(a, p)?)?);
-    }
-    for (k, v) in [
-        ("population", a.population),
-        ("generations", a.generations),
-        ("max_tries", a.max_tries),
-        ("max_infeasible_generations", a.max_infeasible_generations),
-    ] {
-        if let Some(v) = v {
-            set(k, json!(v));
-        }
-    }
-    if let Some(s) = a.seed {
-        set("seed", json!(s));
-    }
-    if let Some(p) = a.precision {
-        set("precision", json!(p));
-    }
-    if a.allow_precision_mismatch {
-        set("allow_precision_mismatch", json!(true));
-    }
-    if !a.fix.is_empty() {
-        let mut fixed = Map::new();
-        for f in &a.fix {
-            let (gene, choice) =
-                f.split_once('=').with_context(|| format!("--fix {f}: expected GENE=CHOICE, e.g. r=128"))?;
-            fixed.insert(gene.into(), json!(choice));
-        }
-        set("fixed", Value::Object(fixed));
-    }
-    // No predictor anywhere: this machine's CPU, profiled once into a cached lookup table.
-    if !m.contains_key("latency") {
-        if let Some(Value::String(space)) = m.get("space") {
-            // In the job's precision, so the table prices the models it deploys.
-            let precision: latency::modelfile::Precision = match m.get("precision") {
-                Some(p) => serde_json::from_value(p.clone()).context("`precision`")?,
-                None => Default::default(),
-            };
-            let lut = super::local_lut::cached_local_lut(space, precision)?;
-            let spec = latency_spec(&format!("local={}", lut.display()), a)?;
-            m.insert("latency".into(), serde_json::to_value(vec![spec])?);
-        }
-    }
-    let defaults: Map<String, Value> = serde_json::from_value(json!({
-        "strategy": StrategyConfig::by_name("evolution")?,
-        "accuracy": AccuracySpec::CapacityProxy,
-        "population": 100,
-        "generations": 500,
-        "seed": 0,
-    }))?;
-    for (k, v) in defaults {
-        m.entry(k).or_insert(v);
-    }
-    let measured =
-        m.get("latency").and_then(Value::as_array).is_some_and(|l| l.iter().any(|s| s.get("measure").is_some()));
-    if measured && !m.contains_key("max_tries") {
-        let population = m.get("population").and_then(Value::as_u64).unwrap_or(100) as usize;
-        m.insert("max_tries".into(), json!(MEASURED_TRIES_PER_MEMBER * population));
-    }
-    if let Some(r) = &a.reward {
-        let reward = match r.as_str() {
-            "soft" => ::search::objectives::Reward::SOFT,
-            "hard" => ::search::objectives::Reward::HARD,
-            _ => bail!("--reward must be soft or hard, got `{r}`"),
-        };
-        match m.get_mut("strategy") {
-            Some(Value::Object(st)) if st.get("kind") == Some(&json!("rl")) => {
-                st.insert("reward".into(), serde_json::to_value(reward)?);
-            }
+    let mut s = base.overlay(flags(a)?);
+    if let Some(reward) = a.reward {
+        match s.strategy_mut() {
+            StrategySpec::Sampling(StrategyConfig::Rl(rl)) => rl.reward = reward.into(),
             _ => bail!("--reward applies to --strategy rl only"),
         }
     }
-    for required in ["space", "latency", "max_latency_ms"] {
-        if !m.contains_key(required) {
-            bail!("missing `{required}`: give --{} or put it in --config", required.replace('_', "-"));
+    a.dnas.set_method_parameters(s.strategy_mut())?;
+    if s.latency.is_none() && s.strategy_kind() != StrategyKind::Singlepath {
+        if let Some(space) = s.space.clone() {
+            // In the job's precision, so the table prices the models it deploys.
+            let lut = super::local_lut::cached_local_lut(&space, s.precision.unwrap_or_default())?;
+            s.latency = Some(vec![latency_spec(&format!("local={}", lut.display()), a)?]);
         }
     }
-    serde_json::from_value(Value::Object(m)).context("invalid search configuration")
+    Ok(s)
+}
+
+/// MnasNet's two latency constraints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RewardArg {
+    /// α = β = −0.07
+    Soft,
+    /// α = 0, β = −1
+    Hard,
+}
+
+impl From<RewardArg> for ::search::objectives::Reward {
+    fn from(r: RewardArg) -> Self {
+        match r {
+            RewardArg::Soft => ::search::objectives::Reward::SOFT,
+            RewardArg::Hard => ::search::objectives::Reward::HARD,
+        }
+    }
+}
+
+fn strategy_kind(s: &str) -> Result<StrategyKind, String> {
+    s.parse::<StrategyKind>().map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if super::search_dnas::is_dnas(a.strategy.as_deref(), &a.out, a.resume) {
-        if a.latency.iter().any(|l| l.contains(DEVICE_PREFIX)) {
-            bail!("differentiable searches need a latency lookup table (their latency term is Σ p·LUT), not device:");
-        }
-        if let Some(p) = a.precision.filter(|p| *p != latency::modelfile::Precision::Fp32) {
-            bail!("differentiable searches (fbnet, singlepath) train and derive fp32 networks; --precision {p} does not apply");
-        }
-        super::search_dnas::check_precision(&a.latency, a.allow_precision_mismatch)?;
-        let data = a.accuracy_data.as_deref();
-        return super::search_dnas::run(
-            &a.dnas,
-            a.space.as_deref(),
-            a.strategy.as_deref(),
-            &a.latency,
-            a.max_latency_ms,
-            data,
-            a.seed,
-            &a.out,
-            a.resume,
-        );
+    let config = settings(&a)?.resolve()?;
+    if config.dnas_config().is_some() {
+        return super::search_dnas::run(config, &a.dnas, &a.out, a.resume);
     }
-    let config = resolve(&a)?;
+    run_sampling(config, &a)
+}
+
+fn run_sampling(config: JobConfig, a: &Args) -> Result<()> {
     let space = spaces::space(&config.space)?;
     let latency = config.latency.iter().map(|l| latency_source(l, config.precision)).collect::<Result<Vec<_>>>()?;
     if config.allow_precision_mismatch {
@@ -316,7 +262,8 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     }
-    let accuracy = ::search::objectives::accuracy::load(&config.accuracy, &*space)?;
+    let settings = config.sampling_config().context("a sampling job")?;
+    let accuracy = ::search::objectives::accuracy::load(&settings.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, &a.out, a.resume)?;
     let bar = ProgressBar::new(job.total_generations() as u64);
     bar.set_style(
@@ -335,15 +282,15 @@ pub fn run(a: Args) -> Result<()> {
         })
         .map_err(|e| {
             // An unreachable target is the whole story; resuming would stop the same way.
-            if e.is::<::search::job::Unreachable>() {
-                return e;
+            if matches!(e, JobError::Unreachable(_)) {
+                return anyhow::Error::new(e);
             }
             let kept = if journals.is_empty() {
                 String::new()
             } else {
                 format!("; measurements taken so far are kept in {}", journals.join(", "))
             };
-            e.context(format!(
+            anyhow::Error::new(e).context(format!(
                 "search stopped at generation {}{kept}; rerun with --resume to continue",
                 job.next_generation()
             ))
@@ -352,7 +299,7 @@ pub fn run(a: Args) -> Result<()> {
     bar.finish_and_clear();
     let space = spaces::space(&job.config.space)?;
     println!("job directory: {}", outcome.dir.display());
-    println!("evaluated: {} architectures ({} strategy)", outcome.evaluated, job.config.strategy.name());
+    println!("evaluated: {} architectures ({} strategy)", outcome.evaluated, job.config.strategy_name());
     println!("smallest reachable latency: {:.3} ms", outcome.fastest.latency_ms);
     println!("accuracy objective: {} — {}", outcome.accuracy_kind, outcome.accuracy_description);
     match &outcome.best {

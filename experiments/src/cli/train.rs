@@ -213,7 +213,7 @@ fn check_inputs(a: &TrainArgs) -> Result<()> {
                 now.first().map_or("synthetic data".into(), |d| d.path.clone())
             );
         }
-        return inputs::check_unchanged(&a.out, &saved, &now);
+        return Ok(inputs::check_unchanged(&a.out, &saved, &now)?);
     }
     if !a.resume {
         if let Some(p) = &a.arch {

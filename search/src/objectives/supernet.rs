@@ -36,6 +36,14 @@ pub struct SupernetEval {
     pub max_examples: Option<usize>,
 }
 
+impl SupernetEval {
+    /// Evaluation on `data` with the defaults: BN re-calibration on 10 training batches of 64,
+    /// `max_examples` validation examples (all when unset).
+    pub fn new(data: &str, max_examples: Option<usize>) -> SupernetEval {
+        SupernetEval { data: data.into(), calib_batches: default_calib(), batch: default_batch(), max_examples }
+    }
+}
+
 fn default_calib() -> usize {
     10
 }

@@ -15,7 +15,7 @@ pub use random::RandomSearch;
 pub use regularized::Regularized;
 pub use rl::Reinforce;
 
-use crate::config::{JobConfig, StrategyConfig};
+use crate::config::{SamplingConfig, StrategyConfig};
 use crate::evaluate::{Evaluation, Evaluator, Timed};
 use anyhow::Result;
 use rand::rngs::StdRng;
@@ -41,13 +41,14 @@ pub trait Strategy: Send {
     fn restore(&mut self, state: Value) -> Result<()>;
 }
 
-pub fn build(config: &JobConfig, space: &dyn SearchSpace) -> Box<dyn Strategy> {
+/// The strategy of a sampling job under the latency target `max_latency_ms`.
+pub fn build(config: &SamplingConfig, max_latency_ms: f64, space: &dyn SearchSpace) -> Box<dyn Strategy> {
     match &config.strategy {
         StrategyConfig::Random => Box::new(RandomSearch),
         StrategyConfig::Evolution(c) => Box::new(Evolution::new(c.clone())),
         StrategyConfig::Regularized(c) => Box::new(Regularized::new(c.clone())),
-        StrategyConfig::Nsga2(c) => Box::new(Nsga2::new(c.clone(), config.max_latency_ms)),
-        StrategyConfig::Rl(c) => Box::new(Reinforce::new(c.clone(), space, config.max_latency_ms)),
+        StrategyConfig::Nsga2(c) => Box::new(Nsga2::new(c.clone(), max_latency_ms)),
+        StrategyConfig::Rl(c) => Box::new(Reinforce::new(c.clone(), space, max_latency_ms)),
     }
 }
 

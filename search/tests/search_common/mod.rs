@@ -4,7 +4,7 @@
 
 use predictors::additive::{Calibration, PerLayer};
 use predictors::{LatencyPredictor, PredictError};
-use search::config::{AccuracySpec, JobConfig, LatencySpec, StrategyConfig};
+use search::config::{AccuracySpec, JobConfig, LatencySpec, SamplingConfig, SearchConfig, StrategyConfig};
 use search::job::Job;
 use search::objectives::{AccuracySource, CapacityProxy};
 use spaces::ir::Network;
@@ -90,16 +90,18 @@ pub fn config(
         space: space.into(),
         latency: vec![LatencySpec { label: "dev".into(), path: "memory".into(), measure: None }],
         max_latency_ms: target,
-        accuracy: AccuracySpec::CapacityProxy,
-        strategy,
-        population,
-        generations,
         seed,
-        max_tries: 20_000,
-        fixed: Default::default(),
-        max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
         precision: Default::default(),
         allow_precision_mismatch: false,
+        search: SearchConfig::Sampling(SamplingConfig {
+            strategy,
+            accuracy: AccuracySpec::CapacityProxy,
+            population,
+            generations,
+            max_tries: 20_000,
+            fixed: Default::default(),
+            max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
+        }),
     }
 }
 
@@ -116,7 +118,7 @@ pub fn scratch(name: &str) -> PathBuf {
 
 pub fn open(config: JobConfig, lat: Arc<dyn LatencyPredictor>, dir: &Path, resume: bool) -> anyhow::Result<Job> {
     let acc = proxy(&config.space);
-    Job::open(config, vec![lat], acc, dir, resume)
+    Ok(Job::open(config, vec![lat], acc, dir, resume)?)
 }
 
 /// Median predicted latency of `n` uniform samples: a target that about half the space meets.

@@ -19,7 +19,7 @@ pub struct SearchSpec<'a> {
     pub population: usize,
     pub generations: usize,
     pub seed: u64,
-    /// Genes held at one choice (`JobConfig::fixed`), as (gene, choice).
+    /// Genes held at one choice (`SamplingConfig::fixed`), as (gene, choice).
     pub fixed: &'a [(&'a str, &'a str)],
 }
 
@@ -34,27 +34,21 @@ pub fn search_with(spec: &SearchSpec, accuracy: AccuracySpec, dir: &Path) -> Res
     if dir.join("state.json").exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing the previous job in {}", dir.display()))?;
     }
-    let config = JobConfig {
-        space: spec.space.to_string(),
-        latency: spec
-            .latency
-            .iter()
-            .map(|(label, p)| LatencySpec { label: label.clone(), path: p.display().to_string(), measure: None })
-            .collect(),
-        max_latency_ms: spec.target_ms,
-        accuracy,
-        strategy: StrategyConfig::by_name(spec.strategy)?,
-        population: spec.population,
-        generations: spec.generations,
-        seed: spec.seed,
-        max_tries: 100_000,
-        fixed: spec.fixed.iter().map(|(g, c)| (g.to_string(), c.to_string())).collect(),
-        max_infeasible_generations: search::config::MAX_INFEASIBLE_GENERATIONS,
-        precision: Default::default(),
-        allow_precision_mismatch: false,
-    };
+    let latency_specs = spec
+        .latency
+        .iter()
+        .map(|(label, p)| LatencySpec { label: label.clone(), path: p.display().to_string(), measure: None })
+        .collect();
+    let mut config =
+        JobConfig::sampling(spec.space, latency_specs, spec.target_ms, StrategyConfig::by_name(spec.strategy)?);
+    config.seed = spec.seed;
+    let s = config.sampling_mut();
+    s.accuracy = accuracy;
+    s.population = spec.population;
+    s.generations = spec.generations;
+    s.fixed = spec.fixed.iter().map(|(g, c)| (g.to_string(), c.to_string())).collect();
     let space = spaces::space(spec.space)?;
-    let accuracy = search::objectives::accuracy::load(&config.accuracy, &*space)?;
+    let accuracy = search::objectives::accuracy::load(&s.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, dir, false)?;
     let outcome = job.run(None, &mut |_| {})?.context("a run without a generation cap completes")?;
     Ok((job, outcome))
