@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 #[test]
 fn presets_match_the_ir_and_round_trip_through_torchscript() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     tch::manual_seed(0);
@@ -36,6 +37,7 @@ fn presets_match_the_ir_and_round_trip_through_torchscript() {
 
 #[test]
 fn weights_round_trip_between_tch_and_the_ir() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     let net = spaces::presets::preset("mnasnet-a1").unwrap().arch().network(Some(64));

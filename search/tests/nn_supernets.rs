@@ -27,6 +27,7 @@ fn scramble(vs: &VarStore) {
 
 #[test]
 fn ofa_extracted_subnetwork_matches_the_supernet_exactly() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     tch::manual_seed(1);
@@ -62,6 +63,7 @@ fn ofa_extracted_subnetwork_matches_the_supernet_exactly() {
 
 #[test]
 fn ofa_kernel_transform_starts_as_the_centre_crop() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     let vs = VarStore::new(Device::Cpu);
@@ -80,6 +82,7 @@ fn ofa_kernel_transform_starts_as_the_centre_crop() {
 
 #[test]
 fn singlepath_thresholds_get_gradients_and_decode_to_the_selected_member() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     tch::manual_seed(2);
@@ -120,6 +123,7 @@ fn singlepath_thresholds_get_gradients_and_decode_to_the_selected_member() {
 
 #[test]
 fn fbnet_mixture_gives_probabilities_and_derives_an_exact_subnetwork() {
+    let _tch = crate::search_common::tch_lock();
     // One intra-op thread: tests run in parallel, and oversubscribed OpenMP pools spin.
     tch::set_num_threads(1);
     tch::manual_seed(4);
@@ -158,6 +162,7 @@ fn fbnet_mixture_gives_probabilities_and_derives_an_exact_subnetwork() {
 
 #[test]
 fn every_ofa_space_extracts_exact_subnetworks() {
+    let _tch = crate::search_common::tch_lock();
     tch::set_num_threads(1);
     for space in ["ofa-mbv3-w1.2", "ofa-proxyless-w1.3"] {
         let vs = VarStore::new(Device::Cpu);
@@ -178,6 +183,7 @@ fn every_ofa_space_extracts_exact_subnetworks() {
 
 #[test]
 fn singlepath_runtime_follows_the_lut_and_is_differentiable() {
+    let _tch = crate::search_common::tch_lock();
     tch::set_num_threads(1);
     let vs = VarStore::new(Device::Cpu);
     let mut sn = SinglePathSupernet::new(&vs.root());

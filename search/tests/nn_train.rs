@@ -29,6 +29,7 @@ fn mean(x: &[f64]) -> f64 {
 
 #[test]
 fn ofa_supernet_loss_decreases_on_synthetic_data() {
+    let _tch = crate::search_common::tch_lock();
     let _serial = serial();
     let data = Synthetic::new(16, 4, 7);
     let spe = data.len() / 8;
@@ -42,6 +43,7 @@ fn ofa_supernet_loss_decreases_on_synthetic_data() {
 
 #[test]
 fn fixed_network_trains_recalibrates_and_evaluates() {
+    let _tch = crate::search_common::tch_lock();
     let _serial = serial();
     let data = Synthetic::new(32, 4, 9);
     let arch = spaces::presets::preset("fbnet-c").unwrap().arch().to_json();
@@ -59,6 +61,7 @@ fn fixed_network_trains_recalibrates_and_evaluates() {
 
 #[test]
 fn killed_run_resumes_exactly_where_it_stopped() {
+    let _tch = crate::search_common::tch_lock();
     let _serial = serial();
     let data = Synthetic::new(16, 4, 11);
     let spe = data.len() / 4;
@@ -95,6 +98,7 @@ fn killed_run_resumes_exactly_where_it_stopped() {
 
 #[test]
 fn a_checkpoint_with_a_missing_weights_file_is_an_error() {
+    let _tch = crate::search_common::tch_lock();
     let _serial = serial();
     let dir = std::env::temp_dir().join(format!("hwnas-nn-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

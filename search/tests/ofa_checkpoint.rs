@@ -41,6 +41,7 @@ fn max_diff(a: &Tensor, b: &[f32]) -> f64 {
 
 #[test]
 fn the_fixture_reproduces_ofa_logits_through_the_supernet_and_its_extracted_subnetworks() {
+    let _tch = crate::search_common::tch_lock();
     tch::set_num_threads(1);
     let ck = OfaCheckpoint::read(&fixture(), None).unwrap();
     assert_eq!(ck.space, "ofa-mbv3-w1.0", "the space is recognised from the tensors");
@@ -82,6 +83,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn the_fixture_is_recognised_by_content_and_named_exactly_as_hwnas_maps_it() {
+    let _tch = crate::search_common::tch_lock();
     assert!(ofa_checkpoint::is_torch_file(&fixture()));
     assert!(!ofa_checkpoint::is_torch_file(&fixture_dir()), "a directory is an hwnas checkpoint");
     assert!(!ofa_checkpoint::is_torch_file(&fixture_dir().join("reference_logits.json")));
@@ -96,6 +98,7 @@ fn the_fixture_is_recognised_by_content_and_named_exactly_as_hwnas_maps_it() {
 
 #[test]
 fn a_truncated_file_is_refused_naming_it() {
+    let _tch = crate::search_common::tch_lock();
     let bytes = std::fs::read(fixture()).unwrap();
     let path = scratch("truncated").join("cut.pth");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
@@ -105,6 +108,7 @@ fn a_truncated_file_is_refused_naming_it() {
 
 #[test]
 fn a_checkpoint_of_another_width_or_family_is_refused_saying_what_it_is() {
+    let _tch = crate::search_common::tch_lock();
     let sd = fixture_state_dict();
     let err = refusal(&sd, "ofa-mbv3-w1.2");
     assert!(
@@ -123,6 +127,7 @@ fn a_checkpoint_of_another_width_or_family_is_refused_saying_what_it_is() {
 
 #[test]
 fn a_wrong_shape_a_missing_and_a_stray_tensor_are_named() {
+    let _tch = crate::search_common::tch_lock();
     let sd = fixture_state_dict();
     let name = "blocks.5.conv.depth_conv.se.fc.reduce.weight";
     let mut bad = Weights::new();
@@ -162,6 +167,7 @@ fn scramble(vs: &VarStore) {
 
 #[test]
 fn spaces_without_a_fixture_round_trip_through_ofa_names_old_and_new() {
+    let _tch = crate::search_common::tch_lock();
     tch::set_num_threads(1);
     for space in ["ofa-mbv3-w1.2", "ofa-proxyless-w1.3"] {
         tch::manual_seed(0);
@@ -206,6 +212,7 @@ fn spaces_without_a_fixture_round_trip_through_ofa_names_old_and_new() {
 
 #[test]
 fn the_supernet_accuracy_objective_takes_an_ofa_checkpoint_of_its_space_only() {
+    let _tch = crate::search_common::tch_lock();
     use search::objectives::supernet::{SupernetAccuracy, SupernetEval};
     use search::objectives::AccuracySource;
     tch::set_num_threads(1);

@@ -1,8 +1,7 @@
 //! Feasibility: what a job reports as feasible meets the target under its predictor, and an
 //! unreachable target fails fast with the smallest reachable latency.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use predictors::LatencyPredictor;
 use search::config::StrategyConfig;

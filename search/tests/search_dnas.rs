@@ -5,8 +5,9 @@
 //! the Pixel 1 runtime reproduces the table's sums, and a killed job resumes to the
 //! uninterrupted history.
 
-mod search_common;
+use crate::search_common;
 
+use crate::search_common::{fitted_lut, scratch, shared_data};
 use predictors::LatencyPredictor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -15,7 +16,6 @@ use search::dnas::{DnasJob, SampledArch, FBNET_SAMPLES};
 use search::nn::optim::{Method, OptimConfig, Optimizer};
 use search::nn::supernet::fbnet::FbNetSupernet;
 use search::nn::supernet::singlepath::SinglePathSupernet;
-use search_common::{fitted_lut, scratch, shared_data};
 use spaces::spaces::singlepath::SinglePath;
 use spaces::Genome;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,7 @@ fn run(config: JobConfig, dir: &Path) -> DnasJob {
 
 #[test]
 fn fbnet_higher_beta_gives_faster_valid_architecture() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-fbnet");
@@ -132,6 +133,7 @@ fn fbnet_higher_beta_gives_faster_valid_architecture() {
 
 #[test]
 fn fbnet_final_samples_are_valid_reproducible_and_reported() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-samples");
@@ -163,6 +165,7 @@ fn fbnet_final_samples_are_valid_reproducible_and_reported() {
 
 #[test]
 fn fbnet_sampling_follows_softmax_theta() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let vs = VarStore::new(Device::Cpu);
@@ -186,6 +189,7 @@ fn fbnet_sampling_follows_softmax_theta() {
 
 #[test]
 fn fbnet_resume_after_kill_matches_uninterrupted_run() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-resume");
@@ -220,6 +224,7 @@ fn fbnet_resume_after_kill_matches_uninterrupted_run() {
 /// uninterrupted run does, and its config.json is rewritten in today's format.
 #[test]
 fn a_job_of_the_older_format_resumes_to_the_uninterrupted_history() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-old-format");
@@ -294,6 +299,7 @@ fn max_abs(t: &[[f64; 3]]) -> f64 {
 
 #[test]
 fn singlepath_higher_lambda_gives_faster_valid_architecture() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-singlepath");
@@ -317,6 +323,7 @@ fn singlepath_higher_lambda_gives_faster_valid_architecture() {
 
 #[test]
 fn singlepath_thresholds_move_under_the_papers_single_rmsprop() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-sp-paper");
@@ -331,6 +338,7 @@ fn singlepath_thresholds_move_under_the_papers_single_rmsprop() {
 
 #[test]
 fn singlepath_indicator_dropout_acts_during_warmup_only() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-sp-dropout");
@@ -355,6 +363,7 @@ fn singlepath_indicator_dropout_acts_during_warmup_only() {
 
 #[test]
 fn singlepath_resume_after_kill_matches_uninterrupted_run() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let root = scratch("dnas-sp-resume");
@@ -377,6 +386,7 @@ fn singlepath_resume_after_kill_matches_uninterrupted_run() {
 
 #[test]
 fn rmsprop_follows_tensorflows_update_rule() {
+    let _tch = crate::search_common::tch_lock();
     let (decay, momentum, eps) = (0.9, 0.9, 1e-3);
     let w = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).set_requires_grad(true);
     let cfg = OptimConfig {
@@ -409,6 +419,7 @@ fn rmsprop_follows_tensorflows_update_rule() {
 
 #[test]
 fn singlepath_extraction_reproduces_the_supernet_for_full_width_members() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     tch::manual_seed(7);
@@ -462,6 +473,7 @@ fn singlepath_extraction_reproduces_the_supernet_for_full_width_members() {
 
 #[test]
 fn singlepath_pixel1_runtime_matches_the_table_sums() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     let p = predictors::spnas::SinglePathPredictor::import(&shared_data().join("single-path-pixel1-lut.json")).unwrap();
     let (lut, constant) = search::dnas::singlepath_lut(&p);
@@ -480,6 +492,7 @@ fn singlepath_pixel1_runtime_matches_the_table_sums() {
 /// calibration included (a fitted table with its intercept, rescaled so that scale ≠ 1).
 #[test]
 fn fbnet_expected_latency_at_one_hot_theta_is_predict_ms() {
+    let _tch = crate::search_common::tch_lock();
     let mut lut = search_common::fitted_lut_table("pixel3");
     let c = lut.calibration();
     assert!(c.offset_ms.abs() > 1e-3, "the fitted table has an intercept: {c:?}");
@@ -508,6 +521,7 @@ fn fbnet_expected_latency_at_one_hot_theta_is_predict_ms() {
 /// Single-Path's runtime of hard indicators set for a member is the Pixel 1 model's latency of it.
 #[test]
 fn singlepath_runtime_of_a_members_indicators_is_predict_ms() {
+    let _tch = crate::search_common::tch_lock();
     let _torch = TORCH.lock().unwrap_or_else(|e| e.into_inner());
     let p = predictors::spnas::SinglePathPredictor::import(&shared_data().join("single-path-pixel1-lut.json")).unwrap();
     let (lut, constant) = search::dnas::singlepath_lut(&p);

@@ -2,8 +2,7 @@
 //! built) with exactly the predictor's bits, and a job proposes only the resolutions the
 //! tables cover (or refuses a pinned resolution they do not cover, naming those they do).
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use predictors::LatencyPredictor;
 use rand::SeedableRng;

@@ -2,8 +2,7 @@
 //! (and is built only for predictors that offer their per-layer form); the capacity proxy
 //! spans [0, 1] over a space; configs reject unknown fields.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use predictors::{LatencyPredictor, PredictError};
 use rand::SeedableRng;

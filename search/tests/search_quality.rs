@@ -2,8 +2,7 @@
 //! measurements of FBNet CIFAR-100 networks, OFA-style evolution finds, within its budget,
 //! an architecture at least as good as the best of ten times as many random samples.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use search::config::StrategyConfig;
 use search::history::Record;

@@ -1,8 +1,7 @@
 //! Reproducibility: the same seed gives the same history (for any thread count), and a job
 //! killed after some generations and resumed ends exactly where an uninterrupted one does.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use predictors::{LatencyPredictor, PredictError};
 use search::config::JobConfig;

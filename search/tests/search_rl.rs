@@ -3,8 +3,7 @@
 //! controller learns (rewards rise, choices concentrate), it beats random sampling at an
 //! equal number of evaluations, and its history does not depend on libtorch's thread count.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use search::config::{JobConfig, PolicyGradient, RlConfig, StrategyConfig};
 use search::history::Record;
@@ -63,6 +62,7 @@ fn concentration(h: &[Record], g: usize) -> f64 {
 
 #[test]
 fn rl_learns_and_beats_random_sampling_at_equal_budget() {
+    let _tch = crate::search_common::tch_lock();
     // 32 × 31 = 992 evaluations each, hard and soft constraints, three seeds; random
     // search's members are scored with the same reward.
     let t = target();
@@ -94,6 +94,7 @@ fn rl_learns_and_beats_random_sampling_at_equal_budget() {
 
 #[test]
 fn reinforce_learns_too() {
+    let _tch = crate::search_common::tch_lock();
     let t = target();
     let cfg = RlConfig { algorithm: PolicyGradient::Reinforce, ..Default::default() };
     let h = run(config("fbnet-cifar100", StrategyConfig::Rl(cfg.clone()), 32, 30, 4, t), "reinforce");
@@ -103,6 +104,7 @@ fn reinforce_learns_too() {
 
 #[test]
 fn rl_history_does_not_depend_on_libtorch_threads() {
+    let _tch = crate::search_common::tch_lock();
     let t = target();
     let cfg = config("fbnet-cifar100", rl(Reward::SOFT), 16, 5, 7, t);
     let before = tch::get_num_threads();

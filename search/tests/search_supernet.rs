@@ -1,8 +1,7 @@
 //! A job whose accuracy comes from a trained supernet checkpoint: candidates are extracted,
 //! BN-recalibrated and scored on validation data, and the outputs name the source.
 
-mod search_common;
-use search_common::*;
+use crate::search_common::*;
 
 use search::config::{AccuracySpec, StrategyConfig};
 use search::job::Job;
@@ -16,6 +15,7 @@ use tch::Device;
 
 #[test]
 fn a_supernet_checkpoint_scores_the_candidates() {
+    let _tch = crate::search_common::tch_lock();
     let space = "fbnet-cifar100";
     let ckpt = scratch("supernet-ckpt");
     let data = Synthetic::new(8, 4, 0);

@@ -134,3 +134,11 @@ pub fn median_latency(space: &str, lat: &dyn LatencyPredictor, n: usize) -> f64 
 pub fn all_strategies() -> Vec<StrategyConfig> {
     ["random", "evolution", "regularized", "nsga2", "rl"].iter().map(|s| StrategyConfig::by_name(s).unwrap()).collect()
 }
+
+/// Held by every test that seeds or draws from libtorch's global random generator, or sets
+/// its global thread count: in the one test binary they would otherwise interleave, and
+/// bit-for-bit comparisons (resume, extraction) would see another test's draws.
+pub fn tch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static TCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
