@@ -1,7 +1,7 @@
 //! Fitting any family from a dataset's training rows: the one entry point the CLI,
 //! the comparison and the benchmark share.
 
-use crate::dataset::{Dataset, NetworkRow};
+use crate::dataset::{Dataset, LayerRow, LayerSource, NetworkRow};
 use crate::flops::{FlopsPredictor, Variant};
 use crate::kernel::{self, KernelPredictor};
 use crate::latency_mlp::MlpPredictor;
@@ -54,35 +54,59 @@ pub struct TrainOptions {
 }
 
 /// A lookup table: from the dataset's single-layer rows when it has them (calibrated on
-/// the training networks if there are any), otherwise NNLS-fitted to the training networks.
+/// the training networks if there are any); else from its layers timed inside the training
+/// networks (OFA's way: each key's mean over the networks it occurs in, not calibrated: the
+/// rows already are shares of those networks' times); otherwise NNLS-fitted to the training
+/// networks.
 pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<LutPredictor> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    let alone: Vec<&LayerRow> = ds.layers.iter().filter(|l| l.source == LayerSource::Alone).collect();
     let mut p = if ds.layers.is_empty() {
         lut::fit_networks(ds.source.clone(), &nets, &y, ds.coverage(), opts.lut)?
-    } else {
-        let mut entries: Vec<lut::Entry> = Vec::new();
-        let mut seen = std::collections::BTreeMap::new();
-        // Repeated measurements of one key are averaged.
-        for l in &ds.layers {
-            let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
-            e.0 += l.latency_ms;
-            e.1 += 1;
-        }
-        for (key, (sum, n)) in seen {
-            entries.push(lut::Entry { key, ms: sum / n as f64, macs: None, memory_bytes: None });
-        }
-        let mut p = LutPredictor::from_entries(ds.source.clone(), entries, ds.coverage())?;
-        // Attach MACs/memory to entries whose layer the covered spaces know (for the fallback).
-        p.annotate_from_coverage()?;
+    } else if !alone.is_empty() {
+        let mut p = table_of(ds, &alone)?;
         if !nets.is_empty() {
             lut::calibrate(&mut p, &nets, &y)?;
         }
         p
+    } else {
+        let train_ids: std::collections::BTreeSet<&str> = train.iter().map(|r| r.arch_id.as_str()).collect();
+        let inside: Vec<&LayerRow> = ds
+            .layers
+            .iter()
+            .filter(|l| matches!(&l.source, LayerSource::InNetwork { arch_id } if train_ids.contains(arch_id.as_str())))
+            .collect();
+        if inside.is_empty() {
+            bail!(
+                "{}: none of the {} training networks has layer-in-network rows (profile them with                  `hwnas profile --networks N --per-layer`)",
+                ds.source,
+                train.len()
+            );
+        }
+        table_of(ds, &inside)?
     };
     if let Some(policy) = &opts.fallback {
         p.set_fallback(policy)?;
     }
+    Ok(p)
+}
+
+/// A table of each key's mean over `rows` (repeated measurements of one key are averaged).
+fn table_of(ds: &Dataset, rows: &[&LayerRow]) -> Result<LutPredictor> {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in rows {
+        let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
+        e.0 += l.latency_ms;
+        e.1 += 1;
+    }
+    let entries = seen
+        .into_iter()
+        .map(|(key, (sum, n))| lut::Entry { key, ms: sum / n as f64, macs: None, memory_bytes: None })
+        .collect();
+    let mut p = LutPredictor::from_entries(ds.source.clone(), entries, ds.coverage())?;
+    // Attach MACs/memory to entries whose layer the covered spaces know (for the fallback).
+    p.annotate_from_coverage()?;
     Ok(p)
 }
 

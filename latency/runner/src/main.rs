@@ -111,19 +111,12 @@ fn reading() -> Reading {
 /// How often a model waiting for its window reads the device again.
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Reads the device and, while the reading is outside `window`, waits (polling) up to
-/// `settle_ms`: the reading the model starts with, and how long it waited (µs; 0 when the
-/// first reading was inside the window).
+/// The cool-down before a model ([`hwnas_runner::window::wait_for`] on sysfs): the reading
+/// the model starts with and how long it waited (µs).
 fn cool_down(window: &Window, settle_ms: u64) -> (Reading, f64) {
-    let start = Instant::now();
-    let mut r = reading();
-    let mut waited = false;
-    while !window.check(&r).0.is_empty() && start.elapsed() < std::time::Duration::from_millis(settle_ms) {
-        std::thread::sleep(POLL);
-        waited = true;
-        r = reading();
-    }
-    (r, if waited { start.elapsed().as_secs_f64() * 1e6 } else { 0.0 })
+    let limit = std::time::Duration::from_millis(settle_ms);
+    let (r, waited) = hwnas_runner::window::wait_for(window, limit, POLL, reading, std::thread::sleep);
+    (r, waited.as_secs_f64() * 1e6)
 }
 
 fn reading_fields(r: &Reading, waited_us: f64) -> serde_json::Map<String, serde_json::Value> {

@@ -87,9 +87,50 @@ impl Window {
     }
 }
 
+/// The cool-down before a model: reads the device (`read`) and, while the reading is outside
+/// `window`, sleeps `poll` and reads again, for at most `limit`. The reading the model starts
+/// with, and how long it waited (zero when the first reading was inside the window).
+pub fn wait_for(
+    window: &Window,
+    limit: std::time::Duration,
+    poll: std::time::Duration,
+    mut read: impl FnMut() -> Reading,
+    mut sleep: impl FnMut(std::time::Duration),
+) -> (Reading, std::time::Duration) {
+    let mut r = read();
+    let mut waited = std::time::Duration::ZERO;
+    while !window.check(&r).0.is_empty() && waited < limit {
+        sleep(poll);
+        waited += poll;
+        r = read();
+    }
+    (r, waited)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_cool_down_waits_while_hot_and_gives_up_at_the_limit() {
+        let w = Window { rise: Some(Rise { start_c: 38.0, rise_c: 3.0 }), ..Default::default() };
+        let temps = std::cell::RefCell::new(vec![44.0, 43.0, 42.0, 40.5, 39.0].into_iter());
+        let read = || Reading { cur_freq_khz: vec![], temperature_c: temps.borrow_mut().next() };
+        let slept = std::cell::Cell::new(0);
+        let (r, waited) =
+            wait_for(&w, Duration::from_secs(60), Duration::from_millis(100), read, |_| slept.set(slept.get() + 1));
+        assert_eq!((r.temperature_c, waited, slept.get()), (Some(40.5), Duration::from_millis(300), 3));
+        // Cool already: no wait at all.
+        let (_, waited) =
+            wait_for(&w, Duration::from_secs(60), Duration::from_millis(100), || reading(&[], Some(30.0)), |_| {});
+        assert_eq!(waited, Duration::ZERO);
+        // Never cools: it stops at the limit, with the last (hot) reading for the host to flag.
+        let (r, waited) =
+            wait_for(&w, Duration::from_millis(250), Duration::from_millis(100), || reading(&[], Some(50.0)), |_| {});
+        assert_eq!((r.temperature_c, waited), (Some(50.0), Duration::from_millis(300)));
+        assert!(!w.check(&r).0.is_empty());
+    }
 
     fn reading(freqs: &[Option<u64>], temp: Option<f64>) -> Reading {
         Reading { cur_freq_khz: freqs.to_vec(), temperature_c: temp }
