@@ -256,3 +256,67 @@ mod family_tests {
         assert!("forest".parse::<FitFamily>().unwrap_err().to_string().contains("unknown predictor family `forest`"));
     }
 }
+
+#[cfg(test)]
+mod in_network_tests {
+    use super::*;
+    use crate::dataset::{load, LayerSource};
+    use rand::SeedableRng;
+
+    /// Two fbnet-cifar100 networks (1.0 and 2.0 ms) with per-layer rows in proportion to each
+    /// layer's MACs (identity layers 0 ms), as `hwnas profile --networks 2 --per-layer` writes them.
+    fn csv() -> (std::path::PathBuf, Vec<spaces::ir::Network>) {
+        let space = spaces::space("fbnet-cifar100").unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut text = String::from("kind,key,space,arch,resolution,latency_ms\n");
+        let mut nets = Vec::new();
+        for total in [1.0, 2.0] {
+            let mut g = space.sample(&mut rng);
+            space.canonicalize(&mut g);
+            let arch = space.to_json(&g).to_string().replace('"', "\"\"");
+            let net = space.network_at(&g, 32);
+            text += &format!("network,,fbnet-cifar100,\"{arch}\",32,{total}\n");
+            let macs: f64 = net.layers.iter().filter(|l| l.is_timed()).map(|l| l.macs() as f64).sum();
+            for l in net.layers.iter().filter(|l| l.is_timed()) {
+                let ms = total * l.macs() as f64 / macs;
+                text += &format!("layer-in-network,{},fbnet-cifar100,\"{arch}\",32,{ms}\n", l.key());
+            }
+            nets.push(net);
+        }
+        let path = std::env::temp_dir().join(format!("hwnas-in-network-{}.csv", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        (path, nets)
+    }
+
+    #[test]
+    fn a_table_of_layers_inside_networks_uses_the_training_networks_only() {
+        let (path, nets) = csv();
+        let ds = load(&path, None, "latency_ms").unwrap();
+        assert_eq!(ds.networks.len(), 2);
+        assert!(ds.has_layers_in_networks());
+        assert!(ds.layers.iter().all(|l| matches!(l.source, LayerSource::InNetwork { .. })));
+        assert!(ds.layers.iter().any(|l| l.latency_ms == 0.0), "identity layers take no time inside a network");
+        let opts = TrainOptions { fallback: Some("cost-model".into()), ..Default::default() };
+        // Trained on the first network: its own rows sum back to its latency; the second
+        // network's rows are not in the table.
+        let first = fit_lut(&ds, &[&ds.networks[0]], &opts).unwrap();
+        assert!((first.predict_ms(&nets[0]).unwrap() - 1.0).abs() < 1e-9);
+        let keys0: std::collections::BTreeSet<String> = nets[0].layers.iter().map(|l| l.key()).collect();
+        assert!(first.entries().iter().all(|e| keys0.contains(&e.key)));
+        // On both: a key the two share is their mean.
+        let both = fit_lut(&ds, &[&ds.networks[0], &ds.networks[1]], &opts).unwrap();
+        let shared = nets[0].layers.iter().find(|l| nets[1].layers.iter().any(|m| m.key() == l.key())).unwrap();
+        let rows: Vec<f64> = ds.layers.iter().filter(|r| r.key == shared.key()).map(|r| r.latency_ms).collect();
+        let entry = both.entries().iter().find(|e| e.key == shared.key()).unwrap().ms;
+        assert!((entry - rows.iter().sum::<f64>() / rows.len() as f64).abs() < 1e-12);
+        // A table needs rows of its training networks.
+        let none = Dataset { networks: vec![], ..ds.with_layers(|_| true) };
+        let other = crate::dataset::NetworkRow { arch_id: "fbnet-cifar100:{}".into(), ..ds.networks[0].clone() };
+        let e = fit_lut(&none, &[&other], &opts).err().unwrap().to_string();
+        assert!(e.contains("none of the 1 training networks has layer-in-network rows"), "{e}");
+        // Negative times are still refused.
+        let bad = std::fs::read_to_string(&path).unwrap().replacen(",0\n", ",-1\n", 1);
+        std::fs::write(&path, bad).unwrap();
+        assert!(load(&path, None, "latency_ms").is_err());
+    }
+}
