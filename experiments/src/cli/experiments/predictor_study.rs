@@ -140,7 +140,9 @@ const LUT_SINGLE_LAYERS: &str = "lut-single-layers";
 /// The columns named by `--families` (all when `None`), in the study's order.
 fn chosen<'a>(all: Vec<Column<'a>>, wanted: Option<&[String]>) -> Result<Vec<Column<'a>>> {
     let Some(wanted) = wanted else { return Ok(all) };
-    if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w)) {
+    // The per-layer tables are columns of an own dataset only; other datasets go without them.
+    let own_only = [LUT_IN_NETWORKS, LUT_SINGLE_LAYERS];
+    if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w) && !own_only.contains(&w.as_str())) {
         let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
         anyhow::bail!("--families: no column `{w}` (known: {})", known.join(", "));
     }
