@@ -417,7 +417,13 @@ fn study_tables(
         }
         t += "\n";
     }
-    let detail: Vec<usize> = DETAIL.iter().filter_map(|d| columns.iter().position(|c| c.name == *d)).collect();
+    // The own dataset's two tables are what it is studied for: their errors are shown too.
+    let detail: Vec<usize> = DETAIL
+        .iter()
+        .chain(&["lut", LUT_IN_NETWORKS, LUT_SINGLE_LAYERS])
+        .filter(|d| **d != "lut" || columns.iter().any(|c| c.name == LUT_IN_NETWORKS))
+        .filter_map(|d| columns.iter().position(|c| c.name == *d))
+        .collect();
     if !detail.is_empty() {
         let names = detail.iter().map(|&i| columns[i].name.as_str()).collect::<Vec<_>>().join(" / ");
         let _ = write!(t, "\n{names}, held out:\n\n| train | Kendall τ | MAPE % | ±10 % |\n|---|---|---|---|\n");
