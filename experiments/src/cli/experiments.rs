@@ -19,7 +19,7 @@ pub enum Command {
     /// The experiments, what each reproduces and what it needs.
     List,
     /// Run one experiment: prints its table and writes table.md and plots into --out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -118,6 +118,7 @@ pub fn run(c: Command) -> Result<()> {
             Ok(())
         }
         Command::Run(a) => {
+            let a = *a;
             let Some((name, _, runner)) = EXPERIMENTS.iter().find(|(n, _, _)| *n == a.name) else {
                 let known: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
                 bail!("unknown experiment `{}` (known: {})", a.name, known.join(", "));

@@ -187,7 +187,7 @@ mod tests {
         let e = &read_manifest(old).unwrap()[0];
         assert_eq!((e.min_time_ms, e.setup_ratio, e.window.is_open()), (0, 0, true));
         let hot = Entry { window: Window { max_temp_c: Some(40.0), ..Default::default() }, ..entry("m") };
-        assert_eq!(read_manifest(&write_manifest(&[hot.clone()])).unwrap(), vec![hot]);
+        assert_eq!(read_manifest(&write_manifest(std::slice::from_ref(&hot))).unwrap(), vec![hot]);
     }
 
     #[test]
