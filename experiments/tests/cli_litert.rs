@@ -161,6 +161,13 @@ fn what_a_runtime_cannot_time_is_refused_before_anything_is_pushed() {
         &["--litert-python applies to --runtime litert only"],
     );
     refused(&dir, &with(&["--runtime", "tract"]), &["invalid value 'tract'", "runner", "tflite", "litert"]);
+    // LiteRT's Python API has no per-op times: --per-layer is refused before anything runs.
+    #[rustfmt::skip]
+    refused(&dir, &[
+        "profile", "--device", "local", "--space", "fbnet-cifar100", "--networks", "2", "--per-layer",
+        "--runtime", "litert", "--out", o,
+    ], &["runtime litert reports no per-op times", "--per-layer", "nothing was pushed"]);
+    assert!(!out.join("journal.jsonl").exists());
     // A measured search of an int8 job with the runner: refused naming both, nothing measured.
     let job = dir.join("job");
     #[rustfmt::skip]

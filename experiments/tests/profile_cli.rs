@@ -3,6 +3,9 @@
 //! on how fast a debug build runs models: argument handling, real model files
 //! from the space, the journal/resume cycle, the Parquet output and failures.
 
+#[path = "../../latency/tests/runner_binary/mod.rs"]
+mod runner_binary;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -148,6 +151,74 @@ fn sampled_networks_are_reproducible_by_seed() {
     }
 }
 
+/// `--per-layer` with the real hwnas-runner: layer-in-network rows, and `hwnas fit --predictor
+/// lut` builds OFA's table from those of its training networks and scores the rest.
+#[test]
+fn per_layer_rows_from_networks_make_a_lookup_table() {
+    let dir = tmp("per-layer");
+    let out = dir.join("out");
+    let runner = runner_binary::hwnas_runner();
+    let refused =
+        hwnas(&["profile", "--device", "local", "--space", "fbnet-cifar100", "--table", "--per-layer", "--out", "x"]);
+    assert!(!refused.status.success() && text(&refused).contains("--networks"), "{}", text(&refused));
+    // Counts only (a debug build of tract is slow): 1 warm-up run, 5 timed, 20 profiled; a
+    // shared machine's noise is not what this test checks.
+    let o = hwnas(&[
+        "profile",
+        "--device",
+        "local",
+        "--space",
+        "fbnet-cifar100",
+        "--networks",
+        "4",
+        "--per-layer",
+        "--warmup",
+        "1",
+        "--warmup-ms",
+        "0",
+        "--runs",
+        "5",
+        "--max-cv",
+        "1",
+        "--min-time-ms",
+        "0",
+        "--setup-ratio",
+        "0",
+        "--max-rounds",
+        "1",
+        "--runner",
+        runner.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("local: measured 4, already done 0, failed 0, flagged 0"), "{}", text(&o));
+    assert!(text(&o).contains("layer profiles"), "{}", text(&o));
+    let recs = journal_lines(&out);
+    assert!(recs.iter().all(|r| r["layer_times"]["layers"].as_array().is_some_and(|l| l.len() > 20)));
+    assert!(recs.iter().all(|r| r["runtime"]["flags"].as_array().unwrap().iter().any(|f| f == "--layer-profile-runs")));
+    let lut = dir.join("lut.json");
+    let data = out.join("latency.parquet");
+    let fit = hwnas(&[
+        "fit",
+        "--data",
+        data.to_str().unwrap(),
+        "--predictor",
+        "lut",
+        "--train-count",
+        "3",
+        "--fallback",
+        "cost-model",
+        "--out",
+        lut.to_str().unwrap(),
+    ]);
+    assert!(fit.status.success(), "{}", text(&fit));
+    assert!(text(&fit).contains("train 3 rows / test 1 rows"), "{}", text(&fit));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lut).unwrap()).unwrap();
+    let entries = doc["entries"].as_array().or(doc["table"]["entries"].as_array()).map_or(0, Vec::len);
+    assert!(entries > 20, "{doc}");
+}
+
 #[test]
 fn bad_requests_and_broken_runtimes_are_clear_errors() {
     let dir = tmp("errors");
@@ -239,6 +310,10 @@ fn tflite_runtime_with_affinity_and_extra_flags() {
         "1",
         "--warmup",
         "2",
+        "--warmup-ms",
+        "0",
+        "--min-time-ms",
+        "0",
         "--runs",
         "8",
         "--cooldown-ms",

@@ -1,13 +1,15 @@
 //! Profiling overhead: how much of a profiling run is spent outside the models'
 //! own timed runs (building and pushing model files, device checks, runtime
-//! start-up, model loading and warm-up, cleanup, cool-down).
+//! start-up, model loading and warm-up, cleanup, cool-down), with `hwnas profile`'s
+//! default protocol unless flags change it.
 //!
 //!     cargo build --release -p hwnas-runner
 //!     cargo run --release -p latency --example profile_overhead -- \
-//!         --runner target/release/hwnas-runner [--sim] [--layers 24] [--runs 20]
+//!         --runner target/release/hwnas-runner [--sim] [--space fbnet-cifar100 --layers 112] [--networks 10]
 //!
 //! `--sim` adds a simulated phone (hwnas-adbd behind a private adb server), which
-//! shows the cost of the adb transport.
+//! shows the cost of the adb transport. `--counts W,R` times by counts alone (W warm-up
+//! runs, rounds of R runs), as before the time floors; `--no-batch` one model per invocation.
 
 use clap::Parser;
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
@@ -37,12 +39,18 @@ struct Args {
     /// Layers of the table to time.
     #[arg(long, default_value_t = 24)]
     layers: usize,
-    #[arg(long, default_value_t = 5)]
-    warmup: u32,
-    #[arg(long, default_value_t = 20)]
-    runs: u32,
-    #[arg(long, default_value_t = 0)]
-    cooldown_ms: u64,
+    /// Time N sampled networks of the space instead of its table.
+    #[arg(long)]
+    networks: Option<usize>,
+    /// With --networks: per-layer profiles too (`hwnas profile --per-layer`).
+    #[arg(long)]
+    per_layer: bool,
+    /// Counts only: W warm-up runs and rounds of R runs, no time floors or setup ratio.
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    counts: Option<Vec<u32>>,
+    /// A fixed pause between models (default: the protocol's).
+    #[arg(long)]
+    cooldown_ms: Option<u64>,
     /// Also profile a simulated phone over adb.
     #[arg(long)]
     sim: bool,
@@ -85,13 +93,24 @@ fn main() -> Result<(), String> {
     let runtime: Box<dyn Runtime> = if a.no_batch { Box::new(OneByOne(runtime)) } else { runtime };
     let space = spaces::space(&a.space).map_err(|e| e.to_string())?;
     let r = a.resolution.unwrap_or_else(|| *space.resolutions().iter().min().expect("a resolution"));
-    let (source, mut models) = SpaceModels::table(space, &[r], 0)?;
-    models.truncate(a.layers);
-    let protocol = Protocol {
-        run: RunConfig { threads: 1, warmup: a.warmup, runs: a.runs, affinity: None },
-        cooldown: Duration::from_millis(a.cooldown_ms),
-        ..Protocol::default()
+    let (source, models) = match a.networks {
+        Some(n) => SpaceModels::networks(space, n, 0)?,
+        None => {
+            let (source, mut models) = SpaceModels::table(space, &[r], 0)?;
+            models.truncate(a.layers);
+            (source, models)
+        }
     };
+    let mut protocol = Protocol::default();
+    if let Some(c) = &a.counts {
+        protocol.run = RunConfig::counts(c[0], c[1]);
+    }
+    if let Some(ms) = a.cooldown_ms {
+        protocol.cooldown = Duration::from_millis(ms);
+    }
+    if a.per_layer {
+        protocol.run.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
+    }
     let work = std::env::temp_dir().join(format!("hwnas-overhead-{}", std::process::id()));
     let mut targets: Vec<(String, Box<dyn Target>)> =
         vec![("local".into(), Box::new(LocalTarget::new(work.join("scratch")).map_err(|e| e.to_string())?))];
@@ -99,19 +118,37 @@ fn main() -> Result<(), String> {
     if let Some(p) = &phone {
         targets.push(("adb (simulated phone)".into(), Box::new(p.target().map_err(|e| e.to_string())?)));
     }
+    let run = &protocol.run;
     println!(
-        "{} layers of {} at {r}, runtime {}{}, {} warm-up + {} timed runs per round, cool-down {} ms\n",
+        "{} {} of {}{}, runtime {}{}; warm-up ≥ {} runs (≥ {} ms after idle), rounds ≥ {} samples, ≥ {} ms and ≥ {}× \
+         the model's load; fixed cool-down {} ms\n",
         models.len(),
+        if a.networks.is_some() { "networks" } else { "layers" },
         a.space,
+        if a.networks.is_some() { String::new() } else { format!(" at {r}") },
         runtime.name(),
         if a.no_batch { " (one model per invocation)" } else { " (batches)" },
-        a.warmup,
-        a.runs,
-        a.cooldown_ms
+        run.warmup,
+        run.warmup_ms,
+        run.runs,
+        run.min_time_ms,
+        run.setup_ratio,
+        protocol.cooldown.as_millis()
     );
     println!(
-        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>9} {:>10}",
-        "target", "total s", "build", "checks", "push", "rt start", "timed", "cleanup", "cooldown", "overhead"
+        "{:<24} {:>8} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9}",
+        "target",
+        "total s",
+        "build",
+        "checks",
+        "push",
+        "loading",
+        "warm-up",
+        "other",
+        "profile",
+        "cooldown",
+        "timed",
+        "overhead"
     );
     for (i, (name, target)) in targets.into_iter().enumerate() {
         let out_dir = work.join(format!("out-{i}"));
@@ -123,26 +160,40 @@ fn main() -> Result<(), String> {
         }
         let recs = session::read_journal(&out_dir)?;
         let sum = |f: &dyn Fn(&Record) -> f64| recs.iter().map(f).sum::<f64>() / 1e6;
-        let build = sum(&|r| r.phases.build_us);
         let timed = sum(&|r| r.timed_us);
-        let cooldown = outcome.reports[0].cooldown_us / 1e6;
+        let report = &outcome.reports[0];
+        let p = &report.phases;
         // Total: everything the device's queue took, model building included.
-        let total = outcome.reports[0].wall_us / 1e6;
+        let total = report.wall_us / 1e6;
+        let s = |us: f64| us / 1e6;
+        let cooldown = s(p.cooldown_us + report.cooldown_us);
+        // Other: inside the runtime's invocations but not loading, warm-up, profiles,
+        // cool-down or timed runs (start-up, device readings, gaps between runs, output).
+        let other = s(p.rounds_us - p.setup_us - p.warmup_us - p.profile_us - p.cooldown_us) - timed + s(p.cleanup_us);
         println!(
-            "{:<24} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>8.2} {:>8.2} {:>9.2} {:>9.1}%",
+            "{:<24} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>8.2} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>8.1}%",
             name,
             total,
-            build,
-            sum(&|r| r.phases.settle_us),
-            sum(&|r| r.phases.push_us),
-            sum(&|r| r.phases.rounds_us - r.timed_us),
-            timed,
-            sum(&|r| r.phases.cleanup_us),
+            s(p.build_us),
+            s(p.settle_us),
+            s(p.push_us),
+            s(p.setup_us),
+            s(p.warmup_us),
+            other,
+            s(p.profile_us),
             cooldown,
+            timed,
             100.0 * (total - timed) / total
         );
+        if let Some(o) = report.overhead() {
+            println!("{:<24} {o}", "");
+        }
     }
     let _ = std::fs::remove_dir_all(&work);
-    println!("\noverhead = share of the total outside the models' own timed runs; rt start = runtime start-up, model loading and warm-up");
+    println!(
+        "\noverhead = share of the total outside the models' own timed runs; loading = the runtime parsing, \
+         optimising and planning each model; other = runtime start-up, device readings, gaps between timed runs, \
+         output; the total also holds journaling and what no column names"
+    );
     Ok(())
 }

@@ -171,6 +171,15 @@ impl Target for LocalTarget {
             .map_err(|e| failed(format!("cannot copy {} to {}: {e}", local.display(), remote.display())))
     }
 
+    /// Writes the file in place: no staging copy on the host's own disk.
+    fn push_bytes(&self, bytes: &[u8], _staging: &Path, remote: &str) -> Result<(), TargetError> {
+        let remote = Path::new(remote);
+        if let Some(dir) = remote.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        std::fs::write(remote, bytes).map_err(|e| failed(format!("cannot write {}: {e}", remote.display())))
+    }
+
     fn scratch_dir(&self) -> String {
         self.scratch.to_string_lossy().into_owned()
     }
@@ -279,6 +288,10 @@ mod tests {
         t.push(&src, &dst).unwrap();
         assert_eq!(std::fs::read(&dst).unwrap(), b"abc");
         assert!(t.push(&dir.join("missing"), &dst).unwrap_err().to_string().contains("missing"));
+        let direct = format!("{}/sub2/direct.bin", t.scratch_dir());
+        t.push_bytes(b"xyz", &dir.join("unused"), &direct).unwrap();
+        assert_eq!(std::fs::read(&direct).unwrap(), b"xyz");
+        assert!(!dir.join("unused").exists(), "no staging file on the host's own disk");
     }
 
     #[test]

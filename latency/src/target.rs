@@ -63,6 +63,17 @@ pub trait Target: Send + Sync {
     }
     /// Copies a host file to `remote` (an absolute device path).
     fn push(&self, local: &Path, remote: &str) -> Result<(), TargetError>;
+    /// Writes `bytes` to `remote` on the device. The default writes them to the host file
+    /// `staging`, pushes it and removes it; `local` writes the file in place.
+    fn push_bytes(&self, bytes: &[u8], staging: &Path, remote: &str) -> Result<(), TargetError> {
+        std::fs::write(staging, bytes).map_err(|e| TargetError::Failed {
+            device: self.id(),
+            why: format!("cannot write {}: {e}", staging.display()),
+        })?;
+        let pushed = self.push(staging, remote);
+        let _ = std::fs::remove_file(staging);
+        pushed
+    }
     /// A writable scratch directory on the device (e.g. /data/local/tmp/hwnas).
     fn scratch_dir(&self) -> String;
     fn info(&self) -> Result<DeviceInfo, TargetError>;

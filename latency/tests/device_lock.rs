@@ -99,7 +99,7 @@ fn stale_locks_are_taken_over_and_live_ones_on_other_hosts_are_not() {
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, warmup: 1, runs: 3, affinity: None },
+        run: RunConfig::counts(1, 3),
         cooldown: Duration::from_millis(1),
         timeout: Duration::from_secs(30),
         max_rounds: 1,

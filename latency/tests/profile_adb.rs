@@ -26,7 +26,7 @@ fn opts() -> PhoneOptions {
 
 fn protocol(timeout: Duration) -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, warmup: 1, runs: 3, affinity: None },
+        run: RunConfig::counts(1, 3),
         cooldown: Duration::from_millis(1),
         timeout,
         max_rounds: 2,

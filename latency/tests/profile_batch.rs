@@ -8,7 +8,7 @@ mod profile_support;
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
-use latency::profile::job::BATCH_MODELS;
+use latency::profile::job::LAYER_BATCH;
 use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
 use latency::runtime::RunConfig;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
@@ -24,7 +24,7 @@ const CHILD_ENV: &str = "HWNAS_BATCH_TEST_CHILD";
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, warmup: 1, runs: 3, affinity: None },
+        run: RunConfig::counts(1, 3),
         cooldown: Duration::ZERO,
         timeout: Duration::from_secs(30),
         max_rounds: 2,
@@ -83,7 +83,7 @@ impl Target for Counting {
 #[test]
 fn a_batch_of_n_models_gives_n_records_in_few_invocations() {
     let dir = tmp("batch-n");
-    let n = BATCH_MODELS + 8;
+    let n = LAYER_BATCH + 8;
     let out = run(&dir, &models(&keys("m", n)), &Keys, local(&dir), &protocol());
     let r = &out.reports[0];
     assert!(r.complete() && r.measured == n, "{r:?}");
@@ -145,6 +145,31 @@ fn a_model_whose_own_reading_is_hot_is_flagged() {
     assert!(hot.warnings.iter().any(|w| w.contains("temperature 90.0 °C above 80.0 °C")), "{:?}", hot.warnings);
     assert_eq!(hot.device_info.temperature_c, Some(90.0));
     assert!(recs.iter().filter(|r| r.model.key != "hot").all(|r| r.warnings.is_empty()));
+}
+
+#[test]
+fn the_cool_down_window_follows_the_runs_start_and_a_model_still_hot_is_flagged() {
+    let dir = tmp("batch-rise");
+    let root = dir.join("sys");
+    std::fs::create_dir_all(root.join("sys/class/thermal/thermal_zone0")).unwrap();
+    std::fs::write(root.join("sys/class/thermal/thermal_zone0/temp"), "40000\n").unwrap();
+    let target = Box::new(LocalTarget::new(dir.join("scratch")).unwrap().with_sys_root(&root));
+    // The default protocol's rule: at most 3 °C above the device's first reading (40 °C).
+    let p = Protocol { settle_timeout: Duration::from_secs(7), ..protocol() };
+    assert_eq!(p.max_temp_rise_c, Some(3.0));
+    let out =
+        run(&dir, &models(&keys("m", 2).into_iter().chain(["hot".into()]).collect::<Vec<_>>()), &Keys, target, &p);
+    assert_eq!(out.reports[0].flagged, 1, "{:?}", out.reports[0]);
+    let recs = session::read_journal(&dir.join("out")).unwrap();
+    let hot = recs.iter().find(|r| r.model.key == "hot").unwrap();
+    let why = "temperature 90.0 °C, more than 3.0 °C above the run's start (40.0 °C) when this model started (batch)";
+    assert!(hot.warnings.iter().any(|w| w == why), "{:?}", hot.warnings);
+    // The runner was told the window and how long to wait for it (the cool-down is its own).
+    let manifest = std::fs::read_to_string(dir.join("last-manifest.jsonl")).unwrap();
+    let entry: hwnas_runner::batch::Entry = serde_json::from_str(manifest.lines().next().unwrap()).unwrap();
+    let rise = entry.window.rise.unwrap();
+    assert_eq!((rise.start_c, rise.rise_c, entry.settle_ms), (40.0, 3.0, 7000));
+    assert_eq!((entry.cooldown_ms, entry.min_time_ms, entry.setup_ratio), (0, 0, 0), "the test's counts-only protocol");
 }
 
 /// Runs in a child process when the parent test sets CHILD_ENV: profiles until killed.

@@ -39,7 +39,7 @@ fn litert() -> LitertRuntime {
 
 fn protocol(cooldown_ms: u64) -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, warmup: 2, runs: 10, affinity: None },
+        run: RunConfig { threads: 1, ..RunConfig::counts(2, 10) },
         cooldown: Duration::from_millis(cooldown_ms),
         timeout: Duration::from_secs(120),
         max_rounds: 2,
@@ -113,7 +113,11 @@ fn layers_in_fp32_fp16_and_int8_are_timed_in_a_batch_and_journaled_with_the_runt
     for rec in &recs {
         assert_eq!(rec.runtime.runtime, "litert");
         assert_eq!(rec.runtime.binary_sha256, litert::identity(&version));
-        assert_eq!(rec.runtime.flags.join(" "), "{binary} --model {model} --warmup 2 --runs 10 --threads 1");
+        assert_eq!(
+            rec.runtime.flags.join(" "),
+            "{binary} --model {model} --warmup 2 --runs 10 --threads 1 --warmup-ms 0 --min-time-ms 0 --setup-ratio 0 \
+             --layer-profile-runs 0"
+        );
         assert!(rec.samples_us.len() >= 10 && rec.samples_us.iter().all(|&s| s > 0.0), "{:?}", rec.samples_us);
         assert!(rec.summary.median_us > 0.0 && rec.summary.median_us < 1e5, "{:?}", rec.summary);
         let d = &rec.detail[0];
@@ -121,6 +125,9 @@ fn layers_in_fp32_fp16_and_int8_are_timed_in_a_batch_and_journaled_with_the_runt
         // XNNPACK took the graph (the kernels a phone's CPU runs), in every precision.
         assert!(d["xnnpack_partitions"].as_u64() >= Some(1), "{}: {d}", rec.model.label());
         assert!(d["rounds"].as_u64() >= Some(1) && d["init_us"].as_f64() > Some(0.0), "{d}");
+        // The runner's protocol fields: how the samples were taken, and the cool-down waited.
+        assert!(d["runs_per_sample"].as_u64() >= Some(1) && d["warmup_runs"].as_u64() >= Some(2), "{d}");
+        assert!(d["cooldown_us"].as_f64() >= Some(0.0) && d["window_us"].as_f64().is_some(), "{d}");
         let want = if rec.model.int8_io { "int8" } else { "float32" };
         assert_eq!(d["input_dtype"], want, "{}", rec.model.label());
     }
@@ -210,6 +217,12 @@ fn the_scripts_stop_rule_is_the_runners() {
         cv_bound: 0.05,
         min_samples: 3,
         cooldown_ms: 0,
+        warmup_ms: 0,
+        min_time_ms: 0,
+        setup_ratio: 0,
+        layer_profile_runs: 0,
+        window: Default::default(),
+        settle_ms: 0,
     };
     let code = format!(
         "import importlib.util, json, sys\n\
@@ -235,7 +248,139 @@ fn the_scripts_stop_rule_is_the_runners() {
     assert!(stops > 5 && stops < sets.len() - 5, "both outcomes exercised: {stops} of {}", sets.len());
 }
 
-/// A target that counts pushes.
+/// The script's `h` module loaded from the compiled-in source, running `body` (Python) with
+/// `args` as JSON in `a`; its printed JSON.
+fn script_eval(body: &str, args: &serde_json::Value) -> serde_json::Value {
+    let dir = tmp("script-eval");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("hwnas_litert.py");
+    std::fs::write(&script, litert::SCRIPT).unwrap();
+    let code = format!(
+        "import importlib.util, json, sys\n\
+         spec = importlib.util.spec_from_file_location('h', {script:?})\n\
+         h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n\
+         a = json.loads(sys.argv[1])\n{body}",
+        script = script.display().to_string()
+    );
+    let out = Command::new(python()).args(["-c", &code, &args.to_string()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The script times as `hwnas_runner::timing::time` does: on a simulated clock (each run
+/// advances it by the next of a cycle of costs) both give the same warm-up, grouping, window,
+/// samples and rounds, for counts alone, time floors, the setup ratio, tiny runs and unstable ones.
+#[test]
+fn the_scripts_timing_rule_is_the_runners() {
+    use hwnas_runner::timing::{time, Plan};
+    let base = Plan {
+        warmup: 2,
+        warmup_ms: 0,
+        runs: 5,
+        min_time_ms: 0,
+        setup_ratio: 0,
+        max_rounds: 3,
+        cv_bound: 0.05,
+        min_samples: 3,
+    };
+    let cases: Vec<(Plan, f64, Vec<f64>)> = vec![
+        (base.clone(), 1000.0, vec![100.0]),
+        (Plan { warmup_ms: 1, min_time_ms: 3, ..base.clone() }, 0.0, vec![100.0]),
+        (Plan { setup_ratio: 10, ..base.clone() }, 400.0, vec![50.0]),
+        (Plan { min_time_ms: 100, ..base.clone() }, 0.0, vec![0.2]),
+        (base.clone(), 0.0, vec![500.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]),
+        (base.clone(), 0.0, vec![100.0, 300.0, 150.0, 90.0, 260.0]),
+    ];
+    let mut args = Vec::new();
+    let mut want = Vec::new();
+    for (plan, setup_us, costs) in &cases {
+        let clock = std::cell::Cell::new(0.0);
+        let n = std::cell::Cell::new(0usize);
+        let t = time(
+            plan,
+            *setup_us,
+            || clock.get(),
+            || -> Result<(), ()> {
+                clock.set(clock.get() + costs[n.get() % costs.len()]);
+                n.set(n.get() + 1);
+                Ok(())
+            },
+        )
+        .unwrap();
+        want.push(serde_json::json!([t.samples_us, t.rounds, t.runs_per_sample, t.warmup_runs, t.window_us]));
+        let e = serde_json::json!({"warmup": plan.warmup, "runs": plan.runs, "threads": 1, "max_rounds": plan.max_rounds,
+            "cv_bound": plan.cv_bound, "min_samples": plan.min_samples});
+        args.push(serde_json::json!({"plan": {"warmup": plan.warmup, "warmup_ms": plan.warmup_ms, "runs": plan.runs,
+            "min_time_ms": plan.min_time_ms, "setup_ratio": plan.setup_ratio}, "entry": e, "setup_us": setup_us, "costs": costs}));
+    }
+    let got = script_eval(
+        "out = []\n\
+         for c in a:\n\
+         \x20   clock = [0.0]; n = [0]\n\
+         \x20   def run(c=c):\n\
+         \x20       clock[0] += c['costs'][n[0] % len(c['costs'])]; n[0] += 1\n\
+         \x20   plan = dict(c['plan'], done=lambda s, r, e=c['entry']: h.done(e, s, r))\n\
+         \x20   s, r, t = h.time_runs(plan, c['setup_us'], lambda: clock[0], run)\n\
+         \x20   out.append([s, r, t['runs_per_sample'], t['warmup_runs'], t['window_us']])\n\
+         print(json.dumps(out))",
+        &serde_json::Value::Array(args),
+    );
+    for (i, (g, w)) in got.as_array().unwrap().iter().zip(&want).enumerate() {
+        let (gs, ws) = (g[0].as_array().unwrap(), w[0].as_array().unwrap());
+        assert_eq!(gs.len(), ws.len(), "case {i}: sample counts");
+        // Equal up to serde_json's float parsing (not correctly rounded without `float_roundtrip`).
+        let same = |a: &serde_json::Value, b: &serde_json::Value| {
+            (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1e-12 * b.as_f64().unwrap().abs()
+        };
+        if let Some(k) = gs.iter().zip(ws).position(|(a, b)| !same(a, b)) {
+            panic!("case {i}: sample {k} is {} in the script, {} in the runner", gs[k], ws[k]);
+        }
+        let tail = |v: &serde_json::Value| v.as_array().unwrap()[1..].to_vec();
+        assert_eq!(tail(g), tail(w), "case {i}: rounds, runs per sample, warm-up runs, window");
+    }
+}
+
+/// The script's cool-down decides as `hwnas_runner::window::Window::check`: the same
+/// readings wait or not, and the same ones cannot be checked.
+#[test]
+fn the_scripts_window_is_the_runners() {
+    use hwnas_runner::window::{Reading, Rise, Window};
+    let windows = [
+        Window { expect_freq_khz: Some(2_000_000), cpus: vec![1], ..Default::default() },
+        Window { expect_freq_khz: Some(2_000_000), ..Default::default() },
+        Window { max_temp_c: Some(45.0), ..Default::default() },
+        Window { rise: Some(Rise { start_c: 38.0, rise_c: 3.0 }), ..Default::default() },
+        Window { max_temp_c: Some(45.0), rise: Some(Rise { start_c: 38.0, rise_c: 3.0 }), ..Default::default() },
+    ];
+    let readings = [
+        Reading { cur_freq_khz: vec![Some(2_000_000), Some(1_500_000)], temperature_c: Some(40.0) },
+        Reading { cur_freq_khz: vec![Some(2_000_000), Some(2_000_000)], temperature_c: Some(42.0) },
+        Reading { cur_freq_khz: vec![None, Some(2_000_000)], temperature_c: Some(46.0) },
+        Reading { cur_freq_khz: vec![], temperature_c: None },
+    ];
+    let (mut args, mut want) = (Vec::new(), Vec::new());
+    for w in &windows {
+        for r in &readings {
+            let (wait, unreadable) = w.check(r);
+            want.push((!wait.is_empty(), unreadable.len()));
+            let mut reading = serde_json::Map::new();
+            reading.insert("cur_freq_khz".into(), serde_json::json!(r.cur_freq_khz));
+            if let Some(t) = r.temperature_c {
+                reading.insert("temperature_c".into(), t.into());
+            }
+            args.push(serde_json::json!([w, reading]));
+        }
+    }
+    let got = script_eval(
+        "print(json.dumps([[bool(w), len(u)] for w, u in (h.check_window(x, r) for x, r in a)]))",
+        &serde_json::Value::Array(args),
+    );
+    let got: Vec<(bool, usize)> = serde_json::from_value(got).unwrap();
+    assert_eq!(got, want);
+    assert!(want.iter().any(|w| w.0) && want.iter().any(|w| !w.0 && w.1 == 0), "both outcomes exercised");
+}
+
+/// A target that counts pushes./// A target that counts pushes.
 struct Counting(AdbTarget, Arc<AtomicUsize>);
 impl Target for Counting {
     fn id(&self) -> String {

@@ -23,6 +23,65 @@ fn python() -> PathBuf {
     p
 }
 
+/// `--per-layer` with the real runner: tract's per-node profile of each network is attributed
+/// to the network's IR layers (the writer's tensor map), every timed layer gets a row, and a
+/// network's rows sum to its latency.
+#[test]
+fn per_layer_times_inside_networks_are_rows_that_sum_to_the_network() {
+    let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-per-layer", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("out");
+    let rt = RunnerRuntime::new(runner_binary::hwnas_runner()).unwrap();
+    let p = Protocol {
+        run: RunConfig { layer_profile_runs: 3, ..RunConfig::counts(1, 5) },
+        max_rounds: 1,
+        cv_bound: 1.0,
+        ..Protocol::default()
+    };
+    let targets: Vec<Box<dyn Target>> = vec![Box::new(LocalTarget::new(dir.join("scratch")).unwrap())];
+    let space = spaces::space("fbnet-cifar100").unwrap();
+    let nets: Vec<spaces::ir::Network> = {
+        let (_, ids) = SpaceModels::networks(spaces::space("fbnet-cifar100").unwrap(), 2, 5).unwrap();
+        ids.iter().map(|m| space.network_at(&space.parse(&m.arch).unwrap(), m.resolution)).collect()
+    };
+    let (source, ids) = SpaceModels::networks(spaces::space("fbnet-cifar100").unwrap(), 2, 5).unwrap();
+    let job = Job { runtime: &rt, protocol: &p, models: &ids, source: &source, out_dir: &out };
+    let o = session::run(&job, &targets, &|_| {}).unwrap();
+    assert!(o.problems().is_none(), "{:?}", o.problems());
+    assert!(o.reports[0].phases.profile_us > 0.0, "the profiled runs are accounted for");
+    let recs = session::read_journal(&out).unwrap();
+    for (r, net) in recs.iter().zip(&nets) {
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let t = r.layer_times.as_ref().expect("per-layer times");
+        let timed: Vec<String> = net.layers.iter().filter(|l| l.is_timed()).map(|l| l.key()).collect();
+        assert_eq!(t.layers.iter().map(|l| l.key.clone()).collect::<Vec<_>>(), timed);
+        // tract's nodes all map to a layer but the input.
+        assert!(t.unattributed.iter().all(|n| n == "input"), "{:?}", t.unattributed);
+        assert!(t.unattributed_us <= 0.01 * t.profiled_us, "{t:?}");
+        // Convolutions take time; identity layers lower to nothing.
+        for (l, layer) in t.layers.iter().zip(net.layers.iter().filter(|l| l.is_timed())) {
+            match layer.op {
+                spaces::ir::Op::Identity => assert_eq!(l.op_us, 0.0, "{}", l.name),
+                _ => assert!(l.op_us > 0.0, "{}", l.name),
+            }
+        }
+    }
+    let script = r#"
+import sys, pandas as pd
+df = pd.read_parquet(sys.argv[1])
+N, L = df[df.kind == 'network'], df[df.kind == 'layer-in-network']
+assert len(N) == 2 and len(L) > 20, (len(N), len(L))
+for arch, g in L.groupby('arch'):
+    net = N[N.arch == arch].latency_ms.iloc[0]
+    assert abs(g.latency_ms.sum() - net) < 1e-9 * net, (g.latency_ms.sum(), net)
+    assert abs(g.share.sum() - 1) < 1e-9 and (g.layer_index.diff().dropna() > 0).all()
+assert L.samples_ms.map(len).eq(0).all() and L.std_ms.isna().all() and N.share.isna().all()
+print('ok')
+"#;
+    let o = std::process::Command::new(python()).args(["-c", script]).arg(out.join(DATASET_FILE)).output().unwrap();
+    assert!(o.status.success(), "pandas: {}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn hwnas_runner_times_layers_and_networks_into_parquet() {
     let dir = std::env::temp_dir().join(format!("hwnas-profile-local-{}-runner", std::process::id()));
@@ -42,7 +101,7 @@ fn litert_times_layers_and_networks_into_parquet() {
 fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, rt: &dyn Runtime) {
     let out = dir.join("out");
     let p = Protocol {
-        run: RunConfig { threads: 1, warmup: 1, runs: 5, affinity: None },
+        run: RunConfig::counts(1, 5),
         cooldown: Duration::ZERO,
         max_rounds: 2,
         // Debug builds on a shared CI machine are noisy; stability is not what this test checks.

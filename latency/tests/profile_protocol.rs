@@ -17,7 +17,7 @@ use std::time::Duration;
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, warmup: 1, runs: 6, affinity: None },
+        run: RunConfig::counts(1, 6),
         cooldown: Duration::from_millis(1),
         timeout: Duration::from_millis(500),
         max_rounds: 3,
@@ -215,7 +215,7 @@ fn tflite_benchmark_model_pinned_with_taskset() {
     std::fs::write(&bm, BENCHMARK_MODEL).unwrap();
     std::process::Command::new("chmod").arg("755").arg(&bm).status().unwrap();
     let rt = TfliteRuntime::new(&bm, vec!["--use_xnnpack=false".into()]).unwrap();
-    let p = Protocol { run: RunConfig { threads: 1, warmup: 2, runs: 4, affinity: Some("1".into()) }, ..protocol() };
+    let p = Protocol { run: RunConfig { affinity: Some("1".into()), ..RunConfig::counts(2, 4) }, ..protocol() };
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &dir.join("out") };
     let out = session::run(&job, &local(&dir), &|_| {}).unwrap();

@@ -1,7 +1,9 @@
 //! Measurement datasets: CSV or Parquet tables of whole-network rows
-//! (`arch`, `latency_ms`, optional `space`, `resolution`) and single-layer rows
-//! (`kind = layer`, `key`, `latency_ms`), as the profiler writes them and as the
-//! HW-NAS-Bench CSVs come (`arch` = dash-joined op names of `fbnet-cifar100`).
+//! (`arch`, `latency_ms`, optional `space`, `resolution`), single-layer rows
+//! (`kind = layer`, `key`, `latency_ms`) and layers timed inside networks
+//! (`kind = layer-in-network`, `key`, the network's `arch`, `latency_ms`: the layer's share of
+//! that network's time), as the profiler writes them and as the HW-NAS-Bench CSVs come
+//! (`arch` = dash-joined op names of `fbnet-cifar100`).
 //!
 //! An optional `precision` column (`fp32`, `fp16`, `int8`; missing or empty: `fp32`) says
 //! in which precision the model was deployed: a table measured in int8 does not price
@@ -31,15 +33,29 @@ pub struct NetworkRow {
     pub precision: Precision,
 }
 
-/// One measured single layer, by lookup-table key.
+/// One measured layer, by lookup-table key.
 #[derive(Clone, Debug)]
 pub struct LayerRow {
     pub key: String,
     pub latency_ms: f64,
     pub precision: Precision,
+    pub source: LayerSource,
 }
 
-#[derive(Default)]
+/// How a layer row was measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerSource {
+    /// The layer alone, as a model of its own (`kind = layer`).
+    Alone,
+    /// Inside a whole network (`kind = layer-in-network`): the network's `arch_id`
+    /// ([`NetworkRow::arch_id`]), so a fit uses only its training networks' layers.
+    InNetwork { arch_id: String },
+}
+
+/// The `kind` of a layer-in-network row.
+pub const LAYER_IN_NETWORK: &str = "layer-in-network";
+
+#[derive(Clone, Default)]
 pub struct Dataset {
     pub source: String,
     pub networks: Vec<NetworkRow>,
@@ -96,6 +112,16 @@ impl Dataset {
         } else {
             format!("dataset {}", self.source)
         }
+    }
+
+    /// The same dataset with only the layer rows `keep` selects (its network rows all kept).
+    pub fn with_layers(&self, keep: impl Fn(&LayerRow) -> bool) -> Dataset {
+        Dataset { layers: self.layers.iter().filter(|l| keep(l)).cloned().collect(), ..self.clone() }
+    }
+
+    /// Whether any layer row was timed inside a network.
+    pub fn has_layers_in_networks(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l.source, LayerSource::InNetwork { .. }))
     }
 
     /// Distinct (space, resolutions) of the network rows, for a lookup table's coverage.
@@ -178,7 +204,8 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let resolution = floats(df, "resolution")?;
     let precision_col = strings(df, "precision")?;
     let columns = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-    let is_layer = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref()) == Some("layer");
+    let kind_of = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref());
+    let is_layer = |i: usize| kind_of(i) == Some("layer");
     if arch.is_none() && (0..n).any(|i| !is_layer(i)) {
         bail!("no `arch` column for the network rows (columns: {})", columns());
     }
@@ -193,7 +220,10 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
             bail!("row {row}: `{target}` is {v}");
         }
         // A latency is a positive time; beyond 1,000 s per inference it is a unit or parse error.
-        if is_latency && !(v > 0.0 && v <= MAX_LATENCY_MS) {
+        // A layer inside a network may take none: identity layers lower to no op at all.
+        let in_network = kind_of(i) == Some(LAYER_IN_NETWORK);
+        let least_ok = if in_network { v >= 0.0 } else { v > 0.0 };
+        if is_latency && !(least_ok && v <= MAX_LATENCY_MS) {
             let shown = if v.abs() >= 1e9 { format!("{v:e}") } else { v.to_string() };
             bail!("row {row}: `{target}` is {shown}; a measured latency is positive and at most {MAX_LATENCY_MS} ms");
         }
@@ -207,7 +237,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
                 .as_ref()
                 .and_then(|k| k[i].clone())
                 .with_context(|| format!("row {row}: layer row without `key`"))?;
-            ds.layers.push(LayerRow { key: k, latency_ms: v, precision });
+            ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::Alone });
             continue;
         }
         let text = arch.as_ref().and_then(|a| a[i].clone()).with_context(|| format!("row {row}: no `arch`"))?;
@@ -230,8 +260,16 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
             Some(r) => bail!("row {row}: resolution {r} is not a positive integer"),
             None => space.resolution(&genome),
         };
-        let network = space.network_at(&genome, r);
         let arch_id = format!("{space_name}:{}", space.to_json(&genome));
+        if in_network {
+            let k = key
+                .as_ref()
+                .and_then(|k| k[i].clone())
+                .with_context(|| format!("row {row}: {LAYER_IN_NETWORK} row without `key`"))?;
+            ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::InNetwork { arch_id } });
+            continue;
+        }
+        let network = space.network_at(&genome, r);
         // One measurement per architecture and resolution (and device and precision): a repeat
         // would weigh that network twice in every fit and sit on both sides of a split.
         let dev = device.as_ref().and_then(|d| d[i].clone());

@@ -1,7 +1,7 @@
 //! Fitting any family from a dataset's training rows: the one entry point the CLI,
 //! the comparison and the benchmark share.
 
-use crate::dataset::{Dataset, NetworkRow};
+use crate::dataset::{Dataset, LayerRow, LayerSource, NetworkRow};
 use crate::flops::{FlopsPredictor, Variant};
 use crate::kernel::{self, KernelPredictor};
 use crate::latency_mlp::MlpPredictor;
@@ -54,35 +54,59 @@ pub struct TrainOptions {
 }
 
 /// A lookup table: from the dataset's single-layer rows when it has them (calibrated on
-/// the training networks if there are any), otherwise NNLS-fitted to the training networks.
+/// the training networks if there are any); else from its layers timed inside the training
+/// networks (OFA's way: each key's mean over the networks it occurs in, not calibrated: the
+/// rows already are shares of those networks' times); otherwise NNLS-fitted to the training
+/// networks.
 pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<LutPredictor> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
+    let alone: Vec<&LayerRow> = ds.layers.iter().filter(|l| l.source == LayerSource::Alone).collect();
     let mut p = if ds.layers.is_empty() {
         lut::fit_networks(ds.source.clone(), &nets, &y, ds.coverage(), opts.lut)?
-    } else {
-        let mut entries: Vec<lut::Entry> = Vec::new();
-        let mut seen = std::collections::BTreeMap::new();
-        // Repeated measurements of one key are averaged.
-        for l in &ds.layers {
-            let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
-            e.0 += l.latency_ms;
-            e.1 += 1;
-        }
-        for (key, (sum, n)) in seen {
-            entries.push(lut::Entry { key, ms: sum / n as f64, macs: None, memory_bytes: None });
-        }
-        let mut p = LutPredictor::from_entries(ds.source.clone(), entries, ds.coverage())?;
-        // Attach MACs/memory to entries whose layer the covered spaces know (for the fallback).
-        p.annotate_from_coverage()?;
+    } else if !alone.is_empty() {
+        let mut p = table_of(ds, &alone)?;
         if !nets.is_empty() {
             lut::calibrate(&mut p, &nets, &y)?;
         }
         p
+    } else {
+        let train_ids: std::collections::BTreeSet<&str> = train.iter().map(|r| r.arch_id.as_str()).collect();
+        let inside: Vec<&LayerRow> = ds
+            .layers
+            .iter()
+            .filter(|l| matches!(&l.source, LayerSource::InNetwork { arch_id } if train_ids.contains(arch_id.as_str())))
+            .collect();
+        if inside.is_empty() {
+            bail!(
+                "{}: none of the {} training networks has layer-in-network rows (profile them with                  `hwnas profile --networks N --per-layer`)",
+                ds.source,
+                train.len()
+            );
+        }
+        table_of(ds, &inside)?
     };
     if let Some(policy) = &opts.fallback {
         p.set_fallback(policy)?;
     }
+    Ok(p)
+}
+
+/// A table of each key's mean over `rows` (repeated measurements of one key are averaged).
+fn table_of(ds: &Dataset, rows: &[&LayerRow]) -> Result<LutPredictor> {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in rows {
+        let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
+        e.0 += l.latency_ms;
+        e.1 += 1;
+    }
+    let entries = seen
+        .into_iter()
+        .map(|(key, (sum, n))| lut::Entry { key, ms: sum / n as f64, macs: None, memory_bytes: None })
+        .collect();
+    let mut p = LutPredictor::from_entries(ds.source.clone(), entries, ds.coverage())?;
+    // Attach MACs/memory to entries whose layer the covered spaces know (for the fallback).
+    p.annotate_from_coverage()?;
     Ok(p)
 }
 
@@ -230,5 +254,69 @@ mod family_tests {
             assert_eq!(f.name().parse::<FitFamily>().unwrap(), f);
         }
         assert!("forest".parse::<FitFamily>().unwrap_err().to_string().contains("unknown predictor family `forest`"));
+    }
+}
+
+#[cfg(test)]
+mod in_network_tests {
+    use super::*;
+    use crate::dataset::{load, LayerSource};
+    use rand::SeedableRng;
+
+    /// Two fbnet-cifar100 networks (1.0 and 2.0 ms) with per-layer rows in proportion to each
+    /// layer's MACs (identity layers 0 ms), as `hwnas profile --networks 2 --per-layer` writes them.
+    fn csv() -> (std::path::PathBuf, Vec<spaces::ir::Network>) {
+        let space = spaces::space("fbnet-cifar100").unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut text = String::from("kind,key,space,arch,resolution,latency_ms\n");
+        let mut nets = Vec::new();
+        for total in [1.0, 2.0] {
+            let mut g = space.sample(&mut rng);
+            space.canonicalize(&mut g);
+            let arch = space.to_json(&g).to_string().replace('"', "\"\"");
+            let net = space.network_at(&g, 32);
+            text += &format!("network,,fbnet-cifar100,\"{arch}\",32,{total}\n");
+            let macs: f64 = net.layers.iter().filter(|l| l.is_timed()).map(|l| l.macs() as f64).sum();
+            for l in net.layers.iter().filter(|l| l.is_timed()) {
+                let ms = total * l.macs() as f64 / macs;
+                text += &format!("layer-in-network,{},fbnet-cifar100,\"{arch}\",32,{ms}\n", l.key());
+            }
+            nets.push(net);
+        }
+        let path = std::env::temp_dir().join(format!("hwnas-in-network-{}.csv", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        (path, nets)
+    }
+
+    #[test]
+    fn a_table_of_layers_inside_networks_uses_the_training_networks_only() {
+        let (path, nets) = csv();
+        let ds = load(&path, None, "latency_ms").unwrap();
+        assert_eq!(ds.networks.len(), 2);
+        assert!(ds.has_layers_in_networks());
+        assert!(ds.layers.iter().all(|l| matches!(l.source, LayerSource::InNetwork { .. })));
+        assert!(ds.layers.iter().any(|l| l.latency_ms == 0.0), "identity layers take no time inside a network");
+        let opts = TrainOptions { fallback: Some("cost-model".into()), ..Default::default() };
+        // Trained on the first network: its own rows sum back to its latency; the second
+        // network's rows are not in the table.
+        let first = fit_lut(&ds, &[&ds.networks[0]], &opts).unwrap();
+        assert!((first.predict_ms(&nets[0]).unwrap() - 1.0).abs() < 1e-9);
+        let keys0: std::collections::BTreeSet<String> = nets[0].layers.iter().map(|l| l.key()).collect();
+        assert!(first.entries().iter().all(|e| keys0.contains(&e.key)));
+        // On both: a key the two share is their mean.
+        let both = fit_lut(&ds, &[&ds.networks[0], &ds.networks[1]], &opts).unwrap();
+        let shared = nets[0].layers.iter().find(|l| nets[1].layers.iter().any(|m| m.key() == l.key())).unwrap();
+        let rows: Vec<f64> = ds.layers.iter().filter(|r| r.key == shared.key()).map(|r| r.latency_ms).collect();
+        let entry = both.entries().iter().find(|e| e.key == shared.key()).unwrap().ms;
+        assert!((entry - rows.iter().sum::<f64>() / rows.len() as f64).abs() < 1e-12);
+        // A table needs rows of its training networks.
+        let none = Dataset { networks: vec![], ..ds.with_layers(|_| true) };
+        let other = crate::dataset::NetworkRow { arch_id: "fbnet-cifar100:{}".into(), ..ds.networks[0].clone() };
+        let e = fit_lut(&none, &[&other], &opts).err().unwrap().to_string();
+        assert!(e.contains("none of the 1 training networks has layer-in-network rows"), "{e}");
+        // Negative times are still refused.
+        let bad = std::fs::read_to_string(&path).unwrap().replacen(",0\n", ",-1\n", 1);
+        std::fs::write(&path, bad).unwrap();
+        assert!(load(&path, None, "latency_ms").is_err());
     }
 }

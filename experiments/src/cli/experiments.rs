@@ -19,7 +19,7 @@ pub enum Command {
     /// The experiments, what each reproduces and what it needs.
     List,
     /// Run one experiment: prints its table and writes table.md and plots into --out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// predictor-study: also study a dataset profiled by hwnas (`hwnas profile … --out DIR` → DIR/latency.parquet).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// predictor-study: a single-layer table of the same device as --data (`hwnas profile --table …
+    /// --out DIR` → DIR/latency.parquet), compared with the table of layers timed inside --data's networks.
+    #[arg(long, requires = "data")]
+    layer_table: Option<PathBuf>,
     /// predictor-study: training-set sizes in architectures, comma-separated [default: 10,20,50,100,200,1000].
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<usize>>,
@@ -63,6 +67,7 @@ pub struct Setup {
     pub generations: Option<usize>,
     pub seed: u64,
     pub data: Option<PathBuf>,
+    pub layer_table: Option<PathBuf>,
     pub sizes: Option<Vec<usize>>,
     pub seeds: Option<u64>,
     pub families: Option<Vec<String>>,
@@ -113,6 +118,7 @@ pub fn run(c: Command) -> Result<()> {
             Ok(())
         }
         Command::Run(a) => {
+            let a = *a;
             let Some((name, _, runner)) = EXPERIMENTS.iter().find(|(n, _, _)| *n == a.name) else {
                 let known: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
                 bail!("unknown experiment `{}` (known: {})", a.name, known.join(", "));
@@ -133,6 +139,7 @@ pub fn run(c: Command) -> Result<()> {
                 generations: a.generations,
                 seed: a.seed,
                 data: a.data,
+                layer_table: a.layer_table,
                 sizes: a.sizes,
                 seeds: a.seeds,
                 families: a.families,

@@ -49,13 +49,22 @@ pub struct MeasureArgs {
     /// Hex CPU mask for taskset, e.g. 70 = CPUs 4-6 (the Cortex-A76 cores of a Snapdragon 855).
     #[arg(long)]
     affinity: Option<String>,
-    /// Untimed runs before the timed ones, in every round.
+    /// Untimed runs before the timed ones (at least)…
     #[arg(long, default_value_t = ProtocolSpec::default().warmup)]
     warmup: u32,
-    /// Timed runs per round.
+    /// …and, after the device was idle (a batch's first model, after a cool-down), at least this long.
+    #[arg(long, default_value_t = ProtocolSpec::default().warmup_ms)]
+    warmup_ms: u64,
+    /// Samples per round (at least)…
     #[arg(long, default_value_t = ProtocolSpec::default().runs, value_parser = at_least_1::<u32>)]
     runs: u32,
-    /// Pause between models.
+    /// …whose timed runs last at least this long (ms; benchmark_model's --min_secs)…
+    #[arg(long, default_value_t = ProtocolSpec::default().min_time_ms)]
+    min_time_ms: u64,
+    /// …and at least this many times what loading the model cost (hwnas-runner only; 0: off).
+    #[arg(long, default_value_t = ProtocolSpec::default().setup_ratio)]
+    setup_ratio: u64,
+    /// A fixed pause between models (ms); the cool-down is otherwise triggered by the readings.
     #[arg(long, default_value_t = ProtocolSpec::default().cooldown_ms)]
     cooldown_ms: u64,
     /// Kill a runtime invocation after this long.
@@ -76,6 +85,10 @@ pub struct MeasureArgs {
     /// Wait before each model until the hottest thermal zone is at most this (°C).
     #[arg(long, value_parser = finite)]
     max_temp_c: Option<f64>,
+    /// Wait before each model while the hottest thermal zone is more than this above its first
+    /// reading in the run (°C; where readable), or `off`.
+    #[arg(long, default_value_t = Rise(ProtocolSpec::default().max_temp_rise_c), value_parser = rise)]
+    max_temp_rise_c: Rise,
     /// Give up waiting for frequency/temperature after this long and flag the record.
     #[arg(long, default_value_t = ProtocolSpec::default().settle_s)]
     settle_s: u64,
@@ -94,6 +107,26 @@ fn finite(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(format!("`{s}` is not a finite number")),
+    }
+}
+
+/// `--max-temp-rise-c`: degrees above 0, or `off`.
+#[derive(Clone, Copy, Debug)]
+struct Rise(Option<f64>);
+
+fn rise(s: &str) -> Result<Rise, String> {
+    match s.trim() {
+        "off" => Ok(Rise(None)),
+        v => positive(v).map(|v| Rise(Some(v))),
+    }
+}
+
+impl std::fmt::Display for Rise {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => write!(f, "off"),
+        }
     }
 }
 
@@ -119,7 +152,11 @@ impl MeasureArgs {
             threads: self.threads,
             affinity: self.affinity.clone(),
             warmup: self.warmup,
+            warmup_ms: self.warmup_ms,
             runs: self.runs,
+            min_time_ms: self.min_time_ms,
+            setup_ratio: self.setup_ratio,
+            layer_profile_runs: 0,
             cooldown_ms: self.cooldown_ms,
             timeout_s: self.timeout_s,
             max_cv: self.max_cv,
@@ -127,6 +164,7 @@ impl MeasureArgs {
             max_rounds: self.max_rounds,
             expect_freq_khz: self.expect_freq_khz,
             max_temp_c: self.max_temp_c,
+            max_temp_rise_c: self.max_temp_rise_c.0,
             settle_s: self.settle_s,
         }
     }

@@ -28,6 +28,10 @@ pub struct Args {
     /// Time N sampled member networks.
     #[arg(long)]
     networks: Option<usize>,
+    /// With --networks: also time each layer inside each network (the runtime's per-op
+    /// profile mapped to the IR layers): `layer-in-network` rows, for an OFA-style table.
+    #[arg(long)]
+    per_layer: bool,
     /// Profile only the first N models (a quick trial of a table or sample).
     #[arg(long)]
     limit: Option<usize>,
@@ -80,7 +84,14 @@ pub fn run(a: Args) -> Result<()> {
     let Some(space) = a.space.as_deref().filter(|_| !a.devices.is_empty()) else {
         return repair_only(&a.out);
     };
-    let protocol = a.measure.protocol().protocol().map_err(|e| anyhow!(e))?;
+    let mut spec = a.measure.protocol();
+    if a.per_layer && a.networks.is_none() {
+        bail!("--per-layer times layers inside networks: it needs --networks N (a --table times each layer alone)");
+    }
+    if a.per_layer {
+        spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
+    }
+    let protocol = spec.protocol().map_err(|e| anyhow!(e))?;
     let space = spaces::space(space)?;
     let (source, models) = match a.networks {
         Some(n) => SpaceModels::networks(space, n, a.seed),
@@ -135,9 +146,9 @@ pub fn run(a: Args) -> Result<()> {
     let outcome = session::run_with(&job, &targets, &opts, &on_event).map_err(|e| anyhow!(e))?;
     bar.finish_and_clear();
     for r in &outcome.reports {
-        let overhead = if r.wall_us > 0.0 { 100.0 * (1.0 - r.timed_us / r.wall_us) } else { 0.0 };
+        let overhead = r.overhead().map_or("0.0 % outside timed runs".into(), |o| o.to_string());
         println!(
-            "{}: measured {}, already done {}, failed {}, flagged {}; {:.1} s, {overhead:.1} % outside timed runs",
+            "{}: measured {}, already done {}, failed {}, flagged {}; {:.1} s, {overhead}",
             r.device,
             r.measured,
             r.skipped,

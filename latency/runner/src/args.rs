@@ -1,17 +1,25 @@
-//! `hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]`.
+//! `hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T] [--warmup-ms MS]
+//! [--min-time-ms MS] [--setup-ratio K] [--layer-profile-runs N]`.
 
 use std::path::PathBuf;
 
-pub const USAGE: &str =
-    "usage: hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T] | --batch MANIFEST | --capabilities";
+pub const USAGE: &str = "usage: hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T] [--warmup-ms MS] \
+     [--min-time-ms MS] [--setup-ratio K] [--layer-profile-runs N] | --batch MANIFEST | --capabilities";
 
-/// One timing job: untimed `warmup` runs, then `runs` timed ones on `threads` threads.
+/// One timing job: a warm-up of at least `warmup` runs and `warmup_ms`, then timed runs on
+/// `threads` threads: at least `runs` samples lasting at least `min_time_ms` and
+/// `setup_ratio` times the model's setup (see [`crate::timing`]). With
+/// `layer_profile_runs` > 0, that many further runs time every node of the plan.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Args {
     pub model: PathBuf,
     pub warmup: usize,
     pub runs: usize,
     pub threads: usize,
+    pub warmup_ms: u64,
+    pub min_time_ms: u64,
+    pub setup_ratio: u64,
+    pub layer_profile_runs: usize,
 }
 
 impl Args {
@@ -26,13 +34,23 @@ impl Args {
             self.runs.to_string(),
             "--threads".into(),
             self.threads.to_string(),
+            "--warmup-ms".into(),
+            self.warmup_ms.to_string(),
+            "--min-time-ms".into(),
+            self.min_time_ms.to_string(),
+            "--setup-ratio".into(),
+            self.setup_ratio.to_string(),
+            "--layer-profile-runs".into(),
+            self.layer_profile_runs.to_string(),
         ]
     }
 
-    /// Reads the flags (program name excluded); `--threads` defaults to 1. The error names
-    /// the offending flag; `-h`/`--help` answers with [`USAGE`].
+    /// Reads the flags (program name excluded); `--threads` defaults to 1, the time floors,
+    /// the setup ratio and the layer profile to 0 (counts alone, as before they existed). The
+    /// error names the offending flag; `-h`/`--help` answers with [`USAGE`].
     pub fn parse(argv: &[String]) -> Result<Args, String> {
         let (mut model, mut warmup, mut runs, mut threads) = (None, None, None, 1);
+        let (mut warmup_ms, mut min_time_ms, mut setup_ratio, mut layer_profile_runs) = (0, 0, 0, 0);
         let mut it = argv.iter();
         while let Some(flag) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -42,6 +60,10 @@ impl Args {
                 "--warmup" => warmup = Some(count(value()?)?),
                 "--runs" => runs = Some(count(value()?)?),
                 "--threads" => threads = count(value()?)?,
+                "--warmup-ms" => warmup_ms = count(value()?)? as u64,
+                "--min-time-ms" => min_time_ms = count(value()?)? as u64,
+                "--setup-ratio" => setup_ratio = count(value()?)? as u64,
+                "--layer-profile-runs" => layer_profile_runs = count(value()?)?,
                 "-h" | "--help" => return Err(USAGE.into()),
                 other => return Err(format!("unknown argument `{other}`")),
             }
@@ -52,6 +74,10 @@ impl Args {
             warmup: warmup.ok_or_else(|| need("--warmup"))?,
             runs: runs.ok_or_else(|| need("--runs"))?,
             threads,
+            warmup_ms,
+            min_time_ms,
+            setup_ratio,
+            layer_profile_runs,
         };
         if args.runs == 0 {
             return Err("--runs must be at least 1".into());
@@ -60,6 +86,20 @@ impl Args {
             return Err("--threads must be at least 1".into());
         }
         Ok(args)
+    }
+
+    /// How the model is timed (one round: the stop rule is the caller's).
+    pub fn plan(&self) -> crate::timing::Plan {
+        crate::timing::Plan {
+            warmup: self.warmup,
+            warmup_ms: self.warmup_ms,
+            runs: self.runs,
+            min_time_ms: self.min_time_ms,
+            setup_ratio: self.setup_ratio,
+            max_rounds: 1,
+            cv_bound: f64::INFINITY,
+            min_samples: 1,
+        }
     }
 }
 
@@ -73,14 +113,33 @@ mod tests {
 
     #[test]
     fn what_hwnas_writes_the_binary_reads() {
-        let a = Args { model: "/data/local/tmp/m 1.tflite".into(), warmup: 0, runs: 7, threads: 4 };
+        let a = Args {
+            model: "/data/local/tmp/m 1.tflite".into(),
+            warmup: 0,
+            runs: 7,
+            threads: 4,
+            warmup_ms: 3,
+            min_time_ms: 40,
+            setup_ratio: 12,
+            layer_profile_runs: 5,
+        };
         assert_eq!(Args::parse(&a.to_argv()), Ok(a));
     }
 
     #[test]
     fn threads_default_to_one() {
         let a = Args::parse(&argv("--runs 3 --model m.tflite --warmup 2")).unwrap();
-        assert_eq!(a, Args { model: "m.tflite".into(), warmup: 2, runs: 3, threads: 1 });
+        let counts = Args {
+            model: "m.tflite".into(),
+            warmup: 2,
+            runs: 3,
+            threads: 1,
+            warmup_ms: 0,
+            min_time_ms: 0,
+            setup_ratio: 0,
+            layer_profile_runs: 0,
+        };
+        assert_eq!(a, counts);
     }
 
     #[test]
@@ -95,6 +154,7 @@ mod tests {
             ("--model m --warmup 1 --runs 1 --threads 0", "--threads must be at least 1"),
             ("--model m --warmup 1 --runs 1 --threads", "--threads needs a value"),
             ("--model m --warmup 1 --runs 1 --fast", "unknown argument `--fast`"),
+            ("--model m --warmup 1 --runs 1 --min-time-ms 0.5", "--min-time-ms needs a whole number, got `0.5`"),
             ("--help", USAGE),
         ] {
             assert_eq!(Args::parse(&argv(line)).unwrap_err(), want, "{line}");

@@ -6,17 +6,25 @@
 //!   `"rounds"`;
 //! - failed: `{"index":I,"model":…,"error":…}`; the batch goes on with the next model.
 //!
-//! The manifest holds one JSON [`Entry`] per line. Each model is loaded and warmed up once,
-//! then timed in rounds of `runs` until the kept samples are stable by the host's rule
-//! ([`crate::stats`]: CV ≤ `cv_bound` with ≥ `min_samples` kept) or `max_rounds` is reached.
+//! The manifest holds one JSON [`Entry`] per line. Before each model the runner reads the
+//! device (frequencies, temperature) and, while the reading is outside the entry's
+//! [`Window`], waits up to `settle_ms` (the cool-down). Each model is then loaded and warmed
+//! up once, and timed in rounds (each at least `runs` samples, `min_time_ms` and
+//! `setup_ratio` × its setup: [`crate::timing`]) until the kept samples are stable by the
+//! host's rule ([`crate::stats`]: CV ≤ `cv_bound` with ≥ `min_samples` kept) or `max_rounds`
+//! is reached. With `layer_profile_runs` > 0, that many more runs time each node of the
+//! plan (`layer_profile` in the line; not part of the samples).
 //! `hwnas-runner --capabilities` prints [`CAPABILITIES`], so hwnas can tell a runner that
 //! takes batches from an older one (or a stand-in) that does not.
 
+use crate::window::Window;
 use serde::{Deserialize, Serialize};
 
 pub const CAPABILITIES_FLAG: &str = "--capabilities";
 /// What `--capabilities` prints (one line).
-pub const CAPABILITIES: &str = "hwnas-runner batch=1";
+/// `batch=2`: time floors, the setup ratio, the device window and layer profiles in the
+/// manifest (a `batch=1` runner would refuse those fields).
+pub const CAPABILITIES: &str = "hwnas-runner batch=2";
 
 /// One model of a batch and how to time it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,19 +39,47 @@ pub struct Entry {
     pub max_rounds: u32,
     pub cv_bound: f64,
     pub min_samples: usize,
-    /// Pause before this model when it is not the batch's first (the protocol's cool-down).
+    /// A fixed pause before this model when it is not the batch's first.
     #[serde(default)]
     pub cooldown_ms: u64,
+    /// Warm-up lasts at least this long too (ms).
+    #[serde(default)]
+    pub warmup_ms: u64,
+    /// A round's timed runs last at least this long (ms)…
+    #[serde(default)]
+    pub min_time_ms: u64,
+    /// …and at least this many times the model's setup (load, optimise, warm-up).
+    #[serde(default)]
+    pub setup_ratio: u64,
+    /// Runs that time each node after the timed ones (0: none).
+    #[serde(default)]
+    pub layer_profile_runs: usize,
+    /// The device state the model must start in (nothing checked when open)…
+    #[serde(default, skip_serializing_if = "Window::is_open")]
+    pub window: Window,
+    /// …waited for up to this long (ms) before timing anyway (the host flags the record).
+    #[serde(default)]
+    pub settle_ms: u64,
 }
 
 impl Entry {
-    /// Whether `samples` (every timed run so far, after `rounds` rounds) are enough.
-    pub fn done(&self, samples: &[f64], rounds: u32) -> bool {
-        if rounds >= self.max_rounds {
-            return true;
+    /// How the model is timed.
+    pub fn plan(&self) -> crate::timing::Plan {
+        crate::timing::Plan {
+            warmup: self.warmup,
+            warmup_ms: self.warmup_ms,
+            runs: self.runs,
+            min_time_ms: self.min_time_ms,
+            setup_ratio: self.setup_ratio,
+            max_rounds: self.max_rounds,
+            cv_bound: self.cv_bound,
+            min_samples: self.min_samples,
         }
-        let s = crate::stats::summarize(samples, &crate::stats::keep_mask(samples));
-        s.is_some_and(|s| s.n_kept >= self.min_samples && s.cv <= self.cv_bound)
+    }
+
+    /// Whether `samples` (every sample so far, after `rounds` rounds) are enough.
+    pub fn done(&self, samples: &[f64], rounds: u32) -> bool {
+        self.plan().done(samples, rounds)
     }
 }
 
@@ -127,6 +163,12 @@ mod tests {
             cv_bound: 0.05,
             min_samples: 3,
             cooldown_ms: 0,
+            warmup_ms: 2,
+            min_time_ms: 10,
+            setup_ratio: 12,
+            layer_profile_runs: 0,
+            window: Window::default(),
+            settle_ms: 0,
         }
     }
 
@@ -140,11 +182,17 @@ mod tests {
         assert!(read_manifest("\n").unwrap_err().contains("no model"));
         let zero = Entry { runs: 0, ..entry("m") };
         assert!(read_manifest(&write_manifest(&[zero])).unwrap_err().contains("at least 1"));
+        // A manifest of a batch=1 host (no time floors, no window) still reads, as counts alone.
+        let old = r#"{"model":"m","warmup":1,"runs":3,"threads":1,"max_rounds":4,"cv_bound":0.05,"min_samples":3}"#;
+        let e = &read_manifest(old).unwrap()[0];
+        assert_eq!((e.min_time_ms, e.setup_ratio, e.window.is_open()), (0, 0, true));
+        let hot = Entry { window: Window { max_temp_c: Some(40.0), ..Default::default() }, ..entry("m") };
+        assert_eq!(read_manifest(&write_manifest(std::slice::from_ref(&hot))).unwrap(), vec![hot]);
     }
 
     #[test]
     fn what_the_batch_prints_hwnas_reads() {
-        let args = Args { model: "/m.tflite".into(), warmup: 1, runs: 3, threads: 1 };
+        let args = Args::parse(&["--model", "/m.tflite", "--warmup", "1", "--runs", "3"].map(String::from)).unwrap();
         let line = done_line(4, &Report::new(&args, 10.0, vec![1.0, 2.0, 3.0]), 2);
         let (i, o) = read_line(&line).unwrap().unwrap();
         let Outcome::Done(r) = o else { panic!("{o:?}") };

@@ -3,7 +3,8 @@
 //! -p hwnas-runner` with the NDK's clang as linker and C compiler (tract-linalg assembles
 //! its NEON kernels with it).
 //!
-//!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T]
+//!     hwnas-runner --model FILE.tflite --warmup N --runs N [--threads T] [--warmup-ms MS]
+//!         [--min-time-ms MS] [--setup-ratio K] [--layer-profile-runs N]
 //!     hwnas-runner --batch MANIFEST
 //!
 //! Prints one JSON line (see `hwnas_runner::output`); on a bad argument or file it prints
@@ -14,7 +15,9 @@
 
 use hwnas_runner::args::{Args, USAGE};
 use hwnas_runner::batch::{done_line, failed_line, read_manifest, CAPABILITIES, CAPABILITIES_FLAG};
-use hwnas_runner::output::Report;
+use hwnas_runner::output::{LayerProfile, Report};
+use hwnas_runner::timing::{self, Plan};
+use hwnas_runner::window::{Reading, Window};
 use std::io::Write;
 use std::time::Instant;
 use tract_linalg::multithread::{set_default_executor, Executor};
@@ -36,12 +39,12 @@ fn run(args: &Args) -> TractResult<Report> {
     if args.threads > 1 {
         set_default_executor(Executor::multithread(args.threads));
     }
-    time(args, 1, |_, _| true).map(|(r, _)| r)
+    time(args, &args.plan()).map(|(r, _)| r)
 }
 
-/// Loads `args.model`, warms it up once, then times rounds of `args.runs` until `enough`
-/// (given every sample so far and the rounds done) says stop.
-fn time(args: &Args, max_rounds: u32, enough: impl Fn(&[f64], u32) -> bool) -> TractResult<(Report, u32)> {
+/// Loads `args.model`, then warms it up and times it as `plan` says (see
+/// `hwnas_runner::timing`); with `args.layer_profile_runs`, profiles its nodes after.
+fn time(args: &Args, plan: &Plan) -> TractResult<(Report, u32)> {
     let start = Instant::now();
     let model = tract_tflite::tflite()
         .model_for_path(&args.model)
@@ -51,35 +54,50 @@ fn time(args: &Args, max_rounds: u32, enough: impl Fn(&[f64], u32) -> bool) -> T
     let input: TValue = input_for(model.model().input_fact(0)?)?.into();
     let mut state = model.spawn()?;
     let init_us = start.elapsed().as_secs_f64() * 1e6;
-    for _ in 0..args.warmup {
-        state.run(tvec!(input.clone()))?;
+    let clock = Instant::now();
+    let timed = timing::time(
+        plan,
+        init_us,
+        || clock.elapsed().as_secs_f64() * 1e6,
+        || state.run(tvec!(input.clone())).map(drop),
+    )?;
+    let rounds = timed.rounds;
+    let mut report = Report::timed(args, init_us, timed);
+    if args.layer_profile_runs > 0 {
+        report.layer_profile = Some(layer_profile(&mut state, &input, args.layer_profile_runs)?);
     }
-    let mut samples_us = Vec::with_capacity(args.runs);
-    let mut rounds = 0;
-    while rounds < max_rounds.max(1) {
-        for _ in 0..args.runs {
+    Ok((report, rounds))
+}
+
+/// Runs the plan `runs` times node by node (tract's own evaluation, each call timed): the
+/// mean time of every node per run, in execution order.
+fn layer_profile(state: &mut TypedSimpleState, input: &TValue, runs: usize) -> TractResult<LayerProfile> {
+    let mut us = vec![0.0f64; state.model().nodes().len()];
+    let start = Instant::now();
+    for _ in 0..runs {
+        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
             let t = Instant::now();
-            let out = state.run(tvec!(input.clone()))?;
-            samples_us.push(t.elapsed().as_secs_f64() * 1e6);
-            drop(out);
-        }
-        rounds += 1;
-        if enough(&samples_us, rounds) {
-            break;
-        }
+            let out = tract_core::plan::eval(ctx, op_state, node, inputs);
+            us[node.id] += t.elapsed().as_secs_f64() * 1e6;
+            out
+        })?;
     }
-    Ok((Report::new(args, init_us, samples_us), rounds))
+    let total_us = start.elapsed().as_secs_f64() * 1e6;
+    let model = state.model();
+    let nodes = model.eval_order()?.into_iter().map(|id| (model.node(id).name.clone(), us[id] / runs as f64)).collect();
+    Ok(LayerProfile { runs, total_us, nodes })
 }
 
 /// The device state just before a model, as the host's check reads it: each core's current
 /// frequency (kHz) and the hottest thermal zone (°C), where readable.
-fn reading() -> serde_json::Map<String, serde_json::Value> {
+fn reading() -> Reading {
     let read = |p: String| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<f64>().ok());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = (0..cores).filter(|c| std::path::Path::new(&format!("/sys/devices/system/cpu/cpu{c}")).exists());
-    let freqs: Vec<Option<f64>> =
-        cpus.map(|c| read(format!("/sys/devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq"))).collect();
-    let temp = std::fs::read_dir("/sys/class/thermal")
+    let cur_freq_khz = cpus
+        .map(|c| read(format!("/sys/devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq")).map(|f| f as u64))
+        .collect();
+    let temperature_c = std::fs::read_dir("/sys/class/thermal")
         .into_iter()
         .flatten()
         .flatten()
@@ -87,13 +105,29 @@ fn reading() -> serde_json::Map<String, serde_json::Value> {
         .filter_map(|e| read(e.path().join("temp").display().to_string()))
         .map(|milli| milli / 1000.0)
         .reduce(f64::max);
+    Reading { cur_freq_khz, temperature_c }
+}
+
+/// How often a model waiting for its window reads the device again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The cool-down before a model ([`hwnas_runner::window::wait_for`] on sysfs): the reading
+/// the model starts with and how long it waited (µs).
+fn cool_down(window: &Window, settle_ms: u64) -> (Reading, f64) {
+    let limit = std::time::Duration::from_millis(settle_ms);
+    let (r, waited) = hwnas_runner::window::wait_for(window, limit, POLL, reading, std::thread::sleep);
+    (r, waited.as_secs_f64() * 1e6)
+}
+
+fn reading_fields(r: &Reading, waited_us: f64) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
-    if freqs.iter().any(Option::is_some) {
-        m.insert("cur_freq_khz".into(), freqs.into_iter().map(|f| f.map(|f| f as u64)).collect::<Vec<_>>().into());
+    if r.cur_freq_khz.iter().any(Option::is_some) {
+        m.insert("cur_freq_khz".into(), r.cur_freq_khz.clone().into());
     }
-    if let Some(t) = temp {
+    if let Some(t) = r.temperature_c {
         m.insert("temperature_c".into(), t.into());
     }
+    m.insert("cooldown_us".into(), waited_us.into());
     m
 }
 
@@ -109,15 +143,33 @@ fn batch(path: &str) -> Result<(), String> {
     for (i, e) in entries.iter().enumerate() {
         // A relative model path is relative to the manifest's directory.
         let model = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new(".")).join(&e.model);
-        let args = Args { model, warmup: e.warmup, runs: e.runs, threads: e.threads };
-        if i > 0 && e.cooldown_ms > 0 {
+        let args = Args {
+            model,
+            warmup: e.warmup,
+            runs: e.runs,
+            threads: e.threads,
+            warmup_ms: e.warmup_ms,
+            min_time_ms: e.min_time_ms,
+            setup_ratio: e.setup_ratio,
+            layer_profile_runs: e.layer_profile_runs,
+        };
+        let paused = i > 0 && e.cooldown_ms > 0;
+        if paused {
             std::thread::sleep(std::time::Duration::from_millis(e.cooldown_ms));
         }
-        let reading = reading();
+        let (r, waited_us) = cool_down(&e.window, e.settle_ms);
+        let fixed_us = if paused { e.cooldown_ms as f64 * 1e3 } else { 0.0 };
+        let reading = reading_fields(&r, fixed_us + waited_us);
+        // The warm-up by time follows idle time only (the batch's start, a cool-down): between
+        // back-to-back models the core is already busy and warm, and a count suffices.
+        let idle = i == 0 || paused || waited_us > 0.0;
+        let plan = Plan { warmup_ms: if idle { e.warmup_ms } else { 0 }, ..e.plan() };
         let line = if e.threads != threads {
             failed_line(i, &e.model, &format!("threads {} in a batch started with {threads}", e.threads))
         } else {
-            match time(&args, e.max_rounds, |s, r| e.done(s, r)) {
+            // A model that makes tract panic fails alone; the batch goes on.
+            let timed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| time(&args, &plan)));
+            match timed.unwrap_or_else(|p| Err(format_err!("tract panicked: {}", panic_text(&p)))) {
                 Ok((report, rounds)) => {
                     let mut v: serde_json::Value = serde_json::from_str(&done_line(i, &report, rounds)).expect("JSON");
                     v.as_object_mut().expect("an object").extend(reading);
@@ -129,6 +181,10 @@ fn batch(path: &str) -> Result<(), String> {
         writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("cannot write the output: {e}"))?;
     }
     Ok(())
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
 
 /// The outermost context and the root cause; the links between them in tract's

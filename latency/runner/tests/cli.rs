@@ -52,6 +52,12 @@ fn a_batch_answers_every_model_with_one_line_and_goes_on_after_a_failure() {
         cv_bound: 0.05,
         min_samples: 3,
         cooldown_ms: 0,
+        warmup_ms: 0,
+        min_time_ms: 0,
+        setup_ratio: 0,
+        layer_profile_runs: 0,
+        window: Default::default(),
+        settle_ms: 0,
     };
     let models = [garbage.display().to_string(), dir.join("missing.tflite").display().to_string()];
     let entries: Vec<Entry> = models.iter().chain(&models).map(|m| entry(m)).collect();

@@ -88,6 +88,8 @@ pub enum Step {
 pub struct Node {
     /// Unique, readable name, derived from the IR layer name.
     pub name: String,
+    /// The IR layer (index into the network's layers) this step computes part of.
+    pub layer: usize,
     pub step: Step,
     pub inputs: Vec<Value>,
     pub dims: Dims,
@@ -113,10 +115,15 @@ impl Graph {
     /// Lowers `net` with `weights`, which must match it exactly.
     pub fn lower(net: &Network, weights: &Weights) -> Result<Graph, ModelFileError> {
         weights.check(net)?;
-        let mut g =
-            Lowering { graph: Graph { input: net.input, nodes: Vec::new(), output: 0 }, weights, eps: net.bn_eps };
+        let mut g = Lowering {
+            graph: Graph { input: net.input, nodes: Vec::new(), output: 0 },
+            weights,
+            eps: net.bn_eps,
+            layer: 0,
+        };
         let mut x = 0;
-        for layer in &net.layers {
+        for (i, layer) in net.layers.iter().enumerate() {
+            g.layer = i;
             if layer.input != g.map(x) {
                 return Err(ModelFileError::Network(format!(
                     "layer {} expects input {} but receives {:?}",
@@ -136,11 +143,13 @@ struct Lowering<'a> {
     graph: Graph,
     weights: &'a Weights,
     eps: f64,
+    /// The layer being lowered.
+    layer: usize,
 }
 
 impl Lowering<'_> {
     fn push(&mut self, name: String, step: Step, inputs: Vec<Value>, dims: Dims) -> Value {
-        self.graph.nodes.push(Node { name, step, inputs, dims });
+        self.graph.nodes.push(Node { name, layer: self.layer, step, inputs, dims });
         self.graph.nodes.len()
     }
 

@@ -43,6 +43,28 @@ pub fn network_model(net: &Network, weights: &Weights) -> Result<Vec<u8>, ModelF
     write(&Graph::lower(net, weights)?, LOGITS, "hwnas network")
 }
 
+/// Which IR layer each tensor of a written model belongs to: `(tensor name, index into the
+/// network's layers)` for every tensor an op of that layer produces or reads as a constant.
+/// A runtime's per-op profile names ops by their output tensor (benchmark_model's `[name]:i`,
+/// tract's node names), so this is how op times are attributed to layers. The input tensor
+/// belongs to no layer.
+pub type TensorLayers = Vec<(String, usize)>;
+
+/// [`network_model_as`] and the layer of each of its tensors.
+pub fn network_model_mapped(
+    net: &Network,
+    weights: &Weights,
+    q: &Quantization,
+) -> Result<(Vec<u8>, TensorLayers), ModelFileError> {
+    let graph = Graph::lower(net, weights)?;
+    let (bytes, owners) = match q.precision {
+        Precision::Fp32 => emit(&graph, LOGITS, "hwnas network", Mode::Fp32)?,
+        _ => emit_as(&graph, LOGITS, "hwnas network", q)?,
+    };
+    let layers = owners.into_iter().filter_map(|(name, node)| Some((name, graph.nodes[node?].layer))).collect();
+    Ok((bytes, layers))
+}
+
 /// A model of `layer` alone on its input shape, with random weights drawn from
 /// `seed`: the unit a latency lookup table times. Output `output`.
 ///
@@ -90,8 +112,12 @@ pub fn write_as(
     description: &str,
     q: &Quantization,
 ) -> Result<Vec<u8>, ModelFileError> {
+    emit_as(graph, output_name, description, q).map(|(bytes, _)| bytes)
+}
+
+fn emit_as(graph: &Graph, output_name: &str, description: &str, q: &Quantization) -> Result<Emitted, ModelFileError> {
     match q.precision {
-        Precision::Fp32 => write(graph, output_name, description),
+        Precision::Fp32 => emit(graph, output_name, description, Mode::Fp32),
         Precision::Fp16 => emit(graph, output_name, description, Mode::Fp16),
         Precision::Int8 => {
             let ranges = calibrate::ranges(graph, &calibrate::inputs(graph, &q.calibration)?);
@@ -99,6 +125,9 @@ pub fn write_as(
         }
     }
 }
+
+/// A written model and, for each tensor, its name and the graph node that created it.
+type Emitted = (Vec<u8>, Vec<(String, Option<usize>)>);
 
 #[derive(Clone, Copy)]
 enum Mode<'r> {
@@ -109,10 +138,10 @@ enum Mode<'r> {
 
 /// The TFLite model of `graph`, its output tensor named `output_name`.
 pub fn write(graph: &Graph, output_name: &str, description: &str) -> Result<Vec<u8>, ModelFileError> {
-    emit(graph, output_name, description, Mode::Fp32)
+    emit(graph, output_name, description, Mode::Fp32).map(|(bytes, _)| bytes)
 }
 
-fn emit(graph: &Graph, output_name: &str, description: &str, mode: Mode) -> Result<Vec<u8>, ModelFileError> {
+fn emit(graph: &Graph, output_name: &str, description: &str, mode: Mode) -> Result<Emitted, ModelFileError> {
     let mut w = Writer::new();
     w.fp16 = matches!(mode, Mode::Fp16);
     let (ranges, int8_io) = match mode {
@@ -139,6 +168,7 @@ fn emit(graph: &Graph, output_name: &str, description: &str, mode: Mode) -> Resu
     // The int8 parameters each value's tensor actually has.
     let mut qs = vec![q_value(0)];
     for (i, node) in graph.nodes.iter().enumerate() {
+        w.owner = Some(i);
         let value: Value = i + 1;
         let name = match value == graph.output {
             true if float_ends => int8_output.as_str(),
@@ -263,12 +293,15 @@ fn emit(graph: &Graph, output_name: &str, description: &str, mode: Mode) -> Resu
         qs.push(qo);
     }
     let mut output = tensors[graph.output];
+    // The output's DEQUANTIZE belongs to the node that computes the output.
+    w.owner = graph.output.checked_sub(1);
     if float_ends {
         let y = w.act(output_name, &nhwc(graph.dims(graph.output)), None);
         w.plain_op(BuiltinOperator::DEQUANTIZE, &[output], y);
         output = y;
     }
-    Ok(w.finish(io_input, output, description))
+    let owners = w.names.iter().cloned().zip(w.owners.iter().copied()).collect();
+    Ok((w.finish(io_input, output, description), owners))
 }
 
 /// NHWC shape of a value; vectors are [1, C].
@@ -312,6 +345,11 @@ struct Writer<'a> {
     codes: Vec<BuiltinOperator>,
     /// Float constants stored as FLOAT16, each DEQUANTIZEd to float32 before use.
     fp16: bool,
+    /// The graph node whose tensors are being written (none: the model's input).
+    owner: Option<usize>,
+    /// Each tensor's name and owner, in tensor order.
+    names: Vec<String>,
+    owners: Vec<Option<usize>>,
 }
 
 impl<'a> Writer<'a> {
@@ -326,6 +364,9 @@ impl<'a> Writer<'a> {
             operators: Vec::new(),
             codes: Vec::new(),
             fp16: false,
+            owner: None,
+            names: Vec::new(),
+            owners: Vec::new(),
         }
     }
 
@@ -363,6 +404,8 @@ impl<'a> Writer<'a> {
             None => 0,
         };
         let shape = self.fb.create_vector(shape);
+        self.names.push(name.to_string());
+        self.owners.push(self.owner);
         let name = self.fb.create_string(name);
         let args = TensorArgs {
             shape: Some(shape),
@@ -770,6 +813,45 @@ mod tests {
             let out = tensors.get(graph.outputs().unwrap().get(0) as usize);
             assert_eq!(out.name(), Some(LOGITS));
             assert_eq!(out.shape().unwrap().iter().collect::<Vec<_>>(), vec![1, 1000]);
+        }
+    }
+
+    #[test]
+    fn every_op_output_belongs_to_the_layer_that_computes_it() {
+        let p = spaces::presets::PRESETS.iter().find(|p| p.name == "fbnet-a").unwrap();
+        let net = p.arch().network(Some(64));
+        let weights = Weights::random(&net, 0);
+        for q in [Quantization::default(), Quantization::of(Precision::Int8)] {
+            let (bytes, map) = network_model_mapped(&net, &weights, &q).unwrap();
+            assert_eq!(bytes, network_model_as(&net, &weights, &q).unwrap(), "the same file");
+            let layer_of: std::collections::HashMap<&str, usize> = map.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+            let model = tract_tflite::tflite::root_as_model(&bytes).unwrap();
+            let graph = model.subgraphs().unwrap().get(0);
+            let tensors = graph.tensors().unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            for op in graph.operators().unwrap() {
+                let out = tensors.get(op.outputs().unwrap().get(0) as usize).name().unwrap();
+                if out == INPUT || out == format!("{INPUT}.int8") {
+                    continue;
+                }
+                let l = *layer_of.get(out).unwrap_or_else(|| panic!("{out} has no layer"));
+                // Ops are named after their layer (the IR layer name is every node name's prefix).
+                assert!(
+                    out.starts_with(&net.layers[l].name) || out.starts_with(LOGITS),
+                    "{out} in {}",
+                    net.layers[l].name
+                );
+                seen.insert(l);
+            }
+            // Every layer that lowers to ops has some (identity and dropout lower to none).
+            let with_ops = net
+                .layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !matches!(l.op, spaces::ir::Op::Identity | spaces::ir::Op::Dropout { .. }));
+            assert_eq!(seen, with_ops.map(|(i, _)| i).collect());
+            assert!(!layer_of.contains_key(INPUT));
+            assert_eq!(layer_of[LOGITS], net.layers.len() - 1);
         }
     }
 

@@ -1,7 +1,9 @@
 //! The Parquet dataset the predictors read: one row per record, latency in ms.
-//! Layer rows are looked up by `key`, network rows by `space` + `arch`.
+//! Layer rows are looked up by `key`, network rows by `space` + `arch`; a network timed with
+//! `--per-layer` adds one `layer-in-network` row per layer (`key` and the network's `arch`).
 
-use super::record::Record;
+use super::layers::LayerTime;
+use super::record::{Kind, Record};
 use polars::prelude::*;
 use std::path::Path;
 
@@ -16,11 +18,52 @@ pub fn write_parquet(records: &[Record], path: &Path) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", path.display()))
 }
 
-fn col<T>(name: &str, records: &[Record], f: impl Fn(&Record) -> T) -> Column
+/// One dataset row: a record, or one layer of a network record's per-layer times.
+struct Row<'a> {
+    rec: &'a Record,
+    layer: Option<(&'a LayerTime, f64)>,
+}
+
+impl Row<'_> {
+    fn kind(&self) -> Kind {
+        if self.layer.is_some() {
+            Kind::LayerInNetwork
+        } else {
+            self.rec.model.kind
+        }
+    }
+    /// The network's statistic scaled by the layer's share of its op time, or the record's own.
+    fn scaled(&self, us: f64) -> f64 {
+        ms(us) * self.layer.map_or(1.0, |(_, share)| share)
+    }
+    fn layer(&self) -> Option<&LayerTime> {
+        self.layer.map(|(l, _)| l)
+    }
+    /// A statistic of the record's own samples: none for a layer-in-network row.
+    fn own(&self, v: f64) -> Option<f64> {
+        self.layer.is_none().then_some(v)
+    }
+}
+
+/// Every record's row, each network record with per-layer times followed by one
+/// `layer-in-network` row per layer: the layer's share of the network's op profile times the
+/// network's latency (so a network's layer rows sum to its latency).
+fn rows(records: &[Record]) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
+    for rec in records {
+        rows.push(Row { rec, layer: None });
+        if let Some(t) = &rec.layer_times {
+            rows.extend(t.layers.iter().map(|l| Row { rec, layer: Some((l, t.share(l))) }));
+        }
+    }
+    rows
+}
+
+fn col<T>(name: &str, rows: &[Row], f: impl Fn(&Row) -> T) -> Column
 where
     Series: NamedFrom<Vec<T>, [T]>,
 {
-    Column::new(name.into(), records.iter().map(f).collect::<Vec<T>>())
+    Column::new(name.into(), rows.iter().map(f).collect::<Vec<T>>())
 }
 
 fn ms(us: f64) -> f64 {
@@ -28,42 +71,46 @@ fn ms(us: f64) -> f64 {
 }
 
 pub fn frame(records: &[Record]) -> PolarsResult<DataFrame> {
+    let rows = rows(records);
+    let own = |r: &Row, f: &dyn Fn(&Record) -> Vec<f64>| if r.layer.is_none() { f(r.rec) } else { Vec::new() };
     let kept_ms =
         |r: &Record| r.samples_us.iter().zip(&r.kept).filter(|(_, k)| **k).map(|(x, _)| ms(*x)).collect::<Vec<f64>>();
-    let samples: Vec<Series> = records
-        .iter()
-        .map(|r| Series::new("".into(), r.samples_us.iter().map(|x| ms(*x)).collect::<Vec<f64>>()))
-        .collect();
-    let kept: Vec<Series> = records.iter().map(|r| Series::new("".into(), kept_ms(r))).collect();
+    let all_ms = |r: &Record| r.samples_us.iter().map(|x| ms(*x)).collect::<Vec<f64>>();
+    let samples: Vec<Series> = rows.iter().map(|r| Series::new("".into(), own(r, &all_ms))).collect();
+    let kept: Vec<Series> = rows.iter().map(|r| Series::new("".into(), own(r, &kept_ms))).collect();
     let columns = vec![
-        col("kind", records, |r| r.model.kind.as_str().to_string()),
-        col("key", records, |r| r.model.key.clone()),
-        col("space", records, |r| r.model.space.clone()),
-        col("arch", records, |r| r.model.arch.clone()),
-        col("resolution", records, |r| r.model.resolution),
-        col("precision", records, |r| r.model.precision.as_str().to_string()),
-        col("int8_io", records, |r| r.model.int8_io),
-        col("latency_ms", records, |r| ms(r.summary.median_us)),
-        col("mean_ms", records, |r| ms(r.summary.mean_us)),
-        col("std_ms", records, |r| ms(r.summary.std_us)),
-        col("min_ms", records, |r| ms(r.summary.min_us)),
-        col("cv", records, |r| r.summary.cv),
-        col("n_kept", records, |r| r.summary.n_kept as u32),
-        col("n_rejected", records, |r| r.summary.n_rejected as u32),
-        col("rounds", records, |r| r.rounds),
+        col("kind", &rows, |r| r.kind().as_str().to_string()),
+        col("key", &rows, |r| r.layer().map_or_else(|| r.rec.model.key.clone(), |l| l.key.clone())),
+        col("space", &rows, |r| r.rec.model.space.clone()),
+        col("arch", &rows, |r| r.rec.model.arch.clone()),
+        col("resolution", &rows, |r| r.rec.model.resolution),
+        col("precision", &rows, |r| r.rec.model.precision.as_str().to_string()),
+        col("int8_io", &rows, |r| r.rec.model.int8_io),
+        col("latency_ms", &rows, |r| r.scaled(r.rec.summary.median_us)),
+        col("mean_ms", &rows, |r| r.scaled(r.rec.summary.mean_us)),
+        col("std_ms", &rows, |r| r.own(ms(r.rec.summary.std_us))),
+        col("min_ms", &rows, |r| r.own(ms(r.rec.summary.min_us))),
+        col("cv", &rows, |r| r.own(r.rec.summary.cv)),
+        col("n_kept", &rows, |r| r.rec.summary.n_kept as u32),
+        col("n_rejected", &rows, |r| r.rec.summary.n_rejected as u32),
+        col("rounds", &rows, |r| r.rec.rounds),
         Column::new("samples_ms".into(), samples),
         Column::new("kept_ms".into(), kept),
-        col("device", records, |r| r.device.clone()),
-        col("model", records, |r| r.device_info.model.clone()),
-        col("soc", records, |r| r.device_info.soc.clone()),
-        col("runtime", records, |r| r.runtime.runtime.clone()),
-        col("flags", records, |r| r.runtime.flags.join(" ")),
-        col("binary_sha256", records, |r| r.runtime.binary_sha256.clone()),
-        col("model_sha256", records, |r| r.model_sha256.clone()),
-        col("flagged", records, |r| r.flagged()),
-        col("warnings", records, |r| r.warnings.join("; ")),
-        col("temperature_c", records, |r| r.device_info.temperature_c),
-        col("timestamp", records, |r| r.timestamp_ms),
+        col("layer_index", &rows, |r| r.layer().map(|l| l.index)),
+        col("layer_name", &rows, |r| r.layer().map(|l| l.name.clone())),
+        col("op_ms", &rows, |r| r.layer().map(|l| ms(l.op_us))),
+        col("share", &rows, |r| r.layer.map(|(_, share)| share)),
+        col("device", &rows, |r| r.rec.device.clone()),
+        col("model", &rows, |r| r.rec.device_info.model.clone()),
+        col("soc", &rows, |r| r.rec.device_info.soc.clone()),
+        col("runtime", &rows, |r| r.rec.runtime.runtime.clone()),
+        col("flags", &rows, |r| r.rec.runtime.flags.join(" ")),
+        col("binary_sha256", &rows, |r| r.rec.runtime.binary_sha256.clone()),
+        col("model_sha256", &rows, |r| r.rec.model_sha256.clone()),
+        col("flagged", &rows, |r| r.rec.flagged()),
+        col("warnings", &rows, |r| r.rec.warnings.join("; ")),
+        col("temperature_c", &rows, |r| r.rec.device_info.temperature_c),
+        col("timestamp", &rows, |r| r.rec.timestamp_ms),
     ];
-    DataFrame::new(records.len(), columns)
+    DataFrame::new(rows.len(), columns)
 }

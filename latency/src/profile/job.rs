@@ -3,13 +3,15 @@
 //! fails or disappears stops alone; the others carry on.
 
 use super::journal::{append_json_line, Journal};
-use super::protocol::{Bench, Built, Protocol};
+use super::layers::LayerMap;
+use super::protocol::{Bench, Built, Protocol, RunStart, Staged};
 use super::record::{Identity, ModelId, Record};
 use crate::device_lock;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::target::{Target, TargetError};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const ERRORS_FILE: &str = "errors.jsonl";
@@ -17,6 +19,12 @@ pub const ERRORS_FILE: &str = "errors.jsonl";
 /// Builds the model file for a model identity (a single-layer model or a whole network).
 pub trait ModelSource: Sync {
     fn build(&self, model: &ModelId) -> Result<Vec<u8>, String>;
+
+    /// The file and, for a network, which IR layer each of its tensors belongs to (for
+    /// `--per-layer`); sources that cannot say give none.
+    fn build_mapped(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
+        Ok((self.build(model)?, None))
+    }
 }
 
 /// Progress, reported as it happens (from device threads).
@@ -63,11 +71,63 @@ pub struct DeviceReport {
     pub wall_us: f64,
     pub timed_us: f64,
     pub cooldown_us: f64,
+    /// Where the rest went, as the measured records report it (summed [`super::record::Phases`]).
+    pub phases: super::record::Phases,
 }
 
 impl DeviceReport {
     pub fn complete(&self) -> bool {
         self.stopped.is_none() && self.failed.is_empty()
+    }
+
+    /// The share of the wall time outside the models' timed runs, and what it held: the
+    /// runtime loading models (parse, optimise, plan), warming them up, waiting for the device
+    /// to cool down (a fixed pause or readings outside the window), per-layer profiling runs,
+    /// and the rest (building and pushing files, device checks, runtime start-up, journaling).
+    pub fn overhead(&self) -> Option<Overhead> {
+        if self.wall_us <= 0.0 || self.measured == 0 {
+            return None;
+        }
+        let share = |us: f64| 100.0 * us / self.wall_us;
+        let p = &self.phases;
+        let outside = share(self.wall_us - self.timed_us);
+        let (loading, warmup, cooldown, profile) =
+            (share(p.setup_us), share(p.warmup_us), share(p.cooldown_us + self.cooldown_us), share(p.profile_us));
+        Some(Overhead {
+            outside,
+            loading,
+            warmup,
+            cooldown,
+            profile,
+            rest: outside - loading - warmup - cooldown - profile,
+        })
+    }
+}
+
+/// Shares (%) of a device's wall time outside timed runs ([`DeviceReport::overhead`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Overhead {
+    pub outside: f64,
+    pub loading: f64,
+    pub warmup: f64,
+    pub cooldown: f64,
+    pub profile: f64,
+    pub rest: f64,
+}
+
+impl std::fmt::Display for Overhead {
+    /// `8.1 % outside timed runs (loading 5.0 %, warm-up 0.9 %, …, other 2.2 %)`, parts
+    /// that are zero left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let mut parts = vec![format!("loading {:.1} %", self.loading), format!("warm-up {:.1} %", self.warmup)];
+        if self.cooldown > 0.05 {
+            parts.push(format!("cool-down {:.1} %", self.cooldown));
+        }
+        if self.profile > 0.05 {
+            parts.push(format!("layer profiles {:.1} %", self.profile));
+        }
+        parts.push(format!("other {:.1} %", self.rest));
+        write!(f, "{:.1} % outside timed runs ({})", self.outside, parts.join(", "))
     }
 }
 
@@ -163,6 +223,7 @@ impl Job<'_> {
             stop(&mut report, format!("cannot create {}: {e}", staging.display()));
             return report;
         }
+        let start = RunStart::default();
         let bench = Bench {
             target,
             runtime: self.runtime,
@@ -170,6 +231,7 @@ impl Job<'_> {
             protocol: self.protocol,
             staging: &staging,
             models_dir: format!("{run_dir}/models"),
+            start: &start,
         };
         let runtime_id = bench.runtime_id();
         let todo: Vec<&ModelId> = self
@@ -193,12 +255,11 @@ impl Job<'_> {
             }
             let building = Instant::now();
             let result = self
-                .source
                 .build(model)
                 .map_err(|e| RuntimeError::Setup(format!("cannot build the model file: {e}")))
-                .and_then(|bytes| {
+                .and_then(|(bytes, layers)| {
                     let build_us = building.elapsed().as_secs_f64() * 1e6;
-                    bench.measure(model, &bytes).map(|mut rec| {
+                    bench.measure_mapped(model, &bytes, layers.as_ref()).map(|mut rec| {
                         rec.phases.build_us = build_us;
                         rec
                     })
@@ -233,22 +294,49 @@ impl Job<'_> {
 }
 
 impl Job<'_> {
+    /// A model's file, with its layer map when per-layer times are asked for and it is a network.
+    fn build(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
+        if self.protocol.run.layer_profile_runs > 0 && model.kind == super::record::Kind::Network {
+            self.source.build_mapped(model)
+        } else {
+            self.source.build(model).map(|bytes| (bytes, None))
+        }
+    }
+
     fn build_batch(&self, models: &[&ModelId]) -> Vec<Result<Built, (ModelId, String)>> {
         models
             .iter()
             .map(|m| {
                 let t = Instant::now();
-                match self.source.build(m) {
-                    Ok(bytes) => Ok(Built { model: (*m).clone(), bytes, build_us: t.elapsed().as_secs_f64() * 1e6 }),
+                match self.build(m) {
+                    Ok((bytes, layers)) => {
+                        Ok(Built { model: (*m).clone(), bytes, build_us: t.elapsed().as_secs_f64() * 1e6, layers })
+                    }
                     Err(e) => Err(((*m).clone(), format!("cannot build the model file: {e}"))),
                 }
             })
             .collect()
     }
 
-    /// The queue in batches of [`BATCH_MODELS`], each timed by one runtime invocation; every
+    /// Builds a batch's files and puts them on the device (see [`Bench::stage_batch`]): the
+    /// files that built, the models that did not (with why), and the staging's outcome.
+    fn prepare(&self, bench: &Bench, chunk: &[&ModelId], present: &Mutex<HashSet<String>>) -> Prepared {
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for b in self.build_batch(chunk) {
+            match b {
+                Ok(b) => ok.push(b),
+                Err(e) => bad.push(e),
+            }
+        }
+        let staged = if ok.is_empty() { None } else { Some(bench.stage_batch(&ok, present)) };
+        Prepared { ok, bad, staged }
+    }
+
+    /// The queue in batches ([`batch_sizes`]), each timed by one runtime invocation; every
     /// record is journaled (fsynced) as its line arrives. On a phone the next batch's files are
-    /// built while the current batch is timed (on `local` that would disturb the timing).
+    /// built and pushed while the current batch is timed (on `local` that would take the
+    /// host's cores from the timing). A batch's files are removed once the next batch is
+    /// staged, except those it uses too.
     fn batches(
         &self,
         bench: &Bench,
@@ -260,42 +348,79 @@ impl Job<'_> {
         let device = bench.target.id();
         let errors = self.out_dir.join(ERRORS_FILE);
         let start = Instant::now();
-        let chunks: Vec<&[&ModelId]> = todo.chunks(BATCH_MODELS).collect();
         let ahead = device != crate::local::LOCAL_ID;
+        let layers_only = todo.iter().all(|m| m.kind == super::record::Kind::Layer);
+        let mut chunks: Vec<&[&ModelId]> = Vec::new();
+        let mut rest = todo;
+        for size in batch_sizes(todo.len(), layers_only, ahead) {
+            let (chunk, tail) = rest.split_at(size);
+            chunks.push(chunk);
+            rest = tail;
+        }
+        // This run's models directory is created empty when the device is locked.
+        let present = Mutex::new(HashSet::new());
         let mut in_a_row = 0;
         let fail = |report: &mut DeviceReport, model: &ModelId, error: String| {
             record_failed(&errors, report, on_event, &device, model, error)
         };
+        let stop_after_failures = |report: &mut DeviceReport, in_a_row: usize| -> bool {
+            if in_a_row < MAX_CONSECUTIVE_FAILURES {
+                return false;
+            }
+            let last = report.failed.last().map_or(String::new(), |f| f.1.clone());
+            report.stopped = Some(format!("{in_a_row} models failed in a row; the last: {last}"));
+            true
+        };
         std::thread::scope(|s| {
             let mut next = None;
+            let mut previous: Vec<String> = Vec::new();
             for (k, chunk) in chunks.iter().enumerate() {
-                let built = match next.take() {
-                    Some(h) => std::thread::ScopedJoinHandle::join(h).unwrap_or_else(|_| self.build_batch(chunk)),
-                    None => self.build_batch(chunk),
+                let prepared = match next.take() {
+                    Some(h) => {
+                        std::thread::ScopedJoinHandle::join(h).unwrap_or_else(|_| self.prepare(bench, chunk, &present))
+                    }
+                    None => self.prepare(bench, chunk, &present),
                 };
+                let files: Vec<String> = match &prepared.staged {
+                    Some(Ok(st)) => st.shas.iter().map(|sha| format!("{sha}.tflite")).collect(),
+                    _ => Vec::new(),
+                };
+                let unused: Vec<String> = previous.iter().filter(|f| !files.contains(f)).cloned().collect();
+                bench.remove_files(&unused, &present);
+                previous = files;
                 if ahead {
-                    next = chunks.get(k + 1).map(|c| s.spawn(move || self.build_batch(c)));
+                    let present = &present;
+                    next = chunks.get(k + 1).map(|c| s.spawn(move || self.prepare(bench, c, present)));
                 }
-                let mut ok = Vec::new();
-                for b in built {
-                    match b {
-                        Ok(b) => ok.push(b),
-                        Err((m, e)) => {
-                            fail(report, &m, e);
+                let Prepared { ok, bad, staged } = prepared;
+                for (m, e) in bad {
+                    fail(report, &m, e);
+                    in_a_row += 1;
+                }
+                let staged = match staged {
+                    None => {
+                        if stop_after_failures(report, in_a_row) {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        for b in &ok {
+                            fail(report, &b.model, e.to_string());
                             in_a_row += 1;
                         }
+                        if let Some(why) = lost(bench.target, &e) {
+                            report.stopped = Some(format!("device disappeared ({why})"));
+                        } else {
+                            stop_after_failures(report, in_a_row);
+                        }
+                        if report.stopped.is_some() {
+                            break;
+                        }
+                        continue;
                     }
-                }
-                if ok.is_empty() {
-                    if in_a_row >= MAX_CONSECUTIVE_FAILURES {
-                        let last = report.failed.last().map_or(String::new(), |f| f.1.clone());
-                        let why = format!("{in_a_row} models failed in a row; the last: {last}");
-                        on_event(Event::Stopped { device: device.clone(), why: why.clone() });
-                        report.stopped = Some(why);
-                        break;
-                    }
-                    continue;
-                }
+                    Some(Ok(st)) => st,
+                };
                 if k > 0 {
                     std::thread::sleep(self.protocol.cooldown);
                 }
@@ -303,7 +428,7 @@ impl Job<'_> {
                     self.protocol.cooldown.as_secs_f64() * 1e6 * (ok.len() - usize::from(k == 0)) as f64;
                 let mut answered = vec![false; ok.len()];
                 let mut stopped: Option<String> = None;
-                let result = bench.measure_batch(&ok, &mut |i, r| {
+                let result = bench.measure_staged(&ok, &staged, &mut |i, r| {
                     if stopped.is_some() {
                         return;
                     }
@@ -336,23 +461,64 @@ impl Job<'_> {
                     report.stopped = Some(why);
                 } else if let Some(why) = result.as_ref().err().and_then(|e| lost(bench.target, e)) {
                     report.stopped = Some(format!("device disappeared ({why})"));
-                } else if in_a_row >= MAX_CONSECUTIVE_FAILURES {
-                    let last = report.failed.last().map_or(String::new(), |f| f.1.clone());
-                    report.stopped = Some(format!("{in_a_row} models failed in a row; the last: {last}"));
+                } else {
+                    stop_after_failures(report, in_a_row);
                 }
-                if let Some(why) = &report.stopped {
-                    on_event(Event::Stopped { device: device.clone(), why: why.clone() });
+                if report.stopped.is_some() {
                     break;
                 }
             }
+            if report.stopped.is_none() {
+                bench.remove_files(&previous, &present);
+            }
         });
+        if let Some(why) = &report.stopped {
+            on_event(Event::Stopped { device: device.clone(), why: why.clone() });
+        }
         report.wall_us = start.elapsed().as_secs_f64() * 1e6;
     }
 }
 
+/// A batch built and staged ([`Job::prepare`]).
+struct Prepared {
+    ok: Vec<Built>,
+    bad: Vec<(ModelId, String)>,
+    staged: Option<Result<Staged, RuntimeError>>,
+}
+
+/// How many models each batch of a queue of `n` holds. A layer table on `local` goes in
+/// batches of [`LAYER_BATCH`]; on a phone its first batch is [`FIRST_BATCH`] models
+/// (timing starts as soon as those are on the device) and the rest go in batches of
+/// [`LAYER_BATCH`], each built and pushed while the one before is timed. Networks
+/// (large files) go in batches of [`BATCH_MODELS`].
+pub fn batch_sizes(n: usize, layers_only: bool, ahead: bool) -> Vec<usize> {
+    let (first, rest) = match (layers_only, ahead) {
+        (true, false) => (LAYER_BATCH, LAYER_BATCH),
+        (true, true) => (FIRST_BATCH, LAYER_BATCH),
+        (false, _) => (BATCH_MODELS, BATCH_MODELS),
+    };
+    let mut sizes = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(if sizes.is_empty() { first } else { rest });
+        sizes.push(size);
+        left -= size;
+    }
+    sizes
+}
+
+/// The first batch of a layer table on a phone.
+pub const FIRST_BATCH: usize = 16;
+
 /// Models timed by one runtime invocation when the runtime takes batches: start-up, the
-/// device check and the manifest push are paid once per this many models.
+/// device check, the manifest push and the batch-start warm-up are paid once per this many
+/// models, and on a phone the next batch is built and pushed while this one is timed.
 pub const BATCH_MODELS: usize = 32;
+
+/// Single-layer files are small, so a layer table goes up to this many models per batch: a
+/// batch's fixed costs (runtime start-up, device check, manifest, the warm-up after idle)
+/// are paid once for them.
+pub const LAYER_BATCH: usize = 128;
 
 /// Whether an error means the device is gone: it said so, or it no longer answers.
 fn lost(target: &dyn Target, e: &RuntimeError) -> Option<String> {
@@ -389,6 +555,7 @@ fn record_measured(
     report.measured += 1;
     report.flagged += rec.flagged() as usize;
     report.timed_us += rec.timed_us;
+    report.phases.add(&rec.phases);
     on_event(Event::Measured {
         device: device.to_string(),
         model: model.label(),

@@ -243,6 +243,7 @@ mod tests {
             timed_us: 201.0,
             wall_us: 300.0,
             phases: Phases::default(),
+            layer_times: None,
             timestamp_ms: 1,
         }
     }

@@ -6,7 +6,7 @@
 use super::dataset::{write_parquet, DATASET_FILE};
 use super::journal::Journal;
 use super::models::network_file_as;
-use super::protocol::{Bench, Protocol};
+use super::protocol::{Bench, Protocol, RunStart};
 use super::record::{ModelId, Record};
 use super::session::{check_precision, lock, read_journal, DirLock};
 use super::settings::{connect, ProtocolSpec, RuntimeSpec};
@@ -57,6 +57,8 @@ struct Device {
     protocol: Protocol,
     journal: Journal,
     last: Option<Instant>,
+    /// The device's first reading since the meter opened (the cool-down's rise rule).
+    start: RunStart,
 }
 
 pub struct LiveMeter {
@@ -94,7 +96,16 @@ impl LiveMeter {
         let (journal, loaded) = Journal::open(dir)?;
         let staging = dir.join(".staging");
         std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
-        let device = Device { target, lock: device_lock, runtime, binary, protocol, journal, last: None };
+        let device = Device {
+            target,
+            lock: device_lock,
+            runtime,
+            binary,
+            protocol,
+            journal,
+            last: None,
+            start: RunStart::default(),
+        };
         let runtime_id = device.bench(&staging).runtime_id();
         let cache: HashMap<ModelId, f64> = loaded
             .records
@@ -186,6 +197,7 @@ impl Device {
             protocol: &self.protocol,
             staging,
             models_dir: format!("{}/models", self.lock.run_dir()),
+            start: &self.start,
         }
     }
 

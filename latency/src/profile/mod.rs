@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod job;
 pub mod journal;
+pub mod layers;
 pub mod live;
 pub mod models;
 pub mod protocol;
@@ -15,7 +16,8 @@ pub mod stats;
 pub use dataset::{write_parquet, DATASET_FILE};
 pub use job::{DeviceReport, Event, Job, ModelSource};
 pub use journal::{Journal, JOURNAL_FILE};
+pub use layers::{LayerMap, LayerTimes};
 pub use live::{DeviceSpec, LiveMeter, MeterStats};
-pub use protocol::{Bench, Protocol};
+pub use protocol::{Bench, Protocol, RunStart};
 pub use record::{Identity, Kind, ModelId, Record, RuntimeId};
 pub use settings::{connect, ProtocolSpec, RuntimeSpec};

@@ -2,9 +2,10 @@
 //! its lookup table as a single-layer model, or sampled member networks.
 
 use super::job::ModelSource;
+use super::layers::LayerMap;
 use super::record::{Kind, ModelId};
 use crate::modelfile::precision::Quantization;
-use crate::modelfile::tflite::{layer_model_as, network_model_as};
+use crate::modelfile::tflite::{layer_model_as, network_model_as, network_model_mapped};
 use rand::SeedableRng;
 use spaces::ir::{Layer, Weights};
 use spaces::{Genome, SearchSpace};
@@ -77,14 +78,22 @@ impl SpaceModels {
     }
 }
 
-impl ModelSource for SpaceModels {
-    fn build(&self, model: &ModelId) -> Result<Vec<u8>, String> {
+impl SpaceModels {
+    /// Refuses a model of another space or precision than this source writes.
+    fn check(&self, model: &ModelId) -> Result<(), String> {
         if model.space != self.space.name() {
             return Err(format!("model of space {} asked of {}", model.space, self.space.name()));
         }
         if (model.precision, model.int8_io) != (self.quantization.precision, self.quantization.int8_io) {
             return Err(format!("a {} model asked of a {} source", model.precision, self.quantization.precision));
         }
+        Ok(())
+    }
+}
+
+impl ModelSource for SpaceModels {
+    fn build(&self, model: &ModelId) -> Result<Vec<u8>, String> {
+        self.check(model)?;
         match model.kind {
             Kind::Layer => {
                 let layer = self.layers.get(&model.key).ok_or_else(|| format!("unknown layer key {}", model.key))?;
@@ -94,7 +103,21 @@ impl ModelSource for SpaceModels {
                 let g = self.space.parse(&model.arch).map_err(|e| format!("{}: {e}", model.arch))?;
                 network_file_as(&*self.space, &g, model.resolution, self.seed, &self.quantization)
             }
+            Kind::LayerInNetwork => Err(format!("{} is a dataset row, not a model file", model.label())),
         }
+    }
+
+    /// A network's file with its tensor → layer map (the same bytes as [`ModelSource::build`]).
+    fn build_mapped(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
+        if model.kind != Kind::Network {
+            return self.build(model).map(|bytes| (bytes, None));
+        }
+        self.check(model)?;
+        let g = self.space.parse(&model.arch).map_err(|e| format!("{}: {e}", model.arch))?;
+        let net = self.space.network_at(&g, model.resolution);
+        let (bytes, tensors) = network_model_mapped(&net, &Weights::random(&net, self.seed), &self.quantization)
+            .map_err(|e| e.to_string())?;
+        Ok((bytes, Some(LayerMap::new(&net, tensors))))
     }
 }
 

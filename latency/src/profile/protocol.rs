@@ -2,18 +2,24 @@
 //! temperature to settle, push the model, run rounds until the samples are stable
 //! (or a round limit is hit), reject outliers, and keep everything in a [`Record`].
 
+use super::layers::{mean_ops, LayerMap};
 use super::record::{ModelId, Phases, Record, RuntimeId};
 use super::stats::{keep_mask, summarize, Summary};
 use crate::runtime::{sha256_hex, RunConfig, Runtime, RuntimeError};
 use crate::target::{DeviceInfo, Target, TargetError};
+use hwnas_runner::window::{Reading, Rise, Window};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Protocol {
     pub run: RunConfig,
-    /// Pause before each model so the device sheds the heat of the last one (FAI-PEP: 30 s).
+    /// A fixed pause before each model (FAI-PEP: 30 s; nn-Meter: 0.2 s). Off by default: the
+    /// cool-down is triggered by the readings instead (`max_temp_rise_c`, `max_temp_c`,
+    /// `expected_freq_khz`), which wait only when the device needs it.
     pub cooldown: Duration,
     /// Limit on one runtime invocation (nn-Meter: 300 s per model); overrunning kills it.
     pub timeout: Duration,
@@ -27,6 +33,9 @@ pub struct Protocol {
     pub expected_freq_khz: Option<u64>,
     /// Hottest thermal zone allowed before timing, in °C.
     pub max_temp_c: Option<f64>,
+    /// Wait before a model while the hottest thermal zone is more than this above its reading
+    /// when the device's run began (where readable; nothing to wait for where it is not).
+    pub max_temp_rise_c: Option<f64>,
     /// How long to wait for frequency and temperature to settle before timing anyway (flagged).
     pub settle_timeout: Duration,
     pub settle_poll: Duration,
@@ -35,14 +44,15 @@ pub struct Protocol {
 impl Default for Protocol {
     fn default() -> Protocol {
         Protocol {
-            run: RunConfig { threads: 1, warmup: 10, runs: 50, affinity: None },
-            cooldown: Duration::from_millis(200),
+            run: RunConfig::default(),
+            cooldown: Duration::ZERO,
             timeout: Duration::from_secs(300),
             cv_bound: 0.05,
             min_samples: 3,
             max_rounds: 5,
             expected_freq_khz: None,
             max_temp_c: None,
+            max_temp_rise_c: Some(3.0),
             settle_timeout: Duration::from_secs(60),
             settle_poll: Duration::from_secs(2),
         }
@@ -61,50 +71,50 @@ impl Protocol {
         if self.cv_bound.is_nan() || self.cv_bound <= 0.0 {
             return Err(format!("the CV bound must be positive, got {}", self.cv_bound));
         }
+        if let Some(r) = self.max_temp_rise_c.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(format!("the allowed temperature rise (max_temp_rise_c) must be above 0 °C, got {r}"));
+        }
         Ok(())
+    }
+
+    /// The device state a model may start in; `start_c` is the device's temperature when
+    /// its run began (the rise rule applies only with one).
+    pub fn window(&self, start_c: Option<f64>) -> Window {
+        Window {
+            expect_freq_khz: self.expected_freq_khz,
+            cpus: self.run.pinned_cpus().unwrap_or_default(),
+            max_temp_c: self.max_temp_c,
+            rise: self.max_temp_rise_c.zip(start_c).map(|(rise_c, start_c)| Rise { start_c, rise_c }),
+        }
     }
 
     /// Why the device is not ready to time a model now: conditions worth waiting for,
     /// and checks that cannot be made at all (an unreadable sensor does not start working
     /// by waiting, so those flag the record at once). Both empty when it is ready.
+    /// Absolute limits only; [`Protocol::settle_from`] adds the rise since the run began.
     pub fn unsettled(&self, info: &DeviceInfo) -> (Vec<String>, Vec<String>) {
-        let (mut wait, mut unreadable) = (Vec::new(), Vec::new());
-        if let Some(want) = self.expected_freq_khz {
-            let cpus = self.run.pinned_cpus().unwrap_or_default();
-            let cpus = if cpus.is_empty() { (0..info.cur_freq_khz.len()).collect() } else { cpus };
-            if cpus.is_empty() {
-                unreadable.push(format!("no CPU frequency readable, expected {want} kHz"));
-            }
-            for c in cpus {
-                match info.cur_freq_khz.get(c).copied().flatten() {
-                    Some(f) if f == want => {}
-                    Some(f) => wait.push(format!("cpu{c} at {f} kHz, expected {want} kHz")),
-                    None => unreadable.push(format!("cpu{c} frequency unreadable, expected {want} kHz")),
-                }
-            }
-        }
-        if let Some(limit) = self.max_temp_c {
-            match info.temperature_c {
-                Some(t) if t > limit => wait.push(format!("temperature {t:.1} °C above {limit:.1} °C")),
-                Some(_) => {}
-                None => unreadable.push(format!("temperature unreadable (limit {limit:.1} °C)")),
-            }
-        }
-        (wait, unreadable)
+        self.window(None).check(&reading(info))
     }
 
     /// Polls the device until it is settled or `settle_timeout` passes; returns the last
     /// reading and, if it never settled or could not be checked, the reasons (which flag the record).
     pub fn settle(&self, target: &dyn Target) -> Result<(DeviceInfo, Vec<String>), TargetError> {
-        let start = Instant::now();
+        self.settle_from(target, &RunStart::default())
+    }
+
+    /// [`Protocol::settle`] within the window of a run that began at `start` (its first
+    /// reading, taken here if none was).
+    pub fn settle_from(&self, target: &dyn Target, start: &RunStart) -> Result<(DeviceInfo, Vec<String>), TargetError> {
+        let began = Instant::now();
         loop {
             let info = target.info()?;
-            let (wait, unreadable) = self.unsettled(&info);
+            let window = self.window(start.observe(&info));
+            let (wait, unreadable) = window.check(&reading(&info));
             if wait.is_empty() {
                 return Ok((info, unreadable));
             }
-            if start.elapsed() >= self.settle_timeout {
-                let waited = start.elapsed().as_secs_f64();
+            if began.elapsed() >= self.settle_timeout {
+                let waited = began.elapsed().as_secs_f64();
                 let why = wait.into_iter().map(|w| format!("{w} after waiting {waited:.0} s"));
                 return Ok((info, why.chain(unreadable).collect()));
             }
@@ -118,11 +128,37 @@ impl Protocol {
     }
 }
 
+/// A device reading as the window checks it.
+fn reading(info: &DeviceInfo) -> Reading {
+    Reading { cur_freq_khz: info.cur_freq_khz.clone(), temperature_c: info.temperature_c }
+}
+
+/// The device's temperature when its run began: the first reading of a run, kept for the
+/// rise rule of every later model.
+#[derive(Debug, Default)]
+pub struct RunStart(OnceLock<Option<f64>>);
+
+impl RunStart {
+    /// The run's starting temperature, `info`'s if this is the run's first reading.
+    pub fn observe(&self, info: &DeviceInfo) -> Option<f64> {
+        *self.0.get_or_init(|| info.temperature_c)
+    }
+}
+
+/// A batch's files on the device: each model's SHA-256 (its file is `<sha>.tflite` in the
+/// run's models directory) and how long pushing them took (µs).
+pub struct Staged {
+    pub shas: Vec<String>,
+    pub push_us: f64,
+}
+
 /// A model file built for a batch, and how long building it took (µs).
 pub struct Built {
     pub model: ModelId,
     pub bytes: Vec<u8>,
     pub build_us: f64,
+    /// The tensor → layer map of a network built for `--per-layer`.
+    pub layers: Option<LayerMap>,
 }
 
 /// The device state the runner read just before a model (`cur_freq_khz`, `temperature_c` in
@@ -138,6 +174,12 @@ fn reading_of(detail: &serde_json::Value, info: &mut DeviceInfo) {
 
 static STAGED: AtomicUsize = AtomicUsize::new(0);
 
+/// Runs per sample of a batch line (`runs_per_sample`; 1 where absent): a sample is the mean
+/// of that many runs, so the time in timed runs is the samples' sum times it.
+fn runs_per_sample(detail: &[serde_json::Value]) -> f64 {
+    detail.first().and_then(|d| d.get("runs_per_sample")).and_then(|v| v.as_u64()).unwrap_or(1).max(1) as f64
+}
+
 /// Everything one device needs to time models.
 pub struct Bench<'a> {
     pub target: &'a dyn Target,
@@ -150,6 +192,8 @@ pub struct Bench<'a> {
     /// Device directory for model files: this run's own (see [`crate::device_lock`]), so no
     /// other run deletes a model this one is timing.
     pub models_dir: String,
+    /// The device's first reading in this run (the rise rule's reference).
+    pub start: &'a RunStart,
 }
 
 impl Bench<'_> {
@@ -163,19 +207,25 @@ impl Bench<'_> {
 
     /// Times one model file (cool-down not included: the caller pauses between models).
     pub fn measure(&self, model: &ModelId, bytes: &[u8]) -> Result<Record, RuntimeError> {
+        self.measure_mapped(model, bytes, None)
+    }
+
+    /// [`Bench::measure`] of a network whose op profile is attributed to its layers by `layers`.
+    pub fn measure_mapped(
+        &self,
+        model: &ModelId,
+        bytes: &[u8],
+        layers: Option<&LayerMap>,
+    ) -> Result<Record, RuntimeError> {
         let start = Instant::now();
-        let (device_info, mut warnings) = self.protocol.settle(self.target)?;
+        let (device_info, mut warnings) = self.protocol.settle_from(self.target, self.start)?;
         let settled = Instant::now();
         let sha = sha256_hex(bytes);
         // Unique per measurement: device threads may stage the same model at the same time.
         let n = STAGED.fetch_add(1, Ordering::Relaxed);
         let local = self.staging.join(format!("{}-{n}-{sha}.tflite", std::process::id()));
-        std::fs::write(&local, bytes)
-            .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
         let remote = format!("{}/{sha}.tflite", self.models_dir);
-        let pushed = self.target.push(&local, &remote);
-        let _ = std::fs::remove_file(&local);
-        pushed?;
+        self.target.push_bytes(bytes, &local, &remote)?;
         let pushed_at = Instant::now();
         let timed = self.rounds(&remote);
         let ran = Instant::now();
@@ -183,13 +233,16 @@ impl Bench<'_> {
         let _ = self.target.run(&["rm".into(), "-f".into(), remote.clone()], Duration::from_secs(30));
         let (samples, details, timed_us, rounds) = timed?;
         let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
-        let phases = Phases {
+        let mut phases = Phases {
             build_us: 0.0,
             settle_us: us(start, settled),
             push_us: us(settled, pushed_at),
             rounds_us: us(pushed_at, ran),
             cleanup_us: us(ran, Instant::now()),
+            ..Phases::default()
         };
+        phases.add_reported(&details);
+        let layer_times = self.layer_times(layers, &details, &mut warnings);
         let kept = keep_mask(&samples);
         let summary = summarize(&samples, &kept).expect("at least one round with samples");
         if !self.protocol.stable(&summary) {
@@ -213,49 +266,68 @@ impl Bench<'_> {
             detail: details,
             timed_us,
             phases,
+            layer_times,
             wall_us: start.elapsed().as_secs_f64() * 1e6,
             timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         })
     }
 
-    /// Times `models` in one runtime invocation (see `hwnas_runner::batch`): one device check
-    /// before it (waiting to settle as for one model), each distinct file pushed once (and not
-    /// at all when this run's directory on the device already holds it), and each model's
-    /// result handed to `on_result` with its index in `models` as soon as its line arrives.
-    /// A record is flagged when the batch's check, or the reading the runner took just before
-    /// that model (frequencies, temperature), is outside the protocol's window. An error of the
-    /// whole batch (the check, a push, the runtime) is returned after the results that came.
-    pub fn measure_batch(
+    /// Puts a batch's model files on the device: each distinct file (by SHA-256) that
+    /// `present` (the names already in this run's models directory) lacks is pushed once and
+    /// added to it. On a phone this runs while the device times the previous batch.
+    pub fn stage_batch(&self, models: &[Built], present: &Mutex<HashSet<String>>) -> Result<Staged, RuntimeError> {
+        let start = Instant::now();
+        let shas: Vec<String> = models.iter().map(|m| sha256_hex(&m.bytes)).collect();
+        let n = STAGED.fetch_add(1, Ordering::Relaxed);
+        for (m, sha) in models.iter().zip(&shas) {
+            let name = format!("{sha}.tflite");
+            if present.lock().unwrap_or_else(|p| p.into_inner()).contains(&name) {
+                continue;
+            }
+            let local = self.staging.join(format!("{}-{n}-{name}", std::process::id()));
+            self.target.push_bytes(&m.bytes, &local, &format!("{}/{name}", self.models_dir))?;
+            present.lock().unwrap_or_else(|p| p.into_inner()).insert(name);
+        }
+        Ok(Staged { shas, push_us: start.elapsed().as_secs_f64() * 1e6 })
+    }
+
+    /// Removes model files (names in this run's models directory) from the device and from `present`.
+    pub fn remove_files(&self, names: &[String], present: &Mutex<HashSet<String>>) {
+        if names.is_empty() {
+            return;
+        }
+        let argv = ["rm".to_string(), "-f".into()]
+            .into_iter()
+            .chain(names.iter().map(|n| format!("{}/{n}", self.models_dir)))
+            .collect::<Vec<_>>();
+        // Best effort: a device that just vanished fails here too, and the timing error matters more.
+        let _ = self.target.run(&argv, Duration::from_secs(30));
+        let mut present = present.lock().unwrap_or_else(|p| p.into_inner());
+        for n in names {
+            present.remove(n);
+        }
+    }
+
+    /// Times the staged `models` in one runtime invocation (see `hwnas_runner::batch`): one
+    /// device check before it (waiting to settle, as for one model), the manifest pushed, and
+    /// each model's result handed to `on_result` with its index in `models` as soon as its
+    /// line arrives. Before each model the runner waits while its reading is outside the
+    /// protocol's window (the cool-down); a record is flagged when the batch's check, or that
+    /// reading, is still outside it. An error of the whole batch (the check, the manifest, the
+    /// runtime) is returned after the results that came.
+    pub fn measure_staged(
         &self,
         models: &[Built],
+        staged: &Staged,
         on_result: &mut dyn FnMut(usize, Result<Record, RuntimeError>),
     ) -> Result<(), RuntimeError> {
         use hwnas_runner::batch::{read_line, write_manifest, Entry, Outcome};
         let start = Instant::now();
-        let (device_info, warnings) = self.protocol.settle(self.target)?;
+        let (device_info, warnings) = self.protocol.settle_from(self.target, self.start)?;
+        let window = self.protocol.window(self.start.observe(&device_info));
         let settled = Instant::now();
-        let shas: Vec<String> = models.iter().map(|m| sha256_hex(&m.bytes)).collect();
-        let listed = self.target.run(&["ls".into(), "-1".into(), self.models_dir.clone()], Duration::from_secs(30))?;
-        let mut present: std::collections::HashSet<String> =
-            listed.stdout.lines().map(|l| l.trim().to_string()).collect();
+        let shas = &staged.shas;
         let n = STAGED.fetch_add(1, Ordering::Relaxed);
-        let mut pushed = Vec::new();
-        let stage = |name: &str, bytes: &[u8], remote: &str| -> Result<(), RuntimeError> {
-            let local = self.staging.join(format!("{}-{n}-{name}", std::process::id()));
-            std::fs::write(&local, bytes)
-                .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", local.display())))?;
-            let r = self.target.push(&local, remote);
-            let _ = std::fs::remove_file(&local);
-            Ok(r?)
-        };
-        for (m, sha) in models.iter().zip(&shas) {
-            let name = format!("{sha}.tflite");
-            if present.insert(name.clone()) {
-                let remote = format!("{}/{name}", self.models_dir);
-                stage(&name, &m.bytes, &remote)?;
-                pushed.push(remote);
-            }
-        }
         let p = self.protocol;
         let entries: Vec<Entry> = shas
             .iter()
@@ -268,15 +340,21 @@ impl Bench<'_> {
                 cv_bound: p.cv_bound,
                 min_samples: p.min_samples,
                 cooldown_ms: p.cooldown.as_millis() as u64,
+                warmup_ms: p.run.warmup_ms,
+                min_time_ms: p.run.min_time_ms,
+                setup_ratio: p.run.setup_ratio,
+                layer_profile_runs: p.run.layer_profile_runs as usize,
+                window: window.clone(),
+                settle_ms: p.settle_timeout.as_millis() as u64,
             })
             .collect();
         let manifest = format!("{}/batch-{}-{n}.jsonl", self.models_dir, std::process::id());
-        stage("manifest.jsonl", write_manifest(&entries).as_bytes(), &manifest)?;
-        pushed.push(manifest.clone());
+        let local = self.staging.join(format!("{}-{n}-manifest.jsonl", std::process::id()));
+        self.target.push_bytes(write_manifest(&entries).as_bytes(), &local, &manifest)?;
         let pushed_at = Instant::now();
         let us = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e6;
         let count = models.len() as f64;
-        let (settle_us, push_us) = (us(start, settled) / count, us(settled, pushed_at) / count);
+        let (settle_us, push_us) = (us(start, settled) / count, (staged.push_us + us(settled, pushed_at)) / count);
         let mut last = pushed_at;
         let runtime = self.runtime.name().to_string();
         let timeout = p.timeout.saturating_mul(models.len() as u32);
@@ -298,38 +376,38 @@ impl Bench<'_> {
                     let mut info = device_info.clone();
                     reading_of(&r.detail, &mut info);
                     let mut warnings = warnings.clone();
-                    let (wait, _) = p.unsettled(&info);
+                    let (wait, _) = window.check(&reading(&info));
                     warnings.extend(wait.into_iter().map(|w| format!("{w} when this model started (batch)")));
-                    let phases = Phases {
+                    let mut phases = Phases {
                         build_us: models[i].build_us,
                         settle_us,
                         push_us,
                         rounds_us: us(last, now),
-                        cleanup_us: 0.0,
+                        ..Phases::default()
                     };
+                    phases.add_reported(std::slice::from_ref(&r.detail));
                     let rounds = r.detail.get("rounds").and_then(|v| v.as_u64()).unwrap_or(1) as u32;
-                    (
-                        i,
-                        Ok(self.record(
-                            &models[i].model,
-                            &models[i].bytes,
-                            &shas[i],
-                            info,
-                            warnings,
-                            r.samples_us,
-                            vec![r.detail],
-                            rounds,
-                            phases,
-                        )),
-                    )
+                    let details = vec![r.detail];
+                    let layer_times = self.layer_times(models[i].layers.as_ref(), &details, &mut warnings);
+                    let mut rec = self.record(
+                        &models[i].model,
+                        &models[i].bytes,
+                        &shas[i],
+                        info,
+                        warnings,
+                        r.samples_us,
+                        details,
+                        rounds,
+                        phases,
+                    );
+                    rec.layer_times = layer_times;
+                    (i, Ok(rec))
                 }
             };
             last = now;
             on_result(result.0, result.1);
         });
-        let _ = self
-            .target
-            .run(&["rm".into(), "-f".into()].into_iter().chain(pushed).collect::<Vec<_>>(), Duration::from_secs(30));
+        let _ = self.target.run(&["rm".into(), "-f".into(), manifest], Duration::from_secs(30));
         let out = ran?;
         if out.exit_code != 0 {
             return Err(RuntimeError::Exit { runtime, code: out.exit_code, excerpt: crate::runtime::excerpt(&out) });
@@ -366,7 +444,7 @@ impl Bench<'_> {
             device_info,
             model_sha256: sha.into(),
             model_bytes: bytes.len() as u64,
-            timed_us: samples.iter().sum(),
+            timed_us: samples.iter().sum::<f64>() * runs_per_sample(&detail),
             samples_us: samples,
             kept,
             summary,
@@ -375,8 +453,35 @@ impl Bench<'_> {
             detail,
             wall_us: phases.settle_us + phases.push_us + phases.rounds_us,
             phases,
+            layer_times: None,
             timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         }
+    }
+
+    /// The op profile of `details` (each round's that has one, averaged) per layer of `map`;
+    /// a profile that cannot be read or attributed is a warning (the record is flagged).
+    fn layer_times(
+        &self,
+        map: Option<&LayerMap>,
+        details: &[serde_json::Value],
+        warnings: &mut Vec<String>,
+    ) -> Option<super::layers::LayerTimes> {
+        let map = map?;
+        let mut profiles = Vec::new();
+        for d in details {
+            match self.runtime.op_times(d) {
+                Some(Ok(p)) => profiles.push(p),
+                Some(Err(why)) => warnings.push(format!("per-layer: {why}")),
+                None => {}
+            }
+        }
+        if profiles.is_empty() {
+            warnings.push(format!("per-layer: {} printed no op profile", self.runtime.name()));
+            return None;
+        }
+        let times = map.attribute(&mean_ops(&profiles));
+        warnings.extend(times.warning());
+        Some(times)
     }
 
     #[allow(clippy::type_complexity)]

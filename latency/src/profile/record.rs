@@ -4,12 +4,14 @@ use super::stats::Summary;
 use crate::modelfile::precision::{Precision, Quantization};
 use crate::target::DeviceInfo;
 
-/// Whether a model is one layer (a lookup-table entry) or a whole network.
+/// Whether a model is one layer (a lookup-table entry) or a whole network; and, for dataset
+/// rows only, a layer timed inside a network (`--per-layer`: a row per layer of a network's record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Layer,
     Network,
+    LayerInNetwork,
 }
 
 impl Kind {
@@ -17,6 +19,7 @@ impl Kind {
         match self {
             Kind::Layer => "layer",
             Kind::Network => "network",
+            Kind::LayerInNetwork => "layer-in-network",
         }
     }
 }
@@ -74,6 +77,7 @@ impl ModelId {
         let base = match self.kind {
             Kind::Layer => format!("layer {}", self.key),
             Kind::Network => format!("network {} @{}", self.arch, self.resolution),
+            Kind::LayerInNetwork => format!("layer {} in network {} @{}", self.key, self.arch, self.resolution),
         };
         match (self.precision, self.int8_io) {
             (Precision::Fp32, _) => base,
@@ -120,6 +124,10 @@ pub struct Record {
     /// Where the wall time went, to show the profiling overhead.
     #[serde(default)]
     pub phases: Phases,
+    /// A network's per-op profile per IR layer (`--per-layer`); the dataset's
+    /// `layer-in-network` rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_times: Option<super::layers::LayerTimes>,
     /// Unix time in milliseconds when the measurement finished.
     pub timestamp_ms: i64,
 }
@@ -146,6 +154,43 @@ pub struct Phases {
     pub rounds_us: f64,
     /// Deleting the model from the device.
     pub cleanup_us: f64,
+    /// Of `rounds_us`, what the runtime reported: loading the model (parse, optimise, plan),
+    /// its warm-up, waiting for the device to cool down, and per-layer profiling runs.
+    #[serde(default)]
+    pub setup_us: f64,
+    #[serde(default)]
+    pub warmup_us: f64,
+    #[serde(default)]
+    pub cooldown_us: f64,
+    #[serde(default)]
+    pub profile_us: f64,
+}
+
+impl Phases {
+    /// Adds `other`'s times to these.
+    pub fn add(&mut self, other: &Phases) {
+        self.build_us += other.build_us;
+        self.settle_us += other.settle_us;
+        self.push_us += other.push_us;
+        self.rounds_us += other.rounds_us;
+        self.cleanup_us += other.cleanup_us;
+        self.setup_us += other.setup_us;
+        self.warmup_us += other.warmup_us;
+        self.cooldown_us += other.cooldown_us;
+        self.profile_us += other.profile_us;
+    }
+
+    /// The runtime's own report of where its time went, summed over `details` (one per
+    /// invocation or batch line): `init_us`, `warmup_us`, `cooldown_us`, `layer_profile.total_us`.
+    pub fn add_reported(&mut self, details: &[serde_json::Value]) {
+        let get = |d: &serde_json::Value, k: &str| d.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        for d in details {
+            self.setup_us += get(d, "init_us");
+            self.warmup_us += get(d, "warmup_us");
+            self.cooldown_us += get(d, "cooldown_us");
+            self.profile_us += d.get("layer_profile").map_or(0.0, |p| get(p, "total_us"));
+        }
+    }
 }
 
 #[cfg(test)]

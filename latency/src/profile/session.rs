@@ -142,6 +142,19 @@ pub fn check_precisions(job: &Job) -> Result<(), String> {
     }
 }
 
+/// Refuses a job asking for per-layer times inside networks of a runtime that reports no
+/// per-op times, before anything is pushed or timed.
+pub fn check_layer_profiles(job: &Job) -> Result<(), String> {
+    if job.protocol.run.layer_profile_runs == 0 || job.runtime.profiles_layers() {
+        return Ok(());
+    }
+    Err(format!(
+        "runtime {} reports no per-op times, so it cannot time layers inside networks (--per-layer); nothing was \
+         pushed or timed (use --runtime runner, or --runtime tflite with benchmark_model)",
+        job.runtime.name()
+    ))
+}
+
 /// Refuses `precision` when `runtime` cannot time it, naming both (the one message of that
 /// refusal, for profiling jobs and live meters alike).
 pub fn check_precision(runtime: &dyn Runtime, precision: Precision) -> Result<(), String> {
@@ -180,6 +193,7 @@ pub fn run_with(
     }
     job.protocol.validate()?;
     check_precisions(job)?;
+    check_layer_profiles(job)?;
     let dir = job.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let _lock = lock(dir)?;

@@ -23,10 +23,19 @@ pub struct ProtocolSpec {
     pub threads: u32,
     /// Hex CPU mask for taskset, e.g. `70` = CPUs 4–6.
     pub affinity: Option<String>,
-    /// Untimed runs before the timed ones, in every round.
+    /// Untimed runs before the timed ones (at least)…
     pub warmup: u32,
-    /// Timed runs per round.
+    /// …and, after the device was idle, at least this long (ms).
+    pub warmup_ms: u64,
+    /// Samples per round (at least)…
     pub runs: u32,
+    /// …whose timed runs last at least this long (ms)…
+    pub min_time_ms: u64,
+    /// …and at least this many times the model's load (runner only).
+    pub setup_ratio: u64,
+    /// Extra runs timing each op of a network, for per-layer times (0: none).
+    pub layer_profile_runs: u32,
+    /// A fixed pause between models (ms).
     pub cooldown_ms: u64,
     pub timeout_s: u64,
     /// Rounds repeat until the kept samples' coefficient of variation is at most this…
@@ -39,6 +48,8 @@ pub struct ProtocolSpec {
     pub expect_freq_khz: Option<u64>,
     /// Wait until the hottest thermal zone is at most this (°C).
     pub max_temp_c: Option<f64>,
+    /// Wait while the hottest thermal zone is more than this above the run's first reading (°C).
+    pub max_temp_rise_c: Option<f64>,
     /// Give up waiting for frequency/temperature after this long (the record is flagged).
     pub settle_s: u64,
 }
@@ -50,7 +61,11 @@ impl Default for ProtocolSpec {
             threads: p.run.threads,
             affinity: p.run.affinity,
             warmup: p.run.warmup,
+            warmup_ms: p.run.warmup_ms,
             runs: p.run.runs,
+            min_time_ms: p.run.min_time_ms,
+            setup_ratio: p.run.setup_ratio,
+            layer_profile_runs: p.run.layer_profile_runs,
             cooldown_ms: p.cooldown.as_millis() as u64,
             timeout_s: p.timeout.as_secs(),
             max_cv: p.cv_bound,
@@ -58,6 +73,7 @@ impl Default for ProtocolSpec {
             max_rounds: p.max_rounds,
             expect_freq_khz: p.expected_freq_khz,
             max_temp_c: p.max_temp_c,
+            max_temp_rise_c: p.max_temp_rise_c,
             settle_s: p.settle_timeout.as_secs(),
         }
     }
@@ -73,6 +89,10 @@ impl ProtocolSpec {
                 warmup: self.warmup,
                 runs: self.runs,
                 affinity: self.affinity.clone(),
+                warmup_ms: self.warmup_ms,
+                min_time_ms: self.min_time_ms,
+                setup_ratio: self.setup_ratio,
+                layer_profile_runs: self.layer_profile_runs,
             },
             cooldown: Duration::from_millis(self.cooldown_ms),
             timeout: Duration::from_secs(self.timeout_s),
@@ -81,6 +101,7 @@ impl ProtocolSpec {
             max_rounds: self.max_rounds,
             expected_freq_khz: self.expect_freq_khz,
             max_temp_c: self.max_temp_c,
+            max_temp_rise_c: self.max_temp_rise_c,
             settle_timeout: settle,
             settle_poll: Duration::from_secs(2).min(settle.max(Duration::from_secs(1))),
         };

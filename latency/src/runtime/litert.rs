@@ -15,10 +15,9 @@
 //! has no Python, and the check refuses it, before anything is pushed, naming what the device
 //! answered and pointing at `--runtime tflite` (benchmark_model built for Android).
 
-use super::{excerpt, install_binary, sha256_hex, with_affinity, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_hex, Round, RunConfig, Runtime, RuntimeError};
 use crate::local::LOCAL_ID;
 use crate::target::{shell_quote, Output, Target};
-use hwnas_runner::args::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -183,22 +182,11 @@ impl Runtime for LitertRuntime {
     }
 
     fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
-        let job = Args {
-            model: model.into(),
-            warmup: cfg.warmup as usize,
-            runs: cfg.runs as usize,
-            threads: cfg.threads as usize,
-        };
-        with_affinity(cfg, std::iter::once(binary.to_string()).chain(job.to_argv()).collect())
+        super::runner::protocol_argv(binary, model, cfg)
     }
 
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError> {
-        let r = hwnas_runner::output::read(&out.stdout).map_err(|why| RuntimeError::Malformed {
-            runtime: NAME.into(),
-            why,
-            excerpt: excerpt(out),
-        })?;
-        Ok(Round { timed_us: r.samples_us.iter().sum(), samples_us: r.samples_us, detail: r.detail })
+        super::runner::read_report(NAME, out)
     }
 }
 

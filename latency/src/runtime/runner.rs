@@ -49,23 +49,48 @@ impl Runtime for RunnerRuntime {
     }
 
     fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
-        let job = Args {
-            model: model.into(),
-            warmup: cfg.warmup as usize,
-            runs: cfg.runs as usize,
-            threads: cfg.threads as usize,
-        };
-        with_affinity(cfg, std::iter::once(binary.to_string()).chain(job.to_argv()).collect())
+        protocol_argv(binary, model, cfg)
     }
 
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError> {
-        let r = hwnas_runner::output::read(&out.stdout).map_err(|why| RuntimeError::Malformed {
-            runtime: RUNTIME.into(),
-            why,
-            excerpt: excerpt(out),
-        })?;
-        Ok(Round { timed_us: r.samples_us.iter().sum(), samples_us: r.samples_us, detail: r.detail })
+        read_report(RUNTIME, out)
     }
+
+    fn profiles_layers(&self) -> bool {
+        true
+    }
+
+    /// tract's plan timed node by node (`--layer-profile-runs`): node names as tract gives them.
+    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+        hwnas_runner::output::LayerProfile::of(detail).map(|p| p.map(|p| p.nodes))
+    }
+}
+
+/// hwnas-runner's command line for one model (also spoken by the litert runtime's script).
+pub(super) fn protocol_argv(binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    let job = Args {
+        model: model.into(),
+        warmup: cfg.warmup as usize,
+        runs: cfg.runs as usize,
+        threads: cfg.threads as usize,
+        warmup_ms: cfg.warmup_ms,
+        min_time_ms: cfg.min_time_ms,
+        setup_ratio: cfg.setup_ratio,
+        layer_profile_runs: cfg.layer_profile_runs as usize,
+    };
+    with_affinity(cfg, std::iter::once(binary.to_string()).chain(job.to_argv()).collect())
+}
+
+/// Reads hwnas-runner's output line (also the litert script's), naming `runtime` when it is malformed.
+pub(super) fn read_report(runtime: &str, out: &Output) -> Result<Round, RuntimeError> {
+    let r = hwnas_runner::output::read(&out.stdout).map_err(|why| RuntimeError::Malformed {
+        runtime: runtime.into(),
+        why,
+        excerpt: excerpt(out),
+    })?;
+    // A sample is the mean of `runs_per_sample` runs (tiny models are timed in groups).
+    let per_sample = r.detail.get("runs_per_sample").and_then(|v| v.as_u64()).unwrap_or(1).max(1) as f64;
+    Ok(Round { timed_us: r.samples_us.iter().sum::<f64>() * per_sample, samples_us: r.samples_us, detail: r.detail })
 }
 
 #[cfg(test)]
@@ -92,6 +117,16 @@ mod tests {
     }
 
     #[test]
+    fn grouped_samples_count_every_run_and_layer_profiles_are_read() {
+        let line = "{\"samples_us\":[0.5,0.5],\"runs_per_sample\":20,\
+                    \"layer_profile\":{\"runs\":2,\"total_us\":3.0,\"nodes\":[[\"conv\",1.25]]}}";
+        let r = rt().parse(&out(line)).unwrap();
+        assert_eq!(r.timed_us, 20.0);
+        assert_eq!(rt().op_times(&r.detail).unwrap().unwrap(), vec![("conv".to_string(), 1.25)]);
+        assert!(rt().op_times(&serde_json::json!({})).is_none());
+    }
+
+    #[test]
     fn malformed_output_is_quoted() {
         // Each way the line can be wrong is tested with the format (hwnas_runner::output).
         let e = rt().parse(&out("panicked at 'bad model'")).unwrap_err().to_string();
@@ -101,10 +136,11 @@ mod tests {
 
     #[test]
     fn command_line() {
-        let cfg = RunConfig { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()) };
+        let cfg = RunConfig { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()), ..RunConfig::default() };
         assert_eq!(
             rt().argv("/b/r", "/m.tflite", &cfg).join(" "),
-            "taskset 8 /b/r --model /m.tflite --warmup 3 --runs 7 --threads 2"
+            "taskset 8 /b/r --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 20 --min-time-ms 50 \
+             --setup-ratio 15 --layer-profile-runs 0"
         );
     }
 }

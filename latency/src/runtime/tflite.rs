@@ -38,18 +38,31 @@ impl Runtime for TfliteRuntime {
         install_binary(target, &self.binary, &self.sha256, "benchmark_model")
     }
 
+    fn profiles_layers(&self) -> bool {
+        true
+    }
+
+    /// The op profile of `--enable_op_profiling=true` (on with `RunConfig::layer_profile_runs`).
+    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+        TfliteRuntime::ops_of(detail)
+    }
+
     fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
         let mut argv = vec![
             binary.to_string(),
             format!("--graph={model}"),
             format!("--num_threads={}", cfg.threads),
             format!("--warmup_runs={}", cfg.warmup),
-            // Without these, warm-up and timed runs continue until 0.5 s / 1 s have passed,
-            // so `count=` would exceed the requested runs.
-            "--warmup_min_secs=0".into(),
+            // Counts and times, both minimums, as the runner takes them (benchmark_model's own
+            // defaults are 0.5 s and 1 s); benchmark_model has no setup ratio.
+            format!("--warmup_min_secs={}", cfg.warmup_ms as f64 / 1000.0),
             format!("--num_runs={}", cfg.runs),
-            "--min_secs=0".into(),
+            format!("--min_secs={}", cfg.min_time_ms as f64 / 1000.0),
         ];
+        if cfg.layer_profile_runs > 0 {
+            // Per-op times of the timed runs themselves (benchmark_model profiles every run).
+            argv.push("--enable_op_profiling=true".into());
+        }
         argv.extend(self.extra.iter().cloned());
         with_affinity(cfg, argv)
     }
@@ -84,6 +97,34 @@ impl Runtime for TfliteRuntime {
             detail,
         })
     }
+}
+
+impl TfliteRuntime {
+    /// The `Run Order` rows of an op profile kept in a round's detail (see [`profile_json`]):
+    /// each node by its output tensor's name (the `[name]:index` column without brackets and
+    /// index) and its average µs per run.
+    pub fn ops_of(detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+        let ops = detail.get("op_profile")?.get("ops")?.as_array()?;
+        Some(
+            ops.iter()
+                .map(|o| {
+                    let name = o["name"].as_str().ok_or_else(|| format!("an op without a name: {o}"))?;
+                    let avg_ms = o["avg_ms"].as_f64().ok_or_else(|| format!("an op without a time: {o}"))?;
+                    Ok((tensor_of(name).to_string(), avg_ms * 1000.0))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The tensor name in a `Run Order` row's name: `[MobilenetV1/Conv2d_0/Relu6]:0` →
+/// `MobilenetV1/Conv2d_0/Relu6` (names printed without brackets are taken as they are).
+pub fn tensor_of(name: &str) -> &str {
+    let without_index = match name.rsplit_once(':') {
+        Some((head, idx)) if idx.chars().all(|c| c.is_ascii_digit()) && !idx.is_empty() => head,
+        _ => name,
+    };
+    without_index.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(without_index)
 }
 
 /// A `count=… first=… curr=… min=… max=… avg=… std=…` statistics line.
@@ -516,6 +557,20 @@ Inference timings in us: Init: 4102, First inference: 2280, Warmup (avg): 2160.3
     }
 
     #[test]
+    fn a_rounds_op_profile_names_each_op_by_its_output_tensor() {
+        let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec![] };
+        let r = rt.parse(&Output { stdout: PROFILED.into(), stderr: String::new(), exit_code: 0 }).unwrap();
+        let ops = rt.op_times(&r.detail).unwrap().unwrap();
+        assert_eq!(ops[0], ("layer0.conv".to_string(), 1190.0));
+        assert_eq!(ops[1], ("layer0.dw".to_string(), 857.0));
+        assert_eq!(tensor_of("[MobilenetV1/MobilenetV1/Conv2d_0/Relu6]:0"), "MobilenetV1/MobilenetV1/Conv2d_0/Relu6");
+        assert_eq!(tensor_of("AllocateTensors/0"), "AllocateTensors/0");
+        assert_eq!(tensor_of("[a:b]"), "a:b");
+        let plain = rt.parse(&Output { stdout: PLAIN.into(), stderr: String::new(), exit_code: 0 }).unwrap();
+        assert!(rt.op_times(&plain.detail).is_none());
+    }
+
+    #[test]
     fn op_tables_whose_tabs_were_lost_are_read_by_words() {
         let spaced = PROFILED.replace('\t', "  ");
         let ops = parse_benchmark_output(&spaced).unwrap().op_profile.unwrap();
@@ -577,11 +632,18 @@ Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 2, Inference
     #[test]
     fn command_line_pins_and_fixes_the_run_count() {
         let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec!["--use_xnnpack=true".into()] };
-        let cfg = RunConfig { threads: 1, warmup: 10, runs: 50, affinity: Some("70".into()) };
+        let cfg =
+            RunConfig { warmup: 10, affinity: Some("70".into()), warmup_ms: 0, min_time_ms: 0, ..RunConfig::default() };
         assert_eq!(
             rt.argv("/d/bm", "/d/m.tflite", &cfg).join(" "),
             "taskset 70 /d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=10 --warmup_min_secs=0 \
              --num_runs=50 --min_secs=0 --use_xnnpack=true"
+        );
+        let timed = RunConfig { layer_profile_runs: 20, ..RunConfig::default() };
+        assert_eq!(
+            rt.argv("/d/bm", "/d/m.tflite", &timed).join(" "),
+            "/d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=2 --warmup_min_secs=0.02 --num_runs=50 \
+             --min_secs=0.05 --enable_op_profiling=true --use_xnnpack=true"
         );
         let flags = rt.flags(&RunConfig { affinity: None, ..cfg });
         assert_eq!(flags[0], "{binary}");

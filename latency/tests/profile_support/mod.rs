@@ -52,8 +52,9 @@ pub fn layers(keys: &[&str]) -> Vec<ModelId> {
 pub fn batch_script(log: &Path) -> String {
     format!(
         r#"#!/bin/sh
-if [ "$1" = "--capabilities" ]; then echo "hwnas-runner batch=1"; exit 0; fi
+if [ "$1" = "--capabilities" ]; then echo "{}"; exit 0; fi
 echo "$*" >> '{}'
+if [ "$1" = "--batch" ]; then cp "$2" "$(dirname '{}')/last-manifest.jsonl"; fi
 if [ "$1" != "--batch" ]; then exec sh -c 'echo "{{\"samples_us\":[100,102,101]}}"'; fi
 i=0
 while IFS= read -r line; do
@@ -67,6 +68,8 @@ while IFS= read -r line; do
   i=$((i+1))
 done < "$2"
 "#,
+        hwnas_runner::batch::CAPABILITIES,
+        log.display(),
         log.display()
     )
 }

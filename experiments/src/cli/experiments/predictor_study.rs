@@ -7,11 +7,11 @@
 use super::common::{latency_datasets, score, split_rows, Fitted};
 use super::Setup;
 use anyhow::Result;
-use predictors::dataset::{self, Dataset, NetworkRow};
+use predictors::dataset::{self, Dataset, LayerSource, NetworkRow};
 use predictors::metrics::Metrics;
 use predictors::plots::Curve;
 use predictors::split::TrainSize;
-use predictors::train::FAMILIES;
+use predictors::train::{TrainOptions, FAMILIES};
 use predictors::LatencyPredictor;
 use std::fmt::Write;
 use std::time::Instant;
@@ -101,16 +101,48 @@ fn columns(study: &Study) -> Vec<Column<'_>> {
             Ok(p)
         }),
     });
+    // The lookup tables of one device measured two ways (the own dataset with --layer-table).
+    let fallback = study.fallback.map(String::from);
+    if study.ds.has_layers_in_networks() {
+        let fallback = fallback.clone();
+        out.push(Column {
+            name: LUT_IN_NETWORKS.into(),
+            fit: Box::new(move |ds, train, seed| {
+                let inside = ds.with_layers(|l| matches!(l.source, LayerSource::InNetwork { .. }));
+                let opts = TrainOptions { seed, fallback: fallback.clone(), ..Default::default() };
+                Ok(Box::new(predictors::train::fit_lut(&inside, train, &opts)?))
+            }),
+        });
+    }
+    if study.ds.layers.iter().any(|l| l.source == LayerSource::Alone) {
+        out.push(Column {
+            name: LUT_SINGLE_LAYERS.into(),
+            fit: Box::new(move |ds, _train, seed| {
+                let alone = ds.with_layers(|l| l.source == LayerSource::Alone);
+                // No training networks: the table as timed, not calibrated.
+                let opts = TrainOptions { seed, fallback: fallback.clone(), ..Default::default() };
+                Ok(Box::new(predictors::train::fit_lut(&alone, &[], &opts)?))
+            }),
+        });
+    }
     out
 }
 
 /// The column of `hwnas fit --from`.
 const TRANSFER: &str = "transfer";
+/// OFA's table: each key's mean over the layers timed inside the training networks
+/// (`hwnas profile --networks N --per-layer`).
+const LUT_IN_NETWORKS: &str = "lut-in-networks";
+/// nn-Meter's and HW-NAS-Bench's table: every layer timed alone (`hwnas profile --table`),
+/// summed as it is (the `lut` column calibrates it on the training networks).
+const LUT_SINGLE_LAYERS: &str = "lut-single-layers";
 
 /// The columns named by `--families` (all when `None`), in the study's order.
 fn chosen<'a>(all: Vec<Column<'a>>, wanted: Option<&[String]>) -> Result<Vec<Column<'a>>> {
     let Some(wanted) = wanted else { return Ok(all) };
-    if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w)) {
+    // The per-layer tables are columns of an own dataset only; other datasets go without them.
+    let own_only = [LUT_IN_NETWORKS, LUT_SINGLE_LAYERS];
+    if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w) && !own_only.contains(&w.as_str())) {
         let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
         anyhow::bail!("--families: no column `{w}` (known: {})", known.join(", "));
     }
@@ -250,7 +282,18 @@ fn studies(cx: &Setup) -> Result<Vec<Study>> {
     // The own dataset first: refused before the long real-data fits if it cannot be studied.
     let own = match &cx.data {
         Some(path) => {
-            let ds = dataset::load(path, None, "latency_ms")?;
+            let mut ds = dataset::load(path, None, "latency_ms")?;
+            if let Some(table) = &cx.layer_table {
+                let t = dataset::load(table, None, "latency_ms")?;
+                let alone: Vec<_> = t.layers.into_iter().filter(|l| l.source == LayerSource::Alone).collect();
+                if alone.is_empty() {
+                    anyhow::bail!(
+                        "{}: no single-layer rows (`kind = layer`): profile the table with `hwnas profile --table …                          --out DIR` and pass DIR/latency.parquet",
+                        table.display()
+                    );
+                }
+                ds.layers.extend(alone);
+            }
             if architectures(&ds) < 2 {
                 anyhow::bail!(
                     "{}: {} whole-network rows ({} single-layer rows); a predictor study needs measured networks: \
@@ -263,13 +306,11 @@ fn studies(cx: &Setup) -> Result<Vec<Study>> {
             // A table of single-layer measurements refuses unseen layers by default; the few
             // profiled networks rarely cover every layer of the held-out ones.
             let fallback = if ds.layers.is_empty() { None } else { Some("cost-model") };
-            Some(Study {
-                label: "own".into(),
-                what: format!("profiled by hwnas, {}", path.display()),
-                ds,
-                fallback,
-                source: None,
-            })
+            let what = match &cx.layer_table {
+                Some(t) => format!("profiled by hwnas, {}; single layers {}", path.display(), t.display()),
+                None => format!("profiled by hwnas, {}", path.display()),
+            };
+            Some(Study { label: "own".into(), what, ds, fallback, source: None })
         }
         None => None,
     };
@@ -344,7 +385,15 @@ fn study_tables(
         let _ = writeln!(t, "Sizes {} skipped: not fewer than the dataset's architectures.\n", list(skipped));
     }
     if study.fallback.is_some() {
-        let _ = writeln!(t, "This dataset has single-layer rows: its tables price unseen layers by the cost model.\n");
+        let _ = writeln!(t, "This dataset has per-layer rows: its tables price unseen layers by the cost model.\n");
+    }
+    if columns.iter().any(|c| c.name == LUT_IN_NETWORKS || c.name == LUT_SINGLE_LAYERS) {
+        let _ = writeln!(
+            t,
+            "`{LUT_IN_NETWORKS}`: each key's mean over the layers timed inside the training networks (OFA's \
+             table); `{LUT_SINGLE_LAYERS}`: every layer timed alone, summed as timed (`lut` calibrates it on the \
+             training networks).\n"
+        );
     }
     if let Some(src) = &study.source {
         let _ = writeln!(
@@ -368,7 +417,13 @@ fn study_tables(
         }
         t += "\n";
     }
-    let detail: Vec<usize> = DETAIL.iter().filter_map(|d| columns.iter().position(|c| c.name == *d)).collect();
+    // The own dataset's two tables are what it is studied for: their errors are shown too.
+    let detail: Vec<usize> = DETAIL
+        .iter()
+        .chain(&["lut", LUT_IN_NETWORKS, LUT_SINGLE_LAYERS])
+        .filter(|d| **d != "lut" || columns.iter().any(|c| c.name == LUT_IN_NETWORKS))
+        .filter_map(|d| columns.iter().position(|c| c.name == *d))
+        .collect();
     if !detail.is_empty() {
         let names = detail.iter().map(|&i| columns[i].name.as_str()).collect::<Vec<_>>().join(" / ");
         let _ = write!(t, "\n{names}, held out:\n\n| train | Kendall τ | MAPE % | ±10 % |\n|---|---|---|---|\n");
