@@ -8,21 +8,16 @@
 //! (SHA-256), so a table timed by one runtime is never reused as another's.
 
 use super::measure_args::RuntimeKind;
+use super::profile::Request;
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use latency::modelfile::precision::Quantization;
 use latency::modelfile::Precision;
+use latency::profile::RuntimeSpec;
 use latency::runtime::litert::LitertRuntime;
 use latency::runtime::runner::RunnerRuntime;
 use latency::runtime::Runtime;
 use predictors::train::TrainOptions;
 use std::path::PathBuf;
-
-/// `hwnas profile`'s own flags and defaults, so this path and the command never drift apart.
-#[derive(Parser)]
-struct ProfileCommand {
-    #[command(flatten)]
-    args: super::profile::Args,
-}
 
 /// `$HWNAS_CACHE`, else `$XDG_CACHE_HOME/hwnas`, else `~/.cache/hwnas`.
 pub(crate) fn cache_root() -> Result<PathBuf> {
@@ -39,6 +34,7 @@ pub(crate) fn cache_root() -> Result<PathBuf> {
 /// The runtime that times this machine's table, and how to say so.
 struct LocalRuntime {
     kind: RuntimeKind,
+    spec: RuntimeSpec,
     /// Its identity (the SHA-256 its records carry).
     sha256: String,
     /// E.g. `LiteRT 2.3.0 (XNNPACK)`.
@@ -49,15 +45,18 @@ struct LocalRuntime {
 fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
     let why_not = match LitertRuntime::new(LitertRuntime::default_python()) {
         Ok(rt) => {
+            let python = std::path::absolute(LitertRuntime::default_python())?.display().to_string();
             return Ok(LocalRuntime {
                 kind: RuntimeKind::Litert,
+                spec: RuntimeSpec::Litert { python },
                 sha256: rt.binary_sha256().to_string(),
                 describe: format!("LiteRT {} (XNNPACK)", rt.version()),
-            })
+            });
         }
         Err(e) => e.to_string(),
     };
-    let runner = RunnerRuntime::new(super::measure_args::default_runner()?).map_err(anyhow::Error::msg)?;
+    let binary = super::measure_args::default_runner()?;
+    let runner = RunnerRuntime::new(&binary).map_err(anyhow::Error::msg)?;
     if !runner.precisions().contains(&precision) {
         bail!(
             "a {precision} lookup table of this machine needs LiteRT (hwnas-runner times fp32 models only), and {why_not}"
@@ -66,14 +65,23 @@ fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
     eprintln!("latency: LiteRT is not available, so hwnas-runner (tract) times this machine: {why_not}");
     Ok(LocalRuntime {
         kind: RuntimeKind::Runner,
+        spec: RuntimeSpec::Runner { binary: binary.display().to_string() },
         sha256: runner.binary_sha256().to_string(),
         describe: "hwnas-runner (tract)".into(),
     })
 }
 
-/// The cached lookup table of `space` in `precision` on this machine, profiling and fitting it
-/// first if needed; the message names the runtime that timed it.
-pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBuf> {
+/// A lookup table of this machine's CPU.
+pub struct LocalTable {
+    pub path: PathBuf,
+    /// The runtime that timed it, e.g. `LiteRT 2.3.0 (XNNPACK)`.
+    pub timed_by: String,
+}
+
+/// The cached lookup table of `space` in `precision` on this machine, over the space's
+/// resolutions (or `resolutions`), profiling and fitting it first if needed; the message names
+/// the runtime that timed it.
+pub fn cached_local_lut(space_name: &str, resolutions: Option<&[u32]>, precision: Precision) -> Result<LocalTable> {
     let space = spaces::space(space_name)?;
     let rt = local_runtime(precision)?;
     let runtime = match rt.kind {
@@ -81,7 +89,14 @@ pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBu
         RuntimeKind::Runner => "runner",
         RuntimeKind::Tflite => unreachable!("the local table is timed by litert or the runner"),
     };
-    let dir = cache_root()?.join(format!("local-{space_name}-{precision}-{runtime}-{}", &rt.sha256[..12]));
+    let all = space.resolutions();
+    let resolutions = resolutions.map_or(all.clone(), <[u32]>::to_vec);
+    let at = if resolutions == all {
+        String::new()
+    } else {
+        format!("-r{}", resolutions.iter().map(u32::to_string).collect::<Vec<_>>().join("_"))
+    };
+    let dir = cache_root()?.join(format!("local-{space_name}{at}-{precision}-{runtime}-{}", &rt.sha256[..12]));
     let lut_path = dir.join("lut.json");
     if lut_path.is_file() {
         eprintln!(
@@ -89,9 +104,8 @@ pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBu
             rt.describe,
             lut_path.display()
         );
-        return Ok(lut_path);
+        return Ok(LocalTable { path: lut_path, timed_by: rt.describe });
     }
-    let resolutions = space.resolutions();
     let layers = space.layer_table(&resolutions).len();
     eprintln!(
         "latency: no predictor given, so profiling this machine's CPU with {} first: {layers} distinct layers of \
@@ -99,19 +113,11 @@ pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBu
         rt.describe,
         dir.display()
     );
-    let res: Vec<String> = resolutions.iter().map(u32::to_string).collect();
-    let p = precision.to_string();
-    #[rustfmt::skip]
-    let argv = [
-        "profile", "--device", "local", "--space", space_name, "--table", "--resolutions", &res.join(","),
-        "--precision", &p, "--runtime", runtime,
-    ];
-    let out = dir.display().to_string();
     // An int8 layer inside an int8 network neither quantizes its input nor dequantizes its
     // output (the network does, once, at its ends), so the table times int8 layers with int8 I/O.
-    let int8_io = (precision == Precision::Int8).then_some("--int8-io");
-    let cmd = ProfileCommand::try_parse_from(argv.iter().copied().chain(int8_io).chain(["--out", &out]))?;
-    super::profile::run(cmd.args).context("profiling this machine for the lookup table")?;
+    let q = Quantization { int8_io: precision == Precision::Int8, ..Quantization::of(precision) };
+    let request = Request::local_table(space_name, resolutions, q, rt.spec, dir.clone());
+    super::profile::profile(&request).context("profiling this machine for the lookup table")?;
 
     let data = dir.join("latency.parquet");
     let ds = predictors::dataset::load(&data, Some(space_name), "latency_ms")?;
@@ -125,5 +131,5 @@ pub fn cached_local_lut(space_name: &str, precision: Precision) -> Result<PathBu
         rt.describe,
         lut_path.display()
     );
-    Ok(lut_path)
+    Ok(LocalTable { path: lut_path, timed_by: rt.describe })
 }

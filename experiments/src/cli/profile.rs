@@ -3,9 +3,9 @@
 
 use anyhow::{anyhow, bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use latency::modelfile::precision::Quantization;
+use latency::modelfile::precision::{Precision, Quantization};
 use latency::profile::models::SpaceModels;
-use latency::profile::{connect, session, Event, Job};
+use latency::profile::{connect, session, Event, Job, ProtocolSpec, RuntimeSpec};
 use latency::target::Target;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,11 +60,6 @@ pub struct Args {
     device_wait_s: u64,
 }
 
-/// Finds each serial on the given adb servers (`local` is this machine).
-fn targets(a: &Args) -> Result<Vec<Box<dyn Target>>> {
-    a.devices.iter().map(|serial| connect(serial, &a.measure.servers).map_err(|e| anyhow!(e))).collect()
-}
-
 /// `--repair --out DIR` alone: repair the journal, measure nothing.
 fn repair_only(out: &std::path::Path) -> Result<()> {
     let loaded = session::repair(out).map_err(|e| anyhow!(e))?;
@@ -80,33 +75,109 @@ fn repair_only(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// What a profiling run times: a space's layer table, or sampled networks.
+pub enum Models {
+    Table { resolutions: Vec<u32> },
+    Networks { n: usize, per_layer: bool },
+}
+
+/// A profiling run: what to time, in which precision, where and how. `hwnas profile` makes
+/// one from its flags; the main job and the experiments that profile this machine make one
+/// from the library's defaults ([`Request::local_table`]) instead of re-parsing a command line.
+pub struct Request {
+    pub space: String,
+    pub models: Models,
+    /// Seed of the network sample and of the random weights.
+    pub seed: u64,
+    /// Only the first N models.
+    pub limit: Option<usize>,
+    pub quantization: Quantization,
+    pub runtime: RuntimeSpec,
+    pub protocol: ProtocolSpec,
+    /// Device serials (`local`: this machine) and the adb servers to find them on.
+    pub devices: Vec<String>,
+    pub servers: Vec<String>,
+    pub out: PathBuf,
+    pub options: session::Options,
+}
+
+impl Request {
+    /// This machine's CPU timing `space`'s layer table at `resolutions` in `quantization` with
+    /// `runtime`, under the default protocol, into `out`.
+    pub fn local_table(
+        space: &str,
+        resolutions: Vec<u32>,
+        quantization: Quantization,
+        runtime: RuntimeSpec,
+        out: PathBuf,
+    ) -> Request {
+        Request {
+            space: space.into(),
+            models: Models::Table { resolutions },
+            seed: 0,
+            limit: None,
+            quantization,
+            runtime,
+            protocol: ProtocolSpec::default(),
+            devices: vec![latency::local::LOCAL_ID.into()],
+            servers: Vec::new(),
+            out,
+            options: session::Options::default(),
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let Some(space) = a.space.as_deref().filter(|_| !a.devices.is_empty()) else {
+    let Some(space) = a.space.clone().filter(|_| !a.devices.is_empty()) else {
         return repair_only(&a.out);
     };
-    let mut spec = a.measure.protocol();
-    if a.per_layer && a.networks.is_none() {
-        bail!("--per-layer times layers inside networks: it needs --networks N (a --table times each layer alone)");
+    let models = match (a.networks, a.per_layer) {
+        (Some(n), per_layer) => Models::Networks { n, per_layer },
+        (None, true) => {
+            bail!("--per-layer times layers inside networks: it needs --networks N (a --table times each layer alone)")
+        }
+        (None, false) => Models::Table { resolutions: a.resolutions.clone() },
+    };
+    if a.int8_io && a.precision != Precision::Int8 {
+        bail!("--int8-io applies to --precision int8 only");
     }
-    if a.per_layer {
+    profile(&Request {
+        space,
+        models,
+        seed: a.seed,
+        limit: a.limit,
+        quantization: Quantization { int8_io: a.int8_io, ..Quantization::of(a.precision) },
+        runtime: a.measure.runtime()?,
+        protocol: a.measure.protocol(),
+        devices: a.devices.clone(),
+        servers: a.measure.servers.clone(),
+        out: a.out.clone(),
+        options: session::Options { repair: a.repair, device_wait: std::time::Duration::from_secs(a.device_wait_s) },
+    })
+}
+
+/// Runs `req` with a progress bar, then prints each device's summary and the journal's notes.
+pub fn profile(req: &Request) -> Result<()> {
+    let mut spec = req.protocol.clone();
+    if let Models::Networks { per_layer: true, .. } = req.models {
         spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
     let protocol = spec.protocol().map_err(|e| anyhow!(e))?;
-    let space = spaces::space(space)?;
-    let (source, models) = match a.networks {
-        Some(n) => SpaceModels::networks(space, n, a.seed),
-        None => SpaceModels::table(space, &a.resolutions, a.seed),
+    let space = spaces::space(&req.space)?;
+    let (source, models) = match &req.models {
+        Models::Networks { n, .. } => SpaceModels::networks(space, *n, req.seed),
+        Models::Table { resolutions } => SpaceModels::table(space, resolutions, req.seed),
     }
     .map_err(|e| anyhow!(e))?;
-    if a.int8_io && a.precision != latency::modelfile::precision::Precision::Int8 {
-        bail!("--int8-io applies to --precision int8 only");
-    }
-    let q = latency::modelfile::precision::Quantization { int8_io: a.int8_io, ..Quantization::of(a.precision) };
-    let (source, models) = source.with_quantization(q, models);
-    let models = &models[..a.limit.unwrap_or(models.len()).min(models.len())];
-    let runtime = a.measure.runtime()?.build().map_err(|e| anyhow!(e))?;
-    let targets = targets(&a)?;
-    let job = Job { runtime: runtime.as_ref(), protocol: &protocol, models, source: &source, out_dir: &a.out };
+    let (source, models) = source.with_quantization(req.quantization.clone(), models);
+    let models = &models[..req.limit.unwrap_or(models.len()).min(models.len())];
+    let runtime = req.runtime.build().map_err(|e| anyhow!(e))?;
+    let targets: Vec<Box<dyn Target>> = req
+        .devices
+        .iter()
+        .map(|serial| connect(serial, &req.servers).map_err(|e| anyhow!(e)))
+        .collect::<Result<_>>()?;
+    let job = Job { runtime: runtime.as_ref(), protocol: &protocol, models, source: &source, out_dir: &req.out };
 
     let bar = ProgressBar::new((models.len() * targets.len()) as u64);
     bar.set_style(
@@ -142,8 +213,7 @@ pub fn run(a: Args) -> Result<()> {
             say(format!("{device}: stopped: {why}"));
         }
     };
-    let opts = session::Options { repair: a.repair, device_wait: std::time::Duration::from_secs(a.device_wait_s) };
-    let outcome = session::run_with(&job, &targets, &opts, &on_event).map_err(|e| anyhow!(e))?;
+    let outcome = session::run_with(&job, &targets, &req.options, &on_event).map_err(|e| anyhow!(e))?;
     bar.finish_and_clear();
     for r in &outcome.reports {
         let overhead = r.overhead().map_or("0.0 % outside timed runs".into(), |o| o.to_string());

@@ -207,7 +207,7 @@ fn settings(a: &Args) -> Result<JobSettings> {
     if s.latency.is_none() && s.strategy_kind() != StrategyKind::Singlepath {
         if let Some(space) = s.space.clone() {
             // In the job's precision, so the table prices the models it deploys.
-            let lut = super::local_lut::cached_local_lut(&space, s.precision.unwrap_or_default())?;
+            let lut = super::local_lut::cached_local_lut(&space, None, s.precision.unwrap_or_default())?.path;
             s.latency = Some(vec![latency_spec(&format!("local={}", lut.display()), a)?]);
         }
     }

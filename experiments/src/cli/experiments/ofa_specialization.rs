@@ -8,10 +8,7 @@ use super::common::{search, SearchSpec};
 use super::fronts_plot::{points, write_fronts, Points};
 use super::Setup;
 use anyhow::{Context, Result};
-use clap::Parser;
-use predictors::train::{fit_lut, TrainOptions};
-use predictors::LatencyPredictor;
-use std::path::PathBuf;
+use latency::modelfile::Precision;
 
 const SPACE: &str = "ofa-mbv3-w1.0";
 /// The profiled resolution (the space's smallest, so the table profiles fastest).
@@ -19,36 +16,9 @@ const RESOLUTION: u32 = 128;
 /// Targets as fractions of the way from the smallest to the largest member's latency at RESOLUTION.
 const TARGET_FRACTIONS: [f64; 3] = [0.25, 0.5, 0.75];
 
-#[derive(Parser)]
-struct ProfileCommand {
-    #[command(flatten)]
-    args: super::super::profile::Args,
-}
-
-/// The lookup table of this CPU at RESOLUTION, profiled on first use into the hwnas cache.
-fn cached_lut() -> Result<PathBuf> {
-    let dir = super::super::local_lut::cache_root()?.join(format!("local-{SPACE}-r{RESOLUTION}"));
-    let lut = dir.join("lut.json");
-    if lut.is_file() {
-        eprintln!("latency: the cached lookup table of this machine's CPU, {}", lut.display());
-        return Ok(lut);
-    }
-    eprintln!(
-        "latency: profiling this machine's CPU: `{SPACE}` layers at {RESOLUTION} (once; cached in {})",
-        dir.display()
-    );
-    let out = dir.display().to_string();
-    let r = RESOLUTION.to_string();
-    let argv = ["profile", "--device", "local", "--space", SPACE, "--table", "--resolutions", &r, "--out", &out];
-    let cmd = ProfileCommand::try_parse_from(argv)?;
-    super::super::profile::run(cmd.args).context("profiling this machine for the lookup table")?;
-    let ds = predictors::dataset::load(&dir.join("latency.parquet"), Some(SPACE), "latency_ms")?;
-    fit_lut(&ds, &[], &TrainOptions::default())?.save(&lut)?;
-    Ok(lut)
-}
-
 pub fn run(cx: &Setup) -> Result<String> {
-    let lut_path = cached_lut()?;
+    let table = super::super::local_lut::cached_local_lut(SPACE, Some(&[RESOLUTION]), Precision::Fp32)?;
+    let lut_path = table.path;
     let lut = predictors::load_predictor(&lut_path)?;
     let space = spaces::space(SPACE)?;
     let (small, large) = space.extremes();
@@ -58,12 +28,13 @@ pub fn run(cx: &Setup) -> Result<String> {
     let resolution = RESOLUTION.to_string();
     let mut t = format!(
         "## OFA specialisation: `{SPACE}` at {RESOLUTION}x{RESOLUTION} on this machine's CPU (local lookup table)\n\n\
-         Table: {} (tract runner, 1 thread); smallest member {lo:.3} ms, largest {hi:.3} ms at {RESOLUTION}. \
+         Table: {} (timed by {}, 1 thread); smallest member {lo:.3} ms, largest {hi:.3} ms at {RESOLUTION}. \
          One OFA constrained evolution per target (population {population}, {generations} generations, seed {}), \
          resolution gene fixed at {RESOLUTION} (`\"fixed\": {{\"r\": \"{RESOLUTION}\"}}`); accuracy axis: capacity proxy (NOT an accuracy).\n\n\
          | target ms | evaluated | best latency ms | best proxy | best MACs | front size | best architecture |\n\
          |---|---|---|---|---|---|---|\n",
         lut_path.display(),
+        table.timed_by,
         cx.seed
     );
     let mut fronts: Vec<(String, Points)> = Vec::new();

@@ -13,9 +13,11 @@
 //! - plots: int8 and fp16 member latency against fp32 (per space), and the per-kind ratios.
 
 use super::Setup;
+use crate::cli::profile::Request;
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use latency::modelfile::precision::Quantization;
 use latency::modelfile::Precision;
+use latency::profile::{ProtocolSpec, RuntimeSpec};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use predictors::metrics::kendall_tau_b;
@@ -35,13 +37,6 @@ const MEMBERS: usize = 1000;
 const FASTEST: usize = 10;
 /// The latency target of the pick: this quantile of the members' latencies, per precision.
 const TARGET_QUANTILE: f64 = 0.2;
-
-/// `hwnas profile`'s own flags, so the study profiles exactly as the command does.
-#[derive(Parser)]
-struct ProfileCommand {
-    #[command(flatten)]
-    args: crate::cli::profile::Args,
-}
 
 /// One space's table per precision: layer key → median latency (ms).
 pub struct Tables {
@@ -205,23 +200,17 @@ fn ms_all(t: &Tables, key: &str) -> Option<[f64; 3]> {
 /// Profiles (or reads back from its journal) `space`'s table in `precision` on this CPU with LiteRT.
 fn profile(cx: &Setup, space: &dyn SearchSpace, resolution: u32, precision: Precision) -> Result<HashMap<String, f64>> {
     let dir = cx.out.join("measurements").join(format!("{}-r{resolution}-{precision}", space.name()));
-    let out = dir.display().to_string();
-    let (r, p) = (resolution.to_string(), precision.to_string());
-    #[rustfmt::skip]
-    let argv = [
-        "profile", "--device", "local", "--space", space.name(), "--table", "--resolutions", &r,
-        "--runtime", "litert", "--precision", &p,
-        // 208 layers per precision, each 10 warm-up and rounds of 50 runs until stable (≤ 5
-        // rounds); no cool-down (a host has no phone's thermal budget). Pinned here, so the
-        // study's protocol does not move with profile's defaults. Every record is journaled.
-        "--warmup", "10", "--runs", "50", "--max-rounds", "5", "--cooldown-ms", "0",
-        "--out", &out,
-    ];
+    let python = std::path::absolute(latency::runtime::litert::LitertRuntime::default_python())?;
     // int8 layers with int8 input and output: inside an int8 network a layer neither
     // quantizes its input nor dequantizes its output (the network does that once, at its ends).
-    let int8_io = (precision == Precision::Int8).then_some("--int8-io");
-    let cmd = ProfileCommand::try_parse_from(argv.into_iter().chain(int8_io))?;
-    crate::cli::profile::run(cmd.args).with_context(|| format!("profiling {} in {precision}", space.name()))?;
+    let q = Quantization { int8_io: precision == Precision::Int8, ..Quantization::of(precision) };
+    let runtime = RuntimeSpec::Litert { python: python.display().to_string() };
+    let mut request = Request::local_table(space.name(), vec![resolution], q, runtime, dir.clone());
+    // 208 layers per precision, each 10 warm-up and rounds of 50 runs until stable (≤ 5
+    // rounds); no cool-down (a host has no phone's thermal budget). Pinned here, so the
+    // study's protocol does not move with profile's defaults. Every record is journaled.
+    request.protocol = ProtocolSpec { warmup: 10, runs: 50, max_rounds: 5, cooldown_ms: 0, ..ProtocolSpec::default() };
+    crate::cli::profile::profile(&request).with_context(|| format!("profiling {} in {precision}", space.name()))?;
     let ds = predictors::dataset::load(&dir.join("latency.parquet"), Some(space.name()), "latency_ms")?;
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
     for l in ds.layers.iter().filter(|l| l.precision == precision) {
