@@ -2,8 +2,7 @@
 //! crate) behind real adb servers on private ports. The CLI process is killed
 //! half-way and rerun; the final dataset must hold every model exactly once.
 
-mod adb_support;
-use adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
+use crate::adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
 use latency::adb::sim::SimulatedPhone;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -11,7 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 fn tmp(name: &str) -> PathBuf {
-    adb_support::tmp("profile-cli-adb", name)
+    crate::adb_support::tmp("profile-cli-adb", name)
 }
 
 /// Answers like hwnas-runner after 0.2 s, so a run can be killed half-way.

@@ -106,12 +106,16 @@ fn the_readme_tour_prints_what_the_readme_shows() {
     let steps = tour(&readme);
     assert!(steps.len() >= 8, "the tour has its commands ({} found)", steps.len());
     let _ = std::fs::remove_dir_all(root.join("runs/tour"));
+    // Its own `local` device lock and scratch, so the tour's profiling never waits for (or is
+    // refused by) another test timing on this machine.
+    let scratch = std::env::temp_dir().join(format!("hwnas-readme-tour-{}", std::process::id()));
     for step in &steps {
         let out = Command::new("bash")
             .arg("-c")
             .arg(format!("{} 2>&1", step.command))
             .current_dir(&root)
             .env("PATH", &path)
+            .env("HWNAS_LOCAL_SCRATCH", &scratch)
             .output()
             .expect("bash runs");
         let printed = String::from_utf8_lossy(&out.stdout);

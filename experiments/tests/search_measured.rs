@@ -4,14 +4,13 @@
 //! between architectures; a killed search must resume from its journal without timing
 //! any architecture twice.
 
-mod adb_support;
-use adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
+use crate::adb_support::{hwnas, json_lines, kill, phone, script, start_until, text};
 use latency::adb::sim::SimulatedPhone;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
-    adb_support::tmp("search-measured", name)
+    crate::adb_support::tmp("search-measured", name)
 }
 
 /// Latency (µs) = model file size in bytes (3.1–9.5 MB here), after a pause of `pause_s`.
