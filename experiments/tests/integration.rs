@@ -16,6 +16,9 @@ mod cli_reliability;
 mod profile_cli;
 mod profile_cli_adb;
 mod readme_tour;
+/// hwnas-runner built for the tests (shared with latency's tests).
+#[path = "../../latency/tests/runner_binary/mod.rs"]
+mod runner_binary;
 mod search_measured;
 
 /// With `autotests = false` a test file that is not declared above would silently never run.

@@ -3,8 +3,7 @@
 //! on how fast a debug build runs models: argument handling, real model files
 //! from the space, the journal/resume cycle, the Parquet output and failures.
 
-#[path = "../../latency/tests/runner_binary/mod.rs"]
-mod runner_binary;
+use crate::runner_binary;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,8 +4,7 @@
 //! (stdout and stderr together, trailing blank lines aside) must be what the README shows. A line that is only `…`
 //! stands for any number of lines; `…` inside a line for any text. Needs `../shared`.
 
-#[path = "../../latency/tests/runner_binary/mod.rs"]
-mod runner_binary;
+use crate::runner_binary;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
