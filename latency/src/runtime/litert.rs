@@ -207,10 +207,11 @@ mod tests {
 
     #[test]
     fn command_lines_are_the_runners() {
-        let cfg = RunConfig { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()) };
+        let cfg = RunConfig { threads: 2, affinity: Some("8".into()), ..RunConfig::counts(3, 7) };
         assert_eq!(
             rt().argv("/b/l", "/m.tflite", &cfg).join(" "),
-            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2"
+            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 0 --min-time-ms 0 \
+             --setup-ratio 0 --layer-profile-runs 0"
         );
         assert_eq!(rt().batch_argv("/b/l", "/m/batch.jsonl", &cfg).join(" "), "taskset 8 /b/l --batch /m/batch.jsonl");
         assert_eq!(rt().precisions(), &crate::modelfile::precision::Precision::ALL);
