@@ -4,7 +4,7 @@
 
 use crate::document;
 use crate::mlp::{Mlp, MlpConfig};
-use anyhow::{bail, Result};
+use crate::{AccuracyError, DocumentError, MlpError};
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
 use std::path::Path;
@@ -13,26 +13,22 @@ pub const FAMILY: &str = "accuracy-mlp";
 
 pub trait AccuracyPredictor: Send + Sync {
     fn family(&self) -> &str;
-    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64>;
+    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, AccuracyError>;
     /// Predictions for many members, each equal to what [`AccuracyPredictor::predict`] gives
     /// it; override when a batch is cheaper than its members one by one.
-    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>, AccuracyError> {
         gs.iter().map(|g| self.predict(space, g)).collect()
     }
-    fn save(&self, path: &Path) -> Result<()>;
+    fn save(&self, path: &Path) -> Result<(), DocumentError>;
 }
 
 /// Loads any accuracy predictor file, dispatching on its `family`.
-pub fn load(path: &Path) -> Result<Box<dyn AccuracyPredictor>> {
+pub fn load(path: &Path) -> Result<Box<dyn AccuracyPredictor>, DocumentError> {
     let (family, _) = document::read_any(path)?;
     Ok(match family.as_str() {
         FAMILY => Box::new(MlpAccuracyPredictor::load(path)?),
         crate::ofa_accuracy::FAMILY => Box::new(crate::ofa_accuracy::OfaAccuracyPredictor::load(path)?),
-        other => bail!(
-            "{}: `{other}` is not an accuracy predictor family ({FAMILY}, {})",
-            path.display(),
-            crate::ofa_accuracy::FAMILY
-        ),
+        _ => return Err(DocumentError::NotAccuracy { path: path.into(), family }),
     })
 }
 
@@ -72,7 +68,7 @@ impl MlpAccuracyPredictor {
         archs: &[&Genome],
         accuracy: &[f64],
         cfg: &MlpConfig,
-    ) -> Result<Self> {
+    ) -> Result<Self, MlpError> {
         let rs: Vec<f64> = archs.iter().map(|g| space.resolution(g) as f64).collect();
         let rm = rs.iter().sum::<f64>() / rs.len().max(1) as f64;
         let rsd = (rs.iter().map(|r| (r - rm).powi(2)).sum::<f64>() / rs.len().max(1) as f64).sqrt().max(1.0);
@@ -92,15 +88,15 @@ impl MlpAccuracyPredictor {
     }
 
     /// One-hot encodings of `gs`, after checking that they belong to the space trained on.
-    fn encode(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<Vec<f32>>> {
+    fn encode(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<Vec<f32>>, AccuracyError> {
         if space.name() != self.doc.space {
-            bail!("this accuracy predictor was trained on `{}`, not `{}`", self.doc.space, space.name());
+            return Err(AccuracyError::TrainedOn { trained_on: self.doc.space.clone(), space: space.name().into() });
         }
         gs.iter()
             .map(|g| {
                 let x = one_hot(space, g, self.doc.resolution_mean, self.doc.resolution_std);
                 if x.len() != self.mlp.input_dim() {
-                    bail!("encoding has {} inputs, the weights take {}", x.len(), self.mlp.input_dim());
+                    return Err(AccuracyError::Encoding { found: x.len(), expected: self.mlp.input_dim() });
                 }
                 Ok(x)
             })
@@ -109,12 +105,12 @@ impl MlpAccuracyPredictor {
 
     /// [`AccuracyPredictor::predict_batch`] computed by libtorch instead of the Rust forward:
     /// the reference that forward is tested against (equal up to float rounding).
-    pub fn predict_batch_tch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+    pub fn predict_batch_tch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>, AccuracyError> {
         let xs = self.encode(space, gs)?;
-        self.mlp.forward_tch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        Ok(self.mlp.forward_tch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>())?)
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         let doc: AccDoc = document::read(path, FAMILY)?;
         let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
         let mlp = Mlp::load_weights(&weights, doc.y_mean, doc.y_std)?;
@@ -126,14 +122,14 @@ impl AccuracyPredictor for MlpAccuracyPredictor {
     fn family(&self) -> &str {
         FAMILY
     }
-    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
+    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, AccuracyError> {
         Ok(self.predict_batch(space, &[g])?[0])
     }
-    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>, AccuracyError> {
         let xs = self.encode(space, gs)?;
         Ok(self.mlp.forward_batch(&xs.iter().map(Vec::as_slice).collect::<Vec<_>>()))
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         let mut doc = self.doc.clone();
         doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)

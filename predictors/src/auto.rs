@@ -6,8 +6,7 @@ use crate::additive::PerLayer;
 use crate::dataset::NetworkRow;
 use crate::metrics::Metrics;
 use crate::network_fit::{Design, Shrinkage, SourceTerm};
-use crate::split;
-use anyhow::{bail, Result};
+use crate::{split, FitError};
 use serde::{Deserialize, Serialize};
 use spaces::ir::Network;
 
@@ -107,7 +106,7 @@ pub const REPEATS: usize = 3;
 /// applies the one-standard-error rule on the out-of-fold squared error: the simplest
 /// candidate whose mean squared error is within one standard error of the best one's.
 /// With few networks that keeps the baseline unless the data clearly support more.
-pub fn select(train: &[&NetworkRow], source: Option<&dyn PerLayer>, seed: u64) -> Result<Selection> {
+pub fn select(train: &[&NetworkRow], source: Option<&dyn PerLayer>, seed: u64) -> Result<Selection, FitError> {
     let archs = {
         let mut ids: Vec<&str> = train.iter().map(|r| r.arch_id.as_str()).collect();
         ids.sort_unstable();
@@ -115,15 +114,12 @@ pub fn select(train: &[&NetworkRow], source: Option<&dyn PerLayer>, seed: u64) -
         ids.len()
     };
     if archs < MIN_ARCHITECTURES {
-        bail!(
-            "--predictor auto cross-validates on the training networks and needs at least {MIN_ARCHITECTURES} \
-             architectures; got {archs}"
-        );
+        return Err(FitError::AutoArchitectures(archs));
     }
     let folds = FOLDS.min(archs / 2).max(2);
     let rows: Vec<NetworkRow> = train.iter().map(|r| (*r).clone()).collect();
     let splits: Vec<Vec<split::Split>> =
-        (0..REPEATS as u64).map(|r| split::k_fold(&rows, folds, seed.wrapping_add(r))).collect::<Result<_>>()?;
+        (0..REPEATS as u64).map(|r| split::k_fold(&rows, folds, seed.wrapping_add(r))).collect::<Result<_, _>>()?;
     let nets: Vec<&Network> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     let design = Design::new(&nets, source)?;

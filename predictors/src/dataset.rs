@@ -9,7 +9,7 @@
 //! in which precision the model was deployed: a table measured in int8 does not price
 //! fp32 models, so a fit uses rows of one precision ([`Dataset::precision`]).
 
-use anyhow::{bail, Context, Result};
+use crate::DatasetError;
 use latency::modelfile::Precision;
 use polars::prelude::{CsvReadOptions, DataFrame, DataType, ParquetReader, SerReader};
 use serde_json::Value;
@@ -81,25 +81,20 @@ impl Dataset {
     /// dataset without rows). Refused when they mix precisions: a fit would average int8
     /// and float latencies into numbers that describe neither; select one first
     /// ([`select_precision`](Self::select_precision), `hwnas fit --precision`).
-    pub fn precision(&self) -> Result<Precision> {
+    pub fn precision(&self) -> Result<Precision, DatasetError> {
         match self.precisions().as_slice() {
             [] => Ok(Precision::Fp32),
             [one] => Ok(*one),
-            many => bail!(
-                "{} mixes precisions {}: fit one precision at a time (e.g. `hwnas fit --precision {}`)",
-                self.described(),
-                list(many),
-                many[0]
-            ),
+            many => Err(DatasetError::MixedPrecisions { dataset: self.described(), precisions: many.to_vec() }),
         }
     }
 
     /// Keeps the rows measured in `precision`; refused when there are none, naming the ones
     /// there are.
-    pub fn select_precision(&mut self, precision: Precision) -> Result<()> {
+    pub fn select_precision(&mut self, precision: Precision) -> Result<(), DatasetError> {
         let there = self.precisions();
         if !there.contains(&precision) {
-            bail!("{} has no rows in precision {precision} (its rows are {})", self.described(), list(&there));
+            return Err(DatasetError::NoRowsInPrecision { dataset: self.described(), precision, there });
         }
         self.networks.retain(|r| r.precision == precision);
         self.layers.retain(|r| r.precision == precision);
@@ -143,59 +138,62 @@ impl Dataset {
     }
 }
 
-fn list(p: &[Precision]) -> String {
-    p.iter().map(Precision::to_string).collect::<Vec<_>>().join(", ")
-}
-
 /// The largest latency a row may have: 1,000 s per inference.
 pub const MAX_LATENCY_MS: f64 = 1e6;
 
 /// Reads `path` (`.csv` or `.parquet`). `space` is used where the file has no `space`
 /// column (or an empty cell); `target` names the value column (`latency_ms`, `accuracy`, …).
-pub fn load(path: &Path, space: Option<&str>, target: &str) -> Result<Dataset> {
+pub fn load(path: &Path, space: Option<&str>, target: &str) -> Result<Dataset, DatasetError> {
     let df = read_frame(path)?;
-    let mut ds = from_frame(&df, space, target).with_context(|| format!("reading dataset {}", path.display()))?;
+    let mut ds =
+        from_frame(&df, space, target).map_err(|e| DatasetError::In { path: path.into(), source: Box::new(e) })?;
     ds.source = path.display().to_string();
     Ok(ds)
 }
 
-fn read_frame(path: &Path) -> Result<DataFrame> {
+fn read_frame(path: &Path) -> Result<DataFrame, DatasetError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let path_buf = || path.to_path_buf();
     Ok(match ext.as_str() {
         "csv" => CsvReadOptions::default()
             .with_has_header(true)
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .with_context(|| format!("opening {}", path.display()))?
+            .map_err(|source| DatasetError::OpenCsv { path: path_buf(), source })?
             .finish()
-            .with_context(|| format!("parsing CSV {}", path.display()))?,
+            .map_err(|source| DatasetError::Csv { path: path_buf(), source })?,
         "parquet" | "pq" => {
-            let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            ParquetReader::new(f).finish().with_context(|| format!("parsing Parquet {}", path.display()))?
+            let f = std::fs::File::open(path).map_err(|source| DatasetError::Open { path: path_buf(), source })?;
+            ParquetReader::new(f).finish().map_err(|source| DatasetError::Parquet { path: path_buf(), source })?
         }
-        _ => bail!("{}: unknown dataset format (expected .csv or .parquet)", path.display()),
+        _ => return Err(DatasetError::Format { path: path_buf() }),
     })
 }
 
-fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>> {
+fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>, DatasetError> {
     let Ok(c) = df.column(name) else { return Ok(None) };
-    let c = c.cast(&DataType::String).with_context(|| format!("column `{name}` is not text"))?;
+    let c = c.cast(&DataType::String).map_err(|source| DatasetError::ColumnType {
+        column: name.into(),
+        expected: "text",
+        source,
+    })?;
     Ok(Some(c.str()?.iter().map(|s| s.map(str::to_string)).collect()))
 }
 
-fn floats(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<f64>>>> {
+fn floats(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<f64>>>, DatasetError> {
     let Ok(c) = df.column(name) else { return Ok(None) };
-    let c = c.cast(&DataType::Float64).with_context(|| format!("column `{name}` is not numeric"))?;
+    let c = c.cast(&DataType::Float64).map_err(|source| DatasetError::ColumnType {
+        column: name.into(),
+        expected: "numeric",
+        source,
+    })?;
     Ok(Some(c.f64()?.iter().collect()))
 }
 
-fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Result<Dataset> {
+fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Result<Dataset, DatasetError> {
     let n = df.height();
-    let value = floats(df, target)?.with_context(|| {
-        format!(
-            "no `{target}` column (columns: {})",
-            df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-        )
-    })?;
+    let columns = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+    let value =
+        floats(df, target)?.ok_or_else(|| DatasetError::NoValueColumn { column: target.into(), columns: columns() })?;
     let kind = strings(df, "kind")?;
     let key = strings(df, "key")?;
     let arch = strings(df, "arch")?;
@@ -203,11 +201,10 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let device = strings(df, "device")?;
     let resolution = floats(df, "resolution")?;
     let precision_col = strings(df, "precision")?;
-    let columns = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
     let kind_of = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref());
     let is_layer = |i: usize| kind_of(i) == Some("layer");
     if arch.is_none() && (0..n).any(|i| !is_layer(i)) {
-        bail!("no `arch` column for the network rows (columns: {})", columns());
+        return Err(DatasetError::NoArchColumn { columns: columns() });
     }
     let is_latency = target == "latency_ms";
     let mut spaces_by_name: BTreeMap<String, Box<dyn SearchSpace>> = BTreeMap::new();
@@ -215,9 +212,9 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let mut ds = Dataset::default();
     for i in 0..n {
         let row = i + 1;
-        let v = value[i].with_context(|| format!("row {row}: empty `{target}`"))?;
+        let v = value[i].ok_or_else(|| DatasetError::EmptyValue { row, column: target.into() })?;
         if !v.is_finite() {
-            bail!("row {row}: `{target}` is {v}");
+            return Err(DatasetError::NotFinite { row, column: target.into(), value: v });
         }
         // A latency is a positive time; beyond 1,000 s per inference it is a unit or parse error.
         // A layer inside a network may take none: identity layers lower to no op at all.
@@ -225,47 +222,44 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         let least_ok = if in_network { v >= 0.0 } else { v > 0.0 };
         if is_latency && !(least_ok && v <= MAX_LATENCY_MS) {
             let shown = if v.abs() >= 1e9 { format!("{v:e}") } else { v.to_string() };
-            bail!("row {row}: `{target}` is {shown}; a measured latency is positive and at most {MAX_LATENCY_MS} ms");
+            return Err(DatasetError::Latency { row, column: target.into(), shown });
         }
         let precision = match precision_col.as_ref().and_then(|p| p[i].as_deref()).filter(|p| !p.is_empty()) {
             None => Precision::Fp32,
-            Some(p) => p.parse::<Precision>().map_err(|e| anyhow::anyhow!("row {row}: `precision`: {e}"))?,
+            Some(p) => p.parse::<Precision>().map_err(|e| DatasetError::Precision { row, why: e.to_string() })?,
         };
         let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
         if kind_i == "layer" {
-            let k = key
-                .as_ref()
-                .and_then(|k| k[i].clone())
-                .with_context(|| format!("row {row}: layer row without `key`"))?;
+            let k = key.as_ref().and_then(|k| k[i].clone()).ok_or(DatasetError::NoKey { row, kind: "layer" })?;
             ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::Alone });
             continue;
         }
-        let text = arch.as_ref().and_then(|a| a[i].clone()).with_context(|| format!("row {row}: no `arch`"))?;
+        let text = arch.as_ref().and_then(|a| a[i].clone()).ok_or(DatasetError::NoArch { row })?;
         let cell = space_col.as_ref().and_then(|s| s[i].clone()).filter(|s| !s.is_empty());
         if let (Some(cell), Some(given)) = (&cell, default_space) {
             if cell != given {
-                bail!("row {row}: `space` is `{cell}` but the space given is `{given}` (pass --space {cell}, or none)");
+                return Err(DatasetError::SpaceMismatch { row, cell: cell.clone(), given: given.into() });
             }
         }
-        let space_name = cell
-            .or_else(|| default_space.map(str::to_string))
-            .with_context(|| format!("row {row}: no `space` column or cell, and no --space given"))?;
+        let space_name = cell.or_else(|| default_space.map(str::to_string)).ok_or(DatasetError::NoSpace { row })?;
         if !spaces_by_name.contains_key(&space_name) {
             spaces_by_name.insert(space_name.clone(), spaces::space(&space_name)?);
         }
         let space = &spaces_by_name[&space_name];
-        let genome = parse_arch(space.as_ref(), &text).with_context(|| format!("row {row}: arch `{text}`"))?;
+        let genome = parse_arch(space.as_ref(), &text).map_err(|source| DatasetError::Arch {
+            row,
+            text: text.clone(),
+            source,
+        })?;
         let r = match resolution.as_ref().and_then(|r| r[i]) {
             Some(r) if r >= 1.0 && r.fract() == 0.0 => r as u32,
-            Some(r) => bail!("row {row}: resolution {r} is not a positive integer"),
+            Some(value) => return Err(DatasetError::Resolution { row, value }),
             None => space.resolution(&genome),
         };
         let arch_id = format!("{space_name}:{}", space.to_json(&genome));
         if in_network {
-            let k = key
-                .as_ref()
-                .and_then(|k| k[i].clone())
-                .with_context(|| format!("row {row}: {LAYER_IN_NETWORK} row without `key`"))?;
+            let k =
+                key.as_ref().and_then(|k| k[i].clone()).ok_or(DatasetError::NoKey { row, kind: LAYER_IN_NETWORK })?;
             ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::InNetwork { arch_id } });
             continue;
         }
@@ -274,10 +268,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         // would weigh that network twice in every fit and sit on both sides of a split.
         let dev = device.as_ref().and_then(|d| d[i].clone());
         if let Some(first) = first_row.insert((arch_id.clone(), r, dev, precision), row) {
-            bail!(
-                "rows {first} and {row} measure the same architecture at resolution {r} (`{text}`): \
-                 keep one measurement per architecture (average repeats before fitting)"
-            );
+            return Err(DatasetError::Repeated { first, row, resolution: r, text });
         }
         ds.networks.push(NetworkRow {
             space: space_name,
@@ -293,7 +284,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
 }
 
 /// The space's JSON encoding, or a bare op string (`k3_e1-skip-…`) as `{"ops": …}`.
-pub fn parse_arch(space: &dyn SearchSpace, text: &str) -> Result<Genome> {
+pub fn parse_arch(space: &dyn SearchSpace, text: &str) -> Result<Genome, spaces::ArchError> {
     let v: Value = match serde_json::from_str::<Value>(text) {
         Ok(v @ Value::Object(_)) => v,
         _ => serde_json::json!({ "ops": text }),

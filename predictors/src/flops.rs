@@ -5,8 +5,7 @@
 //! table, and `fit --from` can adapt it to another device.
 
 use crate::additive::{Calibration, PerLayer};
-use crate::{document, nnls, LatencyPredictor, PredictError};
-use anyhow::{bail, Result};
+use crate::{document, nnls, DocumentError, FitError, LatencyPredictor, PredictError};
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Layer, Network};
 use std::path::Path;
@@ -22,11 +21,11 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub fn parse(s: &str) -> Result<Self> {
+    pub fn parse(s: &str) -> Result<Self, FitError> {
         Ok(match s {
             "macs" => Variant::Macs,
             "macs+memory" => Variant::MacsMemory,
-            _ => bail!("unknown flops variant `{s}` (macs, macs+memory)"),
+            _ => return Err(FitError::UnknownVariant(s.into())),
         })
     }
 }
@@ -52,9 +51,9 @@ fn totals(net: &Network) -> (f64, f64) {
 impl FlopsPredictor {
     /// Ordinary least squares (intercept free, slopes unconstrained-sign would let memory
     /// traffic act as a negative cost; they are kept ≥ 0).
-    pub fn fit(variant: Variant, nets: &[&Network], latency_ms: &[f64]) -> Result<Self> {
+    pub fn fit(variant: Variant, nets: &[&Network], latency_ms: &[f64]) -> Result<Self, FitError> {
         if nets.len() < 3 {
-            bail!("the flops baseline needs at least 3 networks, got {}", nets.len());
+            return Err(FitError::FlopsNetworks(nets.len()));
         }
         let rows: Vec<Vec<(usize, f64)>> = nets
             .iter()
@@ -86,7 +85,7 @@ impl FlopsPredictor {
         })
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         document::read(path, FAMILY)
     }
 }
@@ -107,7 +106,7 @@ impl LatencyPredictor for FlopsPredictor {
         }
         Ok(self.calibration().apply(sum))
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         document::write(path, FAMILY, self)
     }
     fn per_layer(&self) -> Option<&dyn PerLayer> {

@@ -19,8 +19,7 @@ use crate::additive::{Calibration, PerLayer};
 use crate::cost_model::CostModel;
 use crate::features::{self, FEATURE_NAMES};
 use crate::lut::LutPredictor;
-use crate::{document, LatencyPredictor, PredictError};
-use anyhow::{anyhow, bail, Result};
+use crate::{document, DocumentError, FitError, LatencyPredictor, PredictError};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
@@ -75,7 +74,11 @@ impl KernelPredictor {
     /// Trains one forest per kind on `layers` with targets from `lut` (layers the table has no
     /// value for are left out). The table's calibration is folded in: targets are scaled, the
     /// offset kept.
-    pub fn fit(lut: &LutPredictor, layers: &[&Layer], params: RandomForestRegressorParameters) -> Result<Self> {
+    pub fn fit(
+        lut: &LutPredictor,
+        layers: &[&Layer],
+        params: RandomForestRegressorParameters,
+    ) -> Result<Self, FitError> {
         let cal = lut.calibration();
         let mut by_kind: BTreeMap<&str, (Vec<Vec<f64>>, Vec<f64>)> = BTreeMap::new();
         let mut seen = std::collections::HashSet::new();
@@ -89,7 +92,7 @@ impl KernelPredictor {
             e.1.push(cal.scale * ms);
         }
         if by_kind.is_empty() {
-            bail!("no layer has a lookup-table value to train the kernel forests on");
+            return Err(FitError::NoKernelTargets);
         }
         let mut models = BTreeMap::new();
         for (kind, (x, y)) in by_kind {
@@ -97,9 +100,10 @@ impl KernelPredictor {
             let model = if n < MIN_FOREST_SAMPLES {
                 KindModel::Constant { ms: y.iter().sum::<f64>() / n as f64, samples: n }
             } else {
-                let x = DenseMatrix::from_2d_vec(&x).map_err(|e| anyhow!("{kind} features: {e}"))?;
-                let forest =
-                    Forest::fit(&x, &y, params.clone()).map_err(|e| anyhow!("fitting the {kind} forest: {e}"))?;
+                let x = DenseMatrix::from_2d_vec(&x)
+                    .map_err(|source| FitError::Features { kind: kind.to_string(), source })?;
+                let forest = Forest::fit(&x, &y, params.clone())
+                    .map_err(|source| FitError::Forest { kind: kind.to_string(), source })?;
                 KindModel::Forest { samples: n, forest }
             };
             models.insert(kind.to_string(), model);
@@ -163,10 +167,14 @@ impl KernelPredictor {
         })
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         let p: Self = document::read(path, FAMILY)?;
         if p.features != FEATURE_NAMES {
-            bail!("{}: trained on features {:?}, this build computes {:?}", path.display(), p.features, FEATURE_NAMES);
+            return Err(DocumentError::Features {
+                path: path.into(),
+                found: p.features,
+                expected: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            });
         }
         Ok(p)
     }
@@ -193,7 +201,7 @@ impl LatencyPredictor for KernelPredictor {
     fn per_layer(&self) -> Option<&dyn PerLayer> {
         Some(self)
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         document::write(path, FAMILY, self)
     }
 }

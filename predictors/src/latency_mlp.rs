@@ -16,8 +16,7 @@
 use crate::embedding::{with_zeros, LayerEmbedding};
 use crate::features::{self, PHYSICAL_NAMES};
 use crate::mlp::{Mlp, MlpConfig};
-use crate::{document, ridge, LatencyPredictor, PredictError};
-use anyhow::{bail, Result};
+use crate::{document, ridge, DocumentError, FitError, LatencyPredictor, PredictError};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -174,7 +173,7 @@ impl MlpPredictor {
         Ok(())
     }
 
-    pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self> {
+    pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self, FitError> {
         let mut vocab = std::collections::BTreeSet::new();
         for n in nets {
             vocab.extend(timed(n).map(token));
@@ -232,17 +231,17 @@ impl MlpPredictor {
         self
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         let doc: MlpDoc = document::read(path, FAMILY)?;
         if doc.physical_mean.len() != doc.physical_std.len()
             || !(doc.physical_mean.is_empty() || doc.physical_mean.len() == PHYSICAL)
         {
-            bail!(
-                "{}: {} physical means and {} deviations, expected {PHYSICAL} each",
-                path.display(),
-                doc.physical_mean.len(),
-                doc.physical_std.len()
-            );
+            return Err(DocumentError::Physical {
+                path: path.into(),
+                means: doc.physical_mean.len(),
+                deviations: doc.physical_std.len(),
+                expected: PHYSICAL,
+            });
         }
         let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
         let mlp = Mlp::load_weights(&weights, doc.y_mean, doc.y_std)?;
@@ -250,7 +249,7 @@ impl MlpPredictor {
         let shared = Self::shared_part(&doc, &mlp);
         let p = MlpPredictor { doc, index, mlp, shared, seen: Default::default() };
         if p.mlp.input_dim() != p.inputs() {
-            bail!("{}: weights take {} inputs, the encoding has {}", path.display(), p.mlp.input_dim(), p.inputs());
+            return Err(DocumentError::Inputs { path: path.into(), weights: p.mlp.input_dim(), encoding: p.inputs() });
         }
         Ok(p)
     }
@@ -259,7 +258,7 @@ impl MlpPredictor {
 /// The linear path: ridge over `x`'s columns plus an intercept (last coefficient), the
 /// first `tokens` columns penalised by the strength k-fold CV picks by squared error (or
 /// dropped, the first option, kept unless a penalty does strictly better).
-fn linear_path(x: &[Vec<f32>], y: &[f64], tokens: usize, seed: u64) -> Result<(Vec<f64>, Option<f64>)> {
+fn linear_path(x: &[Vec<f32>], y: &[f64], tokens: usize, seed: u64) -> Result<(Vec<f64>, Option<f64>), FitError> {
     let n = x.len();
     let d = x.first().map_or(0, Vec::len);
     let rows = |keep_tokens: bool| -> Vec<ridge::Row> {
@@ -311,7 +310,7 @@ fn linear_path(x: &[Vec<f32>], y: &[f64], tokens: usize, seed: u64) -> Result<(V
     }
     let coef = ridge::fit(if chosen.is_some() { &with } else { &without }, y, &penalty(chosen));
     if coef.iter().any(|c| !c.is_finite()) {
-        bail!("the MLP's linear path did not solve (non-finite coefficients)");
+        return Err(FitError::LinearPath);
     }
     Ok((coef, chosen))
 }
@@ -362,7 +361,7 @@ impl LatencyPredictor for MlpPredictor {
     fn layer_embedding(&self) -> Option<&dyn LayerEmbedding> {
         Some(self)
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         let mut doc = self.doc.clone();
         doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)

@@ -22,6 +22,10 @@
 //!
 //! A fitted latency predictor also records the precision (fp32, fp16, int8) its measurements
 //! were deployed in ([`precision`]), and jobs of another precision refuse it.
+//!
+//! Errors are one enum per concern ([`error`]: reading datasets, reading and writing
+//! predictor files, fitting, importing, predicting), with the errors of the libraries below
+//! kept as sources.
 
 pub mod accuracy;
 pub mod additive;
@@ -31,6 +35,7 @@ pub mod cost_model;
 pub mod dataset;
 pub mod document;
 pub mod embedding;
+pub mod error;
 pub mod eval;
 pub mod features;
 pub mod flops;
@@ -54,30 +59,13 @@ pub mod train;
 
 pub use accuracy::AccuracyPredictor;
 pub use document::{load_predictor, FORMAT, VERSION};
+pub use error::{
+    AccuracyError, DatasetError, DocumentError, FitError, ImportError, MlpError, PlotError, PredictError,
+    RowPredictError, ServeError, SplitError, TableError, TorchFileError,
+};
 pub use latency::modelfile::Precision;
 pub use precision::{check_precision, with_precision};
 use spaces::ir::Network;
-
-/// Why a predictor could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum PredictError {
-    /// A lookup table has no entry for a layer and its fallback policy is to refuse.
-    #[error("no lookup-table entry for layer `{layer}` (key {key})")]
-    MissingKey { layer: String, key: String },
-    /// Per-resolution tables (OFA's) without one for the network's resolution.
-    #[error("{source_name}: no table for resolution {resolution}; the tables cover resolutions {}", join(covered))]
-    UncoveredResolution { source_name: String, resolution: u32, covered: Vec<u32> },
-    /// A layer the predictor's model does not describe (a kind it never saw, an op outside its table).
-    #[error("layer `{layer}`: {why}")]
-    UnknownLayer { layer: String, why: String },
-    /// The kernel predictor's random forest could not evaluate.
-    #[error("the kernel predictor's forest failed on layer `{layer}`: {source}")]
-    Forest { layer: String, source: smartcore::error::Failed },
-}
-
-fn join(values: &[u32]) -> String {
-    values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-}
 
 /// A latency predictor for whole networks, in milliseconds.
 pub trait LatencyPredictor: Send + Sync {
@@ -86,7 +74,7 @@ pub trait LatencyPredictor: Send + Sync {
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError>;
     /// The predictor as its versioned JSON document. Families whose state does not fit in
     /// JSON (the MLP's weights) write side files next to `path` as well.
-    fn save(&self, path: &std::path::Path) -> anyhow::Result<()>;
+    fn save(&self, path: &std::path::Path) -> Result<(), DocumentError>;
     /// The predictor as a per-layer sum, when it is one ([`additive::PerLayer`]): search and
     /// the differentiable searches compile it into an [`additive::LayerTable`].
     fn per_layer(&self) -> Option<&dyn additive::PerLayer> {
@@ -125,13 +113,11 @@ pub trait LatencyPredictor: Send + Sync {
 
 /// Refuses to price members of `space` with a predictor fitted on other spaces: its keys,
 /// tokens or rates describe other layers, and its numbers would be confident nonsense.
-pub fn check_serves(p: &dyn LatencyPredictor, space: &str) -> anyhow::Result<()> {
+pub fn check_serves(p: &dyn LatencyPredictor, space: &str) -> Result<(), ServeError> {
     match p.spaces_served() {
-        Some(s) if !s.iter().any(|x| x == space) => anyhow::bail!(
-            "this `{}` latency predictor was fitted on {}, not on `{space}`: fit one on measurements of `{space}`",
-            p.family(),
-            s.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
-        ),
+        Some(fitted_on) if !fitted_on.iter().any(|x| x == space) => {
+            Err(ServeError::Space { family: p.family().to_string(), fitted_on, space: space.to_string() })
+        }
         _ => Ok(()),
     }
 }

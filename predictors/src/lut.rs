@@ -14,8 +14,7 @@ use crate::additive::PerLayer;
 use crate::cost_model::CostModel;
 use crate::network_fit::Shrinkage;
 use crate::nnls;
-use crate::{document, LatencyPredictor, PredictError};
-use anyhow::{bail, Result};
+use crate::{document, DocumentError, FitError, LatencyPredictor, PredictError, TableError};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Layer, LayerId, Network};
@@ -97,7 +96,11 @@ pub struct LutPredictor {
 
 impl LutPredictor {
     /// A table from per-layer entries (e.g. single-layer measurements, or an imported table).
-    pub fn from_entries(source: impl Into<String>, entries: Vec<Entry>, coverage: Vec<Coverage>) -> Result<Self> {
+    pub fn from_entries(
+        source: impl Into<String>,
+        entries: Vec<Entry>,
+        coverage: Vec<Coverage>,
+    ) -> Result<Self, TableError> {
         let doc = LutDoc {
             source: source.into(),
             calibration: Calibration::default(),
@@ -109,18 +112,19 @@ impl LutPredictor {
         Self::from_doc(doc)
     }
 
-    fn from_doc(doc: LutDoc) -> Result<Self> {
+    fn from_doc(doc: LutDoc) -> Result<Self, TableError> {
         let mut keys = rustc_hash::FxHashSet::default();
         for e in &doc.entries {
             if !e.ms.is_finite() {
-                bail!("lookup-table entry {} has a non-finite latency {}", e.key, e.ms);
+                return Err(TableError::NotFinite { key: e.key.clone(), ms: e.ms });
             }
             if !keys.insert(e.key.as_str()) {
-                bail!("lookup-table key {} appears twice", e.key);
+                return Err(TableError::Repeated(e.key.clone()));
             }
         }
         // Keys are canonical (the parse checks it), so distinct keys are distinct layers.
-        let by_id = doc.entries.iter().map(|e| Ok((e.key.parse::<LayerId>()?, e.ms))).collect::<Result<_>>()?;
+        let by_id =
+            doc.entries.iter().map(|e| Ok((e.key.parse::<LayerId>()?, e.ms))).collect::<Result<_, TableError>>()?;
         // Coverage names spaces the file claims to price; an unknown one is a bad file.
         for c in &doc.coverage {
             spaces::space(&c.space)?;
@@ -148,7 +152,7 @@ impl LutPredictor {
     }
 
     /// Sets the missing-key policy; `macs-linear` is fitted here on the entries with known MACs.
-    pub fn set_fallback(&mut self, policy: &str) -> Result<()> {
+    pub fn set_fallback(&mut self, policy: &str) -> Result<(), FitError> {
         self.doc.fallback = match policy {
             "error" => Fallback::Error,
             "macs-linear" => self.fit_macs_linear()?,
@@ -157,14 +161,14 @@ impl LutPredictor {
                 f @ Fallback::CostModel { .. } => f.clone(),
                 _ => Fallback::CostModel { model: self.fit_cost_model()? },
             },
-            other => bail!("unknown fallback policy `{other}` ({})", FALLBACKS.join(", ")),
+            other => return Err(FitError::UnknownFallback(other.into())),
         };
         Ok(())
     }
 
     /// The per-kind cost model fitted to the entries whose layer a covered space has (each
     /// entry a one-layer "network"), for single-layer tables.
-    fn fit_cost_model(&self) -> Result<CostModel> {
+    fn fit_cost_model(&self) -> Result<CostModel, FitError> {
         let mut layers: FxHashMap<String, Layer> = FxHashMap::default();
         for c in &self.doc.coverage {
             for l in spaces::space(&c.space)?.layer_table(&c.resolutions) {
@@ -180,12 +184,10 @@ impl LutPredictor {
             })
             .collect();
         if known.len() < 3 {
-            bail!(
-                "the cost-model fallback needs at least 3 entries whose layers a covered space has; the table has {} \
-                 (coverage: {})",
-                known.len(),
-                self.doc.coverage.iter().map(|c| c.space.as_str()).collect::<Vec<_>>().join(", ")
-            );
+            return Err(FitError::CostModelEntries {
+                found: known.len(),
+                coverage: self.doc.coverage.iter().map(|c| c.space.as_str()).collect::<Vec<_>>().join(", "),
+            });
         }
         let nets: Vec<&Network> = known.iter().map(|(n, _)| n).collect();
         let y: Vec<f64> = known.iter().map(|(_, ms)| *ms).collect();
@@ -198,14 +200,11 @@ impl LutPredictor {
         Ok(crate::network_fit::fit_all(&nets, &y, None, s)?.1.cost)
     }
 
-    fn fit_macs_linear(&self) -> Result<Fallback> {
+    fn fit_macs_linear(&self) -> Result<Fallback, FitError> {
         let known: Vec<&Entry> =
             self.doc.entries.iter().filter(|e| e.macs.is_some() && e.memory_bytes.is_some()).collect();
         if known.len() < 3 {
-            bail!(
-                "the macs-linear fallback needs at least 3 entries with MACs and memory; the table has {}",
-                known.len()
-            );
+            return Err(FitError::MacsLinearEntries(known.len()));
         }
         // Non-negative coefficients: a layer with more work is never predicted faster.
         let rows: Vec<Vec<(usize, f64)>> = known
@@ -218,7 +217,7 @@ impl LutPredictor {
     }
 
     /// Fills in MACs and memory traffic of entries whose key a covered space's layer has.
-    pub fn annotate_from_coverage(&mut self) -> Result<()> {
+    pub fn annotate_from_coverage(&mut self) -> Result<(), spaces::ArchError> {
         let mut known = FxHashMap::default();
         for c in &self.doc.coverage {
             for l in spaces::space(&c.space)?.layer_table(&c.resolutions) {
@@ -248,8 +247,8 @@ impl LutPredictor {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
-        Self::from_doc(document::read(path, FAMILY)?)
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
+        Ok(Self::from_doc(document::read(path, FAMILY)?)?)
     }
 }
 
@@ -266,7 +265,7 @@ impl LatencyPredictor for LutPredictor {
         }
         Ok(self.doc.calibration.scale * sum + self.doc.calibration.offset_ms)
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         document::write(path, FAMILY, &self.doc)
     }
     fn per_layer(&self) -> Option<&dyn PerLayer> {
@@ -338,12 +337,12 @@ pub fn fit_networks(
     latency_ms: &[f64],
     coverage: Vec<Coverage>,
     opts: FitOptions,
-) -> Result<LutPredictor> {
+) -> Result<LutPredictor, FitError> {
     if nets.len() != latency_ms.len() {
-        bail!("{} networks but {} latencies", nets.len(), latency_ms.len());
+        return Err(FitError::Latencies { networks: nets.len(), latencies: latency_ms.len() });
     }
     if nets.is_empty() {
-        bail!("cannot fit a lookup table to zero networks");
+        return Err(FitError::NoNetworks);
     }
     let (design, fit) = crate::network_fit::fit_all(nets, latency_ms, None, opts.shrinkage())?;
     from_fit(source, &fit, design.layers(), None, coverage, nets, latency_ms)
@@ -360,7 +359,7 @@ pub fn from_fit(
     coverage: Vec<Coverage>,
     nets: &[&Network],
     latency_ms: &[f64],
-) -> Result<LutPredictor> {
+) -> Result<LutPredictor, FitError> {
     let mut seen = FxHashMap::default();
     let mut entries = Vec::new();
     for l in layers.iter().filter(|l| l.is_timed()) {
@@ -388,7 +387,7 @@ pub fn from_fit(
         fit: Some(info),
         entries,
     };
-    LutPredictor::from_doc(doc)
+    Ok(LutPredictor::from_doc(doc)?)
 }
 
 /// Calibrates a table (e.g. built from single-layer measurements) to whole-network
@@ -396,7 +395,7 @@ pub fn from_fit(
 /// overheads that isolated layer runs do not see. Two parameters need two networks with
 /// different sums: with fewer (or a fit that would make the scale non-positive, i.e. a
 /// constant or inverted predictor) the scale stays 1 and only the offset is fitted.
-pub fn calibrate(lut: &mut LutPredictor, nets: &[&Network], latency_ms: &[f64]) -> Result<Calibration> {
+pub fn calibrate(lut: &mut LutPredictor, nets: &[&Network], latency_ms: &[f64]) -> Result<Calibration, PredictError> {
     lut.doc.calibration = Calibration::default();
     if nets.is_empty() {
         return Ok(lut.doc.calibration);

@@ -5,7 +5,7 @@
 //!
 //! The latency family built on it is [`crate::latency_mlp`].
 
-use anyhow::{bail, Context, Result};
+use crate::{DocumentError, MlpError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,20 +55,25 @@ const ROWS_PER_BLOCK: usize = 40;
 
 impl Mlp {
     /// Both stages by AdamW: the linear path over every input, then the hidden path.
-    pub fn train(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig) -> Result<Mlp> {
+    pub fn train(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig) -> Result<Mlp, MlpError> {
         Self::train_stages(x, y, cfg, None)
     }
 
     /// The two stages with a linear path fitted elsewhere: `linear` = (weights, bias) in
     /// the target's own units (`y ≈ b + w·x`); only the hidden path is trained here.
-    pub fn train_on_linear(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig, linear: (&[f64], f64)) -> Result<Mlp> {
+    pub fn train_on_linear(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig, linear: (&[f64], f64)) -> Result<Mlp, MlpError> {
         Self::train_stages(x, y, cfg, Some(linear))
     }
 
-    fn train_stages(x: &[Vec<f32>], y: &[f64], cfg: &MlpConfig, linear: Option<(&[f64], f64)>) -> Result<Mlp> {
+    fn train_stages(
+        x: &[Vec<f32>],
+        y: &[f64],
+        cfg: &MlpConfig,
+        linear: Option<(&[f64], f64)>,
+    ) -> Result<Mlp, MlpError> {
         let n = x.len();
         if n < 2 || y.len() != n {
-            bail!("an MLP needs at least 2 examples with targets, got {n} inputs and {} targets", y.len());
+            return Err(MlpError::Examples { inputs: n, targets: y.len() });
         }
         let d = x[0].len();
         let y_mean = y.iter().sum::<f64>() / n as f64;
@@ -82,7 +87,7 @@ impl Mlp {
         let skip: (Vec<f32>, f32) = match linear {
             Some((w, b)) => {
                 if w.len() != d {
-                    bail!("a linear path of {} weights for {d} inputs", w.len());
+                    return Err(MlpError::LinearPath { weights: w.len(), inputs: d });
                 }
                 (w.iter().map(|v| (v / y_std) as f32).collect(), ((b - y_mean) / y_std) as f32)
             }
@@ -93,7 +98,8 @@ impl Mlp {
                 for _ in 0..cfg.epochs {
                     opt.backward_step(&skip.forward(&xs).mse_loss(&ys, tch::Reduction::Mean));
                 }
-                (to_vec(&skip.ws)?, to_vec(skip.bs.as_ref().context("skip bias")?)?[0])
+                let bias = skip.bs.as_ref().ok_or_else(|| MlpError::Untrained("skip bias".into()))?;
+                (to_vec(&skip.ws)?, to_vec(bias)?[0])
             }
         };
         // Stage 2: the hidden path on what the linear path leaves; its output layer starts at
@@ -125,8 +131,8 @@ impl Mlp {
         let vars = vs.variables();
         let mut layers = Vec::new();
         for i in 0..dims.len() - 1 {
-            let w = vars.get(&format!("fc{i}.weight")).context("trained weight")?;
-            let b = vars.get(&format!("fc{i}.bias")).context("trained bias")?;
+            let var = |name: String| vars.get(&name).ok_or(MlpError::Untrained(name));
+            let (w, b) = (var(format!("fc{i}.weight"))?, var(format!("fc{i}.bias"))?);
             layers.push((dims[i], dims[i + 1], to_vec(w)?, to_vec(b)?));
         }
         Ok(Mlp::new(layers, skip, y_mean, y_std))
@@ -143,11 +149,11 @@ impl Mlp {
     /// A plain ReLU chain from given weights (`(in, out, weight [out][in], bias)` per layer),
     /// without skip path or target scaling: how a network trained elsewhere (OFA's accuracy
     /// predictor) runs on this forward. The zero skip adds exactly 0 to the output.
-    pub fn from_layers(layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>) -> Result<Mlp> {
+    pub fn from_layers(layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>) -> Result<Mlp, MlpError> {
         let chained = layers.windows(2).all(|p| p[0].1 == p[1].0);
         let sized = layers.iter().all(|(din, dout, w, b)| w.len() == din * dout && b.len() == *dout);
         if layers.is_empty() || !chained || !sized || layers.last().unwrap().1 != 1 {
-            bail!("not a chain of fully connected layers ending in one output");
+            return Err(MlpError::NotChain);
         }
         let din = layers[0].0;
         Ok(Mlp::new(layers, (vec![0.0; din], 0.0), 0.0, 1.0))
@@ -278,10 +284,10 @@ impl Mlp {
 
     /// The same network run by libtorch (the training path's layers and matrix products),
     /// for many inputs. Slow per query; kept as the reference the Rust forward is checked against.
-    pub fn forward_tch(&self, xs: &[&[f32]]) -> Result<Vec<f64>> {
+    pub fn forward_tch(&self, xs: &[&[f32]]) -> Result<Vec<f64>, MlpError> {
         let d = self.input_dim();
         if let Some(x) = xs.iter().find(|x| x.len() != d) {
-            bail!("an input has {} values, the network takes {d}", x.len());
+            return Err(MlpError::InputSize { found: x.len(), expected: d });
         }
         let flat: Vec<f32> = xs.iter().flat_map(|x| x.iter().copied()).collect();
         let x = Tensor::from_slice(&flat).reshape([xs.len() as i64, d as i64]);
@@ -302,14 +308,15 @@ impl Mlp {
     /// `skip.bias`) as safetensors.
     /// Writes the weights beside the JSON document `json` ([`weights_path`]) and returns the
     /// file name the document records.
-    pub fn save_beside(&self, json: &Path) -> Result<String> {
+    pub fn save_beside(&self, json: &Path) -> Result<String, DocumentError> {
         let weights = weights_path(json);
+        let name = weights.file_name().ok_or_else(|| DocumentError::NoFileName { path: json.into() })?;
         crate::document::create_parent(&weights)?;
         self.save_weights(&weights)?;
-        Ok(weights.file_name().context("weights file name")?.to_string_lossy().into_owned())
+        Ok(name.to_string_lossy().into_owned())
     }
 
-    pub fn save_weights(&self, path: &Path) -> Result<()> {
+    pub fn save_weights(&self, path: &Path) -> Result<(), MlpError> {
         let mut named: Vec<(String, Tensor)> = self
             .layers
             .iter()
@@ -323,32 +330,33 @@ impl Mlp {
             .collect();
         named.push(("skip.weight".into(), Tensor::from_slice(&self.skip.0).reshape([1, self.skip.0.len() as i64])));
         named.push(("skip.bias".into(), Tensor::from_slice(&[self.skip.1])));
-        Tensor::write_safetensors(&named, path).with_context(|| format!("writing {}", path.display()))
+        Tensor::write_safetensors(&named, path).map_err(|source| MlpError::WriteWeights { path: path.into(), source })
     }
 
-    pub fn load_weights(path: &Path, y_mean: f64, y_std: f64) -> Result<Mlp> {
+    pub fn load_weights(path: &Path, y_mean: f64, y_std: f64) -> Result<Mlp, MlpError> {
         let named: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
-            .with_context(|| format!("reading {}", path.display()))?
+            .map_err(|source| MlpError::ReadWeights { path: path.into(), source })?
             .into_iter()
             .collect();
+        let get = |name: String| named.get(&name).ok_or(MlpError::NoTensor { path: path.into(), name });
         let mut layers = Vec::new();
         for i in 0.. {
             let Some(w) = named.get(&format!("fc{i}.weight")) else { break };
-            let b = named.get(&format!("fc{i}.bias")).with_context(|| format!("{}: no fc{i}.bias", path.display()))?;
+            let b = get(format!("fc{i}.bias"))?;
             let s = w.size();
             if s.len() != 2 || b.size() != [s[0]] {
-                bail!("{}: fc{i} has weight shape {s:?} and bias shape {:?}", path.display(), b.size());
+                return Err(MlpError::LayerShape { path: path.into(), layer: i, weight: s, bias: b.size() });
             }
             layers.push((s[1] as usize, s[0] as usize, to_vec(w)?, to_vec(b)?));
         }
         if layers.is_empty() || layers.windows(2).any(|p| p[0].1 != p[1].0) || layers.last().unwrap().1 != 1 {
-            bail!("{}: not a chain of fully connected layers ending in one output", path.display());
+            return Err(MlpError::FileNotChain { path: path.into() });
         }
-        let sw = named.get("skip.weight").with_context(|| format!("{}: no skip.weight", path.display()))?;
-        let sb = named.get("skip.bias").with_context(|| format!("{}: no skip.bias", path.display()))?;
-        let skip = (to_vec(sw)?, to_vec(sb)?.first().copied().context("empty skip.bias")?);
+        let (sw, sb) = (get("skip.weight".into())?, get("skip.bias".into())?);
+        let bias = to_vec(sb)?.first().copied().ok_or_else(|| MlpError::EmptySkipBias { path: path.into() })?;
+        let skip = (to_vec(sw)?, bias);
         if skip.0.len() != layers[0].0 {
-            bail!("{}: skip.weight has {} inputs, fc0 {}", path.display(), skip.0.len(), layers[0].0);
+            return Err(MlpError::SkipInputs { path: path.into(), skip: skip.0.len(), first: layers[0].0 });
         }
         Ok(Mlp::new(layers, skip, y_mean, y_std))
     }
@@ -385,7 +393,7 @@ fn accumulate(out: &mut [f32], terms: &[(usize, f32)], wt: &[f32]) {
     }
 }
 
-fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+fn to_vec(t: &Tensor) -> Result<Vec<f32>, MlpError> {
     Ok(Vec::<f32>::try_from(t.detach().to_kind(Kind::Float).flatten(0, -1))?)
 }
 

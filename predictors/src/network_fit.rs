@@ -19,7 +19,7 @@ use crate::additive::PerLayer;
 use crate::cost_model::CostModel;
 use crate::features::{self, LayerKind};
 use crate::ridge::{self, Row};
-use anyhow::{bail, Result};
+use crate::FitError;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Layer, LayerId, Network};
@@ -66,7 +66,7 @@ pub fn fit_all(
     y: &[f64],
     source: Option<&dyn PerLayer>,
     s: Shrinkage,
-) -> Result<(Design, AdditiveFit)> {
+) -> Result<(Design, AdditiveFit), FitError> {
     let design = Design::new(nets, source)?;
     let all: Vec<usize> = (0..nets.len()).collect();
     let fit = design.fit(&all, y, s)?;
@@ -84,7 +84,7 @@ pub struct Design {
 
 impl Design {
     /// Columns: [intercept, MMACs, MB, (source ms)], 5 per kind present, 1 per distinct key.
-    pub fn new(nets: &[&Network], source: Option<&dyn PerLayer>) -> Result<Design> {
+    pub fn new(nets: &[&Network], source: Option<&dyn PerLayer>) -> Result<Design, FitError> {
         let mut kinds: Vec<LayerKind> = Vec::new();
         let mut keys: Vec<Layer> = Vec::new();
         let mut key_index: FxHashMap<LayerId, usize> = FxHashMap::default();
@@ -114,7 +114,7 @@ impl Design {
                 dense[1] += f[1] + f[2];
                 dense[2] += f[3] + f[4];
                 if let Some(src) = source {
-                    dense[GLOBAL] += src.layer_ms(l).map_err(|e| anyhow::anyhow!("source predictor: {e}"))?;
+                    dense[GLOBAL] += src.layer_ms(l).map_err(FitError::SourcePredictor)?;
                 }
                 let k = kinds.binary_search(&LayerKind::of(l)).expect("kind collected above");
                 for (i, v) in f.iter().enumerate() {
@@ -144,9 +144,9 @@ impl Design {
     /// The global rates (per MAC, per byte, per source millisecond) are kept non-negative,
     /// as [`crate::flops`] keeps its slopes: a rate fitted negative is dropped and the fit
     /// repeated, so more work is never predicted faster by the shared level.
-    pub fn fit(&self, subset: &[usize], y: &[f64], s: Shrinkage) -> Result<AdditiveFit> {
+    pub fn fit(&self, subset: &[usize], y: &[f64], s: Shrinkage) -> Result<AdditiveFit, FitError> {
         if subset.len() != y.len() {
-            bail!("{} rows but {} targets", subset.len(), y.len());
+            return Err(FitError::Targets { rows: subset.len(), targets: y.len() });
         }
         let mut dropped = [false; GLOBAL + 1];
         dropped[0] = s.no_intercept;

@@ -12,7 +12,7 @@ use crate::accuracy::AccuracyPredictor;
 use crate::document;
 use crate::mlp::Mlp;
 use crate::torch_file;
-use anyhow::{bail, Context, Result};
+use crate::{AccuracyError, DocumentError, ImportError};
 use serde::{Deserialize, Serialize};
 use spaces::{Genome, SearchSpace};
 use std::ops::RangeInclusive;
@@ -37,28 +37,26 @@ const DEPTHS: [u32; 3] = [2, 3, 4];
 /// then a one-hot of e over (3, 4, 6) for each slot (60) — all zero for slots beyond their
 /// stage's depth `d` (4 slots per stage) — then a one-hot of the 8 resolution bins
 /// `(r - 112) // 16` (8). Values of inactive slots are ignored.
-pub fn spec2feats(ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<[f32; 128]> {
+pub fn spec2feats(ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<[f32; 128], AccuracyError> {
     if ks.len() != SLOTS || e.len() != SLOTS || d.len() != STAGES {
-        bail!("OFA's encoding takes 20 ks, 20 e and 5 d values, got {}, {} and {}", ks.len(), e.len(), d.len());
+        return Err(AccuracyError::SpecLengths { ks: ks.len(), e: e.len(), d: d.len() });
     }
     if !RESOLUTIONS.contains(&r) {
-        bail!(
-            "resolution {r} is outside {}–{}, the range OFA's accuracy predictor encodes",
-            RESOLUTIONS.start(),
-            RESOLUTIONS.end()
-        );
+        return Err(AccuracyError::Resolution(r));
     }
     let mut x = [0f32; 128];
     for (stage, &depth) in d.iter().enumerate() {
         if !DEPTHS.contains(&depth) {
-            bail!("d[{stage}] is {depth}, not one of {DEPTHS:?}");
+            return Err(AccuracyError::Depth { stage, depth, choices: DEPTHS.to_vec() });
         }
         for slot in stage * 4..stage * 4 + depth as usize {
-            let index = |v: u32, choices: &[u32; 3], name: &str| {
-                choices
-                    .iter()
-                    .position(|&c| c == v)
-                    .with_context(|| format!("{name}[{slot}] is {v}, not one of {choices:?}"))
+            let index = |value: u32, choices: &[u32; 3], gene: &'static str| {
+                choices.iter().position(|&c| c == value).ok_or_else(|| AccuracyError::Choice {
+                    gene,
+                    slot,
+                    value,
+                    choices: choices.to_vec(),
+                })
             };
             x[3 * slot + index(ks[slot], &KS, "ks")?] = 1.0;
             x[60 + 3 * slot + index(e[slot], &EX, "e")?] = 1.0;
@@ -70,18 +68,19 @@ pub fn spec2feats(ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<[f32; 128]
 
 /// Checks that a space's genome keeps ks, e, d and r where OFA's encoding reads them, so
 /// that a space whose genes differ is refused instead of silently mis-encoded.
-fn check_layout(space: &dyn SearchSpace) -> Result<()> {
+fn check_layout(space: &dyn SearchSpace) -> Result<(), AccuracyError> {
     let genes = space.genes();
-    let expect = |i: usize, name: String, choices: &[u32]| -> Result<()> {
-        let gene = genes.get(i).with_context(|| format!("`{}` has no gene {name}", space.name()))?;
+    let expect = |i: usize, name: String, choices: &[u32]| -> Result<(), AccuracyError> {
+        let gene =
+            genes.get(i).ok_or_else(|| AccuracyError::NoGene { space: space.name().into(), gene: name.clone() })?;
         let labels: Vec<String> = choices.iter().map(u32::to_string).collect();
         if gene.name != name || gene.choices != labels {
-            bail!(
-                "`{}` gene {i} is {} {:?}, OFA's encoding needs {name} {labels:?}",
-                space.name(),
-                gene.name,
-                gene.choices
-            );
+            return Err(AccuracyError::Gene {
+                space: space.name().into(),
+                index: i,
+                found: format!("{} {:?}", gene.name, gene.choices),
+                needs: format!("{name} {labels:?}"),
+            });
         }
         Ok(())
     };
@@ -93,7 +92,7 @@ fn check_layout(space: &dyn SearchSpace) -> Result<()> {
         expect(2 * SLOTS + s, format!("d[{s}]"), &DEPTHS)?;
     }
     if genes.len() != GENES || genes[2 * SLOTS + STAGES].name != "r" {
-        bail!("`{}` genes do not end in OFA's single resolution gene r", space.name());
+        return Err(AccuracyError::NoResolutionGene(space.name().into()));
     }
     Ok(())
 }
@@ -101,9 +100,9 @@ fn check_layout(space: &dyn SearchSpace) -> Result<()> {
 const GENES: usize = 2 * SLOTS + STAGES + 1;
 
 /// OFA's features of one genome of a space [`check_layout`] accepted.
-fn encode_genome(space: &dyn SearchSpace, g: &Genome) -> Result<[f32; 128]> {
+fn encode_genome(space: &dyn SearchSpace, g: &Genome) -> Result<[f32; 128], AccuracyError> {
     if g.0.len() != GENES {
-        bail!("a genome of {} genes; `{}` has {GENES}", g.0.len(), space.name());
+        return Err(AccuracyError::GenomeLength { found: g.0.len(), space: space.name().into(), expected: GENES });
     }
     let pick = |i: usize, choices: &[u32; 3]| choices.get(g.0[i] as usize).copied().unwrap_or(0);
     let ks: [u32; SLOTS] = std::array::from_fn(|s| pick(s, &KS));
@@ -132,19 +131,24 @@ pub struct OfaAccuracyPredictor {
 impl OfaAccuracyPredictor {
     /// Reads OFA's `acc_predictor.pth` (the state dict of its `nn.Sequential`: `0.weight`
     /// [400,128], `0.bias`, `2.*`, `4.*`, `6.weight` [1,400], `6.bias`) to serve `space`.
-    pub fn import(pth: &Path, space: &str) -> Result<Self> {
+    pub fn import(pth: &Path, space: &str) -> Result<Self, ImportError> {
         if !SPACES.contains(&space) {
-            bail!("OFA's accuracy predictor serves {SPACES:?} (trained on {TRAINED_ON}), not `{space}`");
+            return Err(ImportError::OfaAccuracySpace(space.into()));
         }
         let sd = torch_file::load_state_dict(pth)?;
         let mut layers = Vec::new();
         let mut used = Vec::new();
         for (i, w) in DIMS.windows(2).enumerate() {
             let (din, dout) = (w[0], w[1]);
-            let mut get = |name: String, shape: Vec<usize>| -> Result<Vec<f32>> {
-                let t = sd.get(&name).with_context(|| format!("{}: no tensor `{name}`", pth.display()))?;
+            let mut get = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, ImportError> {
+                let Some(t) = sd.get(&name) else { return Err(ImportError::NoTensor { path: pth.into(), name }) };
                 if t.shape != shape {
-                    bail!("{}: `{name}` has shape {:?}, OFA's predictor has {shape:?}", pth.display(), t.shape);
+                    return Err(ImportError::TensorShape {
+                        path: pth.into(),
+                        name,
+                        found: t.shape.clone(),
+                        expected: shape,
+                    });
                 }
                 used.push(name);
                 Ok(t.to_f32())
@@ -154,7 +158,7 @@ impl OfaAccuracyPredictor {
             layers.push((din, dout, weight, bias));
         }
         if let Some(extra) = sd.keys().find(|k| !used.contains(k)) {
-            bail!("{}: unexpected tensor `{extra}`: not OFA's 4-layer accuracy predictor", pth.display());
+            return Err(ImportError::ExtraTensor { path: pth.into(), name: extra.clone() });
         }
         let doc = OfaAccDoc {
             space: space.into(),
@@ -168,15 +172,15 @@ impl OfaAccuracyPredictor {
         Ok(OfaAccuracyPredictor { doc, mlp: Mlp::from_layers(layers)? })
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         let doc: OfaAccDoc = document::read(path, FAMILY)?;
         if !SPACES.contains(&doc.space.as_str()) || doc.trained_on != TRAINED_ON {
-            bail!("{}: an `{FAMILY}` predictor for `{}` trained on `{}`?", path.display(), doc.space, doc.trained_on);
+            return Err(DocumentError::OfaAccuracy { path: path.into(), space: doc.space, trained_on: doc.trained_on });
         }
         let weights = path.parent().unwrap_or(Path::new(".")).join(&doc.weights);
         let mlp = Mlp::load_weights(&weights, 0.0, 1.0)?;
         if mlp.dims() != DIMS {
-            bail!("{}: layer widths {:?}, OFA's predictor has {DIMS:?}", weights.display(), mlp.dims());
+            return Err(DocumentError::Widths { path: weights, found: mlp.dims(), expected: DIMS.to_vec() });
         }
         Ok(OfaAccuracyPredictor { doc, mlp })
     }
@@ -187,7 +191,7 @@ impl OfaAccuracyPredictor {
     }
 
     /// The prediction for an OFA spec as OFA writes it (`ks`, `e` per slot, `d` per stage, `r`).
-    pub fn predict_spec(&self, ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<f64> {
+    pub fn predict_spec(&self, ks: &[u32], e: &[u32], d: &[u32], r: u32) -> Result<f64, AccuracyError> {
         Ok(self.mlp.forward(&spec2feats(ks, e, d, r)?))
     }
 }
@@ -196,18 +200,18 @@ impl AccuracyPredictor for OfaAccuracyPredictor {
     fn family(&self) -> &str {
         FAMILY
     }
-    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
+    fn predict(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, AccuracyError> {
         Ok(self.predict_batch(space, &[g])?[0])
     }
-    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>> {
+    fn predict_batch(&self, space: &dyn SearchSpace, gs: &[&Genome]) -> Result<Vec<f64>, AccuracyError> {
         if space.name() != self.doc.space {
-            bail!("this OFA accuracy predictor serves `{}`, not `{}`", self.doc.space, space.name());
+            return Err(AccuracyError::Serves { serves: self.doc.space.clone(), space: space.name().into() });
         }
         check_layout(space)?;
-        let xs: Vec<[f32; 128]> = gs.iter().map(|g| encode_genome(space, g)).collect::<Result<_>>()?;
+        let xs: Vec<[f32; 128]> = gs.iter().map(|g| encode_genome(space, g)).collect::<Result<_, _>>()?;
         Ok(self.mlp.forward_batch(&xs.iter().map(|x| x.as_slice()).collect::<Vec<_>>()))
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         let mut doc = self.doc.clone();
         doc.weights = self.mlp.save_beside(path)?;
         document::write(path, FAMILY, &doc)

@@ -8,8 +8,7 @@
 
 use crate::additive::PerLayer;
 use crate::lut::{Coverage, Entry, LutPredictor};
-use crate::{document, LatencyPredictor, PredictError};
-use anyhow::{bail, Context, Result};
+use crate::{document, DocumentError, ImportError, LatencyPredictor, PredictError, TableError};
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Layer, Network, Op};
 use spaces::{OfaBase, SpaceFamily};
@@ -27,7 +26,7 @@ pub struct Stat {
 const UNSET: Stat = Stat { count: 0.0, mean: f64::NAN };
 
 /// Parses `key:\n  count: …\n  mean: …` (or `key: {count: …, mean: …}`) into key → stat.
-pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
+pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>, ImportError> {
     let mut out: BTreeMap<String, Stat> = BTreeMap::new();
     let mut current: Option<String> = None;
     for (no, raw) in text.lines().enumerate() {
@@ -51,16 +50,16 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Stat>> {
                 out.insert(key.clone(), UNSET);
                 current = Some(key);
             } else {
-                bail!("line {}: expected `key:` or `key: {{…}}`, got `{line}`", no + 1);
+                return Err(ImportError::YamlLine { line: no + 1, text: line.into() });
             }
         } else {
-            let key = current.as_ref().with_context(|| format!("line {}: indented field outside an entry", no + 1))?;
+            let key = current.as_ref().ok_or(ImportError::YamlOrphan(no + 1))?;
             set_field(out.get_mut(key).unwrap(), line.trim(), no + 1)?;
         }
     }
     for (k, s) in &out {
         if !s.mean.is_finite() || s.mean < 0.0 {
-            bail!("entry `{k}` has no valid `mean` (is the file truncated?)");
+            return Err(ImportError::NoMean(k.clone()));
         }
     }
     Ok(out)
@@ -70,21 +69,22 @@ fn unquote(s: &str) -> String {
     s.trim().trim_matches('\'').trim_matches('"').to_string()
 }
 
-fn set_field(stat: &mut Stat, field: &str, line: usize) -> Result<()> {
-    let (name, value) = field.split_once(':').with_context(|| format!("line {line}: expected `name: value`"))?;
-    let v: f64 = value.trim().parse().with_context(|| format!("line {line}: `{}` is not a number", value.trim()))?;
+fn set_field(stat: &mut Stat, field: &str, line: usize) -> Result<(), ImportError> {
+    let (name, value) = field.split_once(':').ok_or(ImportError::YamlField(line))?;
+    let v: f64 =
+        value.trim().parse().map_err(|source| ImportError::YamlNumber { line, text: value.trim().into(), source })?;
     match name.trim() {
         "count" => stat.count = v,
         "mean" => stat.mean = v,
         "std" | "var" => {}
-        other => bail!("line {line}: unknown field `{other}` (count, mean, std, var)"),
+        other => return Err(ImportError::YamlUnknownField { line, name: other.into() }),
     }
     Ok(())
 }
 
 /// The OFA table key of one IR layer of an OFA space (`mbv3`: OFA-MobileNetV3, else ProxylessNAS),
 /// or `None` for layers the table folds into another entry (ProxylessNAS's classifier is inside `Logits`).
-pub fn ofa_key(l: &Layer, mbv3: bool) -> Result<Option<String>> {
+pub fn ofa_key(l: &Layer, mbv3: bool) -> Result<Option<String>, ImportError> {
     let (i, o) = (l.input, l.output);
     Ok(Some(match (&l.op, l.name.as_str()) {
         (Op::Conv(_), "stem") => format!("Conv-input:{i}-output:{o}"),
@@ -116,34 +116,38 @@ pub fn ofa_key(l: &Layer, mbv3: bool) -> Result<Option<String>> {
         (Op::Linear(_), _) if mbv3 => format!("Logits-input:{i}-output:{}", o.c),
         (Op::Linear(_), _) => return Ok(None),
         (Op::Dropout { .. }, _) => return Ok(None),
-        _ => bail!("layer {} ({}) has no OFA lookup-table counterpart", l.name, l.key()),
+        _ => return Err(ImportError::NoCounterpart { layer: l.name.clone(), key: l.key() }),
     }))
 }
 
 /// OFA-MobileNetV3 block keys carry `-se:` and `-hs:`; ProxylessNAS's do not (and give the
 /// expansion as a ratio). A table of the other family is refused by name rather than by its
 /// first missing key.
-fn check_family(table: &BTreeMap<String, Stat>, mbv3: bool, space_name: &str) -> Result<()> {
+fn check_family(table: &BTreeMap<String, Stat>, mbv3: bool, space_name: &str) -> Result<(), ImportError> {
     let blocks: Vec<&String> = table.keys().filter(|k| k.starts_with("expanded_conv-")).collect();
-    let Some(first) = blocks.first() else { bail!("no `expanded_conv-…` entries: not an OFA lookup table") };
+    let Some(first) = blocks.first() else { return Err(ImportError::NotOfaTable) };
     let table_mbv3 = blocks.iter().all(|k| k.contains("-se:") && k.contains("-hs:"));
     let table_proxyless = blocks.iter().all(|k| !k.contains("-se:") && !k.contains("-hs:"));
     let family = |m: bool| if m { "OFA-MobileNetV3" } else { "ProxylessNAS" };
     match (table_mbv3, table_proxyless) {
         (true, false) | (false, true) if table_mbv3 == mbv3 => Ok(()),
-        (true, false) | (false, true) => bail!(
-            "this is a {} lookup table (block keys like `{first}`), but space `{space_name}` is {}",
-            family(table_mbv3),
-            family(mbv3)
-        ),
-        _ => bail!("the block keys mix OFA-MobileNetV3 (`-se:…-hs:…`) and ProxylessNAS layouts"),
+        (true, false) | (false, true) => Err(ImportError::OtherFamily {
+            table: family(table_mbv3),
+            first: first.to_string(),
+            space: space_name.into(),
+            family: family(mbv3),
+        }),
+        _ => Err(ImportError::MixedFamilies),
     }
 }
 
 /// `{R}_lookup_table.yaml` files: `path` itself, or every such file in a directory.
-fn table_files(path: &Path, resolution: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
+fn table_files(path: &Path, resolution: Option<u32>) -> Result<Vec<(u32, PathBuf)>, ImportError> {
     let files: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|source| ImportError::List { path: path.into(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         v.retain(|p| p.to_string_lossy().ends_with("_lookup_table.yaml"));
         v.sort();
         v
@@ -155,17 +159,16 @@ fn table_files(path: &Path, resolution: Option<u32>) -> Result<Vec<(u32, PathBuf
         let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let r = match resolution {
             Some(r) => r,
-            None => name.split('_').next().and_then(|s| s.parse().ok()).with_context(|| {
-                format!(
-                    "{}: resolution not in the file name (`{{R}}_lookup_table.yaml`); pass --resolution",
-                    f.display()
-                )
-            })?,
+            None => name
+                .split('_')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| ImportError::NoResolution { path: f.clone() })?,
         };
         out.push((r, f));
     }
     if out.is_empty() {
-        bail!("{}: no `*_lookup_table.yaml` files", path.display());
+        return Err(ImportError::NoTables { path: path.into() });
     }
     Ok(out)
 }
@@ -199,28 +202,29 @@ pub struct OfaLut {
 }
 
 impl OfaLut {
-    fn from_doc(doc: Doc) -> Result<Self> {
+    fn from_doc(doc: Doc) -> Result<Self, TableError> {
         if !spaces::is_family(&doc.space, spaces::ofa) {
-            bail!("an OFA lookup table describes an ofa-* space, not `{}`", doc.space);
+            return Err(TableError::NotOfaSpace(doc.space));
         }
         let mut luts: Vec<(u32, LutPredictor)> = Vec::new();
         for t in &doc.tables {
             if luts.iter().any(|(r, _)| *r == t.resolution) {
-                bail!("resolution {} has two tables", t.resolution);
+                return Err(TableError::TwoTables(t.resolution));
             }
             let coverage = vec![Coverage { space: doc.space.clone(), resolutions: vec![t.resolution] }];
             let source = format!("{} at {}", doc.source, t.resolution);
             luts.push((t.resolution, LutPredictor::from_entries(source, t.entries.clone(), coverage)?));
         }
         if luts.is_empty() {
-            bail!("an OFA lookup table without any resolution");
+            return Err(TableError::NoResolution);
         }
         luts.sort_by_key(|(r, _)| *r);
         Ok(OfaLut { doc, luts })
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
-        Self::from_doc(document::read(path, FAMILY)?).with_context(|| path.display().to_string())
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
+        Self::from_doc(document::read(path, FAMILY)?)
+            .map_err(|source| DocumentError::InvalidTable { path: path.into(), source })
     }
 
     pub fn source(&self) -> &str {
@@ -259,7 +263,7 @@ impl LatencyPredictor for OfaLut {
             }),
         }
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         document::write(path, FAMILY, &self.doc)
     }
     fn per_layer_at(&self, resolution: u32) -> Option<&dyn PerLayer> {
@@ -276,33 +280,32 @@ impl LatencyPredictor for OfaLut {
 
 /// Imports the table(s) at `path` for `space` (an OFA space): one table per resolution, in
 /// which every layer the space can contain at that resolution must have an entry.
-pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<OfaLut> {
+pub fn import(path: &Path, space_name: &str, resolution: Option<u32>) -> Result<OfaLut, ImportError> {
     let mbv3 = match spaces::family_of(space_name) {
         Ok(SpaceFamily::Ofa(OfaBase::MobileNetV3)) => true,
         Ok(SpaceFamily::Ofa(OfaBase::ProxylessNas)) => false,
-        _ => bail!("OFA tables describe the ofa-mbv3-* and ofa-proxyless-* spaces, not `{space_name}`"),
+        _ => return Err(ImportError::NotOfaSpace(space_name.into())),
     };
     let space = spaces::space(space_name)?;
     let mut tables = Vec::new();
     for (r, file) in table_files(path, resolution)? {
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let table = parse(&text).with_context(|| format!("parsing {}", file.display()))?;
-        check_family(&table, mbv3, space_name).with_context(|| file.display().to_string())?;
+        let text = std::fs::read_to_string(&file).map_err(|source| ImportError::Read { path: file.clone(), source })?;
+        let table = parse(&text).map_err(|e| ImportError::Parse { path: file.clone(), source: Box::new(e) })?;
+        check_family(&table, mbv3, space_name)
+            .map_err(|e| ImportError::In { path: file.clone(), source: Box::new(e) })?;
         let mut entries = Vec::new();
         for l in space.layer_table_at(r) {
             let ms = match ofa_key(&l, mbv3)? {
                 None => 0.0,
-                Some(k) => {
-                    let s = table
-                        .get(&k)
-                        .with_context(|| format!("{}: no entry `{k}` (layer {})", file.display(), l.name))?;
-                    s.mean
-                }
+                Some(key) => match table.get(&key) {
+                    Some(s) => s.mean,
+                    None => return Err(ImportError::NoEntry { path: file.clone(), key, layer: l.name.clone() }),
+                },
             };
             entries.push(Entry { key: l.key(), ms, macs: Some(l.macs()), memory_bytes: Some(l.memory_bytes()) });
         }
         tables.push(ResolutionTable { resolution: r, entries });
     }
     let source = format!("OFA lookup table {} for {space_name}", path.display());
-    OfaLut::from_doc(Doc { source, space: space_name.into(), tables })
+    Ok(OfaLut::from_doc(Doc { source, space: space_name.into(), tables })?)
 }

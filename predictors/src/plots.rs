@@ -1,14 +1,20 @@
 //! Predicted-vs-measured scatter plots, relative-error histograms and curves against a
 //! logarithmic axis (learning curves), as PNG and SVG.
 
-use anyhow::{Context, Result};
+use crate::PlotError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Writes `{stem}_scatter.{png,svg}` and `{stem}_errors.{png,svg}` into `dir`; returns the paths.
-pub fn write_all(dir: &Path, stem: &str, title: &str, predicted: &[f64], measured: &[f64]) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+pub fn write_all(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    predicted: &[f64],
+    measured: &[f64],
+) -> Result<Vec<PathBuf>, PlotError> {
+    std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir { dir: dir.into(), source })?;
     let mut out = Vec::new();
     for ext in ["png", "svg"] {
         let scatter_path = dir.join(format!("{stem}_scatter.{ext}"));
@@ -43,8 +49,8 @@ pub fn log_x_lines(
     title: &str,
     (x_desc, y_desc): (&str, &str),
     curves: &[Curve],
-) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+) -> Result<Vec<PathBuf>, PlotError> {
+    std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir { dir: dir.into(), source })?;
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     lines(&BitMapBackend::new(&png, (900, 600)).into_drawing_area(), title, x_desc, y_desc, curves)?;
@@ -58,7 +64,7 @@ fn lines<DB: DrawingBackend>(
     x_desc: &str,
     y_desc: &str,
     curves: &[Curve],
-) -> Result<()>
+) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {
@@ -118,8 +124,8 @@ where
     Ok(())
 }
 
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
-    anyhow::anyhow!("drawing plot: {e}")
+fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> PlotError {
+    PlotError::Draw(Box::new(e))
 }
 
 fn scatter<DB: DrawingBackend>(
@@ -127,7 +133,7 @@ fn scatter<DB: DrawingBackend>(
     title: &str,
     predicted: &[f64],
     measured: &[f64],
-) -> Result<()>
+) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {
@@ -159,7 +165,7 @@ fn histogram<DB: DrawingBackend>(
     title: &str,
     predicted: &[f64],
     measured: &[f64],
-) -> Result<()>
+) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {

@@ -5,8 +5,7 @@
 //! `fp32`. [`check_precision`] refuses a job of another precision.
 
 use crate::additive::PerLayer;
-use crate::{LatencyPredictor, PredictError};
-use anyhow::{bail, Context, Result};
+use crate::{DocumentError, LatencyPredictor, PredictError, ServeError};
 use latency::modelfile::Precision;
 use serde_json::Value;
 use spaces::ir::Network;
@@ -28,13 +27,13 @@ pub fn with_precision(p: Box<dyn LatencyPredictor>, precision: Precision) -> Box
 }
 
 /// The `precision` of a saved document: absent (files of older builds, imports) is `fp32`.
-pub fn of_document(path: &Path, doc: &Value) -> Result<Precision> {
+pub fn of_document(path: &Path, doc: &Value) -> Result<Precision, DocumentError> {
     match doc.get(FIELD) {
         None | Some(Value::Null) => Ok(Precision::Fp32),
         Some(Value::String(s)) => {
-            s.parse().map_err(anyhow::Error::msg).with_context(|| format!("{}: field `{FIELD}`", path.display()))
+            s.parse::<Precision>().map_err(|e| DocumentError::Precision { path: path.into(), why: e.to_string() })
         }
-        Some(other) => bail!("{}: `{FIELD}` must be fp32, fp16 or int8, not {other}", path.display()),
+        Some(other) => Err(DocumentError::PrecisionType { path: path.into(), found: other.clone() }),
     }
 }
 
@@ -45,7 +44,7 @@ impl LatencyPredictor for WithPrecision {
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         self.inner.predict_ms(net)
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         self.inner.save(path)?;
         crate::document::attach(path, FIELD, Value::String(self.precision.to_string()))
     }
@@ -72,15 +71,10 @@ impl LatencyPredictor for WithPrecision {
 /// Refuses to price models deployed in `job` with a predictor fitted on measurements of
 /// another precision (int8 kernels are not fp32 kernels at a scale: their ranking differs
 /// by layer kind). `allow`: say so and go on (the caller reports it).
-pub fn check_precision(p: &dyn LatencyPredictor, job: Precision) -> Result<()> {
+pub fn check_precision(p: &dyn LatencyPredictor, job: Precision) -> Result<(), ServeError> {
     let fitted = p.precision();
     if fitted != job {
-        bail!(
-            "this `{}` latency predictor was fitted on {fitted} measurements, but the job deploys {job} models: \
-             fit one on {job} measurements (`hwnas profile --precision {job}`, then `hwnas fit --precision {job}`), \
-             or pass --allow-precision-mismatch to price {job} models with {fitted} latencies anyway",
-            p.family()
-        );
+        return Err(ServeError::Precision { family: p.family().to_string(), fitted, job });
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! resolutions or repeated runs) lands on the same side, so nothing leaks.
 
 use crate::dataset::NetworkRow;
-use anyhow::{bail, Result};
+use crate::SplitError;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
@@ -35,16 +35,14 @@ fn groups(rows: &[NetworkRow]) -> Vec<Vec<usize>> {
 }
 
 /// A seeded random split of the architectures.
-pub fn split(rows: &[NetworkRow], size: TrainSize, seed: u64) -> Result<Split> {
+pub fn split(rows: &[NetworkRow], size: TrainSize, seed: u64) -> Result<Split, SplitError> {
     let mut gs = groups(rows);
     let n = gs.len();
     let k = match size {
         TrainSize::Fraction(f) if f > 0.0 && f < 1.0 => ((f * n as f64).round() as usize).clamp(1, n - 1),
-        TrainSize::Fraction(f) => bail!("train fraction {f} is not in (0, 1)"),
+        TrainSize::Fraction(f) => return Err(SplitError::Fraction(f)),
         TrainSize::Count(c) if c >= 1 && c < n => c,
-        TrainSize::Count(c) => {
-            bail!("train count {c} must be between 1 and {} (one less than the {n} architectures)", n.saturating_sub(1))
-        }
+        TrainSize::Count(count) => return Err(SplitError::Count { count, architectures: n }),
     };
     gs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let (a, b) = gs.split_at(k);
@@ -52,10 +50,10 @@ pub fn split(rows: &[NetworkRow], size: TrainSize, seed: u64) -> Result<Split> {
 }
 
 /// k seeded folds over architectures: fold i tests on the i-th part and trains on the rest.
-pub fn k_fold(rows: &[NetworkRow], k: usize, seed: u64) -> Result<Vec<Split>> {
+pub fn k_fold(rows: &[NetworkRow], k: usize, seed: u64) -> Result<Vec<Split>, SplitError> {
     let mut gs = groups(rows);
     if k < 2 || k > gs.len() {
-        bail!("k-fold needs 2 <= k <= {} architectures, got {k}", gs.len());
+        return Err(SplitError::Folds { k, architectures: gs.len() });
     }
     gs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     Ok((0..k)

@@ -8,8 +8,7 @@
 //! numbers), so this predictor reads positions from the layer names the
 //! `singlepath` space gives (`layer1` … `layer20`).
 
-use crate::{document, LatencyPredictor, PredictError};
-use anyhow::{bail, Context, Result};
+use crate::{document, DocumentError, ImportError, LatencyPredictor, PredictError};
 use serde::{Deserialize, Serialize};
 use spaces::ir::{Network, Op};
 use std::collections::BTreeMap;
@@ -30,29 +29,29 @@ pub struct SinglePathPredictor {
 
 impl SinglePathPredictor {
     /// Imports the released `pixel1_runtime_model.json` (`{"layer": {"option": ms}}`).
-    pub fn import(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let raw: BTreeMap<String, BTreeMap<String, f64>> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: expected {{\"layer\": {{\"option\": ms}}}}", path.display()))?;
+    pub fn import(path: &Path) -> Result<Self, ImportError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: path.into(), source })?;
+        let raw: BTreeMap<String, BTreeMap<String, f64>> =
+            serde_json::from_str(&text).map_err(|source| ImportError::SpnasJson { path: path.into(), source })?;
         let mut table = vec![[f64::NAN; 4]; SEARCHABLE + 2];
         for (layer, opts) in &raw {
-            let l: usize = layer
-                .parse()
-                .ok()
-                .filter(|&l| l < table.len())
-                .with_context(|| format!("{}: layer `{layer}` is not 0 … {}", path.display(), SEARCHABLE + 1))?;
+            let l: usize = layer.parse().ok().filter(|&l| l < table.len()).ok_or_else(|| ImportError::SpnasLayer {
+                path: path.into(),
+                layer: layer.clone(),
+                last: SEARCHABLE + 1,
+            })?;
             for (opt, &ms) in opts {
-                let o: usize = opt
-                    .parse()
-                    .ok()
-                    .filter(|&o| o < 4)
-                    .with_context(|| format!("{}: layer {layer} option `{opt}` is not 0 … 3", path.display()))?;
+                let o: usize = opt.parse().ok().filter(|&o| o < 4).ok_or_else(|| ImportError::SpnasOption {
+                    path: path.into(),
+                    layer: layer.clone(),
+                    option: opt.clone(),
+                })?;
                 table[l][o] = ms;
             }
         }
         for (l, row) in table.iter().enumerate().skip(1).take(SEARCHABLE) {
             if row.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-                bail!("{}: layer {l} lacks one of the four options (or has a non-positive one)", path.display());
+                return Err(ImportError::SpnasIncomplete { path: path.into(), layer: l });
             }
         }
         Ok(SinglePathPredictor { source: path.display().to_string(), constant_ms: CONSTANT_MS, table })
@@ -67,7 +66,7 @@ impl SinglePathPredictor {
         (k5e3 + d100 * (k5e6 - k5e3)) * (rho + (1.0 - rho) * d5)
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
         document::read(path, FAMILY)
     }
 }
@@ -107,7 +106,7 @@ impl LatencyPredictor for SinglePathPredictor {
         }
         Ok(total)
     }
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path) -> Result<(), DocumentError> {
         document::write(path, FAMILY, self)
     }
 }

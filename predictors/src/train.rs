@@ -7,8 +7,7 @@ use crate::kernel::{self, KernelPredictor};
 use crate::latency_mlp::MlpPredictor;
 use crate::lut::{self, FitOptions, LutPredictor};
 use crate::mlp::MlpConfig;
-use crate::LatencyPredictor;
-use anyhow::{bail, Result};
+use crate::{FitError, LatencyPredictor};
 
 /// Every fittable family's name, in the order a comparison lists them.
 pub const FAMILIES: [&str; 6] = ["auto", "lut", "kernel", "mlp", "flops", "flops+memory"];
@@ -34,11 +33,11 @@ impl FitFamily {
 }
 
 impl std::str::FromStr for FitFamily {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<FitFamily> {
+    type Err = FitError;
+    fn from_str(s: &str) -> Result<FitFamily, FitError> {
         match FAMILIES.iter().position(|&n| n == s) {
             Some(i) => Ok(FitFamily::ALL[i]),
-            None => bail!("unknown predictor family `{s}` ({})", FAMILIES.join(", ")),
+            None => Err(FitError::UnknownFamily(s.into())),
         }
     }
 }
@@ -58,7 +57,7 @@ pub struct TrainOptions {
 /// networks (OFA's way: each key's mean over the networks it occurs in, not calibrated: the
 /// rows already are shares of those networks' times); otherwise NNLS-fitted to the training
 /// networks.
-pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<LutPredictor> {
+pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Result<LutPredictor, FitError> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     let alone: Vec<&LayerRow> = ds.layers.iter().filter(|l| l.source == LayerSource::Alone).collect();
@@ -78,11 +77,7 @@ pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Resu
             .filter(|l| matches!(&l.source, LayerSource::InNetwork { arch_id } if train_ids.contains(arch_id.as_str())))
             .collect();
         if inside.is_empty() {
-            bail!(
-                "{}: none of the {} training networks has layer-in-network rows (profile them with                  `hwnas profile --networks N --per-layer`)",
-                ds.source,
-                train.len()
-            );
+            return Err(FitError::NoLayersInNetworks { dataset: ds.source.clone(), networks: train.len() });
         }
         table_of(ds, &inside)?
     };
@@ -93,7 +88,7 @@ pub fn fit_lut(ds: &Dataset, train: &[&NetworkRow], opts: &TrainOptions) -> Resu
 }
 
 /// A table of each key's mean over `rows` (repeated measurements of one key are averaged).
-fn table_of(ds: &Dataset, rows: &[&LayerRow]) -> Result<LutPredictor> {
+fn table_of(ds: &Dataset, rows: &[&LayerRow]) -> Result<LutPredictor, FitError> {
     let mut seen = std::collections::BTreeMap::new();
     for l in rows {
         let e = seen.entry(l.key.clone()).or_insert((0.0, 0usize));
@@ -117,7 +112,7 @@ pub fn fit(
     ds: &Dataset,
     train: &[&NetworkRow],
     opts: &TrainOptions,
-) -> Result<Box<dyn LatencyPredictor>> {
+) -> Result<Box<dyn LatencyPredictor>, FitError> {
     let precision = ds.precision()?;
     Ok(crate::precision::with_precision(fit_family(family, ds, train, opts)?, precision))
 }
@@ -127,7 +122,7 @@ fn fit_family(
     ds: &Dataset,
     train: &[&NetworkRow],
     opts: &TrainOptions,
-) -> Result<Box<dyn LatencyPredictor>> {
+) -> Result<Box<dyn LatencyPredictor>, FitError> {
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
     let y: Vec<f64> = train.iter().map(|r| r.value).collect();
     Ok(match family.parse::<FitFamily>()? {
@@ -167,7 +162,7 @@ pub fn fit_auto(
     ds: &Dataset,
     train: &[&NetworkRow],
     opts: &TrainOptions,
-) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection), FitError> {
     fit_selected(ds, train, None, opts)
 }
 
@@ -182,13 +177,9 @@ pub fn fit_transfer(
     train: &[&NetworkRow],
     from: &dyn LatencyPredictor,
     opts: &TrainOptions,
-) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection), FitError> {
     let Some(source) = from.per_layer() else {
-        bail!(
-            "--from needs a predictor with per-layer costs (lut, ofa-lut, auto, kernel, flops); a `{}` predictor \
-             prices whole networks only",
-            from.family()
-        );
+        return Err(FitError::NotPerLayer(from.family().to_string()));
     };
     fit_selected(ds, train, Some(source), opts)
 }
@@ -198,7 +189,7 @@ fn fit_selected(
     train: &[&NetworkRow],
     source: Option<&dyn crate::additive::PerLayer>,
     opts: &TrainOptions,
-) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection), FitError> {
     let precision = ds.precision()?;
     let (p, sel) = fit_selected_any(ds, train, source, opts)?;
     Ok((crate::precision::with_precision(p, precision), sel))
@@ -209,7 +200,7 @@ fn fit_selected_any(
     train: &[&NetworkRow],
     source: Option<&dyn crate::additive::PerLayer>,
     opts: &TrainOptions,
-) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection)> {
+) -> Result<(Box<dyn LatencyPredictor>, crate::auto::Selection), FitError> {
     let sel = crate::auto::select(train, source, opts.seed)?;
     let crate::auto::Candidate::Additive(s) = sel.chosen;
     let nets: Vec<_> = train.iter().map(|r| &r.network).collect();
@@ -236,7 +227,7 @@ fn fit_selected_any(
 }
 
 /// Every layer the dataset's spaces can contain at its resolutions.
-fn coverage_layers(ds: &Dataset) -> Result<Vec<spaces::ir::Layer>> {
+fn coverage_layers(ds: &Dataset) -> Result<Vec<spaces::ir::Layer>, FitError> {
     let mut out = Vec::new();
     for c in ds.coverage() {
         out.extend(spaces::space(&c.space)?.layer_table(&c.resolutions));

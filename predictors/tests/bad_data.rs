@@ -25,7 +25,7 @@ fn load_err(name: &str, lines: &[String], space: Option<&str>) -> String {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let e = match dataset::load(&path, space, "latency_ms") {
         Ok(ds) => panic!("{name}: loaded {} rows", ds.networks.len()),
-        Err(e) => format!("{e:#}"),
+        Err(e) => common::chain(&e),
     };
     std::fs::remove_file(&path).unwrap();
     e
@@ -128,10 +128,10 @@ fn a_version_string_is_named_as_the_problem() {
     let dir = scratch("version");
     let path = dir.join("p.json");
     std::fs::write(&path, r#"{"format": "hwnas-predictor", "version": "1", "family": "flops"}"#).unwrap();
-    let e = format!("{:#}", predictors::load_predictor(&path).err().unwrap());
+    let e = common::chain(&predictors::load_predictor(&path).err().unwrap());
     assert!(e.contains("`version` must be the number 1, not \"1\""), "{e}");
     std::fs::write(&path, r#"{"format": "hwnas-predictor", "version": 2, "family": "flops"}"#).unwrap();
-    let e = format!("{:#}", predictors::load_predictor(&path).err().unwrap());
+    let e = common::chain(&predictors::load_predictor(&path).err().unwrap());
     assert!(e.contains("predictor version 2; this build reads version 1 only"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,6 +1,7 @@
 //! A table built from single-layer rows (`kind = layer`) and calibrated on network rows
 //! of the same CSV: the fit recovers the known scale and offset.
 
+use crate::common;
 use predictors::dataset::{self, NetworkRow};
 use predictors::train::{self, TrainOptions};
 use predictors::LatencyPredictor;
@@ -37,8 +38,8 @@ fn single_layer_table_with_network_calibration() {
     assert!((lut.predict_ms(&net).unwrap() - want).abs() < 1e-7);
     // A network row without a space (no column value, no default) is an error naming the row.
     std::fs::write(&path, "arch,latency_ms\nk3_e1,1.0\n").unwrap();
-    let e = format!("{:#}", dataset::load(&path, None, "latency_ms").err().unwrap());
+    let e = common::chain(&dataset::load(&path, None, "latency_ms").err().unwrap());
     assert!(e.contains("row 1") && e.contains("--space"), "{e}");
-    let e = format!("{:#}", dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").err().unwrap());
+    let e = common::chain(&dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").err().unwrap());
     assert!(e.contains("row 1"), "{e}");
 }

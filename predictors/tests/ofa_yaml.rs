@@ -61,7 +61,7 @@ fn imported_table_predicts_the_sum_of_means() {
     let first = table.keys().next().unwrap().clone();
     let cut: String = text.lines().filter(|l| !l.starts_with(&first)).map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.join("160_lookup_table.yaml"), cut).unwrap();
-    let e = format!("{:#}", ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
+    let e = common::chain(&ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
     assert!(e.contains(&first), "{e}");
     assert!(ofa_yaml::import(&dir, "fbnet", None).is_err());
 }
@@ -133,7 +133,7 @@ fn damaged_or_foreign_tables_are_refused_by_name() {
         let cut = t.rfind("  mean:").unwrap();
         t[..cut].to_string()
     });
-    let e = format!("{:#}", ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
+    let e = common::chain(&ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
     assert!(e.contains("224_lookup_table.yaml") && e.contains("no valid `mean`") && e.contains("truncated"), "{e}");
     // One entry missing: named, with its file.
     let key = "Conv_1-input:7x7x192-output:7x7x1152";
@@ -151,7 +151,7 @@ fn damaged_or_foreign_tables_are_refused_by_name() {
         }
         out
     });
-    let e = format!("{:#}", ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
+    let e = common::chain(&ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
     assert!(e.contains(key) && e.contains("224_lookup_table.yaml"), "{e}");
     // A ProxylessNAS table (keys written for ofa-proxyless-w1.3) given for an MBv3 space, and the reverse.
     let dir = std::env::temp_dir().join(format!("proxyless-table-{}", std::process::id()));
@@ -160,8 +160,8 @@ fn damaged_or_foreign_tables_are_refused_by_name() {
         keys("ofa-proxyless-w1.3", 224).iter().map(|k| format!("{k}:\n  count: 1\n  mean: 0.5\n")).collect();
     std::fs::write(dir.join("224_lookup_table.yaml"), text).unwrap();
     assert!(ofa_yaml::import(&dir, "ofa-proxyless-w1.3", None).is_ok());
-    let e = format!("{:#}", ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
+    let e = common::chain(&ofa_yaml::import(&dir, "ofa-mbv3-w1.2", None).err().unwrap());
     assert!(e.contains("ProxylessNAS lookup table") && e.contains("ofa-mbv3-w1.2"), "{e}");
-    let e = format!("{:#}", ofa_yaml::import(&note10(), "ofa-proxyless-w1.3", None).err().unwrap());
+    let e = common::chain(&ofa_yaml::import(&note10(), "ofa-proxyless-w1.3", None).err().unwrap());
     assert!(e.contains("OFA-MobileNetV3 lookup table") && e.contains("ofa-proxyless-w1.3"), "{e}");
 }

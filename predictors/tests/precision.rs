@@ -45,10 +45,10 @@ fn a_mixed_dataset_is_refused_until_one_precision_is_selected() {
     assert_eq!(ds.precisions(), [Precision::Fp32, Precision::Int8], "an empty cell is fp32");
     assert_eq!(ds.networks.len(), 80, "one architecture in two precisions is not a repeat");
     for family in ["auto", "lut", "flops"] {
-        let e = format!("{:#}", train::fit(family, &ds, &rows(&ds), &TrainOptions::default()).err().unwrap());
+        let e = common::chain(&train::fit(family, &ds, &rows(&ds), &TrainOptions::default()).err().unwrap());
         assert!(e.contains("mixes precisions fp32, int8") && e.contains("--precision"), "{family}: {e}");
     }
-    let e = format!("{:#}", ds.select_precision(Precision::Fp16).unwrap_err());
+    let e = common::chain(&ds.select_precision(Precision::Fp16).unwrap_err());
     assert!(e.contains("no rows in precision fp16") && e.contains("fp32, int8"), "{e}");
     ds.select_precision(Precision::Int8).unwrap();
     assert_eq!(ds.networks.len(), 40);
@@ -93,12 +93,12 @@ fn files_without_a_precision_read_as_fp32_and_bad_values_are_named() {
         assert!(e.contains("fitted on fp32") && e.contains("deploys int8"), "{e}");
         doc["precision"] = "int4".into();
         std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
-        let e = format!("{:#}", load_predictor(&path).err().unwrap());
+        let e = common::chain(&load_predictor(&path).err().unwrap());
         assert!(e.contains("`precision`") && e.contains("int4"), "{e}");
     }
     let path = scratch("bad").join("bad.csv");
     let text = mixed(3).replacen(",int8", ",int4", 1);
     std::fs::write(&path, text).unwrap();
-    let e = format!("{:#}", dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").err().unwrap());
+    let e = common::chain(&dataset::load(&path, Some("fbnet-cifar100"), "latency_ms").err().unwrap());
     assert!(e.contains("row 2") && e.contains("int4"), "{e}");
 }

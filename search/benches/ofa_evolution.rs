@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use search::config::EvolutionConfig;
 use search::evaluate::Evaluator;
 use search::objectives::accuracy::PredictedAccuracy;
-use search::objectives::{AccuracySource, CapacityProxy, LatencyObjective};
+use search::objectives::{AccuracySource, CapacityProxy, LatencyObjective, ObjectiveError};
 use search::rng::generation_rng;
 use search::strategies::{Ctx, Evolution, Strategy};
 use spaces::{Genome, SearchSpace};
@@ -148,10 +148,15 @@ impl AccuracySource for GeneMean {
     fn describe(&self) -> String {
         "mean gene index (a cost-free stand-in)".into()
     }
-    fn accuracy(&self, _space: &dyn SearchSpace, g: &Genome, _net: &spaces::ir::Network) -> anyhow::Result<f64> {
+    fn accuracy(
+        &self,
+        _space: &dyn SearchSpace,
+        g: &Genome,
+        _net: &spaces::ir::Network,
+    ) -> Result<f64, ObjectiveError> {
         Ok(gene_mean(g))
     }
-    fn genome_batch(&self, _space: &dyn SearchSpace, gs: &[&Genome]) -> Option<anyhow::Result<Vec<f64>>> {
+    fn genome_batch(&self, _space: &dyn SearchSpace, gs: &[&Genome]) -> Option<Result<Vec<f64>, ObjectiveError>> {
         Some(Ok(gs.iter().map(|g| gene_mean(g)).collect()))
     }
 }

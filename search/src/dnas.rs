@@ -32,18 +32,18 @@
 //! job checkpointed on one can resume on the other.
 
 use crate::config::{DnasConfig, DnasMethod, FbNetConfig, JobConfig, SinglePathConfig};
-use crate::jobdir::{job_inputs, JobDir, JobError, Opened, Progress};
+use crate::jobdir::{job_inputs, JobDir, JobError, Opened, Progress, RefusedPredictor};
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
 use crate::nn::supernet::singlepath::SinglePathSupernet;
 use crate::nn::train::try_recalibrate_bn_on;
+use crate::nn::NnError;
 use crate::plots::{err, range, SIZE};
-use anyhow::Context;
 use plotters::prelude::*;
 use predictors::additive::{Calibration, LayerTable, PerLayer};
 use predictors::spnas::SinglePathPredictor;
-use predictors::LatencyPredictor;
+use predictors::{LatencyPredictor, PlotError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -55,10 +55,6 @@ use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-
-/// Training and evaluation inside an epoch return the nn modules' errors; the job's API
-/// returns them as [`JobError::Run`].
-type Inner<T> = anyhow::Result<T>;
 
 /// One epoch of a differentiable search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,8 +165,8 @@ impl FbNetLatency {
 }
 
 /// [`FbNetLatency`] of `space` under `p`; every layer a member can contain must be priced.
-pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLatency, JobError> {
-    let compiled = LayerTable::compile(p, &space.layer_table(&space.resolutions())).map_err(JobError::run)?;
+pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLatency, RefusedPredictor> {
+    let compiled = LayerTable::compile(p, &space.layer_table(&space.resolutions()))?;
     let head: Vec<u8> = if space.genes().len() > LAYERS { vec![0] } else { vec![] };
     let mut table = vec![[0.0; 9]; LAYERS];
     let mut fixed_ms = 0.0;
@@ -183,7 +179,7 @@ pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLaten
         for layer in &net.layers {
             // Skip ops are priced as the predictor prices them (its identity entry), so that
             // a one-hot θ reproduces predict_ms.
-            let ms = if layer.is_timed() { compiled.require(layer).map_err(JobError::run)? } else { 0.0 };
+            let ms = if layer.is_timed() { compiled.require(layer)? } else { 0.0 };
             if FbNet::is_searchable(layer) {
                 table[l][j] = ms;
                 l += 1;
@@ -192,10 +188,7 @@ pub fn fbnet_lut(space: &dyn SearchSpace, p: &dyn PerLayer) -> Result<FbNetLaten
             }
         }
         if l != LAYERS {
-            return Err(JobError::Data(format!(
-                "space {} gave {l} searchable layers, expected {LAYERS}",
-                space.name()
-            )));
+            return Err(RefusedPredictor::SearchableLayers { space: space.name().into(), found: l, expected: LAYERS });
         }
     }
     Ok(FbNetLatency { table, fixed_ms, calibration: compiled.calibration() })
@@ -258,11 +251,8 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
     let strategy = d.method.name();
     let vs = VarStore::new(device);
     let root = vs.root();
-    let needs = |needs: &'static str, what: String, source: Option<crate::jobdir::BoxError>| JobError::NeedsPredictor {
-        strategy,
-        needs,
-        what,
-        source,
+    let needs = |needs: &'static str, what: String, source: Option<Box<predictors::DocumentError>>| {
+        JobError::NeedsPredictor { strategy, needs, what, source }
     };
     let mut warnings = Vec::new();
     let mut check_precision = |p: &dyn LatencyPredictor| -> Result<(), JobError> {
@@ -284,7 +274,7 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
     const ADDITIVE: &str = "a predictor additive per layer (e.g. `lut`)";
     let loaded = match &d.method {
         DnasMethod::Fbnet(cfg) => {
-            let p = predictors::load_predictor(path).map_err(|e| needs(ADDITIVE, shown.clone(), Some(e.into())))?;
+            let p = predictors::load_predictor(path).map_err(|e| needs(ADDITIVE, shown.clone(), Some(Box::new(e))))?;
             check_precision(p.as_ref())?;
             predictors::check_serves(p.as_ref(), &config.space).map_err(|e| JobError::Predictor {
                 label: spec.label.clone(),
@@ -293,7 +283,7 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
             })?;
             // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
             tch::manual_seed(config.seed as i64);
-            let net = FbNetSupernet::new(&root, &config.space).map_err(JobError::run)?;
+            let net = FbNetSupernet::new(&root, &config.space)?;
             // The space's members share one resolution: the predictor's per-layer form there.
             let r = net.space.resolutions()[0];
             let per_layer = p.per_layer_at(r).ok_or_else(|| {
@@ -303,10 +293,10 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
                     None,
                 )
             })?;
-            let lat = fbnet_lut(&*net.space, per_layer).map_err(|e| JobError::Predictor {
+            let lat = fbnet_lut(&*net.space, per_layer).map_err(|source| JobError::Predictor {
                 label: spec.label.clone(),
                 path: shown.clone(),
-                source: e.into(),
+                source,
             })?;
             (p, Supernet::Fbnet { net, lat, cfg: cfg.clone() })
         }
@@ -315,7 +305,7 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
                 needs(
                     "the Single-Path runtime model (`hwnas fit --import spnas-pixel1 …`)",
                     shown.clone(),
-                    Some(e.into()),
+                    Some(Box::new(e)),
                 )
             })?;
             check_precision(&p)?;
@@ -395,8 +385,8 @@ impl DnasJob {
         JobDir::checkpointed(dir, resume)?;
         let Loaded { predictor, net, mut vs, warnings } = load_predictor(&config, device)?;
         let d = settings(&config)?.clone();
-        let space = spaces::space(&config.space).map_err(JobError::run)?;
-        let data = crate::objectives::supernet::load_data(&d.data, Split::Train).map_err(JobError::run)?;
+        let space = spaces::space(&config.space)?;
+        let data = crate::objectives::supernet::load_data(&d.data, Split::Train)?;
         let classes = match &net {
             Supernet::Fbnet { net, .. } => net.space.network(&net.derive()).layers.last().map(|l| l.output.c),
             Supernet::Singlepath { net, .. } => net.full.layers.last().map(|l| l.output.c),
@@ -426,12 +416,10 @@ impl DnasJob {
             Opened::New(dir) => (dir, 0, Vec::new()),
             Opened::Resumed { dir, checkpoint, history } => {
                 let ep = dir.path().join(&checkpoint.progress.dir);
-                let mut restore = || -> Inner<()> {
-                    vs.load(ep.join("weights.safetensors")).context("cannot load checkpoint weights")?;
-                    weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
-                    arch_opt.load(&ep.join("arch-optimizer.safetensors"))
-                };
-                restore().map_err(JobError::run)?;
+                vs.load(ep.join("weights.safetensors"))
+                    .map_err(|source| NnError::LoadWeights { dir: ep.clone(), source })?;
+                weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
+                arch_opt.load(&ep.join("arch-optimizer.safetensors"))?;
                 (dir, checkpoint.progress.next_epoch, history)
             }
         };
@@ -468,7 +456,7 @@ impl DnasJob {
         self.dir.note(line)
     }
 
-    fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Inner<(Tensor, Tensor)> {
+    fn batch(&self, idx: &[usize], rng: &mut StdRng) -> Result<(Tensor, Tensor), NnError> {
         Ok(data::to_device(self.data.batch(idx, self.settings().resolution, true, rng)?, self.device))
     }
 
@@ -522,7 +510,7 @@ impl DnasJob {
     }
 
     /// Mean cross-entropy and top-1 of `forward` (evaluation mode) on the held-out split.
-    fn validate(&self, forward: &dyn Fn(&Tensor) -> Tensor) -> Inner<(f64, f64)> {
+    fn validate(&self, forward: &dyn Fn(&Tensor) -> Tensor) -> Result<(f64, f64), NnError> {
         let b = self.settings().batch;
         let steps = self.val_idx.len() / b;
         let mut rng = StdRng::seed_from_u64(self.config.seed);
@@ -543,10 +531,10 @@ impl DnasJob {
     /// Validation loss and top-1 of member `g` extracted from the supernet, after its BN
     /// statistics are re-estimated on training batches.
     pub fn evaluate_member(&self, g: &Genome) -> Result<(f64, f64), JobError> {
-        self.evaluate(g).map_err(JobError::run)
+        Ok(self.evaluate(g)?)
     }
 
-    fn evaluate(&self, g: &Genome) -> Inner<(f64, f64)> {
+    fn evaluate(&self, g: &Genome) -> Result<(f64, f64), NnError> {
         let vs = VarStore::new(self.device);
         let r = self.settings().resolution;
         let mut model = match &self.net {
@@ -567,7 +555,7 @@ impl DnasJob {
         (0..FBNET_SAMPLES)
             .map(|_| {
                 let g = net.sample(&mut rng);
-                let latency_ms = self.predictor.predict_ms(&self.space.network(&g)).map_err(JobError::run)?;
+                let latency_ms = self.predictor.predict_ms(&self.space.network(&g))?;
                 Ok(SampledArch {
                     arch: self.space.to_json(&g),
                     latency_ms,
@@ -580,7 +568,7 @@ impl DnasJob {
     /// One epoch: weight (and threshold) steps, then FBNet's θ steps, then the record,
     /// checkpointed.
     pub fn epoch(&mut self) -> Result<EpochRecord, JobError> {
-        let rec = self.train_epoch().map_err(JobError::run)?;
+        let rec = self.train_epoch()?;
         self.checkpoint(&rec)?;
         self.log(&format!(
             "epoch {}: train loss {:.4}{} supernet val loss {:.4} expected latency {:.3} ms derived {} at {:.3} ms{}, \
@@ -601,7 +589,7 @@ impl DnasJob {
         Ok(rec)
     }
 
-    fn train_epoch(&mut self) -> Inner<EpochRecord> {
+    fn train_epoch(&mut self) -> Result<EpochRecord, JobError> {
         let start = Instant::now();
         let epoch = self.next_epoch;
         let search = epoch >= self.settings().warmup_epochs;
@@ -706,13 +694,10 @@ impl DnasJob {
         self.next_epoch = rec.epoch + 1;
         let name = format!("epoch-{}", self.next_epoch);
         let ep = self.dir.path().join(&name);
-        let save = || -> Inner<()> {
-            fs::create_dir_all(&ep).with_context(|| format!("cannot create {}", ep.display()))?;
-            self.vs.save(ep.join("weights.safetensors")).context("cannot save weights")?;
-            self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
-            self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))
-        };
-        save().map_err(JobError::run)?;
+        fs::create_dir_all(&ep).map_err(|source| JobError::Io { action: "create", path: ep.clone(), source })?;
+        self.vs.save(ep.join("weights.safetensors")).map_err(NnError::SaveWeights)?;
+        self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
+        self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))?;
         self.dir.checkpoint(Epochs { next_epoch: self.next_epoch, dir: name })?;
         // The previous epoch's files are no longer referenced.
         let old = self.dir.path().join(format!("epoch-{}", rec.epoch));
@@ -741,8 +726,9 @@ impl DnasJob {
             "supernet_val_loss": last.supernet_val_loss,
         });
         if !self.samples.is_empty() {
-            best["samples"] = serde_json::to_value(&self.samples).map_err(JobError::run)?;
-            let text = serde_json::to_string_pretty(&self.samples).map_err(JobError::run)?;
+            let serialize = |source| JobError::Serialize { what: "the sampled architectures", source };
+            best["samples"] = serde_json::to_value(&self.samples).map_err(serialize)?;
+            let text = serde_json::to_string_pretty(&self.samples).map_err(serialize)?;
             self.dir.write_file("samples.json", text.as_bytes())?;
             let lines: Vec<String> = self
                 .samples
@@ -771,7 +757,8 @@ impl DnasJob {
             self.settings().calib_batches,
             last.supernet_val_loss
         ))?;
-        let text = serde_json::to_string_pretty(&best).map_err(JobError::run)?;
+        let text =
+            serde_json::to_string_pretty(&best).map_err(|source| JobError::Serialize { what: "best.json", source })?;
         self.dir.write_file("best.json", text.as_bytes())?;
         plot(self.dir.path(), &self.history, self.config.max_latency_ms)
     }
@@ -790,7 +777,10 @@ fn draw<DB: DrawingBackend>(
     title: &str,
     y_label: &str,
     series: &[Series],
-) -> Inner<()> {
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let xs = series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.2.iter().map(|p| p.1));
@@ -835,9 +825,9 @@ pub fn plot(dir: &Path, history: &[EpochRecord], target_ms: f64) -> Result<(), J
     for (name, title, y, series) in [("loss", "Search loss", "loss", &loss[..]), ("latency", "Latency", "ms", &lat[..])]
     {
         let p = dir.join(format!("{name}.png"));
-        draw(BitMapBackend::new(&p, SIZE).into_drawing_area(), title, y, series).map_err(JobError::run)?;
+        draw(BitMapBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
         let p = dir.join(format!("{name}.svg"));
-        draw(SVGBackend::new(&p, SIZE).into_drawing_area(), title, y, series).map_err(JobError::run)?;
+        draw(SVGBackend::new(&p, SIZE).into_drawing_area(), title, y, series)?;
     }
     Ok(())
 }

@@ -2,8 +2,7 @@
 //! candidates a strategy keeps. Batches run in parallel with rayon; results come back in
 //! proposal order, so a run is identical for any number of threads.
 
-use crate::objectives::{AccuracySource, LatencyObjective};
-use anyhow::{bail, Result};
+use crate::objectives::{AccuracySource, LatencyObjective, ObjectiveError};
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -74,15 +73,15 @@ impl Evaluator {
     }
 
     /// Latency of one member under the constrained (first) objective.
-    pub fn primary_ms(&self, g: &Genome) -> Result<f64> {
+    pub fn primary_ms(&self, g: &Genome) -> Result<f64, ObjectiveError> {
         self.latency[0].genome_ms(&*self.space, g)
     }
 
     /// Latencies (and, where an objective needs it, networks) of `genomes`, in order.
-    pub fn time(&self, genomes: Vec<Genome>) -> Result<Vec<Timed>> {
+    pub fn time(&self, genomes: Vec<Genome>) -> Result<Vec<Timed>, ObjectiveError> {
         let needs_net = self.latency.iter().any(|l| l.needs_network());
         let space = &*self.space;
-        let one = |genome: Genome| -> Result<Timed> {
+        let one = |genome: Genome| -> Result<Timed, ObjectiveError> {
             let net = needs_net.then(|| space.network(&genome));
             // Compiled tables answer the predictor's own bits, so feasibility on the target is exact.
             let latency_ms = self
@@ -92,7 +91,7 @@ impl Evaluator {
                     Some(n) => l.latency_ms(space, &genome, n),
                     None => l.genome_ms(space, &genome),
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
             let feasible = latency_ms[0] <= self.max_latency_ms;
             Ok(Timed { genome, net, latency_ms, feasible })
         };
@@ -108,8 +107,8 @@ impl Evaluator {
 
     /// Accuracies of timed candidates (one batch), as evaluations without an objective.
     /// Members not in the cache are computed once each, as one batch, in first-seen order.
-    pub fn finish(&self, timed: Vec<Timed>) -> Result<Vec<Evaluation>> {
-        let mut cache = self.cache.lock().map_err(|_| anyhow::anyhow!("accuracy cache poisoned"))?;
+    pub fn finish(&self, timed: Vec<Timed>) -> Result<Vec<Evaluation>, ObjectiveError> {
+        let mut cache = self.cache.lock().map_err(|_| ObjectiveError::Poisoned("accuracy cache"))?;
         let mut missing: Vec<usize> = Vec::new();
         let mut queued = HashSet::new();
         for (i, t) in timed.iter().enumerate() {
@@ -135,7 +134,7 @@ impl Evaluator {
             }
         };
         if acc.len() != genomes.len() {
-            bail!("accuracy source returned {} values for {} architectures", acc.len(), genomes.len());
+            return Err(ObjectiveError::AccuracyCount { returned: acc.len(), asked: genomes.len() });
         }
         self.accuracy_calls.fetch_add(genomes.len(), Ordering::Relaxed);
         for (&i, a) in missing.iter().zip(acc) {
@@ -157,7 +156,7 @@ impl Evaluator {
     }
 
     /// Latency and accuracy of `genomes`, in order; objective = accuracy of feasible members.
-    pub fn evaluate(&self, genomes: Vec<Genome>) -> Result<Vec<Evaluation>> {
+    pub fn evaluate(&self, genomes: Vec<Genome>) -> Result<Vec<Evaluation>, ObjectiveError> {
         self.finish(self.time(genomes)?)
     }
 
@@ -173,7 +172,7 @@ impl Evaluator {
         max_tries: usize,
         rng: &mut StdRng,
         mut propose: impl FnMut(usize, &mut StdRng) -> Genome,
-    ) -> Result<(Vec<Timed>, usize)> {
+    ) -> Result<(Vec<Timed>, usize), ObjectiveError> {
         let mut filled: Vec<Option<Timed>> = (0..n).map(|_| None).collect();
         let mut open: Vec<usize> = (0..n).collect();
         let mut tries = 0;

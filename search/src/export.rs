@@ -60,8 +60,6 @@ impl std::str::FromStr for Format {
     }
 }
 
-type Source = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{format} files are written in fp32 only, not {precision}")]
@@ -71,19 +69,21 @@ pub enum ExportError {
     #[error(transparent)]
     Arch(#[from] ArchError),
     #[error("building the tch module or tracing it")]
-    TorchScript(#[source] Source),
+    TorchScript(#[source] Box<crate::nn::NnError>),
     #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
     #[error("latency `{label}`")]
-    Latency { label: String, source: Source },
+    Latency { label: String, source: crate::jobdir::RefusedPredictor },
     #[error("predicting the accuracy")]
-    Accuracy(#[source] Source),
+    Accuracy(#[source] predictors::AccuracyError),
     #[error("predicting the accuracy needs a member of a search space at its own resolution (the network is {0})")]
     AccuracyOfNonMember(String),
     #[error("{what}; expected cifar10:DIR, cifar100:DIR, imagefolder:DIR, synthetic:N:CLASSES, or a raw float32 NCHW file FILE{RAW_SUFFIX}")]
     CalibrationSource { what: &'static str },
     #[error("cannot read the dataset")]
-    CalibrationDataset(#[source] Source),
+    CalibrationDataset(#[source] Box<crate::nn::NnError>),
+    #[error("the dataset's images came as {found}, the network takes 1x{shape}")]
+    CalibrationShape { found: String, shape: String },
     #[error("the training split holds no images")]
     CalibrationEmpty,
     #[error("the images are RGB but the network takes {0} input channels")]
@@ -146,7 +146,7 @@ impl CalibrationData {
                     return Err(ExportError::CalibrationChannels(s.c));
                 }
                 let data = crate::objectives::supernet::load_data(spec, Split::Train)
-                    .map_err(|e| ExportError::CalibrationDataset(e.into()))?;
+                    .map_err(|e| ExportError::CalibrationDataset(Box::new(e)))?;
                 if data.is_empty() {
                     return Err(ExportError::CalibrationEmpty);
                 }
@@ -156,14 +156,12 @@ impl CalibrationData {
                 // No augmentation: the images as training evaluates them, at the network's resolution.
                 let (x, _) = data
                     .batch(&indices, s.h, false, &mut rng)
-                    .map_err(|e| ExportError::CalibrationDataset(e.into()))?;
+                    .map_err(|e| ExportError::CalibrationDataset(Box::new(e)))?;
                 let x = x.to_kind(Kind::Float).contiguous();
-                let flat =
-                    Vec::<f32>::try_from(x.reshape([-1])).map_err(|e| ExportError::CalibrationDataset(e.into()))?;
+                let flat = Vec::<f32>::try_from(x.reshape([-1]))
+                    .map_err(|e| ExportError::CalibrationDataset(Box::new(e.into())))?;
                 if flat.len() != n * per_input {
-                    return Err(ExportError::CalibrationDataset(
-                        format!("images came as {:?}, the network takes 1x{shape}", x.size()).into(),
-                    ));
+                    return Err(ExportError::CalibrationShape { found: format!("{:?}", x.size()), shape });
                 }
                 Ok(flat.chunks_exact(per_input).map(<[f32]>::to_vec).collect())
             }
@@ -208,7 +206,7 @@ pub struct Annotations<'a> {
 pub fn arch_document(arch: &Arch, net: &Network, notes: &Annotations) -> Result<Value, ExportError> {
     let mut latency = Map::new();
     for (label, p) in &notes.latency {
-        let failed = |source: Source| ExportError::Latency { label: label.clone(), source };
+        let failed = |source: crate::jobdir::RefusedPredictor| ExportError::Latency { label: label.clone(), source };
         if let Arch::Member { space, .. } = arch {
             predictors::check_serves(*p, space.name()).map_err(|e| failed(e.into()))?;
         }
@@ -234,7 +232,7 @@ pub fn arch_document(arch: &Arch, net: &Network, notes: &Annotations) -> Result<
                 space.resolution(genome)
             )));
         }
-        doc["predicted_accuracy"] = json!(p.predict(&**space, genome).map_err(|e| ExportError::Accuracy(e.into()))?);
+        doc["predicted_accuracy"] = json!(p.predict(&**space, genome).map_err(ExportError::Accuracy)?);
     }
     if let Arch::Member { space, genome } = arch {
         if matches!(space.family(), SpaceFamily::Ofa(_)) {
@@ -274,9 +272,9 @@ pub fn write(
             // The IR network in tch with the same weights, traced in eval mode.
             let vs = VarStore::new(Device::Cpu);
             let model =
-                Model::from_weights(&vs.root(), net, weights).map_err(|e| ExportError::TorchScript(e.into()))?;
+                Model::from_weights(&vs.root(), net, weights).map_err(|e| ExportError::TorchScript(Box::new(e)))?;
             crate::nn::torchscript::export(&model, net.resolution(), Device::Cpu, out)
-                .map_err(|e| ExportError::TorchScript(e.into()))?;
+                .map_err(|e| ExportError::TorchScript(Box::new(e)))?;
             let bytes = std::fs::metadata(out).map_err(|source| ExportError::Write { path: out.into(), source })?;
             return Ok(Written { bytes: bytes.len() });
         }

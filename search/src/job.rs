@@ -99,24 +99,24 @@ fn sampling(config: &JobConfig) -> Result<&SamplingConfig, JobError> {
 /// pinned resolution that a predictor does not cover is refused, naming the ones it covers.
 fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn spaces::SearchSpace>, JobError> {
     let fixed = &sampling(config)?.fixed;
-    let named = || spaces::space(&config.space).map_err(JobError::run);
+    let named = || spaces::space(&config.space);
     let mut space = named()?;
     for (spec, source) in config.latency.iter().zip(latency) {
         let LatencySource::Predictor(p) = source else { continue };
         predictors::check_serves(p.as_ref(), &config.space).map_err(|e| predictor_error(spec, e))?;
         let Some(covered) = p.resolutions_covered(&config.space) else { continue };
         let why = format!("latency predictor `{}` ({})", spec.label, spec.path);
-        let wanted = crate::pinned::pin(named()?, fixed).map_err(JobError::run)?.resolutions();
+        let wanted = crate::pinned::pin(named()?, fixed)?.resolutions();
         if !wanted.iter().any(|r| covered.contains(r)) {
             let list = |r: &[u32]| r.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
             return Err(JobError::Uncovered { wanted: list(&wanted), why, covered: list(&covered) });
         }
-        space = crate::pinned::restrict_resolutions(space, &covered, &why).map_err(JobError::run)?;
+        space = crate::pinned::restrict_resolutions(space, &covered, &why)?;
     }
-    crate::pinned::pin(space, fixed).map_err(JobError::run)
+    Ok(crate::pinned::pin(space, fixed)?)
 }
 
-fn predictor_error(spec: &crate::config::LatencySpec, e: impl Into<crate::jobdir::BoxError>) -> JobError {
+fn predictor_error(spec: &crate::config::LatencySpec, e: impl Into<crate::jobdir::RefusedPredictor>) -> JobError {
     JobError::Predictor { label: spec.label.clone(), path: spec.path.clone(), source: e.into() }
 }
 
@@ -200,7 +200,7 @@ impl Job {
             Opened::Resumed { dir, checkpoint, history } => {
                 let p = checkpoint.progress;
                 let mut strategy = strategy;
-                strategy.restore(p.strategy).map_err(JobError::run)?;
+                strategy.restore(p.strategy)?;
                 let fastest = MinLatency { genome: p.fastest, latency_ms: p.fastest_ms, evaluations: 0 };
                 let mut job = Job {
                     config,
@@ -244,7 +244,7 @@ impl Job {
 
     /// The smallest latency the job's space reaches, or an error when it is above the target.
     fn reachable(config: &JobConfig, ev: &Evaluator) -> Result<MinLatency, JobError> {
-        let fastest = min_latency(ev, config.seed).map_err(JobError::run)?;
+        let fastest = min_latency(ev, config.seed)?;
         let measured = ev.latency[0].meter().is_some();
         if fastest.latency_ms > config.max_latency_ms {
             return Err(JobError::Infeasible(Box::new(crate::jobdir::Infeasible {
@@ -328,7 +328,7 @@ impl Job {
             history_rows: self.history.len(),
             fastest: self.fastest.genome.clone(),
             fastest_ms: self.fastest.latency_ms,
-            strategy: self.strategy.state().map_err(JobError::run)?,
+            strategy: self.strategy.state()?,
             infeasible_run: self.infeasible_run,
         })
     }
@@ -356,7 +356,7 @@ impl Job {
             let mut log = |s: String| notes.push(s);
             let (population, max_tries) = (self.settings().population, self.settings().max_tries);
             let mut ctx = Ctx { ev: &self.ev, population, max_tries, fastest: &self.fastest.genome, log: &mut log };
-            let evals = self.strategy.step(generation, &mut rng, &mut ctx).map_err(JobError::run)?;
+            let evals = self.strategy.step(generation, &mut rng, &mut ctx)?;
             let rows: Vec<Record> = evals.into_iter().map(|eval| Record { generation, eval }).collect();
             self.dir.append_history(&rows)?;
             self.history.extend(rows.iter().cloned());
@@ -421,7 +421,9 @@ impl Job {
         let mut notes = Vec::new();
         for (spec, obj) in self.config.latency.iter().zip(&self.ev.latency) {
             let Some(m) = obj.meter() else { continue };
-            let dataset = m.write_dataset().map_err(JobError::run)?;
+            let dataset = m
+                .write_dataset()
+                .map_err(|e| JobError::Measurements { label: spec.label.clone(), source: e.into() })?;
             let s = m.stats();
             notes.push(format!(
                 "latency `{}`: {} networks timed on {} in this run ({} flagged), {} taken from the {} records \
@@ -446,7 +448,7 @@ impl Job {
         let space = &*self.ev.space;
         let dir = self.dir.path().to_path_buf();
         let labels: Vec<String> = self.config.latency.iter().map(|l| l.label.clone()).collect();
-        history::write_parquet(&dir.join("history.parquet"), &self.history, space, &labels).map_err(JobError::run)?;
+        history::write_parquet(&dir.join("history.parquet"), &self.history, space, &labels)?;
         let front = pareto_front(&self.history);
         let acc_kind = self.ev.accuracy.kind().to_string();
         let acc_desc = self.ev.accuracy.describe();
@@ -485,8 +487,7 @@ impl Job {
             _ => acc_kind.clone(),
         };
         self.dir.write_file("best.json", (pretty(&best_json)? + "\n").as_bytes())?;
-        plots::write_all(&dir, &self.history, &front, self.config.max_latency_ms, &objective, &acc_kind)
-            .map_err(JobError::run)?;
+        plots::write_all(&dir, &self.history, &front, self.config.max_latency_ms, &objective, &acc_kind)?;
         match &best {
             Some(b) => self.note(format!(
                 "done: {} evaluated; best {} at {:.3} ms, {} {:.5}",
@@ -511,7 +512,7 @@ impl Job {
 }
 
 fn pretty(v: &Value) -> Result<String, JobError> {
-    serde_json::to_string_pretty(v).map_err(JobError::run)
+    serde_json::to_string_pretty(v).map_err(|source| JobError::Serialize { what: "a result file", source })
 }
 
 /// The feasible record with the highest objective (earliest on ties).

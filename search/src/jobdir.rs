@@ -28,10 +28,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// An error with its chain, from the parts of the library that do not have their own error
-/// types yet (strategies, evaluation, supernet training, plots).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
 /// Why a job could not be opened, continued or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -87,7 +83,7 @@ pub enum JobError {
         label: String,
         path: String,
         #[source]
-        source: BoxError,
+        source: RefusedPredictor,
     },
     /// A latency predictor a differentiable strategy cannot use.
     #[error("--strategy {strategy} needs {needs}: {what}")]
@@ -97,7 +93,7 @@ pub enum JobError {
         /// The file, and what it is when that is the problem.
         what: String,
         #[source]
-        source: Option<BoxError>,
+        source: Option<Box<predictors::DocumentError>>,
     },
     /// A pinned resolution no latency predictor covers.
     #[error("fixed resolution {wanted} is not covered: {why} covers resolutions {covered} only")]
@@ -105,15 +101,73 @@ pub enum JobError {
     /// The data does not fit the job (more classes than the classifier, too few examples).
     #[error("{0}")]
     Data(String),
-    /// Evaluating, training or writing results failed (the source says how).
+    /// The job's space.
     #[error(transparent)]
-    Run(BoxError),
+    Space(#[from] spaces::ArchError),
+    /// The job's `fixed` genes, or the resolutions its predictors cover.
+    #[error(transparent)]
+    Pin(#[from] crate::pinned::PinError),
+    /// Timing or scoring members (predictors, device measurements, accuracy sources).
+    #[error(transparent)]
+    Objective(Box<crate::objectives::ObjectiveError>),
+    /// The sampling strategy.
+    #[error(transparent)]
+    Strategy(#[from] crate::strategies::StrategyError),
+    /// A differentiable search's supernet, data, training or checkpoint files.
+    #[error(transparent)]
+    Nn(Box<crate::nn::NnError>),
+    /// The latency predictor of a differentiable search could not price the derived member.
+    #[error(transparent)]
+    Predict(#[from] predictors::PredictError),
+    /// A device's measurements could not be written as a dataset at the end.
+    #[error("cannot write the measurements of latency `{label}` as a dataset")]
+    Measurements {
+        label: String,
+        #[source]
+        source: crate::objectives::MeasureError,
+    },
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    #[error(transparent)]
+    Plot(#[from] predictors::PlotError),
+    #[error("cannot serialise {what}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+// The large errors of the parts are boxed: a job's error stays small on the happy path.
+impl From<crate::objectives::ObjectiveError> for JobError {
+    fn from(e: crate::objectives::ObjectiveError) -> Self {
+        JobError::Objective(Box::new(e))
+    }
+}
+
+impl From<crate::nn::NnError> for JobError {
+    fn from(e: crate::nn::NnError) -> Self {
+        JobError::Nn(Box::new(e))
+    }
+}
+
+/// Why a latency predictor cannot serve a job.
+#[derive(Debug, thiserror::Error)]
+pub enum RefusedPredictor {
+    /// Fitted on another space or another precision.
+    #[error(transparent)]
+    Serve(#[from] predictors::ServeError),
+    /// It cannot price a layer the search needs.
+    #[error(transparent)]
+    Price(#[from] predictors::PredictError),
+    /// FBNet's per-layer table needs the space's searchable layers.
+    #[error("space {space} gave {found} searchable layers, expected {expected}")]
+    SearchableLayers { space: String, found: usize, expected: usize },
 }
 
 impl JobError {
-    /// Wraps an error of the parts without their own error types (see [`BoxError`]).
-    pub fn run(e: impl Into<BoxError>) -> JobError {
-        JobError::Run(e.into())
+    fn serialize(what: &'static str) -> impl FnOnce(serde_json::Error) -> JobError {
+        move |source| JobError::Serialize { what, source }
     }
 
     fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> JobError {
@@ -331,7 +385,7 @@ impl JobDir {
 
     fn write_config(&self) -> Result<(), JobError> {
         let path = self.path.join(CONFIG_FILE);
-        let text = inputs::with_inputs(&self.config, &self.inputs).map_err(JobError::run)?;
+        let text = inputs::with_inputs(&self.config, &self.inputs).map_err(JobError::serialize("the configuration"))?;
         write_atomic(&path, text.as_bytes()).map_err(JobError::io("write", &path))
     }
 
@@ -382,7 +436,7 @@ impl JobDir {
         let path = self.path.join(HISTORY_FILE);
         let mut buf = Vec::new();
         for r in rows {
-            serde_json::to_writer(&mut buf, r).map_err(JobError::run)?;
+            serde_json::to_writer(&mut buf, r).map_err(JobError::serialize("a history row"))?;
             buf.push(b'\n');
         }
         let write = || -> std::io::Result<()> {
@@ -397,7 +451,7 @@ impl JobDir {
     pub fn checkpoint<P: Progress>(&self, progress: P) -> Result<(), JobError> {
         let cp = Checkpoint { format: FORMAT, config: self.config.clone(), inputs: self.inputs.clone(), progress };
         let path = self.path.join(STATE_FILE);
-        let text = serde_json::to_string(&cp).map_err(JobError::run)?;
+        let text = serde_json::to_string(&cp).map_err(JobError::serialize("the checkpoint"))?;
         write_atomic(&path, text.as_bytes()).map_err(JobError::io("write", &path))
     }
 

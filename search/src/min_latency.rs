@@ -11,7 +11,7 @@
 //! smallest member by MACs is timed alone: an upper bound again, usually a close one.
 
 use crate::evaluate::Evaluator;
-use anyhow::Result;
+use crate::objectives::ObjectiveError;
 use rayon::prelude::*;
 use spaces::Genome;
 
@@ -39,7 +39,7 @@ impl MinLatency {
     }
 }
 
-fn descend(ev: &Evaluator, start: Genome) -> Result<MinLatency> {
+fn descend(ev: &Evaluator, start: Genome) -> Result<MinLatency, ObjectiveError> {
     let genes = ev.space.genes();
     let mut best = start;
     ev.space.canonicalize(&mut best);
@@ -75,7 +75,7 @@ fn descend(ev: &Evaluator, start: Genome) -> Result<MinLatency> {
 }
 
 /// Smallest reachable latency under the job's constrained objective; deterministic for `seed`.
-pub fn min_latency(ev: &Evaluator, seed: u64) -> Result<MinLatency> {
+pub fn min_latency(ev: &Evaluator, seed: u64) -> Result<MinLatency, ObjectiveError> {
     if ev.latency[0].meter().is_some() {
         let genome = ev.space.extremes().0;
         return Ok(MinLatency { latency_ms: ev.primary_ms(&genome)?, genome, evaluations: 1 });
@@ -83,7 +83,7 @@ pub fn min_latency(ev: &Evaluator, seed: u64) -> Result<MinLatency> {
     let mut rng = crate::rng::generation_rng(seed, crate::rng::AUX_STREAM);
     let mut starts = vec![ev.space.extremes().0];
     starts.extend((0..RANDOM_STARTS).map(|_| ev.space.sample(&mut rng)));
-    let results = starts.into_par_iter().map(|s| descend(ev, s)).collect::<Result<Vec<_>>>()?;
+    let results = starts.into_par_iter().map(|s| descend(ev, s)).collect::<Result<Vec<_>, _>>()?;
     let evaluations = results.iter().map(|r| r.evaluations).sum();
     // First strict minimum in start order: deterministic.
     let mut best = results.into_iter().reduce(|a, b| if b.latency_ms < a.latency_ms { b } else { a }).expect("starts");

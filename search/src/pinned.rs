@@ -3,11 +3,24 @@
 //! Pins are applied in `canonicalize`, which sampling, mutation and crossover all end
 //! with, so every strategy only ever proposes members that honour them.
 
-use anyhow::{bail, Result};
 use serde_json::Value;
 use spaces::ir::{Layer, Network};
 use spaces::{ArchError, Gene, GeneRole, Genome, SearchSpace, SpaceFamily};
 use std::collections::BTreeMap;
+
+/// A `fixed` setting, or a resolution restriction, that the space does not allow.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("fixed: space {space} has no gene `{gene}` (genes: {genes})")]
+    NoGene { space: String, gene: String, genes: String },
+    #[error("fixed: gene `{gene}` has no choice `{choice}` (choices: {choices})")]
+    NoChoice { gene: String, choice: String, choices: String },
+    /// `why` (who covers `allowed`) covers none of the space's resolutions.
+    #[error("{why} covers resolutions {allowed} only, none of space {space}'s ({all})")]
+    NoneCovered { why: String, allowed: String, space: String, all: String },
+    #[error("{why} covers resolutions {allowed} only, but space {space} runs at {all}")]
+    NoResolutionGene { why: String, allowed: String, space: String, all: String },
+}
 
 pub struct Pinned {
     inner: Box<dyn SearchSpace>,
@@ -18,7 +31,7 @@ pub struct Pinned {
 
 /// `fixed` maps a gene name (`r`, `ks[3]`) or a gene family (`ks` = every `ks[i]`) to a
 /// choice label as `hwnas spaces` lists it. Returns `space` unchanged when nothing is fixed.
-pub fn pin(space: Box<dyn SearchSpace>, fixed: &BTreeMap<String, String>) -> Result<Box<dyn SearchSpace>> {
+pub fn pin(space: Box<dyn SearchSpace>, fixed: &BTreeMap<String, String>) -> Result<Box<dyn SearchSpace>, PinError> {
     if fixed.is_empty() {
         return Ok(space);
     }
@@ -30,11 +43,15 @@ pub fn pin(space: Box<dyn SearchSpace>, fixed: &BTreeMap<String, String>) -> Res
         if genes.is_empty() {
             let mut names: Vec<String> = space.genes().iter().map(family).collect();
             names.dedup();
-            bail!("fixed: space {} has no gene `{name}` (genes: {})", space.name(), names.join(", "));
+            return Err(PinError::NoGene { space: space.name().into(), gene: name.clone(), genes: names.join(", ") });
         }
         for (i, g) in genes {
             let Some(c) = g.choices.iter().position(|c| c == choice) else {
-                bail!("fixed: gene `{}` has no choice `{choice}` (choices: {})", g.name, g.choices.join(", "));
+                return Err(PinError::NoChoice {
+                    gene: g.name.clone(),
+                    choice: choice.clone(),
+                    choices: g.choices.join(", "),
+                });
             };
             pins.push((i, c as u8));
         }
@@ -144,7 +161,11 @@ pub struct Restricted {
 /// Restricts `space`'s resolution gene to `allowed` (returns `space` unchanged when that
 /// keeps every resolution). Refuses, naming both lists, when `allowed` has none of the space's
 /// resolutions or the space's resolution is not a gene.
-pub fn restrict_resolutions(space: Box<dyn SearchSpace>, allowed: &[u32], why: &str) -> Result<Box<dyn SearchSpace>> {
+pub fn restrict_resolutions(
+    space: Box<dyn SearchSpace>,
+    allowed: &[u32],
+    why: &str,
+) -> Result<Box<dyn SearchSpace>, PinError> {
     let all = space.resolutions();
     let list = |r: &[u32]| r.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     let keep: Vec<u8> = (0..all.len()).filter(|&i| allowed.contains(&all[i])).map(|i| i as u8).collect();
@@ -152,10 +173,20 @@ pub fn restrict_resolutions(space: Box<dyn SearchSpace>, allowed: &[u32], why: &
         return Ok(space);
     }
     if keep.is_empty() {
-        bail!("{why} covers resolutions {} only, none of space {}'s ({})", list(allowed), space.name(), list(&all));
+        return Err(PinError::NoneCovered {
+            why: why.into(),
+            allowed: list(allowed),
+            space: space.name().into(),
+            all: list(&all),
+        });
     }
     let Some(gene) = space.resolution_gene() else {
-        bail!("{why} covers resolutions {} only, but space {} runs at {}", list(allowed), space.name(), list(&all));
+        return Err(PinError::NoResolutionGene {
+            why: why.into(),
+            allowed: list(allowed),
+            space: space.name().into(),
+            all: list(&all),
+        });
     };
     let mut genes = space.genes().to_vec();
     genes[gene].choices = keep.iter().map(|&c| space.genes()[gene].choices[c as usize].clone()).collect();

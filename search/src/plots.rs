@@ -2,16 +2,17 @@
 //! and the best feasible so far) and accuracy against latency with the Pareto front.
 
 use crate::history::Record;
-use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use predictors::PlotError;
 use std::path::Path;
 
 /// Pixel size of every search plot (job and differentiable-search plots alike).
 pub(crate) const SIZE: (u32, u32) = (900, 600);
 
-pub(crate) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("plotting: {e}")
+/// plotters' error as the source of a [`PlotError`] (the one plot error of `predictors` and `search`).
+pub(crate) fn err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> PlotError {
+    PlotError::Draw(Box::new(e))
 }
 
 /// Padded range of `values` (a unit range around a single value).
@@ -41,7 +42,14 @@ pub fn best_so_far(history: &[Record], generations: usize) -> Vec<Option<f64>> {
     out
 }
 
-fn draw_progress<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, history: &[Record], objective: &str) -> Result<()> {
+fn draw_progress<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    history: &[Record],
+    objective: &str,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let generations = history.iter().map(|r| r.generation + 1).max().unwrap_or(1);
     let points: Vec<(f64, f64)> = history
@@ -81,7 +89,10 @@ fn draw_scatter<DB: DrawingBackend>(
     front: &[Record],
     target_ms: f64,
     accuracy: &str,
-) -> Result<()> {
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let xs = history.iter().map(|r| r.eval.latency_ms[0]).chain([target_ms]);
     let ys = history.iter().map(|r| r.eval.accuracy);
@@ -129,7 +140,7 @@ pub fn write_all(
     target_ms: f64,
     objective: &str,
     accuracy: &str,
-) -> Result<()> {
+) -> Result<(), PlotError> {
     let p = dir.join("progress.png");
     draw_progress(BitMapBackend::new(&p, SIZE).into_drawing_area(), history, objective)?;
     let p = dir.join("progress.svg");

@@ -93,7 +93,7 @@ fn image_folders_decode_jpeg_and_png_with_sorted_classes() {
     // A corrupt file is an error naming it, not a panic.
     std::fs::write(d.join("val").join("a_red").join("z.jpg"), b"not a jpeg").unwrap();
     let f = ImageFolder::load(&d, Split::Val).unwrap();
-    let err = format!("{:#}", f.batch(&[0, 1, 2], 16, false, &mut rng).unwrap_err());
+    let err = crate::search_common::chain(&f.batch(&[0, 1, 2], 16, false, &mut rng).unwrap_err());
     assert!(err.contains("z.jpg"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }

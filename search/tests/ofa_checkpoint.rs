@@ -72,7 +72,7 @@ fn fixture_state_dict() -> Weights {
 }
 
 fn refusal(sd: &Weights, space: &str) -> String {
-    format!("{:#}", ofa_checkpoint::to_supernet_weights("test.pth", sd, space).unwrap_err())
+    crate::search_common::chain(&ofa_checkpoint::to_supernet_weights("test.pth", sd, space).unwrap_err())
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -102,7 +102,8 @@ fn a_truncated_file_is_refused_naming_it() {
     let bytes = std::fs::read(fixture()).unwrap();
     let path = scratch("truncated").join("cut.pth");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let err = format!("{:#}", OfaCheckpoint::read(&path, None).err().expect("a truncated file is refused"));
+    let err =
+        crate::search_common::chain(&OfaCheckpoint::read(&path, None).err().expect("a truncated file is refused"));
     assert!(err.contains("cut.pth"), "{err}");
 }
 
@@ -224,6 +225,6 @@ fn the_supernet_accuracy_objective_takes_an_ofa_checkpoint_of_its_space_only() {
     let top1 = acc.accuracy(&*space, &smallest, &net).unwrap();
     assert!((0.0..=1.0).contains(&top1), "{top1}");
     let other = spaces::space("ofa-mbv3-w1.2").unwrap();
-    let err = format!("{:#}", SupernetAccuracy::load(&fixture(), eval, &*other).err().expect("refused"));
+    let err = crate::search_common::chain(&SupernetAccuracy::load(&fixture(), eval, &*other).err().expect("refused"));
     assert!(err.contains("fits `ofa-mbv3-w1.0`") && err.contains("not an `ofa-mbv3-w1.2`"), "{err}");
 }

@@ -205,7 +205,7 @@ fn fbnet_resume_after_kill_matches_uninterrupted_run() {
     // A latency table changed since the start is refused, naming it; put back, it resumes.
     let original = std::fs::read(&lut).unwrap();
     std::fs::write(&lut, [&original[..], b" "].concat()).unwrap();
-    let err = format!("{:#}", DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, true).err().unwrap());
+    let err = crate::search_common::chain(&DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, true).err().unwrap());
     assert!(err.contains(&lut.display().to_string()) && err.contains("changed since the job started"), "{err}");
     std::fs::write(&lut, &original).unwrap();
     let mut resumed = DnasJob::open(fbnet_config(&lut, 0.6, 2), &dir, true).unwrap();

@@ -89,7 +89,7 @@ fn a_job_on_the_note10_tables_proposes_only_covered_resolutions() {
     // A pinned resolution the tables do not cover is refused, naming the covered ones.
     let mut c = config("ofa-mbv3-w1.2", strategy.clone(), 10, 1, 0, 25.0);
     c.sampling_mut().fixed.insert("r".into(), "128".into());
-    let e = format!("{:#}", open(c, note10(), &scratch("note10-128"), false).err().unwrap());
+    let e = crate::search_common::chain(&open(c, note10(), &scratch("note10-128"), false).err().unwrap());
     assert!(e.contains("128") && e.contains("160, 176, 192, 208, 224"), "{e}");
     // A covered one runs at that resolution only.
     let dir = scratch("note10-176");

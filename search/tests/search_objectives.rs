@@ -21,8 +21,8 @@ impl LatencyPredictor for MaxLayer {
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         Ok(net.layers.iter().map(|l| l.macs() as f64 * 1e-6).fold(0.0, f64::max))
     }
-    fn save(&self, _path: &std::path::Path) -> anyhow::Result<()> {
-        anyhow::bail!("memory only")
+    fn save(&self, path: &std::path::Path) -> Result<(), predictors::DocumentError> {
+        Err(crate::search_common::in_memory_only(path, "memory only"))
     }
 }
 

@@ -45,11 +45,11 @@ fn resuming_after_a_kill_gives_the_uninterrupted_result() {
 
         // Without --resume an existing job is refused; with other settings it is refused too.
         let err = open(cfg.clone(), pixel3_lut(), &dir, false).err().unwrap();
-        assert!(format!("{err:#}").contains("--resume"));
+        assert!(crate::search_common::chain(&err).contains("--resume"));
         let mut other = cfg.clone();
         other.seed += 1;
         let err = open(other, pixel3_lut(), &dir, true).err().unwrap();
-        assert!(format!("{err:#}").contains("seed"), "{err:#}");
+        assert!(crate::search_common::chain(&err).contains("seed"), "{err:#}");
 
         let mut job = open(cfg, pixel3_lut(), &dir, true).unwrap();
         assert_eq!(job.next_generation(), 3);
@@ -87,7 +87,7 @@ fn a_second_job_on_one_directory_is_refused_while_the_first_holds_it() {
     let dir = scratch("locked");
     let mut first = open(cfg.clone(), pixel3_lut(), &dir, false).unwrap();
     first.run(Some(1), &mut |_| {}).unwrap();
-    let err = format!("{:#}", open(cfg.clone(), pixel3_lut(), &dir, true).err().unwrap());
+    let err = crate::search_common::chain(&open(cfg.clone(), pixel3_lut(), &dir, true).err().unwrap());
     assert!(err.contains(&dir.display().to_string()) && err.contains("in use"), "{err}");
     assert!(err.contains(&format!("PID {}", std::process::id())), "names the owner: {err}");
     drop(first);
@@ -118,7 +118,7 @@ fn a_changed_predictor_file_is_refused_on_resume_naming_it() {
     let mut changed = original.clone();
     changed.extend_from_slice(b" ");
     std::fs::write(&file, &changed).unwrap();
-    let err = format!("{:#}", open(cfg.clone(), pixel3_lut(), &job_dir, true).err().unwrap());
+    let err = crate::search_common::chain(&open(cfg.clone(), pixel3_lut(), &job_dir, true).err().unwrap());
     assert!(err.contains(&file.display().to_string()) && err.contains("changed"), "{err}");
     assert!(err.contains(&digest[..12]), "names the old digest: {err}");
 
@@ -143,8 +143,8 @@ impl LatencyPredictor for Switchable {
         let ms = MacsLinear { additive: false }.predict_ms(net)?;
         Ok(if self.slow.load(Ordering::SeqCst) { 1000.0 * ms } else { ms })
     }
-    fn save(&self, _path: &Path) -> anyhow::Result<()> {
-        anyhow::bail!("in memory only")
+    fn save(&self, path: &Path) -> Result<(), predictors::DocumentError> {
+        Err(crate::search_common::in_memory_only(path, "in memory only"))
     }
 }
 

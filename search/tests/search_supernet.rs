@@ -50,7 +50,7 @@ fn a_supernet_checkpoint_scores_the_candidates() {
     let other = spaces::space("ofa-mbv3-w1.0").unwrap();
     let eval = SupernetEval { data: "synthetic:8:4".into(), calib_batches: 1, batch: 8, max_examples: Some(8) };
     let err = SupernetAccuracy::load(&ckpt, eval, &*other).err().unwrap();
-    assert!(format!("{err:#}").contains("fbnet-cifar100"), "{err:#}");
+    assert!(crate::search_common::chain(&err).contains("fbnet-cifar100"), "{err:#}");
     let _ = std::fs::remove_dir_all(&ckpt);
     let _ = std::fs::remove_dir_all(&dir);
 }

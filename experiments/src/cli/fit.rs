@@ -235,7 +235,8 @@ fn fit_accuracy(a: &Args) -> Result<()> {
     let y: Vec<f64> = s.train.iter().map(|&i| ds.networks[i].value).collect();
     let cfg = predictors::mlp::MlpConfig { seed: a.seed, ..Default::default() };
     let p = MlpAccuracyPredictor::fit(&ds.source, space.as_ref(), &genomes, &y, &cfg)?;
-    let pred = s.test.iter().map(|&i| p.predict(space.as_ref(), &ds.networks[i].genome)).collect::<Result<Vec<_>>>()?;
+    let pred =
+        s.test.iter().map(|&i| p.predict(space.as_ref(), &ds.networks[i].genome)).collect::<Result<Vec<_>, _>>()?;
     let truth: Vec<f64> = s.test.iter().map(|&i| ds.networks[i].value).collect();
     let m = Metrics::compute(&pred, &truth);
     if let Some(out) = &a.out {

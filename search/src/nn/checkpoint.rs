@@ -11,7 +11,7 @@
 
 use super::net::NetSpec;
 use super::train::TrainConfig;
-use anyhow::{bail, Context, Result};
+use super::NnError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -38,21 +38,23 @@ pub struct State {
 }
 
 /// Creates the directory for `step`'s tensors; the caller writes the files, then calls [`commit`].
-pub fn step_dir(root: &Path, step: usize) -> Result<PathBuf> {
+pub fn step_dir(root: &Path, step: usize) -> Result<PathBuf, NnError> {
     let dir = root.join(format!("step-{step:08}"));
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir).map_err(|source| NnError::Io { action: "clear", path: dir.clone(), source })?;
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| NnError::Io { action: "create", path: dir.clone(), source })?;
     Ok(dir)
 }
 
 /// Publishes the step directory named in `state.dir` and removes older ones.
-pub fn commit(root: &Path, state: &State) -> Result<()> {
-    let text = serde_json::to_string_pretty(state)?;
-    std::fs::write(root.join(&state.dir).join("state.json"), &text)?;
-    latency::files::write_atomic(&root.join(POINTER), text.as_bytes())?;
-    for e in std::fs::read_dir(root)?.flatten() {
+pub fn commit(root: &Path, state: &State) -> Result<(), NnError> {
+    let text = serde_json::to_string_pretty(state).map_err(NnError::SerializeState)?;
+    let path = root.join(&state.dir).join("state.json");
+    std::fs::write(&path, &text).map_err(|source| NnError::Io { action: "write", path, source })?;
+    latency::files::write_atomic(&root.join(POINTER), text.as_bytes()).map_err(NnError::Publish)?;
+    let listed = std::fs::read_dir(root).map_err(|source| NnError::Io { action: "list", path: root.into(), source })?;
+    for e in listed.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with("step-") && name != state.dir {
             std::fs::remove_dir_all(e.path()).ok();
@@ -62,17 +64,21 @@ pub fn commit(root: &Path, state: &State) -> Result<()> {
 }
 
 /// Reads the latest committed state; `Ok(None)` when the directory has no checkpoint yet.
-pub fn latest(root: &Path) -> Result<Option<(State, PathBuf)>> {
+pub fn latest(root: &Path) -> Result<Option<(State, PathBuf)>, NnError> {
     let pointer = root.join(POINTER);
     if !pointer.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&pointer).with_context(|| format!("cannot read {}", pointer.display()))?;
+    let text = std::fs::read_to_string(&pointer).map_err(|source| NnError::Io {
+        action: "read",
+        path: pointer.clone(),
+        source,
+    })?;
     let state: State =
-        serde_json::from_str(&text).with_context(|| format!("{} is not an hwnas checkpoint", pointer.display()))?;
+        serde_json::from_str(&text).map_err(|source| NnError::NotACheckpoint { path: pointer.clone(), source })?;
     let dir = root.join(&state.dir);
     if !dir.join(WEIGHTS).is_file() {
-        bail!("{} names {}, which has no {WEIGHTS}", pointer.display(), dir.display());
+        return Err(NnError::NoWeights { pointer, dir });
     }
     Ok(Some((state, dir)))
 }

@@ -5,7 +5,7 @@
 //! ImageNet mean/std, and `[B]` int64 labels. Random augmentation is seeded by the caller,
 //! so a resumed run sees exactly the batches an uninterrupted run would.
 
-use anyhow::{bail, Context, Result};
+use super::NnError;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -32,7 +32,13 @@ pub trait DataSource: Send {
     fn classes(&self) -> u32;
     /// Images `indices` at `resolution`; `augment` = random crop/flip drawn from `rng`.
     /// Errors name the file that could not be read or decoded.
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)>;
+    fn batch(
+        &self,
+        indices: &[usize],
+        resolution: u32,
+        augment: bool,
+        rng: &mut StdRng,
+    ) -> Result<(Tensor, Tensor), NnError>;
 }
 
 /// A seeded order of the `n` examples for `epoch`: identical on every run with the same seed.
@@ -75,26 +81,27 @@ pub struct Cifar {
 }
 
 impl Cifar {
-    pub fn load(dir: &Path, classes: u32, split: Split) -> Result<Cifar> {
+    pub fn load(dir: &Path, classes: u32, split: Split) -> Result<Cifar, NnError> {
         let (files, label_bytes): (Vec<String>, usize) = match (classes, split) {
             (10, Split::Train) => ((1..=5).map(|i| format!("data_batch_{i}.bin")).collect(), 1),
             (10, Split::Val) => (vec!["test_batch.bin".into()], 1),
             (100, Split::Train) => (vec!["train.bin".into()], 2),
             (100, Split::Val) => (vec!["test.bin".into()], 2),
-            _ => bail!("CIFAR has 10 or 100 classes, not {classes}"),
+            _ => return Err(NnError::CifarClasses(classes)),
         };
         let record = label_bytes + 3072;
         let (mut images, mut labels) = (Vec::new(), Vec::new());
         for f in files {
             let path = find_file(dir, &f)?;
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).map_err(|source| NnError::Io { action: "read", path: path.clone(), source })?;
             if bytes.is_empty() || bytes.len() % record != 0 {
-                bail!("{}: {} bytes is not a whole number of {record}-byte CIFAR records", path.display(), bytes.len());
+                return Err(NnError::CifarSize { path, bytes: bytes.len(), record });
             }
             for r in bytes.chunks_exact(record) {
                 let label = r[label_bytes - 1];
                 if label as u32 >= classes {
-                    bail!("{}: label {label} out of range for {classes} classes", path.display());
+                    return Err(NnError::CifarLabel { path, label, classes });
                 }
                 labels.push(label);
                 // Planar RGB -> interleaved HWC, the layout `to_tensor` expects.
@@ -107,14 +114,14 @@ impl Cifar {
 }
 
 /// `name` in `dir` or in its usual sub-folders (`cifar-10-batches-bin`, `cifar-100-binary`).
-fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf, NnError> {
     for sub in ["", "cifar-10-batches-bin", "cifar-100-binary"] {
         let p = dir.join(sub).join(name);
         if p.is_file() {
             return Ok(p);
         }
     }
-    bail!("{name} not found in {} (expected the CIFAR binary version)", dir.display())
+    Err(NnError::CifarMissing { name: name.into(), dir: dir.into() })
 }
 
 impl DataSource for Cifar {
@@ -124,7 +131,13 @@ impl DataSource for Cifar {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
+    fn batch(
+        &self,
+        indices: &[usize],
+        resolution: u32,
+        augment: bool,
+        rng: &mut StdRng,
+    ) -> Result<(Tensor, Tensor), NnError> {
         let mut px = Vec::with_capacity(indices.len() * 3072);
         for &i in indices {
             let img = &self.images[i * 3072..(i + 1) * 3072];
@@ -159,20 +172,21 @@ pub struct ImageFolder {
 }
 
 impl ImageFolder {
-    pub fn load(root: &Path, split: Split) -> Result<ImageFolder> {
+    pub fn load(root: &Path, split: Split) -> Result<ImageFolder, NnError> {
         let dir = root.join(match split {
             Split::Train => "train",
             Split::Val => "val",
         });
         let mut classes: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot list {} (expected train/ and val/ class folders)", dir.display()))?
+            .map_err(|source| NnError::ImageFolder { dir: dir.clone(), source })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
             .collect();
         classes.sort();
         let mut files = Vec::new();
         for (label, c) in classes.iter().enumerate() {
-            let mut imgs: Vec<PathBuf> = std::fs::read_dir(c)?
+            let mut imgs: Vec<PathBuf> = std::fs::read_dir(c)
+                .map_err(|source| NnError::Io { action: "list", path: c.clone(), source })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
@@ -183,15 +197,15 @@ impl ImageFolder {
             files.extend(imgs.into_iter().map(|p| (p, label as u32)));
         }
         if files.is_empty() {
-            bail!("no .jpg/.jpeg/.png images under {}/<class>/", dir.display());
+            return Err(NnError::NoImages { dir });
         }
         Ok(ImageFolder { files, classes: classes.len() as u32 })
     }
 
     /// Decodes one image; training: random crop of 35-100 % of the area + flip, evaluation:
     /// resize the shorter side to R/0.875 and take the centre R x R crop.
-    fn decode(path: &Path, r: u32, crop: Option<(f64, f64, f64, bool)>) -> Result<Vec<u8>> {
-        let img = image::open(path).with_context(|| format!("cannot decode {}", path.display()))?.to_rgb8();
+    fn decode(path: &Path, r: u32, crop: Option<(f64, f64, f64, bool)>) -> Result<Vec<u8>, NnError> {
+        let img = image::open(path).map_err(|source| NnError::Decode { path: path.into(), source })?.to_rgb8();
         let (w, h) = img.dimensions();
         let (x0, y0, cw, ch, flip) = match crop {
             Some((area, fx, fy, flip)) => {
@@ -219,7 +233,13 @@ impl DataSource for ImageFolder {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
+    fn batch(
+        &self,
+        indices: &[usize],
+        resolution: u32,
+        augment: bool,
+        rng: &mut StdRng,
+    ) -> Result<(Tensor, Tensor), NnError> {
         let crops: Vec<_> = indices
             .iter()
             .map(|_| {
@@ -232,7 +252,7 @@ impl DataSource for ImageFolder {
             .par_iter()
             .zip(&crops)
             .map(|(&i, crop)| Self::decode(&self.files[i].0, resolution, *crop))
-            .collect::<Result<_>>()?;
+            .collect::<Result<_, NnError>>()?;
         let r = resolution as usize;
         let labels: Vec<i64> = indices.iter().map(|&i| self.files[i].1 as i64).collect();
         Ok((to_tensor(&decoded.concat(), indices.len(), r, r), Tensor::from_slice(&labels)))
@@ -276,7 +296,13 @@ impl DataSource for Synthetic {
     fn classes(&self) -> u32 {
         self.classes
     }
-    fn batch(&self, indices: &[usize], resolution: u32, augment: bool, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
+    fn batch(
+        &self,
+        indices: &[usize],
+        resolution: u32,
+        augment: bool,
+        rng: &mut StdRng,
+    ) -> Result<(Tensor, Tensor), NnError> {
         let r = resolution as i64;
         let labels: Vec<i64> = indices.iter().map(|&i| self.label(i) as i64).collect();
         let y = Tensor::from_slice(&labels);

@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod error;
 pub mod layers;
 pub mod model;
 pub mod net;
@@ -15,6 +16,8 @@ pub mod supernet;
 pub mod torchscript;
 pub mod train;
 pub mod weights;
+
+pub use error::NnError;
 
 /// Re-exported so callers (the CLI) name devices and tensors without their own tch dependency.
 pub use tch;

@@ -3,7 +3,7 @@
 
 use super::model::Model;
 use super::supernet::{fbnet::FbNetSupernet, ofa::OfaSupernet, singlepath::SinglePathSupernet};
-use anyhow::{bail, Context, Result};
+use super::NnError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spaces::{Arch, SpaceFamily};
@@ -46,21 +46,19 @@ pub enum Net {
 
 impl Net {
     /// Creates the variables of `spec` in `vs`.
-    pub fn build(vs: &VarStore, spec: &NetSpec) -> Result<Net> {
+    pub fn build(vs: &VarStore, spec: &NetSpec) -> Result<Net, NnError> {
         let root = vs.root();
         Ok(match spec {
             NetSpec::Fixed { space, arch } => {
                 let arch = Arch::parse(space, &arch.to_string())
-                    .with_context(|| format!("checkpoint architecture is not a valid `{space}` member"))?;
+                    .map_err(|source| NnError::CheckpointArch { space: space.clone(), source })?;
                 Net::Fixed(Model::new(&root, &arch.network(None)))
             }
             NetSpec::Supernet { space: s } => match spaces::family_of(s) {
                 Ok(SpaceFamily::Ofa(_)) => Net::Ofa(OfaSupernet::new(&root, s)?),
                 Ok(SpaceFamily::SinglePath) => Net::SinglePath(SinglePathSupernet::new(&root)),
                 Ok(SpaceFamily::FbNet) => Net::FbNet(FbNetSupernet::new(&root, s)?),
-                _ => bail!(
-                    "space `{s}` has no weight-shared supernet (ofa-*, singlepath, fbnet, fbnet-cifar100 do); train one architecture with --arch/--preset"
-                ),
+                _ => return Err(NnError::NoSupernet(s.clone())),
             },
         })
     }

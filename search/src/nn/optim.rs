@@ -3,7 +3,7 @@
 //! because that one cannot save its momentum buffers, and a resumed run must continue
 //! exactly where a killed one stopped.
 
-use anyhow::{bail, Context, Result};
+use super::NnError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -151,17 +151,25 @@ impl Optimizer {
     }
 
     /// Writes the optimizer state (buffers + update count) as safetensors.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), NnError> {
         let count = Tensor::from_slice(&[self.updates]);
         let mut named: Vec<(&str, &Tensor)> = self.state.iter().map(|(k, v)| (k.as_str(), v)).collect();
         named.push(("__updates__", &count));
-        Tensor::write_safetensors(&named, path).with_context(|| format!("cannot write {}", path.display()))
+        Tensor::write_safetensors(&named, path).map_err(|source| NnError::Tensors {
+            action: "write",
+            path: path.into(),
+            source,
+        })
     }
 
     /// Restores the state written by [`save`](Self::save) onto this optimizer's device.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
+    pub fn load(&mut self, path: &Path) -> Result<(), NnError> {
         let device = self.vars.first().map(|v| v.1.device()).unwrap_or(tch::Device::Cpu);
-        let named = Tensor::read_safetensors(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let named = Tensor::read_safetensors(path).map_err(|source| NnError::Tensors {
+            action: "read",
+            path: path.into(),
+            source,
+        })?;
         self.state.clear();
         for (k, t) in named {
             if k == "__updates__" {
@@ -169,7 +177,7 @@ impl Optimizer {
             } else if self.vars.iter().any(|(n, _)| k.starts_with(n.as_str())) {
                 self.state.insert(k, t.to_device(device));
             } else {
-                bail!("{}: optimizer state `{k}` belongs to no variable of this model", path.display());
+                return Err(NnError::StrayOptimizerState { path: path.into(), key: k });
             }
         }
         Ok(())

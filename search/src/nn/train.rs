@@ -12,7 +12,7 @@ use super::net::{Net, NetSpec};
 use super::optim::{Method, OptimConfig, Optimizer};
 use super::supernet::fbnet::FbNetSupernet;
 use super::supernet::ofa::{Phase, Pick};
-use anyhow::{bail, Context, Result};
+use super::NnError;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -94,12 +94,12 @@ fn trainable(vs: &VarStore, keep: impl Fn(&str) -> bool) -> Vec<(String, Tensor)
 }
 
 impl Trainer {
-    pub fn new(spec: NetSpec, config: TrainConfig, steps_per_epoch: usize, device: Device) -> Result<Trainer> {
+    pub fn new(spec: NetSpec, config: TrainConfig, steps_per_epoch: usize, device: Device) -> Result<Trainer, NnError> {
         if steps_per_epoch == 0 {
-            bail!("the data set has fewer examples than one batch of {}", config.batch);
+            return Err(NnError::FewerThanBatch(config.batch));
         }
         if config.resolutions.is_empty() {
-            bail!("no training resolution given");
+            return Err(NnError::NoResolution);
         }
         tch::manual_seed(config.seed as i64);
         let vs = VarStore::new(device);
@@ -131,12 +131,10 @@ impl Trainer {
     }
 
     /// Rebuilds the trainer of the latest checkpoint in `dir` at the step it recorded.
-    pub fn resume(dir: &Path, device: Device) -> Result<Trainer> {
-        let (state, step_dir) =
-            checkpoint::latest(dir)?.with_context(|| format!("no checkpoint in {}", dir.display()))?;
+    pub fn resume(dir: &Path, device: Device) -> Result<Trainer, NnError> {
+        let (state, step_dir) = checkpoint::latest(dir)?.ok_or_else(|| NnError::NoCheckpoint { dir: dir.into() })?;
         let mut t = Trainer::new(state.net, state.config, state.steps_per_epoch, device)?;
-        t.vs.load(step_dir.join(WEIGHTS))
-            .with_context(|| format!("cannot load weights from {}", step_dir.display()))?;
+        t.vs.load(step_dir.join(WEIGHTS)).map_err(|source| NnError::LoadWeights { dir: step_dir.clone(), source })?;
         t.opt.load(&step_dir.join(OPTIMIZER))?;
         if let Some(a) = &mut t.arch_opt {
             a.load(&step_dir.join(ARCH_OPTIMIZER))?;
@@ -154,10 +152,10 @@ impl Trainer {
     }
 
     /// Writes a checkpoint of the current step into `dir`.
-    pub fn save(&mut self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    pub fn save(&mut self, dir: &Path) -> Result<(), NnError> {
+        std::fs::create_dir_all(dir).map_err(|source| NnError::Io { action: "create", path: dir.into(), source })?;
         let sd = checkpoint::step_dir(dir, self.step)?;
-        self.vs.save(sd.join(WEIGHTS)).context("cannot save weights")?;
+        self.vs.save(sd.join(WEIGHTS)).map_err(NnError::SaveWeights)?;
         self.opt.save(&sd.join(OPTIMIZER))?;
         if let Some(a) = &self.arch_opt {
             a.save(&sd.join(ARCH_OPTIMIZER))?;
@@ -181,7 +179,7 @@ impl Trainer {
     }
 
     /// The batch of the current step.
-    fn batch(&self, data: &dyn DataSource, rng: &mut StdRng) -> Result<(Tensor, Tensor, u32)> {
+    fn batch(&self, data: &dyn DataSource, rng: &mut StdRng) -> Result<(Tensor, Tensor, u32), NnError> {
         let (epoch, pos, b) = (self.epoch(), self.step % self.steps_per_epoch, self.config.batch);
         let order = data::epoch_order(data.len(), self.config.seed, epoch);
         let r = self.config.resolutions[rng.random_range(0..self.config.resolutions.len())];
@@ -194,7 +192,7 @@ impl Trainer {
     }
 
     /// One optimizer step on the current batch; returns the mean loss of the sub-networks run.
-    pub fn train_step(&mut self, data: &dyn DataSource, hook: Option<LossHook>) -> Result<f64> {
+    pub fn train_step(&mut self, data: &dyn DataSource, hook: Option<LossHook>) -> Result<f64, NnError> {
         let mut rng = self.step_rng();
         tch::manual_seed((self.config.seed.wrapping_add(self.step as u64)) as i64);
         let (x, y, _) = self.batch(data, &mut rng)?;
@@ -285,7 +283,7 @@ impl Trainer {
         dir: Option<&Path>,
         stop_at: Option<usize>,
         hook: Option<LossHook>,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<Vec<f64>, NnError> {
         let end = stop_at.unwrap_or(usize::MAX).min(self.total_steps());
         let bar = super::progress(self.total_steps() as u64, "train");
         bar.set_position(self.step as u64);
@@ -293,7 +291,7 @@ impl Trainer {
         while self.step < end {
             let loss = self.train_step(data, hook)?;
             if !loss.is_finite() {
-                bail!("training diverged at step {} (loss {loss}); lower the learning rate", self.step);
+                return Err(NnError::Diverged { step: self.step, loss });
             }
             losses.push(loss);
             bar.inc(1);
@@ -326,7 +324,7 @@ pub fn try_evaluate(
     batch: usize,
     max_examples: Option<usize>,
     device: Device,
-) -> Result<Accuracy> {
+) -> Result<Accuracy, NnError> {
     let n = max_examples.unwrap_or(usize::MAX).min(data.len());
     let bar = super::progress(n.div_ceil(batch) as u64, "eval");
     let mut rng = StdRng::seed_from_u64(0);
@@ -359,7 +357,7 @@ pub fn try_recalibrate_bn(
     batches: usize,
     batch: usize,
     seed: u64,
-) -> Result<()> {
+) -> Result<(), NnError> {
     let order = data::epoch_order(data.len(), seed, usize::MAX);
     try_recalibrate_bn_on(model, data, &order, resolution, batches, batch, seed)
 }
@@ -373,7 +371,7 @@ pub fn try_recalibrate_bn_on(
     batches: usize,
     batch: usize,
     seed: u64,
-) -> Result<()> {
+) -> Result<(), NnError> {
     let _guard = tch::no_grad_guard();
     for w in &mut model.tensors {
         for (name, t) in w.iter_mut() {
@@ -401,6 +399,6 @@ pub fn try_recalibrate_bn_on(
 }
 
 /// Checkpoint directory helper for callers: the latest step directory, if any.
-pub fn latest_weights(dir: &Path) -> Result<Option<PathBuf>> {
+pub fn latest_weights(dir: &Path) -> Result<Option<PathBuf>, NnError> {
     Ok(checkpoint::latest(dir)?.map(|(_, d)| d.join(WEIGHTS)))
 }

@@ -1,7 +1,7 @@
 //! Accuracy objectives. A job names the source of its accuracy numbers in every output,
 //! because a training-free proxy and a trained predictor are not comparable.
 
-use anyhow::Result;
+use super::ObjectiveError;
 use rayon::prelude::*;
 use spaces::ir::Network;
 use spaces::{Genome, SearchSpace};
@@ -12,15 +12,19 @@ pub trait AccuracySource: Send + Sync {
     fn kind(&self) -> &str;
     /// One line on what exactly the numbers are.
     fn describe(&self) -> String;
-    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, net: &Network) -> Result<f64>;
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, net: &Network) -> Result<f64, ObjectiveError>;
     /// Accuracies of many members at once; override when a batch is cheaper (e.g. an MLP
     /// as one matrix product). Results must not depend on how the batch is split.
-    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+    fn accuracy_batch(
+        &self,
+        space: &dyn SearchSpace,
+        items: &[(&Genome, &Network)],
+    ) -> Result<Vec<f64>, ObjectiveError> {
         items.par_iter().map(|(g, n)| self.accuracy(space, g, n)).collect()
     }
     /// Accuracies from the genomes alone, for sources that read no network (a predictor on
     /// the gene encoding): the evaluator then builds none. `None`: this source needs networks.
-    fn genome_batch(&self, _space: &dyn SearchSpace, _genomes: &[&Genome]) -> Option<Result<Vec<f64>>> {
+    fn genome_batch(&self, _space: &dyn SearchSpace, _genomes: &[&Genome]) -> Option<Result<Vec<f64>, ObjectiveError>> {
         None
     }
 }
@@ -73,7 +77,7 @@ impl AccuracySource for CapacityProxy {
          over the space's extremes (NOT an accuracy)"
             .into()
     }
-    fn accuracy(&self, _space: &dyn SearchSpace, _genome: &Genome, net: &Network) -> Result<f64> {
+    fn accuracy(&self, _space: &dyn SearchSpace, _genome: &Genome, net: &Network) -> Result<f64, ObjectiveError> {
         Ok(self.score(net))
     }
 }
@@ -97,24 +101,28 @@ impl AccuracySource for PredictedAccuracy {
     fn describe(&self) -> String {
         format!("accuracy predicted by the `{}` predictor {}", self.predictor.family(), self.source)
     }
-    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
-        self.predictor.predict(space, genome)
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64, ObjectiveError> {
+        Ok(self.predictor.predict(space, genome)?)
     }
     /// Chunks of the batch go to the predictor's own batch call in parallel; a predictor's
     /// batch entries equal its single predictions, so the split (and thread count) changes nothing.
-    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+    fn accuracy_batch(
+        &self,
+        space: &dyn SearchSpace,
+        items: &[(&Genome, &Network)],
+    ) -> Result<Vec<f64>, ObjectiveError> {
         let genomes: Vec<&Genome> = items.iter().map(|(g, _)| *g).collect();
         self.genome_batch(space, &genomes).expect("a predictor reads genomes")
     }
-    fn genome_batch(&self, space: &dyn SearchSpace, genomes: &[&Genome]) -> Option<Result<Vec<f64>>> {
+    fn genome_batch(&self, space: &dyn SearchSpace, genomes: &[&Genome]) -> Option<Result<Vec<f64>, ObjectiveError>> {
         // Equal shares for the threads (a generation's few dozen new members split 14 + 13,
         // not 8 + 8 + 8 + 3), at most MAX_CHUNK members each.
         let chunk = genomes.len().div_ceil(rayon::current_num_threads()).clamp(1, MAX_CHUNK);
         let chunks = genomes
             .par_chunks(chunk)
             .map(|chunk| self.predictor.predict_batch(space, chunk))
-            .collect::<Result<Vec<Vec<f64>>>>();
-        Some(chunks.map(|c| c.concat()))
+            .collect::<Result<Vec<Vec<f64>>, _>>();
+        Some(chunks.map(|c| c.concat()).map_err(ObjectiveError::from))
     }
 }
 
@@ -129,14 +137,16 @@ const MAX_CHUNK: usize = 64;
 ///   `accuracy-mlp`, or OFA's own predictor imported as `ofa-accuracy`).
 /// - `supernet`: sub-networks of a trained weight-sharing supernet checkpoint
 ///   ([`super::supernet::SupernetAccuracy`]).
-pub fn load(spec: &crate::config::AccuracySpec, space: &dyn SearchSpace) -> Result<std::sync::Arc<dyn AccuracySource>> {
+pub fn load(
+    spec: &crate::config::AccuracySpec,
+    space: &dyn SearchSpace,
+) -> Result<std::sync::Arc<dyn AccuracySource>, ObjectiveError> {
     use crate::config::AccuracySpec;
-    use anyhow::Context;
     match spec {
         AccuracySpec::CapacityProxy => Ok(std::sync::Arc::new(CapacityProxy::new(space))),
         AccuracySpec::Predictor { path } => {
             let p = predictors::accuracy::load(std::path::Path::new(path))
-                .with_context(|| format!("cannot load accuracy predictor {path}"))?;
+                .map_err(|source| ObjectiveError::LoadAccuracyPredictor { path: path.clone(), source })?;
             Ok(std::sync::Arc::new(PredictedAccuracy::new(std::sync::Arc::from(p), path.clone())))
         }
         AccuracySpec::Supernet { path, eval } => Ok(std::sync::Arc::new(super::supernet::SupernetAccuracy::load(

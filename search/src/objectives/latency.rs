@@ -4,8 +4,8 @@
 //! measurement on a device (`latency::profile::LiveMeter`: serialised per device,
 //! journaled, and cached by architecture).
 
+use super::ObjectiveError;
 use ::latency::profile::LiveMeter;
-use anyhow::{anyhow, Result};
 use predictors::additive::LayerTable;
 use predictors::gene_table::GeneTable;
 use predictors::LatencyPredictor;
@@ -125,27 +125,31 @@ impl LatencyObjective {
     }
 
     /// Latency of member `g` of `space`, whose network is `net`.
-    pub fn latency_ms(&self, space: &dyn SearchSpace, g: &Genome, net: &Network) -> Result<f64> {
+    pub fn latency_ms(&self, space: &dyn SearchSpace, g: &Genome, net: &Network) -> Result<f64, ObjectiveError> {
         match &self.source {
             Source::Predicted { genes: Some(t), .. } => Ok(t.latency_ms(g)),
             Source::Predicted { predictor, .. } => match self.table(net.resolution()).and_then(|t| t.network_ms(net)) {
                 Some(ms) => Ok(ms),
                 None => predict(&self.label, predictor, net),
             },
-            Source::Measured(m) => m.measure(space, g).map_err(|e| anyhow!("latency `{}`: {e}", self.label)),
+            Source::Measured(m) => self.measure(m, space, g),
         }
     }
 
     /// Latency of a member of `space`; its network is built only if the objective needs it.
-    pub fn genome_ms(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64> {
+    pub fn genome_ms(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, ObjectiveError> {
         match &self.source {
             Source::Predicted { genes: Some(t), .. } => Ok(t.latency_ms(g)),
             Source::Predicted { .. } => self.latency_ms(space, g, &space.network(g)),
-            Source::Measured(m) => m.measure(space, g).map_err(|e| anyhow!("latency `{}`: {e}", self.label)),
+            Source::Measured(m) => self.measure(m, space, g),
         }
+    }
+
+    fn measure(&self, m: &LiveMeter, space: &dyn SearchSpace, g: &Genome) -> Result<f64, ObjectiveError> {
+        m.measure(space, g).map_err(|e| ObjectiveError::Measure { label: self.label.clone(), source: e.into() })
     }
 }
 
-fn predict(label: &str, predictor: &Arc<dyn LatencyPredictor>, net: &Network) -> Result<f64> {
-    predictor.predict_ms(net).map_err(|e| anyhow!("latency predictor `{label}`: {e}"))
+fn predict(label: &str, predictor: &Arc<dyn LatencyPredictor>, net: &Network) -> Result<f64, ObjectiveError> {
+    predictor.predict_ms(net).map_err(|source| ObjectiveError::Predict { label: label.into(), source })
 }

@@ -7,11 +7,12 @@
 //! ([`crate::nn::supernet::ofa_checkpoint`]).
 
 use super::AccuracySource;
+use super::ObjectiveError;
 use crate::nn::data::{Cifar, DataSource, ImageFolder, Split, Synthetic};
 use crate::nn::net::Net;
 use crate::nn::supernet::ofa_checkpoint::{self, OfaCheckpoint};
 use crate::nn::train::{try_evaluate, try_recalibrate_bn, Trainer};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::nn::NnError;
 use serde::{Deserialize, Serialize};
 use spaces::ir::Network;
 use spaces::{Genome, SearchSpace};
@@ -53,22 +54,21 @@ fn default_batch() -> usize {
 
 /// A data source by its spec string (`cifar10:DIR`, `cifar100:DIR`, `imagefolder:DIR`,
 /// `synthetic:N:CLASSES`), as jobs and `hwnas export --calibration-data` name them.
-pub fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>> {
+pub fn load_data(spec: &str, split: Split) -> Result<Box<dyn DataSource>, NnError> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     Ok(match kind {
         "cifar10" => Box::new(Cifar::load(Path::new(rest), 10, split)?),
         "cifar100" => Box::new(Cifar::load(Path::new(rest), 100, split)?),
         "imagefolder" => Box::new(ImageFolder::load(Path::new(rest), split)?),
         "synthetic" => {
-            let (n, c) = rest.split_once(':').context("synthetic data is `synthetic:N:CLASSES`")?;
-            let (n, c): (usize, u32) = (n.parse()?, c.parse()?);
+            let bad = || NnError::SyntheticSpec(spec.into());
+            let (n, c) = rest.split_once(':').ok_or_else(bad)?;
+            let (n, c): (usize, u32) = (n.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?);
             // Validation: the same class patterns, unseen examples.
             let offset = if split == Split::Train { 0 } else { n };
             Box::new(Synthetic::new(n, c, 0).with_offset(offset))
         }
-        _ => {
-            bail!("unknown evaluation data `{spec}` (cifar10:DIR, cifar100:DIR, imagefolder:DIR, synthetic:N:CLASSES)")
-        }
+        _ => return Err(NnError::UnknownData(spec.into())),
     })
 }
 
@@ -88,23 +88,22 @@ pub struct SupernetAccuracy {
 impl SupernetAccuracy {
     /// Loads the latest checkpoint in `dir` (or the OFA checkpoint file `dir`); its supernet
     /// must be of `space`.
-    pub fn load(dir: &Path, eval: SupernetEval, space: &dyn SearchSpace) -> Result<Self> {
+    pub fn load(dir: &Path, eval: SupernetEval, space: &dyn SearchSpace) -> Result<Self, ObjectiveError> {
         let device = crate::nn::default_device();
         let net = if ofa_checkpoint::is_torch_file(dir) {
             Net::Ofa(OfaCheckpoint::read(dir, Some(space.name()))?.supernet(device)?.1)
         } else {
-            let trainer =
-                Trainer::resume(dir, device).with_context(|| format!("cannot load supernet {}", dir.display()))?;
+            let trainer = Trainer::resume(dir, device)
+                .map_err(|source| ObjectiveError::LoadSupernet { dir: dir.into(), source: Box::new(source) })?;
             if matches!(trainer.net, Net::Fixed(_)) {
-                bail!("{} holds one fixed network, not a supernet", dir.display());
+                return Err(ObjectiveError::FixedNetwork { dir: dir.into() });
             }
             if trainer.spec.space() != space.name() {
-                bail!(
-                    "{} is a `{}` supernet, the job searches `{}`",
-                    dir.display(),
-                    trainer.spec.space(),
-                    space.name()
-                );
+                return Err(ObjectiveError::OtherSpace {
+                    dir: dir.into(),
+                    found: trainer.spec.space().into(),
+                    space: space.name().into(),
+                });
             }
             trainer.net
         };
@@ -124,8 +123,8 @@ impl AccuracySource for SupernetAccuracy {
             self.checkpoint, self.eval.data, self.eval.calib_batches
         )
     }
-    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64> {
-        let guard = self.inner.lock().map_err(|_| anyhow!("supernet evaluator poisoned"))?;
+    fn accuracy(&self, space: &dyn SearchSpace, genome: &Genome, _net: &Network) -> Result<f64, ObjectiveError> {
+        let guard = self.inner.lock().map_err(|_| ObjectiveError::Poisoned("supernet evaluator"))?;
         let Loaded { net, train, val } = &*guard;
         let r = space.resolution(genome);
         let vs = VarStore::new(self.device);
@@ -133,7 +132,7 @@ impl AccuracySource for SupernetAccuracy {
             Net::Ofa(s) => s.extract(&vs.root(), genome, r),
             Net::FbNet(s) => s.extract(&vs.root(), genome),
             Net::SinglePath(s) => s.extract(&vs.root(), genome, r),
-            Net::Fixed(_) => bail!("not a supernet"),
+            Net::Fixed(_) => return Err(ObjectiveError::NotASupernet),
         };
         let batch = self.eval.batch.max(1);
         if self.eval.calib_batches > 0 {
@@ -144,7 +143,11 @@ impl AccuracySource for SupernetAccuracy {
         Ok(acc.top1)
     }
     /// Serial: a libtorch forward already uses every core, and the evaluator is one model.
-    fn accuracy_batch(&self, space: &dyn SearchSpace, items: &[(&Genome, &Network)]) -> Result<Vec<f64>> {
+    fn accuracy_batch(
+        &self,
+        space: &dyn SearchSpace,
+        items: &[(&Genome, &Network)],
+    ) -> Result<Vec<f64>, ObjectiveError> {
         items.iter().map(|(g, n)| self.accuracy(space, g, n)).collect()
     }
 }

@@ -5,10 +5,9 @@
 //! resolution at its own rate) and the rest by uniform crossover, each child retried on its
 //! own parents until it meets the latency target (bounded here by `max_tries`).
 
-use super::{feasible_population, ranked, Ctx, Strategy};
+use super::{feasible_population, ranked, restore_state, save_state, Ctx, Strategy, StrategyError};
 use crate::config::EvolutionConfig;
 use crate::evaluate::Evaluation;
-use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::Value;
@@ -26,7 +25,7 @@ impl Evolution {
 }
 
 impl Strategy for Evolution {
-    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
+    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>, StrategyError> {
         let p = ctx.population;
         if generation == 0 {
             let init = feasible_population(ctx, p, rng)?;
@@ -67,11 +66,11 @@ impl Strategy for Evolution {
         Ok(children)
     }
 
-    fn state(&self) -> Result<Value> {
-        Ok(serde_json::to_value(&self.population)?)
+    fn state(&self) -> Result<Value, StrategyError> {
+        save_state(&self.population)
     }
-    fn restore(&mut self, state: Value) -> Result<()> {
-        self.population = serde_json::from_value(state)?;
+    fn restore(&mut self, state: Value) -> Result<(), StrategyError> {
+        self.population = restore_state(state)?;
         Ok(())
     }
 }

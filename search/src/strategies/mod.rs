@@ -17,7 +17,7 @@ pub use rl::Reinforce;
 
 use crate::config::{SamplingConfig, StrategyConfig};
 use crate::evaluate::{Evaluation, Evaluator, Timed};
-use anyhow::Result;
+use crate::objectives::ObjectiveError;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::Value;
@@ -34,11 +34,47 @@ pub struct Ctx<'a> {
     pub log: &'a mut dyn FnMut(String),
 }
 
+/// Why a strategy could not run a generation, save its state or take a checkpoint's back.
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    /// Timing or scoring the members.
+    #[error(transparent)]
+    Objective(Box<ObjectiveError>),
+    #[error("cannot serialise the strategy's state")]
+    SaveState(#[source] serde_json::Error),
+    #[error("the checkpoint's strategy state is not this strategy's")]
+    RestoreState(#[source] serde_json::Error),
+    #[error("rl: every gene needs 1 to 256 choices")]
+    RlGenes,
+    #[error("the checkpoint's RL state is not an LSTM controller")]
+    RlState(#[source] serde_json::Error),
+    #[error("the RL controller state does not match its own layout")]
+    RlLayout,
+    #[error("the checkpoint's RL controller was built for another space or hidden size")]
+    RlShape,
+}
+
+impl From<ObjectiveError> for StrategyError {
+    fn from(e: ObjectiveError) -> Self {
+        StrategyError::Objective(Box::new(e))
+    }
+}
+
 pub trait Strategy: Send {
     /// Runs generation `generation` and returns every architecture it evaluated, in order.
-    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>>;
-    fn state(&self) -> Result<Value>;
-    fn restore(&mut self, state: Value) -> Result<()>;
+    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>, StrategyError>;
+    fn state(&self) -> Result<Value, StrategyError>;
+    fn restore(&mut self, state: Value) -> Result<(), StrategyError>;
+}
+
+/// A strategy's state as JSON (the job's checkpoint holds it).
+pub(crate) fn save_state(state: &impl serde::Serialize) -> Result<Value, StrategyError> {
+    serde_json::to_value(state).map_err(StrategyError::SaveState)
+}
+
+/// A strategy's state from the JSON [`save_state`] wrote.
+pub(crate) fn restore_state<T: serde::de::DeserializeOwned>(state: Value) -> Result<T, StrategyError> {
+    serde_json::from_value(state).map_err(StrategyError::RestoreState)
 }
 
 /// The strategy of a sampling job under the latency target `max_latency_ms`.
@@ -54,7 +90,7 @@ pub fn build(config: &SamplingConfig, max_latency_ms: f64, space: &dyn SearchSpa
 
 /// `n` feasible members: rejection sampling (bounded by `max_tries`), then, if the target
 /// is tight, the known-feasible fastest member and mutations of the feasible ones found.
-pub(crate) fn feasible_population(ctx: &mut Ctx, n: usize, rng: &mut StdRng) -> Result<Vec<Timed>> {
+pub(crate) fn feasible_population(ctx: &mut Ctx, n: usize, rng: &mut StdRng) -> Result<Vec<Timed>, ObjectiveError> {
     let space = &*ctx.ev.space;
     let (mut kept, tries) = ctx.ev.fill_feasible(n, ctx.max_tries, rng, |_, r| space.sample(r))?;
     if kept.len() < n {

@@ -4,11 +4,10 @@
 //! domination: feasible beats infeasible, and of two infeasible members the smaller
 //! violation wins, so the front converges inside the constraint.
 
-use super::{Ctx, Strategy};
+use super::{restore_state, save_state, Ctx, Strategy, StrategyError};
 use crate::config::Nsga2Config;
 use crate::evaluate::Evaluation;
 use crate::pareto::{crowding_distance, dominates, non_dominated_sort};
-use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::Value;
@@ -56,7 +55,7 @@ impl Nsga2 {
 }
 
 impl Strategy for Nsga2 {
-    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
+    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>, StrategyError> {
         let p = ctx.population;
         let space = &*ctx.ev.space;
         if generation == 0 {
@@ -103,11 +102,11 @@ impl Strategy for Nsga2 {
         Ok(offspring)
     }
 
-    fn state(&self) -> Result<Value> {
-        Ok(serde_json::to_value(&self.population)?)
+    fn state(&self) -> Result<Value, StrategyError> {
+        save_state(&self.population)
     }
-    fn restore(&mut self, state: Value) -> Result<()> {
-        self.population = serde_json::from_value(state)?;
+    fn restore(&mut self, state: Value) -> Result<(), StrategyError> {
+        self.population = restore_state(state)?;
         Ok(())
     }
 }

@@ -4,10 +4,9 @@
 //! `children_per_generation` children against the same population (the paper's parallel
 //! workers); infeasible children are resampled (bounded), as in OFA's constrained search.
 
-use super::{feasible_population, mutate_one, Ctx, Strategy};
+use super::{feasible_population, mutate_one, restore_state, save_state, Ctx, Strategy, StrategyError};
 use crate::config::RegularizedConfig;
 use crate::evaluate::Evaluation;
-use anyhow::Result;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
@@ -25,7 +24,7 @@ impl Regularized {
 }
 
 impl Strategy for Regularized {
-    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
+    fn step(&mut self, generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>, StrategyError> {
         if generation == 0 {
             let init = feasible_population(ctx, ctx.population, rng)?;
             self.population = ctx.ev.finish(init)?;
@@ -53,11 +52,11 @@ impl Strategy for Regularized {
         Ok(children)
     }
 
-    fn state(&self) -> Result<Value> {
-        Ok(serde_json::to_value(&self.population)?)
+    fn state(&self) -> Result<Value, StrategyError> {
+        save_state(&self.population)
     }
-    fn restore(&mut self, state: Value) -> Result<()> {
-        self.population = serde_json::from_value(state)?;
+    fn restore(&mut self, state: Value) -> Result<(), StrategyError> {
+        self.population = restore_state(state)?;
         Ok(())
     }
 }

@@ -19,10 +19,10 @@ mod controller;
 
 use controller::Controller;
 
+use super::StrategyError;
 use super::{Ctx, Strategy};
 use crate::config::RlConfig;
 use crate::evaluate::Evaluation;
-use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use serde_json::Value;
 use spaces::{Genome, SearchSpace};
@@ -42,16 +42,16 @@ impl Reinforce {
     }
 
     /// The controller encodes choices as u8 (its settings are checked by `JobConfig::validate`).
-    fn check_genes(&self) -> Result<()> {
+    fn check_genes(&self) -> Result<(), StrategyError> {
         if self.cardinalities.iter().any(|&k| k == 0 || k > u8::MAX as usize + 1) {
-            bail!("rl: every gene needs 1 to 256 choices");
+            return Err(StrategyError::RlGenes);
         }
         Ok(())
     }
 }
 
 impl Strategy for Reinforce {
-    fn step(&mut self, _generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>> {
+    fn step(&mut self, _generation: usize, rng: &mut StdRng, ctx: &mut Ctx) -> Result<Vec<Evaluation>, StrategyError> {
         if self.controller.is_none() {
             self.check_genes()?;
             let c = Controller::new(self.cardinalities.clone(), self.config.hidden, rng);
@@ -95,17 +95,16 @@ impl Strategy for Reinforce {
         Ok(evals)
     }
 
-    fn state(&self) -> Result<Value> {
-        Ok(serde_json::to_value(&self.controller)?)
+    fn state(&self) -> Result<Value, StrategyError> {
+        super::save_state(&self.controller)
     }
 
-    fn restore(&mut self, state: Value) -> Result<()> {
-        let controller: Option<Controller> =
-            serde_json::from_value(state).context("the checkpoint's RL state is not an LSTM controller")?;
+    fn restore(&mut self, state: Value) -> Result<(), StrategyError> {
+        let controller: Option<Controller> = serde_json::from_value(state).map_err(StrategyError::RlState)?;
         if let Some(c) = &controller {
             c.check()?;
             if c.cardinalities() != self.cardinalities || c.hidden() != self.config.hidden {
-                bail!("the checkpoint's RL controller was built for another space or hidden size");
+                return Err(StrategyError::RlShape);
             }
         }
         self.controller = controller;

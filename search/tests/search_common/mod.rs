@@ -5,7 +5,7 @@
 use predictors::additive::{Calibration, PerLayer};
 use predictors::{LatencyPredictor, PredictError};
 use search::config::{AccuracySpec, JobConfig, LatencySpec, SamplingConfig, SearchConfig, StrategyConfig};
-use search::job::Job;
+use search::job::{Job, JobError};
 use search::objectives::{AccuracySource, CapacityProxy};
 use spaces::ir::Network;
 use std::path::{Path, PathBuf};
@@ -35,8 +35,8 @@ impl LatencyPredictor for MacsLinear {
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
         Ok(0.3 + net.layers.iter().filter(|l| l.is_timed()).map(Self::layer).sum::<f64>())
     }
-    fn save(&self, _path: &Path) -> anyhow::Result<()> {
-        anyhow::bail!("the MACs-linear stand-in lives in memory only")
+    fn save(&self, path: &Path) -> Result<(), predictors::DocumentError> {
+        Err(in_memory_only(path, "the MACs-linear stand-in lives in memory only"))
     }
     fn per_layer(&self) -> Option<&dyn PerLayer> {
         self.additive.then_some(self as &dyn PerLayer)
@@ -116,9 +116,27 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-pub fn open(config: JobConfig, lat: Arc<dyn LatencyPredictor>, dir: &Path, resume: bool) -> anyhow::Result<Job> {
+pub fn open(config: JobConfig, lat: Arc<dyn LatencyPredictor>, dir: &Path, resume: bool) -> Result<Job, JobError> {
     let acc = proxy(&config.space);
-    Ok(Job::open(config, vec![lat], acc, dir, resume)?)
+    Job::open(config, vec![lat], acc, dir, resume)
+}
+
+/// The error of saving a test's in-memory predictor.
+pub fn in_memory_only(path: &Path, why: &str) -> predictors::DocumentError {
+    let source = std::io::Error::new(std::io::ErrorKind::Unsupported, why);
+    predictors::DocumentError::Write { path: path.into(), source }
+}
+
+/// An error with its sources, `: `-separated: what the `hwnas` binary prints (anyhow's `{:#}`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text += ": ";
+        text += &s.to_string();
+        source = s.source();
+    }
+    text
 }
 
 /// Median predicted latency of `n` uniform samples: a target that about half the space meets.

@@ -132,7 +132,7 @@ pub struct LatencyData {
 
 impl LatencyData {
     pub fn load(&self) -> Result<Dataset> {
-        predictors::dataset::load(&self.path, self.space, "latency_ms")
+        Ok(predictors::dataset::load(&self.path, self.space, "latency_ms")?)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::super::layers::{self, Ctx, LayerTensors};
 use super::super::model::{Model, BN_MOMENTUM};
-use anyhow::{bail, Result};
+use crate::nn::NnError;
 use rand::Rng;
 use spaces::ir::{Layer, Network, Op};
 use spaces::spaces::fbnet::{FbNet, LAYERS, OPS};
@@ -33,9 +33,9 @@ impl FbNetSupernet {
     /// Name of θ in the VarStore (kept out of the weight optimizer).
     pub const THETA: &'static str = "arch.theta";
 
-    pub fn new(root: &Path, space_name: &str) -> Result<FbNetSupernet> {
+    pub fn new(root: &Path, space_name: &str) -> Result<FbNetSupernet, NnError> {
         if !spaces::is_family(space_name, |f| f == SpaceFamily::FbNet) {
-            bail!("`{space_name}` is not an FBNet space");
+            return Err(NnError::NotFbNet(space_name.into()));
         }
         let space = spaces::space(space_name)?;
         let head_gene = (space.genes().len() > LAYERS).then_some(0u8);
@@ -46,7 +46,7 @@ impl FbNetSupernet {
         let mut candidates = Vec::new();
         for layer in &base.layers {
             if FbNet::is_searchable(layer) {
-                let Op::MbConv(m) = &layer.op else { bail!("{}: expected the k3_e1 block", layer.name) };
+                let Op::MbConv(m) = &layer.op else { return Err(NnError::NotK3E1(layer.name.clone())) };
                 let ops = (0..OPS.len())
                     .map(|j| {
                         let op = FbNet::layer_op(layer.input, m.out, m.stride, j);

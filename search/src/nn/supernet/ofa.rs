@@ -10,7 +10,7 @@
 
 use super::super::layers::{self, Ctx, LayerTensors};
 use super::super::model::{Model, BN_MOMENTUM};
-use anyhow::{bail, Result};
+use crate::nn::NnError;
 use rand::Rng;
 use spaces::ir::{Layer, Network, Op};
 use spaces::{GeneRole, Genome, SearchSpace};
@@ -82,9 +82,9 @@ pub struct OfaSupernet {
 
 impl OfaSupernet {
     /// Creates the supernet of an `ofa-*` space under `root`.
-    pub fn new(root: &Path, space_name: &str) -> Result<OfaSupernet> {
+    pub fn new(root: &Path, space_name: &str) -> Result<OfaSupernet, NnError> {
         if !spaces::is_family(space_name, spaces::ofa) {
-            bail!("`{space_name}` is not a once-for-all space");
+            return Err(NnError::NotOfa(space_name.into()));
         }
         let space = spaces::space(space_name)?;
         let (_, largest) = space.extremes();

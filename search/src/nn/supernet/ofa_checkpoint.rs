@@ -23,7 +23,7 @@
 //! `module.` prefix) are accepted the way OFA's own `load_state_dict` accepts them.
 
 use super::ofa::OfaSupernet;
-use anyhow::{bail, Context, Result};
+use crate::nn::NnError;
 use spaces::ir::{Op, Weights};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -75,9 +75,9 @@ fn ofa_part(part: &str, mbconv: bool, dynamic: bool) -> String {
 
 /// Every variable of `space`'s supernet (as [`OfaSupernet::new`] creates them) with its OFA
 /// name and shape, in network order.
-pub fn mapping(space: &str) -> Result<Vec<Entry>> {
+pub fn mapping(space: &str) -> Result<Vec<Entry>, NnError> {
     if !spaces::is_family(space, spaces::ofa) {
-        bail!("`{space}` is not a once-for-all space");
+        return Err(NnError::NotOfa(space.into()));
     }
     let s = spaces::space(space)?;
     let full = s.network_at(&s.extremes().1, 224);
@@ -129,16 +129,19 @@ pub fn is_torch_file(path: &Path) -> bool {
 }
 
 /// The float tensors of an OFA-format `.pth` under their OFA names (BN batch counters dropped).
-pub fn read_state_dict(path: &Path) -> Result<Weights> {
+pub fn read_state_dict(path: &Path) -> Result<Weights, NnError> {
     let sd = predictors::torch_file::load_state_dict(path)
-        .with_context(|| format!("cannot read {} as a torch checkpoint", path.display()))?;
+        .map_err(|source| NnError::TorchFile { path: path.into(), source })?;
     let mut w = Weights::new();
     for (name, t) in sd {
         if name.ends_with("num_batches_tracked") {
             continue;
         }
-        w.insert(name.clone(), t.shape.clone(), t.to_f32())
-            .with_context(|| format!("{}: tensor {name}", path.display()))?;
+        w.insert(name.clone(), t.shape.clone(), t.to_f32()).map_err(|source| NnError::CheckpointTensor {
+            path: path.into(),
+            name,
+            source,
+        })?;
     }
     Ok(w)
 }
@@ -174,12 +177,13 @@ fn fits(sd: &BTreeMap<String, &spaces::ir::Tensor>, space: &str) -> bool {
 
 /// The checkpoint's tensors under hwnas's names, checked against `space`'s supernet: every
 /// tensor present with its shape, nothing left over. `source` names the file in errors.
-pub fn to_supernet_weights(source: &str, state_dict: &Weights, space: &str) -> Result<Weights> {
+pub fn to_supernet_weights(source: &str, state_dict: &Weights, space: &str) -> Result<Weights, NnError> {
     let entries = mapping(space)?;
+    let file = || source.to_string();
     let mut sd: BTreeMap<String, &spaces::ir::Tensor> = BTreeMap::new();
     for (name, t) in state_dict.iter() {
         if sd.insert(canonical(name), t).is_some() {
-            bail!("{source}: tensor {name} appears twice (under an old and a new OFA name)");
+            return Err(NnError::TensorTwice { file: file(), name: name.to_string() });
         }
     }
     // The wrong family or width first: then every tensor differs, and one sentence says why.
@@ -187,36 +191,31 @@ pub fn to_supernet_weights(source: &str, state_dict: &Weights, space: &str) -> R
     let head = entries.iter().rev().find(|e| e.hwnas.ends_with("conv.weight")).expect("a head conv");
     let same = |e: &Entry| sd.get(&canonical(&e.ofa)).is_some_and(|t| t.shape == e.shape);
     if !fits(&sd, space) && (!same(stem) || !same(head)) {
-        bail!("{source} is {}, not an `{space}` supernet checkpoint", describe(&sd));
+        return Err(NnError::OtherSupernet { file: file(), what: describe(&sd), space: space.into() });
     }
-    let missing: Vec<&str> =
-        entries.iter().filter(|e| !sd.contains_key(&canonical(&e.ofa))).map(|e| e.ofa.as_str()).collect();
+    let missing: Vec<String> =
+        entries.iter().filter(|e| !sd.contains_key(&canonical(&e.ofa))).map(|e| e.ofa.clone()).collect();
     if !missing.is_empty() {
-        bail!(
-            "{source}: {} of the {} tensors of an `{space}` supernet are missing: {}",
-            missing.len(),
-            entries.len(),
-            missing.join(", ")
-        );
+        return Err(NnError::MissingTensors { file: file(), total: entries.len(), space: space.into(), missing });
     }
     let mut out = Weights::new();
     for e in &entries {
         let t = sd[&canonical(&e.ofa)];
         if t.shape != e.shape {
-            bail!(
-                "{source}: tensor {} has shape {:?}, an `{space}` supernet's {} is {:?}",
-                e.ofa,
-                t.shape,
-                e.hwnas,
-                e.shape
-            );
+            return Err(NnError::TensorShape {
+                file: file(),
+                found: format!("{} has shape {:?}", e.ofa, t.shape),
+                space: space.into(),
+                expected: format!("{} is {:?}", e.hwnas, e.shape),
+            });
         }
         out.insert(e.hwnas.clone(), t.shape.clone(), t.data.clone())?;
     }
     let known: BTreeSet<String> = entries.iter().map(|e| canonical(&e.ofa)).collect();
-    let extra: Vec<&str> = state_dict.iter().map(|(n, _)| n).filter(|n| !known.contains(&canonical(n))).collect();
+    let extra: Vec<String> =
+        state_dict.iter().map(|(n, _)| n).filter(|n| !known.contains(&canonical(n))).map(String::from).collect();
     if !extra.is_empty() {
-        bail!("{source}: tensors an `{space}` supernet does not have: {}", extra.join(", "));
+        return Err(NnError::ExtraTensors { file: file(), space: space.into(), extra });
     }
     Ok(out)
 }
@@ -231,7 +230,7 @@ pub struct OfaCheckpoint {
 impl OfaCheckpoint {
     /// Reads the `.pth` at `path` for `space`'s supernet, or, when `space` is `None`, for the
     /// OFA space it fits.
-    pub fn read(path: &Path, space: Option<&str>) -> Result<OfaCheckpoint> {
+    pub fn read(path: &Path, space: Option<&str>) -> Result<OfaCheckpoint, NnError> {
         let sd = read_state_dict(path)?;
         let source = path.display().to_string();
         let space = match space {
@@ -241,11 +240,13 @@ impl OfaCheckpoint {
                     sd.iter().map(|(n, t)| (canonical(n), t)).collect();
                 match ofa_spaces().find(|s| fits(&by_name, s)) {
                     Some(s) => s.to_string(),
-                    None => bail!(
-                        "{source} is {}; hwnas loads the supernets of {}",
-                        describe(&by_name),
-                        ofa_spaces().collect::<Vec<_>>().join(", ")
-                    ),
+                    None => {
+                        return Err(NnError::NoFittingSpace {
+                            file: source,
+                            what: describe(&by_name),
+                            spaces: ofa_spaces().collect::<Vec<_>>().join(", "),
+                        })
+                    }
                 }
             }
         };
@@ -254,19 +255,18 @@ impl OfaCheckpoint {
     }
 
     /// Overwrites the supernet variables in `vs` (made by [`OfaSupernet::new`] for this space).
-    pub fn copy_into(&self, vs: &VarStore) -> Result<()> {
+    pub fn copy_into(&self, vs: &VarStore) -> Result<(), NnError> {
         let vars = vs.variables();
         if vars.len() != self.weights.len() {
-            bail!(
-                "the VarStore holds {} variables, an `{}` supernet has {}",
-                vars.len(),
-                self.space,
-                self.weights.len()
-            );
+            return Err(NnError::VariableCount {
+                found: vars.len(),
+                space: self.space.clone(),
+                expected: self.weights.len(),
+            });
         }
         tch::no_grad(|| {
             for (name, w) in self.weights.iter() {
-                let mut v = vars.get(name).with_context(|| format!("the VarStore lacks {name}"))?.shallow_clone();
+                let mut v = vars.get(name).ok_or_else(|| NnError::MissingVariable(name.to_string()))?.shallow_clone();
                 let shape: Vec<i64> = w.shape.iter().map(|&d| d as i64).collect();
                 v.copy_(&Tensor::from_slice(&w.data).view(shape.as_slice()));
             }
@@ -275,7 +275,7 @@ impl OfaCheckpoint {
     }
 
     /// The supernet with these weights, in a fresh VarStore on `device`.
-    pub fn supernet(&self, device: Device) -> Result<(VarStore, OfaSupernet)> {
+    pub fn supernet(&self, device: Device) -> Result<(VarStore, OfaSupernet), NnError> {
         let vs = VarStore::new(device);
         let sn = OfaSupernet::new(&vs.root(), &self.space)?;
         self.copy_into(&vs)?;
@@ -285,11 +285,11 @@ impl OfaCheckpoint {
 
 /// The supernet variables in `vs` as an OFA state dict (OFA's current names; no BN batch
 /// counters): the inverse of [`to_supernet_weights`].
-pub fn to_state_dict(space: &str, vs: &VarStore) -> Result<Weights> {
+pub fn to_state_dict(space: &str, vs: &VarStore) -> Result<Weights, NnError> {
     let vars = vs.variables();
     let mut w = Weights::new();
     for e in mapping(space)? {
-        let t = vars.get(&e.hwnas).with_context(|| format!("the VarStore lacks {}", e.hwnas))?;
+        let t = vars.get(&e.hwnas).ok_or_else(|| NnError::MissingVariable(e.hwnas.clone()))?;
         let data = Vec::<f32>::try_from(&t.detach().to_device(Device::Cpu).contiguous().view([-1]))?;
         w.insert(e.ofa, e.shape, data)?;
     }

@@ -204,7 +204,7 @@ impl Controller {
 
     /// Checks a deserialised controller against its own layout (a corrupt checkpoint must
     /// fail here, not inside libtorch).
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), super::StrategyError> {
         let mut rng = StdRng::seed_from_u64(0);
         let fresh = Controller::new(self.cardinalities.clone(), self.hidden, &mut rng);
         let same = fresh.params.len() == self.params.len()
@@ -216,7 +216,9 @@ impl Controller {
                     && b.adam_v.len() == a.value.len()
                     && b.value.iter().chain(&b.adam_m).chain(&b.adam_v).all(|x| x.is_finite())
             });
-        anyhow::ensure!(same, "the RL controller state does not match its own layout");
+        if !same {
+            return Err(super::StrategyError::RlLayout);
+        }
         Ok(())
     }
 
