@@ -18,7 +18,7 @@ use latency::profile::models::SpaceModels;
 use latency::profile::{session, Job, Protocol, Record};
 use latency::runtime::runner::RunnerRuntime;
 use latency::runtime::tflite::TfliteRuntime;
-use latency::runtime::{RunConfig, Runtime};
+use latency::runtime::Runtime;
 use latency::target::Target;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,7 +71,7 @@ impl Runtime for OneByOne {
     fn install(&self, t: &dyn Target) -> Result<String, latency::runtime::RuntimeError> {
         self.0.install(t)
     }
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         self.0.argv(binary, model, cfg)
     }
     fn parse(&self, out: &latency::target::Output) -> Result<latency::runtime::Round, latency::runtime::RuntimeError> {
@@ -101,15 +101,15 @@ fn main() -> Result<(), String> {
             (source, models)
         }
     };
-    let mut protocol = Protocol::default();
-    if let Some(c) = &a.counts {
-        protocol.run = RunConfig::counts(c[0], c[1]);
-    }
+    let mut protocol = match &a.counts {
+        Some(c) => Protocol::counts(c[0], c[1]),
+        None => Protocol::default(),
+    };
     if let Some(ms) = a.cooldown_ms {
         protocol.cooldown = Duration::from_millis(ms);
     }
     if a.per_layer {
-        protocol.run.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
+        protocol.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
     let work = std::env::temp_dir().join(format!("hwnas-overhead-{}", std::process::id()));
     let mut targets: Vec<(String, Box<dyn Target>)> =
@@ -118,7 +118,7 @@ fn main() -> Result<(), String> {
     if let Some(p) = &phone {
         targets.push(("adb (simulated phone)".into(), Box::new(p.target().map_err(|e| e.to_string())?)));
     }
-    let run = &protocol.run;
+    let run = &protocol;
     println!(
         "{} {} of {}{}, runtime {}{}; warm-up ≥ {} runs (≥ {} ms after idle), rounds ≥ {} samples, ≥ {} ms and ≥ {}× \
          the model's load; fixed cool-down {} ms\n",

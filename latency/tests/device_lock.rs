@@ -10,7 +10,6 @@ use latency::adb::AdbTarget;
 use latency::device_lock::{host_name, DeviceLock, STALE_AFTER};
 use latency::local::LocalTarget;
 use latency::profile::{session, Job, Protocol, Record};
-use latency::runtime::RunConfig;
 use latency::target::Target;
 use profile_support::{layers, runner, tmp, Keys};
 use std::path::Path;
@@ -99,11 +98,10 @@ fn stale_locks_are_taken_over_and_live_ones_on_other_hosts_are_not() {
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig::counts(1, 3),
         cooldown: Duration::from_millis(1),
         timeout: Duration::from_secs(30),
         max_rounds: 1,
-        ..Protocol::default()
+        ..Protocol::counts(1, 3)
     }
 }
 

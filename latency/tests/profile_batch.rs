@@ -10,7 +10,6 @@ use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::profile::job::LAYER_BATCH;
 use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
-use latency::runtime::RunConfig;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use profile_support::{batch_runner, invocations, layers, tmp, Keys};
 use std::collections::HashSet;
@@ -23,13 +22,7 @@ use std::time::{Duration, Instant};
 const CHILD_ENV: &str = "HWNAS_BATCH_TEST_CHILD";
 
 fn protocol() -> Protocol {
-    Protocol {
-        run: RunConfig::counts(1, 3),
-        cooldown: Duration::ZERO,
-        timeout: Duration::from_secs(30),
-        max_rounds: 2,
-        ..Protocol::default()
-    }
+    Protocol { cooldown: Duration::ZERO, timeout: Duration::from_secs(30), max_rounds: 2, ..Protocol::counts(1, 3) }
 }
 
 fn keys(prefix: &str, n: usize) -> Vec<String> {
@@ -276,7 +269,7 @@ fn the_real_runner_times_a_batch_on_a_simulated_phone() {
     let (source, mut ids) =
         latency::profile::models::SpaceModels::table(spaces::space("fbnet-cifar100").unwrap(), &[], 0).unwrap();
     ids.truncate(3);
-    let p = Protocol { cv_bound: 1.0, ..protocol() };
+    let p = Protocol { max_cv: 1.0, ..protocol() };
     let job = Job { runtime: &rt, protocol: &p, models: &ids, source: &source, out_dir: &dir.join("out") };
     let target: Box<dyn Target> = Box::new(AdbTarget::new(&phone.server(), &phone.serial()).unwrap());
     let out = session::run(&job, &[target], &|_| {}).unwrap();

@@ -91,7 +91,8 @@ pub fn run(a: Args) -> Result<()> {
     if a.per_layer {
         spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
-    let protocol = spec.protocol().map_err(|e| anyhow!(e))?;
+    spec.validate().map_err(|e| anyhow!(e))?;
+    let protocol = spec;
     let space = spaces::space(space)?;
     let (source, models) = match a.networks {
         Some(n) => SpaceModels::networks(space, n, a.seed),

@@ -296,7 +296,7 @@ impl Job<'_> {
 impl Job<'_> {
     /// A model's file, with its layer map when per-layer times are asked for and it is a network.
     fn build(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
-        if self.protocol.run.layer_profile_runs > 0 && model.kind == super::record::Kind::Network {
+        if self.protocol.layer_profile_runs > 0 && model.kind == super::record::Kind::Network {
             self.source.build_mapped(model)
         } else {
             self.source.build(model).map(|bytes| (bytes, None))

@@ -9,7 +9,7 @@ use super::models::network_file_as;
 use super::protocol::{Bench, Protocol, RunStart};
 use super::record::{ModelId, Record};
 use super::session::{check_precision, lock, read_journal, DirLock};
-use super::settings::{connect, ProtocolSpec, RuntimeSpec};
+use super::settings::{connect, RuntimeSpec};
 use crate::device_lock::HeldLock;
 use crate::modelfile::precision::{Precision, Quantization};
 use crate::runtime::Runtime;
@@ -32,7 +32,7 @@ pub struct DeviceSpec {
     pub adb: Vec<String>,
     pub runtime: RuntimeSpec,
     #[serde(default)]
-    pub protocol: ProtocolSpec,
+    pub protocol: Protocol,
 }
 
 /// What a meter has done since it was opened.
@@ -83,7 +83,8 @@ impl LiveMeter {
     /// is connected or pushed. Records of other devices, runtime setups or precisions in that
     /// journal are kept but not reused.
     pub fn open(spec: &DeviceSpec, dir: &Path, precision: Precision) -> Result<LiveMeter, String> {
-        let protocol = spec.protocol.protocol()?;
+        spec.protocol.validate()?;
+        let protocol = spec.protocol.clone();
         let runtime = spec.runtime.build()?;
         check_precision(runtime.as_ref(), precision)?;
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

@@ -20,4 +20,4 @@ pub use layers::{LayerMap, LayerTimes};
 pub use live::{DeviceSpec, LiveMeter, MeterStats};
 pub use protocol::{Bench, Protocol, RunStart};
 pub use record::{Identity, Kind, ModelId, Record, RuntimeId};
-pub use settings::{connect, ProtocolSpec, RuntimeSpec};
+pub use settings::{connect, RuntimeSpec};

@@ -122,7 +122,7 @@ pub fn repair(dir: &Path) -> Result<Loaded, String> {
 pub fn runtime_id(job: &Job) -> RuntimeId {
     RuntimeId {
         runtime: job.runtime.name().into(),
-        flags: job.runtime.flags(&job.protocol.run),
+        flags: job.runtime.flags(job.protocol),
         binary_sha256: job.runtime.binary_sha256().into(),
     }
 }
@@ -145,7 +145,7 @@ pub fn check_precisions(job: &Job) -> Result<(), String> {
 /// Refuses a job asking for per-layer times inside networks of a runtime that reports no
 /// per-op times, before anything is pushed or timed.
 pub fn check_layer_profiles(job: &Job) -> Result<(), String> {
-    if job.protocol.run.layer_profile_runs == 0 || job.runtime.profiles_layers() {
+    if job.protocol.layer_profile_runs == 0 || job.runtime.profiles_layers() {
         return Ok(());
     }
     Err(format!(

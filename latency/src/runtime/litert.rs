@@ -15,8 +15,9 @@
 //! has no Python, and the check refuses it, before anything is pushed, naming what the device
 //! answered and pointing at `--runtime tflite` (benchmark_model built for Android).
 
-use super::{excerpt, install_binary, sha256_hex, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_hex, Round, Runtime, RuntimeError};
 use crate::local::LOCAL_ID;
+use crate::profile::Protocol;
 use crate::target::{shell_quote, Output, Target};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -181,7 +182,7 @@ impl Runtime for LitertRuntime {
         true
     }
 
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         super::runner::protocol_argv(binary, model, cfg)
     }
 
@@ -207,10 +208,15 @@ mod tests {
 
     #[test]
     fn command_lines_are_the_runners() {
-        let cfg = RunConfig { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()) };
+        let cfg = Protocol { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()), ..Protocol::default() };
+        assert_eq!(
+            rt().argv("/b/l", "/m.tflite", &cfg),
+            super::super::runner::protocol_argv("/b/l", "/m.tflite", &cfg)
+        );
         assert_eq!(
             rt().argv("/b/l", "/m.tflite", &cfg).join(" "),
-            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2"
+            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 20 --min-time-ms 50 \
+             --setup-ratio 15 --layer-profile-runs 0"
         );
         assert_eq!(rt().batch_argv("/b/l", "/m/batch.jsonl", &cfg).join(" "), "taskset 8 /b/l --batch /m/batch.jsonl");
         assert_eq!(rt().precisions(), &crate::modelfile::precision::Precision::ALL);

@@ -4,7 +4,8 @@
 //! op-profiling `Timings (microseconds): count=…` line is a sum of per-op times,
 //! not wall clock, and is never read as the end-to-end number.
 
-use super::{excerpt, install_binary, sha256_file, with_affinity, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_file, with_affinity, Round, Runtime, RuntimeError};
+use crate::profile::Protocol;
 use crate::target::{Output, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,12 +43,12 @@ impl Runtime for TfliteRuntime {
         true
     }
 
-    /// The op profile of `--enable_op_profiling=true` (on with `RunConfig::layer_profile_runs`).
+    /// The op profile of `--enable_op_profiling=true` (on with `Protocol::layer_profile_runs`).
     fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
         TfliteRuntime::ops_of(detail)
     }
 
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         let mut argv = vec![
             binary.to_string(),
             format!("--graph={model}"),
@@ -633,19 +634,19 @@ Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 2, Inference
     fn command_line_pins_and_fixes_the_run_count() {
         let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec!["--use_xnnpack=true".into()] };
         let cfg =
-            RunConfig { warmup: 10, affinity: Some("70".into()), warmup_ms: 0, min_time_ms: 0, ..RunConfig::default() };
+            Protocol { warmup: 10, affinity: Some("70".into()), warmup_ms: 0, min_time_ms: 0, ..Protocol::default() };
         assert_eq!(
             rt.argv("/d/bm", "/d/m.tflite", &cfg).join(" "),
             "taskset 70 /d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=10 --warmup_min_secs=0 \
              --num_runs=50 --min_secs=0 --use_xnnpack=true"
         );
-        let timed = RunConfig { layer_profile_runs: 20, ..RunConfig::default() };
+        let timed = Protocol { layer_profile_runs: 20, ..Protocol::default() };
         assert_eq!(
             rt.argv("/d/bm", "/d/m.tflite", &timed).join(" "),
             "/d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=2 --warmup_min_secs=0.02 --num_runs=50 \
              --min_secs=0.05 --enable_op_profiling=true --use_xnnpack=true"
         );
-        let flags = rt.flags(&RunConfig { affinity: None, ..cfg });
+        let flags = rt.flags(&Protocol { affinity: None, ..cfg });
         assert_eq!(flags[0], "{binary}");
         assert_eq!(flags[1], "--graph={model}");
     }
