@@ -9,7 +9,7 @@ use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::profile::job::LAYER_BATCH;
-use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
+use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use profile_support::{batch_runner, invocations, layers, tmp, Keys};
 use std::collections::HashSet;
@@ -98,7 +98,7 @@ fn a_batch_of_n_models_gives_n_records_in_few_invocations() {
 /// Files whose content is the key up to `#`: `a#1` and `a#2` are one file.
 struct Shared;
 impl ModelSource for Shared {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
         Ok(m.key.split('#').next().unwrap().as_bytes().to_vec())
     }
 }
@@ -281,8 +281,8 @@ fn the_real_runner_times_a_batch_on_a_simulated_phone() {
 
 struct Unbuildable;
 impl ModelSource for Unbuildable {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
-        Err(format!("no file for {}", m.key))
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
+        Err(format!("no file for {}", m.key).into())
     }
 }
 

@@ -12,7 +12,7 @@ use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::modelfile::precision::{Precision, Quantization};
 use latency::profile::models::SpaceModels;
-use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
+use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
 use latency::runtime::litert::{self, LitertRuntime};
 use latency::runtime::Runtime;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
@@ -53,8 +53,8 @@ fn protocol(cooldown_ms: u64) -> Protocol {
 /// output for the third of them), one source serving all.
 struct AllPrecisions(Vec<SpaceModels>);
 impl ModelSource for AllPrecisions {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
-        let mut last = String::new();
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
+        let mut last = SourceError::from("no source");
         for s in &self.0 {
             match s.build(m) {
                 Ok(b) => return Ok(b),

@@ -182,11 +182,11 @@ fn a_second_run_on_the_same_directory_is_refused_and_duplicates_are_rejected() {
     let p = protocol();
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("another hwnas process is writing"), "{e}");
     drop(f);
     let twice: Vec<Box<dyn Target>> = vec![Box::new(Phone::new(&dir, "x", 9)), Box::new(Phone::new(&dir, "x", 9))];
-    assert!(session::run(&job, &twice, &|_| {}).unwrap_err().contains("`x` is selected twice"));
+    assert!(session::run(&job, &twice, &|_| {}).unwrap_err().to_string().contains("`x` is selected twice"));
 }
 
 /// Prints what a stock benchmark_model prints, after checking the flags the protocol relies on.
@@ -320,7 +320,7 @@ fn a_corrupt_journal_line_is_an_error_not_a_silent_restart() {
     let p = protocol();
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("journal.jsonl line 1 is not a measurement record") && e.contains("--repair"), "{e}");
 }
 
@@ -339,7 +339,7 @@ fn repair_keeps_the_good_records_and_moves_only_the_bad_line() {
     let lines: Vec<&str> = text.lines().collect();
     let broken = format!("{}\n{{\"half a record\n{}\n{}\n", lines[0], lines[1], lines[2]);
     std::fs::write(out.join(JOURNAL_FILE), &broken).unwrap();
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("line 2 is not a measurement record") && e.contains("3 records are fine"), "{e}");
     assert!(!e.contains("move the file away"), "{e}");
 

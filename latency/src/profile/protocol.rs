@@ -5,7 +5,7 @@
 use super::layers::{mean_ops, LayerMap};
 use super::record::{ModelId, Phases, Record, RuntimeId};
 use super::stats::{keep_mask, summarize, Summary};
-use crate::runtime::{parse_mask, sha256_hex, Runtime, RuntimeError};
+use crate::runtime::{parse_mask, sha256_hex, MaskError, Runtime, RuntimeError};
 use crate::target::{DeviceInfo, Target, TargetError};
 use hwnas_runner::window::{Reading, Rise, Window};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,21 @@ pub struct Protocol {
     pub settle_poll: Option<Duration>,
 }
 
+/// A [`Protocol`] that cannot be followed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Affinity(#[from] MaskError),
+    #[error("runs, threads, rounds and the minimum sample count must be at least 1")]
+    Counts,
+    #[error("the time limit per runtime invocation (timeout_s) must be above 0")]
+    Timeout,
+    #[error("the CV bound must be positive, got {0}")]
+    MaxCv(f64),
+    #[error("the allowed temperature rise (max_temp_rise_c) must be above 0 °C, got {0}")]
+    TempRise(f64),
+}
+
 impl Default for Protocol {
     fn default() -> Protocol {
         Protocol {
@@ -108,25 +123,25 @@ impl Protocol {
     }
 
     /// Checks the settings together, naming the one that is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ProtocolError> {
         self.pinned_cpus()?;
         if self.runs == 0 || self.threads == 0 || self.max_rounds == 0 || self.min_samples == 0 {
-            return Err("runs, threads, rounds and the minimum sample count must be at least 1".into());
+            return Err(ProtocolError::Counts);
         }
         if self.timeout.is_zero() {
-            return Err("the time limit per runtime invocation (timeout_s) must be above 0".into());
+            return Err(ProtocolError::Timeout);
         }
         if self.max_cv.is_nan() || self.max_cv <= 0.0 {
-            return Err(format!("the CV bound must be positive, got {}", self.max_cv));
+            return Err(ProtocolError::MaxCv(self.max_cv));
         }
         if let Some(r) = self.max_temp_rise_c.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(format!("the allowed temperature rise (max_temp_rise_c) must be above 0 °C, got {r}"));
+            return Err(ProtocolError::TempRise(r));
         }
         Ok(())
     }
 
     /// The CPUs the affinity mask selects (none: scheduling is left to the OS).
-    pub fn pinned_cpus(&self) -> Result<Vec<usize>, String> {
+    pub fn pinned_cpus(&self) -> Result<Vec<usize>, MaskError> {
         match &self.affinity {
             None => Ok(Vec::new()),
             Some(mask) => parse_mask(mask),
@@ -639,11 +654,11 @@ mod tests {
     #[test]
     fn validation_names_the_problem() {
         let p = Protocol { affinity: Some("zz".into()), ..Default::default() };
-        assert!(p.validate().unwrap_err().contains("`zz`"));
+        assert!(p.validate().unwrap_err().to_string().contains("`zz`"));
         let p = Protocol { max_rounds: 0, ..Default::default() };
         assert!(p.validate().is_err());
         let p = Protocol { timeout: Duration::ZERO, ..Default::default() };
-        assert!(p.validate().unwrap_err().contains("timeout_s"));
+        assert!(p.validate().unwrap_err().to_string().contains("timeout_s"));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::local::{LocalTarget, LOCAL_ID};
 use crate::runtime::litert::LitertRuntime;
 use crate::runtime::runner::RunnerRuntime;
 use crate::runtime::tflite::TfliteRuntime;
-use crate::runtime::Runtime;
-use crate::target::Target;
+use crate::runtime::{Runtime, RuntimeError};
+use crate::target::{Target, TargetError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -27,8 +27,9 @@ pub enum RuntimeSpec {
 }
 
 impl RuntimeSpec {
-    pub fn build(&self) -> Result<Box<dyn Runtime>, String> {
-        let missing = |b: &str, what: &str| format!("no {what} at {b}");
+    /// The runtime, its binary checked and hashed (a missing binary is named with how to get it).
+    pub fn build(&self) -> Result<Box<dyn Runtime>, RuntimeError> {
+        let missing = |path: &str, what: &'static str| RuntimeError::NoBinary { what, path: path.into() };
         Ok(match self {
             RuntimeSpec::Runner { binary } => {
                 if !Path::new(binary).is_file() {
@@ -37,35 +38,46 @@ impl RuntimeSpec {
                         "hwnas-runner (build it with `cargo build -p hwnas-runner`, or pass --runner)",
                     ));
                 }
-                Box::new(RunnerRuntime::new(binary).map_err(|e| e.to_string())?)
+                Box::new(RunnerRuntime::new(binary)?)
             }
             RuntimeSpec::Tflite { binary, flags } => {
                 if !Path::new(binary).is_file() {
                     return Err(missing(binary, "benchmark_model"));
                 }
-                Box::new(TfliteRuntime::new(binary, flags.clone()).map_err(|e| e.to_string())?)
+                Box::new(TfliteRuntime::new(binary, flags.clone())?)
             }
-            RuntimeSpec::Litert { python } => Box::new(LitertRuntime::new(python).map_err(|e| e.to_string())?),
+            RuntimeSpec::Litert { python } => Box::new(LitertRuntime::new(python)?),
         })
     }
 }
 
+/// Why [`connect`] found no device.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// This machine's scratch directory is not usable.
+    #[error(transparent)]
+    Local(#[from] TargetError),
+    /// No server has the device; what each said.
+    #[error("device {serial} not found:\n  {}", said.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    NotFound { serial: String, said: Vec<TargetError> },
+}
+
 /// Finds `serial` on the first of `servers` (default: the local adb server) that has it;
 /// `local` is this machine. The error lists what every server said.
-pub fn connect(serial: &str, servers: &[String]) -> Result<Box<dyn Target>, String> {
+pub fn connect(serial: &str, servers: &[String]) -> Result<Box<dyn Target>, ConnectError> {
     if serial == LOCAL_ID {
-        return Ok(Box::new(LocalTarget::new(LocalTarget::default_scratch()).map_err(|e| e.to_string())?));
+        return Ok(Box::new(LocalTarget::new(LocalTarget::default_scratch())?));
     }
     let default = [DEFAULT_SERVER.to_string()];
     let servers = if servers.is_empty() { &default[..] } else { servers };
-    let mut why = Vec::new();
+    let mut said = Vec::new();
     for s in servers {
         match AdbTarget::connect(s, serial, Duration::from_secs(10)) {
             Ok(t) => return Ok(Box::new(t)),
-            Err(e) => why.push(e.to_string()),
+            Err(e) => said.push(e),
         }
     }
-    Err(format!("device {serial} not found:\n  {}", why.join("\n  ")))
+    Err(ConnectError::NotFound { serial: serial.into(), said })
 }
 
 #[cfg(test)]
@@ -74,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_missing_runtime_binary_is_named() {
-        let e = RuntimeSpec::Runner { binary: "/nonexistent/hwnas-runner".into() }.build().err().unwrap();
+        let e = RuntimeSpec::Runner { binary: "/nonexistent/hwnas-runner".into() }.build().err().unwrap().to_string();
         assert!(e.contains("/nonexistent/hwnas-runner"), "{e}");
     }
 }

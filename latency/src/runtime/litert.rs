@@ -67,19 +67,13 @@ impl LitertRuntime {
     /// LiteRT through `python`: checks that it imports `ai_edge_litert` and records its version.
     pub fn new(python: impl Into<PathBuf>) -> Result<LitertRuntime, RuntimeError> {
         let python = python.into();
-        let setup = |why: String| {
-            RuntimeError::Setup(format!(
-                "the litert runtime needs a Python with ai-edge-litert: {why} (run scripts/setup, which installs it \
-                 into .venv, or pass --litert-python PATH)"
-            ))
-        };
+        let setup = |why: String| RuntimeError::NoLitert { why, source: None };
         if !python.is_file() {
             return Err(setup(format!("no Python at {}", python.display())));
         }
-        let out = std::process::Command::new(&python)
-            .args(["-c", VERSION_PROBE])
-            .output()
-            .map_err(|e| setup(format!("cannot start {}: {e}", python.display())))?;
+        let out = std::process::Command::new(&python).args(["-c", VERSION_PROBE]).output().map_err(|source| {
+            RuntimeError::NoLitert { why: format!("cannot start {}", python.display()), source: Some(source) }
+        })?;
         let out = Output {
             stdout: String::from_utf8_lossy(&out.stdout).into(),
             stderr: String::from_utf8_lossy(&out.stderr).into(),
@@ -121,8 +115,11 @@ impl Staged {
     fn new(name: &str, bytes: &[u8]) -> Result<Staged, RuntimeError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let path = std::env::temp_dir().join(format!("hwnas-litert-{}-{nanos}-{name}", std::process::id()));
-        std::fs::write(&path, bytes)
-            .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, bytes).map_err(|source| RuntimeError::File {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
         Ok(Staged(path))
     }
 }

@@ -12,13 +12,21 @@ pub use install::{install_binary, sha256_file, sha256_hex};
 use crate::profile::Protocol;
 use crate::target::{Output, Target, TargetError};
 
+/// A `taskset` CPU mask that selects no CPU this can pin to.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MaskError {
+    #[error("affinity mask `{0}` is not a hex CPU mask like `70` (CPUs 4-6) or `8` (CPU 3)")]
+    NotHex(String),
+    #[error("affinity mask `{0}` selects no CPU")]
+    NoCpu(String),
+}
+
 /// Parses a `taskset` hex mask (`70`, `0x8`) into CPU indices.
-pub fn parse_mask(mask: &str) -> Result<Vec<usize>, String> {
+pub fn parse_mask(mask: &str) -> Result<Vec<usize>, MaskError> {
     let hex = mask.trim_start_matches("0x").trim_start_matches("0X");
-    let bits = u128::from_str_radix(hex, 16)
-        .map_err(|_| format!("affinity mask `{mask}` is not a hex CPU mask like `70` (CPUs 4-6) or `8` (CPU 3)"))?;
+    let bits = u128::from_str_radix(hex, 16).map_err(|_| MaskError::NotHex(mask.into()))?;
     if bits == 0 {
-        return Err(format!("affinity mask `{mask}` selects no CPU"));
+        return Err(MaskError::NoCpu(mask.into()));
     }
     Ok((0..128).filter(|i| bits >> i & 1 == 1).collect())
 }
@@ -35,10 +43,44 @@ pub struct Round {
     pub detail: serde_json::Value,
 }
 
+/// Why a round's per-op profile cannot be read (the record is flagged with it, not failed).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OpProfileError {
+    #[error("an op without a name: {0}")]
+    Unnamed(serde_json::Value),
+    #[error("an op without a time: {0}")]
+    Untimed(serde_json::Value),
+    /// hwnas-runner's `layer_profile`, as its reader (`hwnas_runner::output`) says.
+    #[error("{0}")]
+    Runner(String),
+}
+
+/// Why a runtime could not be set up or time a model.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The runtime's binary is not there (`what` says which, and how to get it).
+    #[error("no {what} at {path}")]
+    NoBinary { what: &'static str, path: String },
+    /// A host file the runtime needs (its binary, a staged script) cannot be read or written.
+    #[error("cannot {action} {}", path.display())]
+    File {
+        action: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Python given for LiteRT cannot run it.
+    #[error(
+        "the litert runtime needs a Python with ai-edge-litert: {why} (run scripts/setup, which installs it into \
+         .venv, or pass --litert-python PATH)"
+    )]
+    NoLitert {
+        why: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("{runtime} printed output hwnas cannot read ({why}); it printed:\n{excerpt}")]
     Malformed { runtime: String, why: String, excerpt: String },
     #[error("{runtime} exited with code {code}; it printed:\n{excerpt}")]
@@ -106,7 +148,7 @@ pub trait Runtime: Send + Sync {
 
     /// The per-op profile in one invocation's (or batch line's) detail, if it has one: each op
     /// by the name the runtime gives it and its mean µs per run (`Protocol::layer_profile_runs`).
-    fn op_times(&self, _detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+    fn op_times(&self, _detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
         None
     }
 
@@ -153,8 +195,8 @@ mod tests {
     fn masks_select_cpus() {
         assert_eq!(parse_mask("70").unwrap(), vec![4, 5, 6]);
         assert_eq!(parse_mask("0x8").unwrap(), vec![3]);
-        assert!(parse_mask("0").unwrap_err().contains("no CPU"));
-        assert!(parse_mask("cpu4").unwrap_err().contains("`cpu4`"));
+        assert!(parse_mask("0").unwrap_err().to_string().contains("no CPU"));
+        assert!(parse_mask("cpu4").unwrap_err().to_string().contains("`cpu4`"));
     }
 
     #[test]

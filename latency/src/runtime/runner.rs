@@ -1,7 +1,7 @@
 //! `hwnas-runner`: hwnas' own timing binary (crate `hwnas-runner`, latency/runner). Its
 //! command line and output line are defined in that crate, for both sides.
 
-use super::{excerpt, install_binary, sha256_file, with_affinity, Round, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_file, with_affinity, OpProfileError, Round, Runtime, RuntimeError};
 use crate::profile::Protocol;
 use crate::target::{Output, Target};
 use hwnas_runner::args::Args;
@@ -62,8 +62,8 @@ impl Runtime for RunnerRuntime {
     }
 
     /// tract's plan timed node by node (`--layer-profile-runs`): node names as tract gives them.
-    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
-        hwnas_runner::output::LayerProfile::of(detail).map(|p| p.map(|p| p.nodes))
+    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
+        hwnas_runner::output::LayerProfile::of(detail).map(|p| p.map(|p| p.nodes).map_err(OpProfileError::Runner))
     }
 }
 
