@@ -1,7 +1,7 @@
 //! `hwnas profile`: time a space's layer table or sampled networks on phones
 //! (over any number of adb servers) or on the host, resumably, into Parquet.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use latency::modelfile::precision::Quantization;
 use latency::profile::models::SpaceModels;
@@ -62,12 +62,12 @@ pub struct Args {
 
 /// Finds each serial on the given adb servers (`local` is this machine).
 fn targets(a: &Args) -> Result<Vec<Box<dyn Target>>> {
-    a.devices.iter().map(|serial| connect(serial, &a.measure.servers).map_err(|e| anyhow!(e))).collect()
+    a.devices.iter().map(|serial| Ok(connect(serial, &a.measure.servers)?)).collect()
 }
 
 /// `--repair --out DIR` alone: repair the journal, measure nothing.
 fn repair_only(out: &std::path::Path) -> Result<()> {
-    let loaded = session::repair(out).map_err(|e| anyhow!(e))?;
+    let loaded = session::repair(out)?;
     match &loaded.repaired {
         Some((n, side)) => println!("journal: moved {n} unreadable lines to {}", side.display()),
         None => println!("journal: no unreadable lines"),
@@ -91,21 +91,20 @@ pub fn run(a: Args) -> Result<()> {
     if a.per_layer {
         spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
-    spec.validate().map_err(|e| anyhow!(e))?;
+    spec.validate()?;
     let protocol = spec;
     let space = spaces::space(space)?;
     let (source, models) = match a.networks {
         Some(n) => SpaceModels::networks(space, n, a.seed),
         None => SpaceModels::table(space, &a.resolutions, a.seed),
-    }
-    .map_err(|e| anyhow!(e))?;
+    }?;
     if a.int8_io && a.precision != latency::modelfile::precision::Precision::Int8 {
         bail!("--int8-io applies to --precision int8 only");
     }
     let q = latency::modelfile::precision::Quantization { int8_io: a.int8_io, ..Quantization::of(a.precision) };
     let (source, models) = source.with_quantization(q, models);
     let models = &models[..a.limit.unwrap_or(models.len()).min(models.len())];
-    let runtime = a.measure.runtime()?.build().map_err(|e| anyhow!(e))?;
+    let runtime = a.measure.runtime()?.build()?;
     let targets = targets(&a)?;
     let job = Job { runtime: runtime.as_ref(), protocol: &protocol, models, source: &source, out_dir: &a.out };
 
@@ -144,7 +143,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     let opts = session::Options { repair: a.repair, device_wait: std::time::Duration::from_secs(a.device_wait_s) };
-    let outcome = session::run_with(&job, &targets, &opts, &on_event).map_err(|e| anyhow!(e))?;
+    let outcome = session::run_with(&job, &targets, &opts, &on_event)?;
     bar.finish_and_clear();
     for r in &outcome.reports {
         let overhead = r.overhead().map_or("0.0 % outside timed runs".into(), |o| o.to_string());

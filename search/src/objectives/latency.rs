@@ -5,7 +5,7 @@
 //! journaled, and cached by architecture).
 
 use ::latency::profile::LiveMeter;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use predictors::additive::LayerTable;
 use predictors::gene_table::GeneTable;
 use predictors::LatencyPredictor;
@@ -132,7 +132,7 @@ impl LatencyObjective {
                 Some(ms) => Ok(ms),
                 None => predict(&self.label, predictor, net),
             },
-            Source::Measured(m) => m.measure(space, g).map_err(|e| anyhow!("latency `{}`: {e}", self.label)),
+            Source::Measured(m) => m.measure(space, g).with_context(|| format!("latency `{}`", self.label)),
         }
     }
 
@@ -141,7 +141,7 @@ impl LatencyObjective {
         match &self.source {
             Source::Predicted { genes: Some(t), .. } => Ok(t.latency_ms(g)),
             Source::Predicted { .. } => self.latency_ms(space, g, &space.network(g)),
-            Source::Measured(m) => m.measure(space, g).map_err(|e| anyhow!("latency `{}`: {e}", self.label)),
+            Source::Measured(m) => m.measure(space, g).with_context(|| format!("latency `{}`", self.label)),
         }
     }
 }
