@@ -18,7 +18,7 @@ use latency::profile::models::SpaceModels;
 use latency::profile::{session, Job, Protocol, Record};
 use latency::runtime::runner::RunnerRuntime;
 use latency::runtime::tflite::TfliteRuntime;
-use latency::runtime::{RunConfig, Runtime};
+use latency::runtime::Runtime;
 use latency::target::Target;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,7 +71,7 @@ impl Runtime for OneByOne {
     fn install(&self, t: &dyn Target) -> Result<String, latency::runtime::RuntimeError> {
         self.0.install(t)
     }
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         self.0.argv(binary, model, cfg)
     }
     fn parse(&self, out: &latency::target::Output) -> Result<latency::runtime::Round, latency::runtime::RuntimeError> {
@@ -79,19 +79,19 @@ impl Runtime for OneByOne {
     }
 }
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let runtime: Box<dyn Runtime> = match &a.benchmark_model {
-        Some(bm) => Box::new(TfliteRuntime::new(bm, vec!["--use_xnnpack=true".into()]).map_err(|e| e.to_string())?),
+        Some(bm) => Box::new(TfliteRuntime::new(bm, vec!["--use_xnnpack=true".into()])?),
         None => {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let exe = std::env::current_exe()?;
             let default = exe.parent().and_then(|d| d.parent()).map(|d| d.join("hwnas-runner")).unwrap_or_default();
             let bin = a.runner.clone().unwrap_or(default);
             Box::new(RunnerRuntime::new(&bin).map_err(|e| format!("{e} (build it: cargo build -p hwnas-runner)"))?)
         }
     };
     let runtime: Box<dyn Runtime> = if a.no_batch { Box::new(OneByOne(runtime)) } else { runtime };
-    let space = spaces::space(&a.space).map_err(|e| e.to_string())?;
+    let space = spaces::space(&a.space)?;
     let r = a.resolution.unwrap_or_else(|| *space.resolutions().iter().min().expect("a resolution"));
     let (source, models) = match a.networks {
         Some(n) => SpaceModels::networks(space, n, 0)?,
@@ -101,24 +101,24 @@ fn main() -> Result<(), String> {
             (source, models)
         }
     };
-    let mut protocol = Protocol::default();
-    if let Some(c) = &a.counts {
-        protocol.run = RunConfig::counts(c[0], c[1]);
-    }
+    let mut protocol = match &a.counts {
+        Some(c) => Protocol::counts(c[0], c[1]),
+        None => Protocol::default(),
+    };
     if let Some(ms) = a.cooldown_ms {
         protocol.cooldown = Duration::from_millis(ms);
     }
     if a.per_layer {
-        protocol.run.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
+        protocol.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
     let work = std::env::temp_dir().join(format!("hwnas-overhead-{}", std::process::id()));
     let mut targets: Vec<(String, Box<dyn Target>)> =
-        vec![("local".into(), Box::new(LocalTarget::new(work.join("scratch")).map_err(|e| e.to_string())?))];
+        vec![("local".into(), Box::new(LocalTarget::new(work.join("scratch"))?))];
     let phone = if a.sim { Some(SimulatedPhone::start(PhoneOptions::default())?) } else { None };
     if let Some(p) = &phone {
-        targets.push(("adb (simulated phone)".into(), Box::new(p.target().map_err(|e| e.to_string())?)));
+        targets.push(("adb (simulated phone)".into(), Box::new(p.target()?)));
     }
-    let run = &protocol.run;
+    let run = &protocol;
     println!(
         "{} {} of {}{}, runtime {}{}; warm-up ≥ {} runs (≥ {} ms after idle), rounds ≥ {} samples, ≥ {} ms and ≥ {}× \
          the model's load; fixed cool-down {} ms\n",
@@ -156,7 +156,7 @@ fn main() -> Result<(), String> {
             Job { runtime: runtime.as_ref(), protocol: &protocol, models: &models, source: &source, out_dir: &out_dir };
         let outcome = session::run(&job, &[target], &|_| {})?;
         if let Some(p) = outcome.problems() {
-            return Err(p);
+            return Err(p.into());
         }
         let recs = session::read_journal(&out_dir)?;
         let sum = |f: &dyn Fn(&Record) -> f64| recs.iter().map(f).sum::<f64>() / 1e6;

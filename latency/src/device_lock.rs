@@ -41,6 +41,35 @@ true"#;
 const BEAT: &str = r#"[ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] && date +%s > "$1/beat""#;
 const RELEASE: &str = r#"rm -rf "$3"; [ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] && rm -rf "$1"; true"#;
 
+/// Why a device's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceLockError {
+    /// Another run holds it (and is alive): who, and how to wait for it.
+    #[error(
+        "{device} is in use: another run is timing on it ({holder}); two runs at once would disturb each other's \
+         numbers. Wait for it to finish ({waited}); a lock whose holder died is taken over by itself once its \
+         heartbeat is {stale_after_s} s old (lock: {dir} on the device)"
+    )]
+    InUse {
+        device: String,
+        /// Who holds it and its last heartbeat.
+        holder: String,
+        /// How long this run waited, or how to wait.
+        waited: String,
+        stale_after_s: u64,
+        dir: String,
+    },
+    #[error("cannot lock the device")]
+    Shell(#[source] TargetError),
+    /// The device's shell did not create the lock directory (what it printed).
+    #[error("{device}: cannot create the lock {dir} (exit {code}): {said}")]
+    Create { device: String, dir: String, code: i32, said: String },
+    #[error("cannot remove the stale lock")]
+    TakeOver(#[source] TargetError),
+    #[error("cannot start the lock's heartbeat thread")]
+    Heartbeat(#[source] std::io::Error),
+}
+
 /// Who holds a lock, as written in its `owner` file: `hwnas host=H pid=P run=R since=S`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Owner {
@@ -140,7 +169,7 @@ impl DeviceLock {
     /// Takes `target`'s lock, waiting up to `wait` for another holder to finish. Refuses
     /// with a message naming the holder when it is still held after `wait`; takes over a
     /// stale lock (see the module comment).
-    pub fn acquire(target: &dyn Target, wait: Duration) -> Result<DeviceLock, String> {
+    pub fn acquire(target: &dyn Target, wait: Duration) -> Result<DeviceLock, DeviceLockError> {
         let scratch = target.scratch_dir();
         let owner = Owner { host: host_name(), pid: std::process::id(), run: new_run_id(), since: unix_now() };
         let runs_dir = format!("{scratch}/runs");
@@ -198,14 +227,13 @@ impl DeviceLock {
                         } else {
                             format!("waited {:.0} s", start.elapsed().as_secs_f64())
                         };
-                        return Err(format!(
-                            "{} is in use: another run is timing on it ({who}); two runs at once would disturb each \
-                             other's numbers. Wait for it to finish ({waited}); a lock whose holder died is taken \
-                             over by itself once its heartbeat is {} s old (lock: {} on the device)",
-                            lock.device,
-                            STALE_AFTER.as_secs(),
-                            lock.dir
-                        ));
+                        return Err(DeviceLockError::InUse {
+                            device: lock.device,
+                            holder: who,
+                            waited,
+                            stale_after_s: STALE_AFTER.as_secs(),
+                            dir: lock.dir,
+                        });
                     }
                     std::thread::sleep(POLL.min(wait.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
                 }
@@ -219,11 +247,11 @@ impl DeviceLock {
         target.run(&argv, SHELL_TIMEOUT)
     }
 
-    fn attempt(&self, target: &dyn Target) -> Result<Attempt, String> {
+    fn attempt(&self, target: &dyn Target) -> Result<Attempt, DeviceLockError> {
         let owner = self.owner.line();
         let out = self
             .sh(target, ACQUIRE, &[&self.dir, &owner, &self.runs_dir, &self.owner.run])
-            .map_err(|e| format!("cannot lock the device: {e}"))?;
+            .map_err(DeviceLockError::Shell)?;
         let text = out.stdout;
         let mut lines = text.lines();
         match lines.next().map(str::trim) {
@@ -234,21 +262,19 @@ impl DeviceLock {
                     lines.next().and_then(|l| l.strip_prefix("age=")).and_then(|a| a.trim().parse::<i64>().ok());
                 Ok(Attempt::Held { owner: Owner::parse(&raw), raw, age_s: age_s.map(|a| a.max(0) as u64) })
             }
-            _ => Err(format!(
-                "{}: cannot create the lock {} (exit {}): {}{}",
-                self.device,
-                self.dir,
-                out.exit_code,
-                text.trim(),
-                out.stderr.trim()
-            )),
+            _ => Err(DeviceLockError::Create {
+                device: self.device.clone(),
+                dir: self.dir.clone(),
+                code: out.exit_code,
+                said: format!("{}{}", text.trim(), out.stderr.trim()),
+            }),
         }
     }
 
-    fn take_over(&self, target: &dyn Target, seen_owner: &str) -> Result<(), String> {
+    fn take_over(&self, target: &dyn Target, seen_owner: &str) -> Result<(), DeviceLockError> {
         self.sh(target, TAKE_OVER, &[&self.dir, seen_owner, &self.owner.run])
             .map(|_| ())
-            .map_err(|e| format!("cannot remove the stale lock: {e}"))
+            .map_err(DeviceLockError::TakeOver)
     }
 
     /// Renews the heartbeat; false if the lock is no longer this holder's (or the device is gone).
@@ -273,7 +299,7 @@ impl DeviceLock {
 
 /// Holds `target`'s lock while `f` runs, renewing its heartbeat on a second thread, and
 /// releases it afterwards.
-pub fn hold<R>(target: &dyn Target, wait: Duration, f: impl FnOnce(&DeviceLock) -> R) -> Result<R, String> {
+pub fn hold<R>(target: &dyn Target, wait: Duration, f: impl FnOnce(&DeviceLock) -> R) -> Result<R, DeviceLockError> {
     let lock = DeviceLock::acquire(target, wait)?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let result = std::thread::scope(|s| {
@@ -300,7 +326,7 @@ pub struct HeldLock {
 }
 
 impl HeldLock {
-    pub fn acquire(target: std::sync::Arc<dyn Target>, wait: Duration) -> Result<HeldLock, String> {
+    pub fn acquire(target: std::sync::Arc<dyn Target>, wait: Duration) -> Result<HeldLock, DeviceLockError> {
         let lock = DeviceLock::acquire(&*target, wait)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (t, beat) = (target.clone(), lock.clone());
@@ -311,7 +337,7 @@ impl HeldLock {
                     beat.beat(&*t);
                 }
             })
-            .map_err(|e| format!("cannot start the lock's heartbeat thread: {e}"))?;
+            .map_err(DeviceLockError::Heartbeat)?;
         Ok(HeldLock { lock: Some(lock), target, stop: Some(stop), beating: Some(beating) })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod adb;
 pub mod device_lock;
+pub mod error;
 pub mod files;
 pub mod local;
 pub mod modelfile;

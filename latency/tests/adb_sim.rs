@@ -178,7 +178,7 @@ fn two_servers_each_with_a_phone_are_listed_together() {
         assert_eq!(devices[0].state, "device");
         assert_eq!(devices[0].model.as_deref(), Some(model));
     }
-    let err = listed[2].devices.as_ref().unwrap_err();
+    let err = listed[2].devices.as_ref().unwrap_err().to_string();
     assert!(err.contains(&dead) && err.contains("cannot connect"), "{err}");
 
     // A second phone on the same server shows up beside the first.

@@ -129,7 +129,7 @@ fn delegate_and_vendor_lines_do_not_confuse_it() {
 fn a_failed_run_is_an_error_quoting_its_log() {
     let Some(dir) = logs_dir() else { return };
     let log = read(&dir, "fail_gpu_opencl_build_tf_issue_62753.txt");
-    let e = parse_benchmark_output(&log).unwrap_err();
+    let e = parse_benchmark_output(&log).unwrap_err().to_string();
     assert!(e.contains("ERROR: Failed to build program executable"), "{e}");
     // Through the runtime, as a profile run reports it: the reason and the log's tail, verbatim.
     for (stdout, stderr) in [(log.clone(), String::new()), (String::new(), log.clone())] {

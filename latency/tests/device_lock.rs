@@ -10,7 +10,6 @@ use latency::adb::AdbTarget;
 use latency::device_lock::{host_name, DeviceLock, STALE_AFTER};
 use latency::local::LocalTarget;
 use latency::profile::{session, Job, Protocol, Record};
-use latency::runtime::RunConfig;
 use latency::target::Target;
 use profile_support::{layers, runner, tmp, Keys};
 use std::path::Path;
@@ -47,7 +46,7 @@ fn a_held_lock_refuses_naming_its_owner_and_is_free_after_release() {
     let first = DeviceLock::acquire(&t, Duration::ZERO).unwrap();
     assert!(Path::new(first.run_dir()).is_dir());
     // Another run in the same process (same PID, other run id) is refused too.
-    let e = DeviceLock::acquire(&t, Duration::ZERO).unwrap_err();
+    let e = DeviceLock::acquire(&t, Duration::ZERO).unwrap_err().to_string();
     let me = format!("hwnas PID {} on host {}", std::process::id(), host_name());
     assert!(e.contains("local is in use") && e.contains(&me), "{e}");
     assert!(e.contains(&format!("run {}", first.owner().run)) && e.contains("--device-wait-s"), "{e}");
@@ -74,7 +73,7 @@ fn a_waiter_gets_the_lock_when_the_holder_releases_it() {
     });
     // A waiter that runs out of time says how long it waited.
     let held = DeviceLock::acquire(&t, Duration::ZERO).unwrap();
-    let e = DeviceLock::acquire(&t, Duration::from_millis(300)).unwrap_err();
+    let e = DeviceLock::acquire(&t, Duration::from_millis(300)).unwrap_err().to_string();
     assert!(e.contains("waited 0 s") || e.contains("waited 1 s"), "{e}");
     held.release(&t);
 }
@@ -90,7 +89,7 @@ fn stale_locks_are_taken_over_and_live_ones_on_other_hosts_are_not() {
     l.release(&t);
     // Another host's live run (fresh heartbeat): its PID means nothing here; refused.
     plant(&t, &format!("hwnas host=other-lab-pc pid={} run=remote since=1", dead_pid()), 3);
-    let e = DeviceLock::acquire(&t, Duration::ZERO).unwrap_err();
+    let e = DeviceLock::acquire(&t, Duration::ZERO).unwrap_err().to_string();
     assert!(e.contains("on host other-lab-pc (run remote") && e.contains("last heartbeat 3 s ago"), "{e}");
     // Its heartbeat stopped long ago: taken over.
     plant(&t, "hwnas host=other-lab-pc pid=1 run=remote since=1", STALE_AFTER.as_secs() + 60);
@@ -99,11 +98,10 @@ fn stale_locks_are_taken_over_and_live_ones_on_other_hosts_are_not() {
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig::counts(1, 3),
         cooldown: Duration::from_millis(1),
         timeout: Duration::from_secs(30),
         max_rounds: 1,
-        ..Protocol::default()
+        ..Protocol::counts(1, 3)
     }
 }
 

@@ -9,7 +9,6 @@ mod profile_support;
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::profile::{session, Job, ModelId, Protocol, Record, DATASET_FILE, JOURNAL_FILE};
-use latency::runtime::RunConfig;
 use latency::target::Target;
 use polars::prelude::*;
 use profile_support::{layers, runner, tmp, Keys};
@@ -25,13 +24,7 @@ fn opts() -> PhoneOptions {
 }
 
 fn protocol(timeout: Duration) -> Protocol {
-    Protocol {
-        run: RunConfig::counts(1, 3),
-        cooldown: Duration::from_millis(1),
-        timeout,
-        max_rounds: 2,
-        ..Protocol::default()
-    }
+    Protocol { cooldown: Duration::from_millis(1), timeout, max_rounds: 2, ..Protocol::counts(1, 3) }
 }
 
 fn keys(prefix: &str, n: usize) -> Vec<String> {

@@ -9,8 +9,7 @@ use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::profile::job::LAYER_BATCH;
-use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
-use latency::runtime::RunConfig;
+use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use profile_support::{batch_runner, invocations, layers, tmp, Keys};
 use std::collections::HashSet;
@@ -23,13 +22,7 @@ use std::time::{Duration, Instant};
 const CHILD_ENV: &str = "HWNAS_BATCH_TEST_CHILD";
 
 fn protocol() -> Protocol {
-    Protocol {
-        run: RunConfig::counts(1, 3),
-        cooldown: Duration::ZERO,
-        timeout: Duration::from_secs(30),
-        max_rounds: 2,
-        ..Protocol::default()
-    }
+    Protocol { cooldown: Duration::ZERO, timeout: Duration::from_secs(30), max_rounds: 2, ..Protocol::counts(1, 3) }
 }
 
 fn keys(prefix: &str, n: usize) -> Vec<String> {
@@ -105,7 +98,7 @@ fn a_batch_of_n_models_gives_n_records_in_few_invocations() {
 /// Files whose content is the key up to `#`: `a#1` and `a#2` are one file.
 struct Shared;
 impl ModelSource for Shared {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
         Ok(m.key.split('#').next().unwrap().as_bytes().to_vec())
     }
 }
@@ -276,7 +269,7 @@ fn the_real_runner_times_a_batch_on_a_simulated_phone() {
     let (source, mut ids) =
         latency::profile::models::SpaceModels::table(spaces::space("fbnet-cifar100").unwrap(), &[], 0).unwrap();
     ids.truncate(3);
-    let p = Protocol { cv_bound: 1.0, ..protocol() };
+    let p = Protocol { max_cv: 1.0, ..protocol() };
     let job = Job { runtime: &rt, protocol: &p, models: &ids, source: &source, out_dir: &dir.join("out") };
     let target: Box<dyn Target> = Box::new(AdbTarget::new(&phone.server(), &phone.serial()).unwrap());
     let out = session::run(&job, &[target], &|_| {}).unwrap();
@@ -288,8 +281,8 @@ fn the_real_runner_times_a_batch_on_a_simulated_phone() {
 
 struct Unbuildable;
 impl ModelSource for Unbuildable {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
-        Err(format!("no file for {}", m.key))
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
+        Err(format!("no file for {}", m.key).into())
     }
 }
 

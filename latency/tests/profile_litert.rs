@@ -12,9 +12,9 @@ use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::modelfile::precision::{Precision, Quantization};
 use latency::profile::models::SpaceModels;
-use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, JOURNAL_FILE};
+use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
 use latency::runtime::litert::{self, LitertRuntime};
-use latency::runtime::{RunConfig, Runtime};
+use latency::runtime::Runtime;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use profile_support::tmp;
 use std::collections::HashSet;
@@ -39,13 +39,13 @@ fn litert() -> LitertRuntime {
 
 fn protocol(cooldown_ms: u64) -> Protocol {
     Protocol {
-        run: RunConfig { threads: 1, ..RunConfig::counts(2, 10) },
+        threads: 1,
         cooldown: Duration::from_millis(cooldown_ms),
         timeout: Duration::from_secs(120),
         max_rounds: 2,
         // A shared 2-core machine is noisy; stability is not what these tests check.
-        cv_bound: 1.0,
-        ..Protocol::default()
+        max_cv: 1.0,
+        ..Protocol::counts(2, 10)
     }
 }
 
@@ -53,8 +53,8 @@ fn protocol(cooldown_ms: u64) -> Protocol {
 /// output for the third of them), one source serving all.
 struct AllPrecisions(Vec<SpaceModels>);
 impl ModelSource for AllPrecisions {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
-        let mut last = String::new();
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
+        let mut last = SourceError::from("no source");
         for s in &self.0 {
             match s.build(m) {
                 Ok(b) => return Ok(b),

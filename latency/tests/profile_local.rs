@@ -11,7 +11,7 @@ use latency::profile::models::SpaceModels;
 use latency::profile::{session, Job, Kind, Protocol, DATASET_FILE};
 use latency::runtime::litert::LitertRuntime;
 use latency::runtime::runner::RunnerRuntime;
-use latency::runtime::{RunConfig, Runtime};
+use latency::runtime::Runtime;
 use latency::target::Target;
 use polars::prelude::*;
 use std::path::PathBuf;
@@ -32,12 +32,7 @@ fn per_layer_times_inside_networks_are_rows_that_sum_to_the_network() {
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.join("out");
     let rt = RunnerRuntime::new(runner_binary::hwnas_runner()).unwrap();
-    let p = Protocol {
-        run: RunConfig { layer_profile_runs: 3, ..RunConfig::counts(1, 5) },
-        max_rounds: 1,
-        cv_bound: 1.0,
-        ..Protocol::default()
-    };
+    let p = Protocol { layer_profile_runs: 3, max_rounds: 1, max_cv: 1.0, ..Protocol::counts(1, 5) };
     let targets: Vec<Box<dyn Target>> = vec![Box::new(LocalTarget::new(dir.join("scratch")).unwrap())];
     let space = spaces::space("fbnet-cifar100").unwrap();
     let nets: Vec<spaces::ir::Network> = {
@@ -101,12 +96,11 @@ fn litert_times_layers_and_networks_into_parquet() {
 fn layers_and_networks_of_a_space_into_parquet(dir: &std::path::Path, rt: &dyn Runtime) {
     let out = dir.join("out");
     let p = Protocol {
-        run: RunConfig::counts(1, 5),
         cooldown: Duration::ZERO,
         max_rounds: 2,
         // Debug builds on a shared CI machine are noisy; stability is not what this test checks.
-        cv_bound: 1.0,
-        ..Protocol::default()
+        max_cv: 1.0,
+        ..Protocol::counts(1, 5)
     };
     let targets: Vec<Box<dyn Target>> = vec![Box::new(LocalTarget::new(dir.join("scratch")).unwrap())];
 

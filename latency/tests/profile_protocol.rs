@@ -7,7 +7,6 @@ mod profile_support;
 use latency::local::LocalTarget;
 use latency::profile::job::{DeviceReport, ERRORS_FILE};
 use latency::profile::{session, Event, Job, ModelId, Protocol, Record, JOURNAL_FILE};
-use latency::runtime::RunConfig;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use profile_support::{layers, runner, tmp, Keys};
 use std::path::Path;
@@ -17,11 +16,10 @@ use std::time::Duration;
 
 fn protocol() -> Protocol {
     Protocol {
-        run: RunConfig::counts(1, 6),
         cooldown: Duration::from_millis(1),
         timeout: Duration::from_millis(500),
         max_rounds: 3,
-        ..Protocol::default()
+        ..Protocol::counts(1, 6)
     }
 }
 
@@ -184,11 +182,11 @@ fn a_second_run_on_the_same_directory_is_refused_and_duplicates_are_rejected() {
     let p = protocol();
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("another hwnas process is writing"), "{e}");
     drop(f);
     let twice: Vec<Box<dyn Target>> = vec![Box::new(Phone::new(&dir, "x", 9)), Box::new(Phone::new(&dir, "x", 9))];
-    assert!(session::run(&job, &twice, &|_| {}).unwrap_err().contains("`x` is selected twice"));
+    assert!(session::run(&job, &twice, &|_| {}).unwrap_err().to_string().contains("`x` is selected twice"));
 }
 
 /// Prints what a stock benchmark_model prints, after checking the flags the protocol relies on.
@@ -215,7 +213,7 @@ fn tflite_benchmark_model_pinned_with_taskset() {
     std::fs::write(&bm, BENCHMARK_MODEL).unwrap();
     std::process::Command::new("chmod").arg("755").arg(&bm).status().unwrap();
     let rt = TfliteRuntime::new(&bm, vec!["--use_xnnpack=false".into()]).unwrap();
-    let p = Protocol { run: RunConfig { affinity: Some("1".into()), ..RunConfig::counts(2, 4) }, ..protocol() };
+    let p = Protocol { affinity: Some("1".into()), warmup: 2, runs: 4, ..protocol() };
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &dir.join("out") };
     let out = session::run(&job, &local(&dir), &|_| {}).unwrap();
@@ -265,7 +263,7 @@ fn waits_for_the_device_to_cool_and_flags_it_if_it_does_not() {
     let p = Protocol {
         max_temp_c: Some(40.0),
         settle_timeout: Duration::from_millis(300),
-        settle_poll: Duration::from_millis(10),
+        settle_poll: Some(Duration::from_millis(10)),
         ..protocol()
     };
     let models = layers(&["a", "b"]);
@@ -322,7 +320,7 @@ fn a_corrupt_journal_line_is_an_error_not_a_silent_restart() {
     let p = protocol();
     let models = layers(&["a"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("journal.jsonl line 1 is not a measurement record") && e.contains("--repair"), "{e}");
 }
 
@@ -341,7 +339,7 @@ fn repair_keeps_the_good_records_and_moves_only_the_bad_line() {
     let lines: Vec<&str> = text.lines().collect();
     let broken = format!("{}\n{{\"half a record\n{}\n{}\n", lines[0], lines[1], lines[2]);
     std::fs::write(out.join(JOURNAL_FILE), &broken).unwrap();
-    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err();
+    let e = session::run(&job, &local(&dir), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("line 2 is not a measurement record") && e.contains("3 records are fine"), "{e}");
     assert!(!e.contains("move the file away"), "{e}");
 
@@ -395,7 +393,7 @@ fn records_of_other_flags_are_kept_but_not_mixed_into_the_dataset() {
     let models = layers(&["a", "b"]);
     let job = Job { runtime: &rt, protocol: &p, models: &models, source: &Keys, out_dir: &out };
     session::run(&job, &local(&dir), &|_| {}).unwrap();
-    let p4 = Protocol { run: RunConfig { threads: 4, ..p.run.clone() }, ..p.clone() };
+    let p4 = Protocol { threads: 4, ..p.clone() };
     let more = layers(&["a", "b", "c"]);
     let job4 = Job { protocol: &p4, models: &more, ..job };
     let o = session::run(&job4, &local(&dir), &|_| {}).unwrap();

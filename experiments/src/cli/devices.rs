@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use latency::adb::{device_problem, list_devices, AdbTarget, DeviceLine, ServerDevices, DEFAULT_SERVER};
+use latency::error::Chain;
 use latency::target::{DeviceInfo, Target};
 use serde_json::json;
 
@@ -91,7 +92,7 @@ fn print_table(listed: &[ServerDevices], rows: &[Row]) {
     let mut notes = Vec::new();
     for s in listed {
         if let Err(e) = &s.devices {
-            notes.push(e.clone()); // already names the server
+            notes.push(Chain(e).to_string()); // already names the server
         } else if s.devices.as_ref().is_ok_and(|d| d.is_empty()) {
             notes.push(format!("{}: no devices attached", s.server));
         }
@@ -154,7 +155,8 @@ fn to_json(listed: &[ServerDevices], rows: &[Row]) -> serde_json::Value {
                     })
                 })
                 .collect();
-            json!({ "server": s.server, "error": s.devices.as_ref().err(), "devices": devices })
+            let error = s.devices.as_ref().err().map(|e| Chain(e).to_string());
+            json!({ "server": s.server, "error": error, "devices": devices })
         })
         .collect();
     json!({ "servers": servers })

@@ -53,10 +53,10 @@ fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
                 describe: format!("LiteRT {} (XNNPACK)", rt.version()),
             });
         }
-        Err(e) => e.to_string(),
+        Err(e) => latency::error::Chain(&e).to_string(),
     };
     let binary = super::measure_args::default_runner()?;
-    let runner = RunnerRuntime::new(&binary).map_err(anyhow::Error::msg)?;
+    let runner = RunnerRuntime::new(&binary)?;
     if !runner.precisions().contains(&precision) {
         bail!(
             "a {precision} lookup table of this machine needs LiteRT (hwnas-runner times fp32 models only), and {why_not}"

@@ -2,9 +2,10 @@
 //! protocol), shared by `hwnas profile` and measured `hwnas search` objectives.
 
 use anyhow::{anyhow, bail, Result};
-use latency::profile::{ProtocolSpec, RuntimeSpec};
+use latency::profile::{Protocol, RuntimeSpec};
 use latency::runtime::litert::LitertRuntime;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The runtimes a measurement can use (see `latency::runtime`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,40 +45,40 @@ pub struct MeasureArgs {
     #[arg(long = "benchmark-arg", allow_hyphen_values = true)]
     benchmark_args: Vec<String>,
     /// Runtime threads (1 for single-core numbers).
-    #[arg(long, default_value_t = ProtocolSpec::default().threads, value_parser = at_least_1::<u32>)]
+    #[arg(long, default_value_t = Protocol::default().threads, value_parser = at_least_1::<u32>)]
     threads: u32,
     /// Hex CPU mask for taskset, e.g. 70 = CPUs 4-6 (the Cortex-A76 cores of a Snapdragon 855).
     #[arg(long)]
     affinity: Option<String>,
     /// Untimed runs before the timed ones (at least)…
-    #[arg(long, default_value_t = ProtocolSpec::default().warmup)]
+    #[arg(long, default_value_t = Protocol::default().warmup)]
     warmup: u32,
     /// …and, after the device was idle (a batch's first model, after a cool-down), at least this long.
-    #[arg(long, default_value_t = ProtocolSpec::default().warmup_ms)]
+    #[arg(long, default_value_t = Protocol::default().warmup_ms)]
     warmup_ms: u64,
     /// Samples per round (at least)…
-    #[arg(long, default_value_t = ProtocolSpec::default().runs, value_parser = at_least_1::<u32>)]
+    #[arg(long, default_value_t = Protocol::default().runs, value_parser = at_least_1::<u32>)]
     runs: u32,
     /// …whose timed runs last at least this long (ms; benchmark_model's --min_secs)…
-    #[arg(long, default_value_t = ProtocolSpec::default().min_time_ms)]
+    #[arg(long, default_value_t = Protocol::default().min_time_ms)]
     min_time_ms: u64,
     /// …and at least this many times what loading the model cost (hwnas-runner only; 0: off).
-    #[arg(long, default_value_t = ProtocolSpec::default().setup_ratio)]
+    #[arg(long, default_value_t = Protocol::default().setup_ratio)]
     setup_ratio: u64,
     /// A fixed pause between models (ms); the cool-down is otherwise triggered by the readings.
-    #[arg(long, default_value_t = ProtocolSpec::default().cooldown_ms)]
+    #[arg(long, default_value_t = Protocol::default().cooldown.as_millis() as u64)]
     cooldown_ms: u64,
     /// Kill a runtime invocation after this long.
-    #[arg(long, default_value_t = ProtocolSpec::default().timeout_s, value_parser = at_least_1::<u64>)]
+    #[arg(long, default_value_t = Protocol::default().timeout.as_secs(), value_parser = at_least_1::<u64>)]
     timeout_s: u64,
     /// Repeat rounds until the coefficient of variation of the kept samples is at most this…
-    #[arg(long, default_value_t = ProtocolSpec::default().max_cv, value_parser = positive)]
+    #[arg(long, default_value_t = Protocol::default().max_cv, value_parser = positive)]
     max_cv: f64,
     /// …with at least this many kept samples…
-    #[arg(long, default_value_t = ProtocolSpec::default().min_samples, value_parser = at_least_1::<usize>)]
+    #[arg(long, default_value_t = Protocol::default().min_samples, value_parser = at_least_1::<usize>)]
     min_samples: usize,
     /// …for at most this many rounds (then the record is flagged unstable).
-    #[arg(long, default_value_t = ProtocolSpec::default().max_rounds, value_parser = at_least_1::<u32>)]
+    #[arg(long, default_value_t = Protocol::default().max_rounds, value_parser = at_least_1::<u32>)]
     max_rounds: u32,
     /// Wait before each model until the pinned cores run at this frequency (kHz).
     #[arg(long)]
@@ -87,10 +88,10 @@ pub struct MeasureArgs {
     max_temp_c: Option<f64>,
     /// Wait before each model while the hottest thermal zone is more than this above its first
     /// reading in the run (°C; where readable), or `off`.
-    #[arg(long, default_value_t = Rise(ProtocolSpec::default().max_temp_rise_c), value_parser = rise)]
+    #[arg(long, default_value_t = Rise(Protocol::default().max_temp_rise_c), value_parser = rise)]
     max_temp_rise_c: Rise,
     /// Give up waiting for frequency/temperature after this long and flag the record.
-    #[arg(long, default_value_t = ProtocolSpec::default().settle_s)]
+    #[arg(long, default_value_t = Protocol::default().settle_timeout.as_secs())]
     settle_s: u64,
 }
 
@@ -147,8 +148,9 @@ fn absolute(p: &std::path::Path) -> String {
 }
 
 impl MeasureArgs {
-    pub fn protocol(&self) -> ProtocolSpec {
-        ProtocolSpec {
+    /// The protocol the flags ask for (what no flag sets keeps the library's default).
+    pub fn protocol(&self) -> Protocol {
+        Protocol {
             threads: self.threads,
             affinity: self.affinity.clone(),
             warmup: self.warmup,
@@ -156,16 +158,16 @@ impl MeasureArgs {
             runs: self.runs,
             min_time_ms: self.min_time_ms,
             setup_ratio: self.setup_ratio,
-            layer_profile_runs: 0,
-            cooldown_ms: self.cooldown_ms,
-            timeout_s: self.timeout_s,
+            cooldown: Duration::from_millis(self.cooldown_ms),
+            timeout: Duration::from_secs(self.timeout_s),
             max_cv: self.max_cv,
             min_samples: self.min_samples,
             max_rounds: self.max_rounds,
             expect_freq_khz: self.expect_freq_khz,
             max_temp_c: self.max_temp_c,
             max_temp_rise_c: self.max_temp_rise_c.0,
-            settle_s: self.settle_s,
+            settle_timeout: Duration::from_secs(self.settle_s),
+            ..Protocol::default()
         }
     }
 

@@ -1,11 +1,11 @@
 //! `hwnas profile`: time a space's layer table or sampled networks on phones
 //! (over any number of adb servers) or on the host, resumably, into Parquet.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use latency::modelfile::precision::{Precision, Quantization};
 use latency::profile::models::SpaceModels;
-use latency::profile::{connect, session, Event, Job, ProtocolSpec, RuntimeSpec};
+use latency::profile::{connect, session, Event, Job, Protocol, RuntimeSpec};
 use latency::target::Target;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,7 +62,7 @@ pub struct Args {
 
 /// `--repair --out DIR` alone: repair the journal, measure nothing.
 fn repair_only(out: &std::path::Path) -> Result<()> {
-    let loaded = session::repair(out).map_err(|e| anyhow!(e))?;
+    let loaded = session::repair(out)?;
     match &loaded.repaired {
         Some((n, side)) => println!("journal: moved {n} unreadable lines to {}", side.display()),
         None => println!("journal: no unreadable lines"),
@@ -93,7 +93,7 @@ pub struct Request {
     pub limit: Option<usize>,
     pub quantization: Quantization,
     pub runtime: RuntimeSpec,
-    pub protocol: ProtocolSpec,
+    pub protocol: Protocol,
     /// Device serials (`local`: this machine) and the adb servers to find them on.
     pub devices: Vec<String>,
     pub servers: Vec<String>,
@@ -118,7 +118,7 @@ impl Request {
             limit: None,
             quantization,
             runtime,
-            protocol: ProtocolSpec::default(),
+            protocol: Protocol::default(),
             devices: vec![latency::local::LOCAL_ID.into()],
             servers: Vec::new(),
             out,
@@ -162,21 +162,18 @@ pub fn profile(req: &Request) -> Result<()> {
     if let Models::Networks { per_layer: true, .. } = req.models {
         spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
-    let protocol = spec.protocol().map_err(|e| anyhow!(e))?;
+    spec.validate()?;
+    let protocol = spec;
     let space = spaces::space(&req.space)?;
     let (source, models) = match &req.models {
         Models::Networks { n, .. } => SpaceModels::networks(space, *n, req.seed),
         Models::Table { resolutions } => SpaceModels::table(space, resolutions, req.seed),
-    }
-    .map_err(|e| anyhow!(e))?;
+    }?;
     let (source, models) = source.with_quantization(req.quantization.clone(), models);
     let models = &models[..req.limit.unwrap_or(models.len()).min(models.len())];
-    let runtime = req.runtime.build().map_err(|e| anyhow!(e))?;
-    let targets: Vec<Box<dyn Target>> = req
-        .devices
-        .iter()
-        .map(|serial| connect(serial, &req.servers).map_err(|e| anyhow!(e)))
-        .collect::<Result<_>>()?;
+    let runtime = req.runtime.build()?;
+    let targets: Vec<Box<dyn Target>> =
+        req.devices.iter().map(|serial| Ok(connect(serial, &req.servers)?)).collect::<Result<_>>()?;
     let job = Job { runtime: runtime.as_ref(), protocol: &protocol, models, source: &source, out_dir: &req.out };
 
     let bar = ProgressBar::new((models.len() * targets.len()) as u64);
@@ -213,7 +210,7 @@ pub fn profile(req: &Request) -> Result<()> {
             say(format!("{device}: stopped: {why}"));
         }
     };
-    let outcome = session::run_with(&job, &targets, &req.options, &on_event).map_err(|e| anyhow!(e))?;
+    let outcome = session::run_with(&job, &targets, &req.options, &on_event)?;
     bar.finish_and_clear();
     for r in &outcome.reports {
         let overhead = r.overhead().map_or("0.0 % outside timed runs".into(), |o| o.to_string());

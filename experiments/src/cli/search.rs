@@ -126,7 +126,6 @@ fn latency_source(spec: &LatencySpec, precision: latency::modelfile::Precision) 
     match &spec.measure {
         Some(device) => {
             let meter = LiveMeter::open(device, Path::new(&spec.path), precision)
-                .map_err(anyhow::Error::msg)
                 .with_context(|| format!("latency `{}`: cannot measure on device {}", spec.label, device.device))?;
             Ok(LatencySource::Device(Arc::new(meter)))
         }

@@ -14,18 +14,90 @@ use std::time::{Duration, Instant};
 /// The default local adb server.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:5037";
 
+/// An adb server address that is not `HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AddressError {
+    #[error("an adb server address is HOST:PORT, got nothing")]
+    Empty,
+    #[error("`{0}` has no host before the `:` (HOST:PORT)")]
+    NoHost(String),
+    #[error("`{server}`: the port `{port}` is not a number (HOST:PORT, e.g. 127.0.0.1:5037)")]
+    PortNotANumber { server: String, port: String },
+    #[error("`{server}`: port {port} is not a valid TCP port (1-65535)")]
+    BadPort { server: String, port: String },
+}
+
+/// Why an adb server could not be asked, or did not do what it was asked. Each names the
+/// server; a socket error is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum AdbError {
+    #[error("adb server {0}")]
+    Address(AddressError),
+    #[error("adb server {server}: cannot resolve")]
+    Resolve {
+        server: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("adb server {0}: no IPv4 address")]
+    NoIpv4(String),
+    /// `hint`: how to start a local server when none listens.
+    #[error("adb server {server}: cannot connect{hint}")]
+    Connect {
+        server: String,
+        hint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("adb server {server}: no answer to {service} within {timeout:?}")]
+    NoAnswer { server: String, service: String, timeout: Duration },
+    #[error("adb server {server}: {service}")]
+    Io {
+        server: String,
+        service: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{server} is not an adb server (it answered {answered:?})")]
+    NotAdb { server: String, answered: String },
+    /// The server refused the request, saying why.
+    #[error("adb server {server}: {said}")]
+    Refused { server: String, said: String },
+    /// `adb connect` said it did not connect.
+    #[error("adb server {server}: connect {device}: {said}")]
+    NotConnected { server: String, device: String, said: String },
+    #[error("adb server {server}: {device} did not come online within {timeout:?} (state: {state})")]
+    NotOnline { server: String, device: String, timeout: Duration, state: String },
+    /// A child process (`adb start-server`, …).
+    #[error("{what} failed ({status})")]
+    ChildFailed { what: String, status: std::process::ExitStatus },
+    #[error("{what} did not finish within {timeout:?}")]
+    ChildTimeout { what: String, timeout: Duration },
+    #[error("{what}")]
+    Child {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Checks the form of an adb server address (`HOST:PORT`, or a bare `HOST` meaning port 5037)
 /// without resolving it, so a bad `--adb` value is refused when the command line is read.
-pub fn check_address(server: &str) -> Result<String, String> {
+pub fn check_address(server: &str) -> Result<String, AddressError> {
+    let named = |port: &str| (server.to_string(), port.to_string());
     match server.rsplit_once(':') {
-        _ if server.trim().is_empty() => Err("an adb server address is HOST:PORT, got nothing".into()),
-        Some(("", _)) => Err(format!("`{server}` has no host before the `:` (HOST:PORT)")),
+        _ if server.trim().is_empty() => Err(AddressError::Empty),
+        Some(("", _)) => Err(AddressError::NoHost(server.into())),
         Some((_, port)) if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(format!("`{server}`: the port `{port}` is not a number (HOST:PORT, e.g. 127.0.0.1:5037)"))
+            let (server, port) = named(port);
+            Err(AddressError::PortNotANumber { server, port })
         }
         Some((_, port)) => match port.parse::<u16>() {
             Ok(p) if p > 0 => Ok(server.to_string()),
-            _ => Err(format!("`{server}`: port {port} is not a valid TCP port (1-65535)")),
+            _ => {
+                let (server, port) = named(port);
+                Err(AddressError::BadPort { server, port })
+            }
         },
         None => Ok(server.to_string()),
     }
@@ -33,48 +105,51 @@ pub fn check_address(server: &str) -> Result<String, String> {
 
 /// Resolves `host:port` (a bare host means port 5037) to an IPv4 socket address;
 /// adb_client only talks IPv4.
-pub fn resolve(server: &str) -> Result<std::net::SocketAddrV4, String> {
-    check_address(server).map_err(|e| format!("adb server {e}"))?;
+pub fn resolve(server: &str) -> Result<std::net::SocketAddrV4, AdbError> {
+    check_address(server).map_err(AdbError::Address)?;
     let with_port = if server.contains(':') { server.to_string() } else { format!("{server}:5037") };
-    let addrs = with_port.to_socket_addrs().map_err(|e| format!("adb server {server}: cannot resolve: {e}"))?;
+    let addrs = with_port.to_socket_addrs().map_err(|source| AdbError::Resolve { server: server.into(), source })?;
     addrs
         .filter_map(|a| match a {
             SocketAddr::V4(v4) => Some(v4),
             SocketAddr::V6(_) => None,
         })
         .next()
-        .ok_or_else(|| format!("adb server {server}: no IPv4 address"))
+        .ok_or_else(|| AdbError::NoIpv4(server.into()))
 }
 
 /// Sends one host request and returns the length-prefixed answer.
-pub fn request(server: &str, service: &str, timeout: Duration) -> Result<String, String> {
+pub fn request(server: &str, service: &str, timeout: Duration) -> Result<String, AdbError> {
     let addr = resolve(server)?;
-    let mut s = TcpStream::connect_timeout(&addr.into(), timeout).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused && addr.ip().is_loopback() {
+    let mut s = TcpStream::connect_timeout(&addr.into(), timeout).map_err(|source| {
+        let hint = if source.kind() == std::io::ErrorKind::ConnectionRefused && addr.ip().is_loopback() {
             format!(" (start one with `adb -P {} start-server`)", addr.port())
         } else {
             String::new()
         };
-        format!("adb server {server}: cannot connect: {e}{hint}")
+        AdbError::Connect { server: server.into(), hint, source }
     })?;
-    s.set_read_timeout(Some(timeout)).and_then(|_| s.set_write_timeout(Some(timeout))).map_err(|e| e.to_string())?;
-    let io_err = |e: std::io::Error| {
-        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
-            format!("adb server {server}: no answer to {service} within {timeout:?}")
+    let io_err = |source: std::io::Error| {
+        if matches!(source.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            AdbError::NoAnswer { server: server.into(), service: service.into(), timeout }
         } else {
-            format!("adb server {server}: {service}: {e}")
+            AdbError::Io { server: server.into(), service: service.into(), source }
         }
     };
+    s.set_read_timeout(Some(timeout)).and_then(|_| s.set_write_timeout(Some(timeout))).map_err(io_err)?;
     s.write_all(format!("{:04x}{service}", service.len()).as_bytes()).map_err(io_err)?;
     let mut status = [0u8; 4];
     s.read_exact(&mut status).map_err(io_err)?;
     if &status != b"OKAY" && &status != b"FAIL" {
-        return Err(format!("{server} is not an adb server (it answered {:?})", String::from_utf8_lossy(&status)));
+        return Err(AdbError::NotAdb {
+            server: server.into(),
+            answered: String::from_utf8_lossy(&status).into_owned(),
+        });
     }
     let body = read_hex_block(&mut s).map_err(io_err)?;
     match &status {
         b"OKAY" => Ok(body),
-        _ => Err(format!("adb server {server}: {body}")),
+        _ => Err(AdbError::Refused { server: server.into(), said: body }),
     }
 }
 
@@ -198,11 +273,15 @@ pub fn state_problem(state: &str) -> Option<String> {
 /// Asks `server` to connect to a device listening on `device_addr` (what `adb connect` does),
 /// then waits until the device is online. Returns its serial (`device_addr`).
 /// `adb connect` exits 0 even on failure, so the server's answer text is checked here.
-pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<String, String> {
+pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<String, AdbError> {
     let deadline = Instant::now() + timeout;
     let answer = request(server, &format!("host:connect:{device_addr}"), timeout)?;
     if !(answer.starts_with("connected to") || answer.starts_with("already connected to")) {
-        return Err(format!("adb server {server}: connect {device_addr}: {}", answer.trim()));
+        return Err(AdbError::NotConnected {
+            server: server.into(),
+            device: device_addr.into(),
+            said: answer.trim().into(),
+        });
     }
     let mut last = String::from("not listed");
     while Instant::now() < deadline {
@@ -214,7 +293,7 @@ pub fn connect(server: &str, device_addr: &str, timeout: Duration) -> Result<Str
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("adb server {server}: {device_addr} did not come online within {timeout:?} (state: {last})"))
+    Err(AdbError::NotOnline { server: server.into(), device: device_addr.into(), timeout, state: last })
 }
 
 /// Starts the adb server for a loopback `server` when nothing listens there, as `adb devices`
@@ -236,25 +315,25 @@ pub fn ensure_local_server(server: &str) {
 }
 
 /// Waits for a child with a deadline; kills it when it overruns.
-pub(crate) fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> Result<(), String> {
+pub(crate) fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> Result<(), AdbError> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("{what} failed ({status})")),
+            Ok(Some(status)) => return Err(AdbError::ChildFailed { what: what.into(), status }),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{what} did not finish within {timeout:?}"));
+                return Err(AdbError::ChildTimeout { what: what.into(), timeout });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{what}: {e}")),
+            Err(source) => return Err(AdbError::Child { what: what.into(), source }),
         }
     }
 }
 
 /// Drops a TCP device from a server (`adb disconnect`).
-pub fn disconnect(server: &str, device_addr: &str, timeout: Duration) -> Result<(), String> {
+pub fn disconnect(server: &str, device_addr: &str, timeout: Duration) -> Result<(), AdbError> {
     request(server, &format!("host:disconnect:{device_addr}"), timeout).map(|_| ())
 }
 
@@ -288,11 +367,11 @@ mod tests {
         assert_eq!(resolve("127.0.0.1:15037").unwrap().port(), 15037);
         assert!(resolve("no such host name.invalid:1").is_err());
         // A port out of range is said to be one, not taken for part of a host name.
-        let e = resolve("127.0.0.1:99999").unwrap_err();
+        let e = resolve("127.0.0.1:99999").unwrap_err().to_string();
         assert!(e.contains("port 99999 is not a valid TCP port (1-65535)") && !e.contains("resolve"), "{e}");
-        assert!(check_address("127.0.0.1:0").unwrap_err().contains("port 0"));
-        assert!(check_address("127.0.0.1:abc").unwrap_err().contains("`abc` is not a number"));
-        assert!(check_address(":5037").unwrap_err().contains("no host"));
+        assert!(check_address("127.0.0.1:0").unwrap_err().to_string().contains("port 0"));
+        assert!(check_address("127.0.0.1:abc").unwrap_err().to_string().contains("`abc` is not a number"));
+        assert!(check_address(":5037").unwrap_err().to_string().contains("no host"));
         assert_eq!(check_address("phone-lab").unwrap(), "phone-lab");
     }
 
@@ -317,7 +396,8 @@ mod tests {
     #[test]
     fn unreachable_server_is_a_message_not_a_hang() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = request(&format!("127.0.0.1:{port}"), "host:version", Duration::from_secs(2)).unwrap_err();
+        let err =
+            request(&format!("127.0.0.1:{port}"), "host:version", Duration::from_secs(2)).unwrap_err().to_string();
         assert!(err.contains("cannot connect") && err.contains("start-server"), "{err}");
     }
 }

@@ -6,7 +6,10 @@ pub mod info;
 pub mod sim;
 mod target;
 
-pub use host::{connect, device_problem, disconnect, reconnect_advice, state_problem, DeviceLine, DEFAULT_SERVER};
+pub use host::{
+    connect, device_problem, disconnect, reconnect_advice, state_problem, AdbError, AddressError, DeviceLine,
+    DEFAULT_SERVER,
+};
 pub use target::AdbTarget;
 
 use std::time::Duration;
@@ -15,12 +18,12 @@ use std::time::Duration;
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one adb server reported.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ServerDevices {
     /// `host:port` as given.
     pub server: String,
     /// The devices it lists (any state), or why the server could not be asked.
-    pub devices: Result<Vec<DeviceLine>, String>,
+    pub devices: Result<Vec<DeviceLine>, AdbError>,
 }
 
 /// Lists the devices of every server, asking all servers at once so an unreachable

@@ -6,6 +6,7 @@
 
 use super::host;
 use super::info::{parse_info, INFO_SCRIPT};
+use crate::error::Chain;
 use crate::target::{shell_line, DeviceInfo, Output, Target, TargetError};
 use adb_client::server_device::ADBServerDevice;
 use adb_client::{ADBDeviceExt, RustADBError};
@@ -90,7 +91,8 @@ impl AdbTarget {
     /// A target for `serial` on the adb server at `server` (`host:port`). Nothing is
     /// contacted yet; use [`AdbTarget::connect`] to check the device is online.
     pub fn new(server: &str, serial: &str) -> Result<AdbTarget, TargetError> {
-        let addr = host::resolve(server).map_err(|why| TargetError::Unreachable { device: serial.into(), why })?;
+        let addr = host::resolve(server)
+            .map_err(|e| TargetError::Unreachable { device: serial.into(), why: Chain(&e).to_string() })?;
         Ok(AdbTarget {
             server: server.to_string(),
             addr,
@@ -105,7 +107,9 @@ impl AdbTarget {
     pub fn connect(server: &str, serial: &str, timeout: Duration) -> Result<AdbTarget, TargetError> {
         let t = AdbTarget::new(server, serial)?;
         let unreachable = |why: String| TargetError::Unreachable { device: serial.into(), why };
-        let listed = host::parse_devices(&host::request(server, "host:devices-l", timeout).map_err(unreachable)?);
+        let listed =
+            host::request(server, "host:devices-l", timeout).map_err(|e| unreachable(Chain(&e).to_string()))?;
+        let listed = host::parse_devices(&listed);
         match listed.iter().find(|d| d.serial == serial) {
             None => {
                 let known: Vec<_> = listed.iter().map(|d| format!("{} ({})", d.serial, d.state)).collect();
@@ -203,7 +207,7 @@ impl AdbTarget {
             Err(e) => {
                 return TargetError::Unreachable {
                     device,
-                    why: format!("the connection ended before `{line}` finished, and {e}"),
+                    why: format!("the connection ended before `{line}` finished, and {}", Chain(e)),
                 }
             }
             Ok(l) => l.iter().find(|d| d.serial == self.serial).map(|d| d.state.clone()),

@@ -65,30 +65,47 @@ struct Args {
     verbose: bool,
 }
 
+/// Why the simulator did not start or stopped serving; the io or regex error is the source.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("--prop {0:?}: expected KEY=VALUE")]
+    Prop(String),
+    #[error("{flag}")]
+    Regex {
+        flag: &'static str,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("--root {}", .0.display())]
+    Root(PathBuf, #[source] std::io::Error),
+    #[error("127.0.0.1:{0}")]
+    Listen(u16, #[source] std::io::Error),
+    #[error("serving adb")]
+    Serve(#[source] std::io::Error),
+}
+
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hwnas-adbd: error: {e}");
+            eprintln!("hwnas-adbd: error: {}", latency::error::Chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(a: Args) -> Result<(), String> {
+fn regex(flag: &'static str, pattern: &Option<String>) -> Result<Option<regex::Regex>, Error> {
+    pattern.as_deref().map(regex::Regex::new).transpose().map_err(|source| Error::Regex { flag, source })
+}
+
+fn run(a: Args) -> Result<(), Error> {
     let mut props = Vec::new();
     for p in &a.props {
-        let (k, v) = p.split_once('=').ok_or_else(|| format!("--prop {p:?}: expected KEY=VALUE"))?;
+        let (k, v) = p.split_once('=').ok_or_else(|| Error::Prop(p.clone()))?;
         props.push((k.to_string(), v.to_string()));
     }
-    let hang_on = match &a.hang_on {
-        Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("--hang-on: {e}"))?),
-        None => None,
-    };
-    let mute_on = match &a.mute_on {
-        Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("--mute-on: {e}"))?),
-        None => None,
-    };
+    let hang_on = regex("--hang-on", &a.hang_on)?;
+    let mute_on = regex("--mute-on", &a.mute_on)?;
     let identity = Identity {
         model: a.model,
         product: a.product,
@@ -99,9 +116,9 @@ fn run(a: Args) -> Result<(), String> {
         features: a.features,
         props,
     };
-    let sandbox = Sandbox::create(&a.root, &identity).map_err(|e| format!("--root {}: {e}", a.root.display()))?;
-    let listener = TcpListener::bind(("127.0.0.1", a.port)).map_err(|e| format!("127.0.0.1:{}: {e}", a.port))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let sandbox = Sandbox::create(&a.root, &identity).map_err(|e| Error::Root(a.root.clone(), e))?;
+    let listener = TcpListener::bind(("127.0.0.1", a.port)).map_err(|e| Error::Listen(a.port, e))?;
+    let port = listener.local_addr().map_err(|e| Error::Listen(a.port, e))?.port();
     // The first stdout line is the contract with launchers (SimulatedPhone reads it).
     println!("hwnas-adbd listening on 127.0.0.1:{port}");
     let _ = std::io::stdout().flush();
@@ -113,5 +130,5 @@ fn run(a: Args) -> Result<(), String> {
     );
     let config =
         Config { sandbox, identity, exit_after_commands: a.exit_after_commands, hang_on, mute_on, verbose: a.verbose };
-    serve(listener, config).map_err(|e| e.to_string())
+    serve(listener, config).map_err(Error::Serve)
 }

@@ -38,13 +38,15 @@ impl fmt::Display for Precision {
     }
 }
 
+/// A precision name that is not one of [`Precision::ALL`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("unknown precision {0:?}: expected one of fp32, fp16, int8")]
+pub struct UnknownPrecision(pub String);
+
 impl FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Precision, String> {
-        Precision::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown precision {s:?}: expected one of fp32, fp16, int8"))
+    type Err = UnknownPrecision;
+    fn from_str(s: &str) -> Result<Precision, UnknownPrecision> {
+        Precision::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPrecision(s.into()))
     }
 }
 
@@ -89,6 +91,6 @@ mod tests {
             assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
         }
-        assert!("int4".parse::<Precision>().unwrap_err().contains("int4"));
+        assert!("int4".parse::<Precision>().unwrap_err().to_string().contains("int4"));
     }
 }

@@ -5,17 +5,43 @@
 use super::layers::LayerTime;
 use super::record::{Kind, Record};
 use polars::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const DATASET_FILE: &str = "latency.parquet";
 
+/// Why the dataset could not be written; each names the file, with polars' or the io error
+/// as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot build the dataset")]
+    Frame(#[source] PolarsError),
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+    #[error("cannot move {} into place", path.display())]
+    Rename {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes `records` to `path` (atomically: a temporary file renamed into place).
-pub fn write_parquet(records: &[Record], path: &Path) -> Result<(), String> {
-    let mut df = frame(records).map_err(|e| format!("cannot build the dataset: {e}"))?;
+pub fn write_parquet(records: &[Record], path: &Path) -> Result<(), DatasetError> {
+    let mut df = frame(records).map_err(DatasetError::Frame)?;
     let tmp = path.with_extension("parquet.part");
-    let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+    let file = std::fs::File::create(&tmp).map_err(|source| DatasetError::Create { path: tmp.clone(), source })?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|source| DatasetError::Write { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| DatasetError::Rename { path: path.into(), source })
 }
 
 /// One dataset row: a record, or one layer of a network record's per-layer times.

@@ -7,6 +7,7 @@ use super::layers::LayerMap;
 use super::protocol::{Bench, Built, Protocol, RunStart, Staged};
 use super::record::{Identity, ModelId, Record};
 use crate::device_lock;
+use crate::error::Chain;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::target::{Target, TargetError};
 use std::collections::HashSet;
@@ -16,13 +17,17 @@ use std::time::{Duration, Instant};
 
 pub const ERRORS_FILE: &str = "errors.jsonl";
 
+/// Why a [`ModelSource`] could not build a model: its own error (for a space's models,
+/// [`super::models::ModelError`]), kept whole for the job's failure report.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Builds the model file for a model identity (a single-layer model or a whole network).
 pub trait ModelSource: Sync {
-    fn build(&self, model: &ModelId) -> Result<Vec<u8>, String>;
+    fn build(&self, model: &ModelId) -> Result<Vec<u8>, SourceError>;
 
     /// The file and, for a network, which IR layer each of its tensors belongs to (for
     /// `--per-layer`); sources that cannot say give none.
-    fn build_mapped(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
+    fn build_mapped(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), SourceError> {
         Ok((self.build(model)?, None))
     }
 }
@@ -184,7 +189,8 @@ impl Job<'_> {
     ) -> DeviceReport {
         let start = Instant::now();
         device_lock::hold(target, device_wait, |lock| self.device(target, lock.run_dir(), journal, done, on_event))
-            .unwrap_or_else(|why| {
+            .unwrap_or_else(|e| {
+                let why = Chain(&e).to_string();
                 on_event(Event::Stopped { device: target.id(), why: why.clone() });
                 DeviceReport {
                     device: target.id(),
@@ -214,7 +220,7 @@ impl Job<'_> {
         let binary = match self.runtime.install(target) {
             Ok(b) => b,
             Err(e) => {
-                stop(&mut report, format!("cannot install {}: {e}", self.runtime.name()));
+                stop(&mut report, format!("cannot install {}: {}", self.runtime.name(), Chain(&e)));
                 return report;
             }
         };
@@ -256,7 +262,7 @@ impl Job<'_> {
             let building = Instant::now();
             let result = self
                 .build(model)
-                .map_err(|e| RuntimeError::Setup(format!("cannot build the model file: {e}")))
+                .map_err(|e| RuntimeError::Setup(format!("cannot build the model file: {}", Chain(&*e))))
                 .and_then(|(bytes, layers)| {
                     let build_us = building.elapsed().as_secs_f64() * 1e6;
                     bench.measure_mapped(model, &bytes, layers.as_ref()).map(|mut rec| {
@@ -273,7 +279,7 @@ impl Job<'_> {
                     in_a_row = 0;
                 }
                 Err(e) => {
-                    let error = e.to_string();
+                    let error = Chain(&e).to_string();
                     record_failed(&errors, &mut report, on_event, &device, model, error.clone());
                     in_a_row += 1;
                     // A vanished device fails every later model; say so once, by name, and stop.
@@ -295,8 +301,8 @@ impl Job<'_> {
 
 impl Job<'_> {
     /// A model's file, with its layer map when per-layer times are asked for and it is a network.
-    fn build(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), String> {
-        if self.protocol.run.layer_profile_runs > 0 && model.kind == super::record::Kind::Network {
+    fn build(&self, model: &ModelId) -> Result<(Vec<u8>, Option<LayerMap>), SourceError> {
+        if self.protocol.layer_profile_runs > 0 && model.kind == super::record::Kind::Network {
             self.source.build_mapped(model)
         } else {
             self.source.build(model).map(|bytes| (bytes, None))
@@ -312,7 +318,7 @@ impl Job<'_> {
                     Ok((bytes, layers)) => {
                         Ok(Built { model: (*m).clone(), bytes, build_us: t.elapsed().as_secs_f64() * 1e6, layers })
                     }
-                    Err(e) => Err(((*m).clone(), format!("cannot build the model file: {e}"))),
+                    Err(e) => Err(((*m).clone(), format!("cannot build the model file: {}", Chain(&*e)))),
                 }
             })
             .collect()
@@ -406,7 +412,7 @@ impl Job<'_> {
                     }
                     Some(Err(e)) => {
                         for b in &ok {
-                            fail(report, &b.model, e.to_string());
+                            fail(report, &b.model, Chain(&e).to_string());
                             in_a_row += 1;
                         }
                         if let Some(why) = lost(bench.target, &e) {
@@ -443,17 +449,17 @@ impl Job<'_> {
                         }
                         Err(e) if i < ok.len() => {
                             answered[i] = true;
-                            fail(report, &ok[i].model, e.to_string());
+                            fail(report, &ok[i].model, Chain(&e).to_string());
                             in_a_row += 1;
                         }
                         Err(e) => {
-                            let _ = append_json_line(&errors, &serde_json::json!({"device": device, "error": e.to_string(), "timestamp_ms": now_ms()}));
+                            let _ = append_json_line(&errors, &serde_json::json!({"device": device, "error": Chain(&e).to_string(), "timestamp_ms": now_ms()}));
                         }
                     }
                 });
                 if let Err(e) = &result {
                     for (b, _) in ok.iter().zip(&answered).filter(|(_, a)| !**a) {
-                        fail(report, &b.model, e.to_string());
+                        fail(report, &b.model, Chain(e).to_string());
                         in_a_row += 1;
                     }
                 }
@@ -527,7 +533,7 @@ fn lost(target: &dyn Target, e: &RuntimeError) -> Option<String> {
     }
     match target.info() {
         Err(TargetError::Unreachable { why, .. }) => Some(why),
-        Err(e) => Some(format!("it no longer answers: {e}")),
+        Err(e) => Some(format!("it no longer answers: {}", Chain(&e))),
         Ok(_) => None,
     }
 }
@@ -551,7 +557,7 @@ fn record_measured(
     model: &ModelId,
     rec: Record,
 ) -> Result<(), String> {
-    journal.append(&rec).map_err(|e| format!("measured {} but {e}", model.label()))?;
+    journal.append(&rec).map_err(|e| format!("measured {} but {}", model.label(), Chain(&e)))?;
     report.measured += 1;
     report.flagged += rec.flagged() as usize;
     report.timed_us += rec.timed_us;

@@ -17,6 +17,60 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 /// Where `repair` moves unreadable lines (appended, so repairs never overwrite each other).
 pub const BAD_LINES_FILE: &str = "journal.bad.jsonl";
 
+/// Why the journal (or the error log beside it) could not be read or written. Each names
+/// the file; an io or encoding failure is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// `create`, `read`, `open`, `write`, `sync`, …
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot move {} into place", path.display())]
+    Rename {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode a record")]
+    Encode(#[source] serde_json::Error),
+    /// A line other than a torn last one is unreadable: the journal is refused until repaired.
+    #[error(transparent)]
+    Corrupt(Box<Corrupt>),
+}
+
+/// A journal with unreadable lines other than a torn last one, and how to repair it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} line {line} is not a measurement record: {excerpt}\n{bad} of its lines are unreadable and {good} records \
+     are fine; `hwnas profile --repair --out {}` moves only the unreadable lines to {} and keeps every record (do \
+     not delete the journal: that throws the good records away)",
+    path.display(),
+    dir.display(),
+    side.display()
+)]
+pub struct Corrupt {
+    pub path: PathBuf,
+    /// The first unreadable line (1-based) and its start.
+    pub line: usize,
+    pub excerpt: String,
+    /// How many lines are unreadable, and how many records are fine.
+    pub bad: usize,
+    pub good: usize,
+    pub dir: PathBuf,
+    /// Where a repair moves the unreadable lines.
+    pub side: PathBuf,
+}
+
+/// `cannot {action} {path}` with the io error as its source.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> JournalError {
+    let path = path.to_path_buf();
+    move |source| JournalError::Io { action, path, source }
+}
+
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
@@ -82,19 +136,19 @@ fn excerpt(line: &[u8]) -> String {
 impl Journal {
     /// Opens (or creates) `dir/journal.jsonl` and returns the records already in it.
     /// An unreadable line other than a torn last one is an error advising `--repair`.
-    pub fn open(dir: &Path) -> Result<(Journal, Loaded), String> {
+    pub fn open(dir: &Path) -> Result<(Journal, Loaded), JournalError> {
         Journal::open_with(dir, false)
     }
 
     /// Like [`Journal::open`]; with `repair`, unreadable lines are moved to
     /// `dir/journal.bad.jsonl` and every readable record is kept.
-    pub fn open_with(dir: &Path, repair: bool) -> Result<(Journal, Loaded), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    pub fn open_with(dir: &Path, repair: bool) -> Result<(Journal, Loaded), JournalError> {
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let path = dir.join(JOURNAL_FILE);
         let text = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(io("read", &path)(e)),
         };
         let (records, duplicates, bad, torn, unterminated) = scan(&text);
         let side = dir.join(BAD_LINES_FILE);
@@ -102,17 +156,15 @@ impl Journal {
         if !bad.is_empty() {
             if !repair {
                 let (n, line) = bad[0];
-                return Err(format!(
-                    "{} line {n} is not a measurement record: {}\n{} of its lines are unreadable and {} records are \
-                     fine; `hwnas profile --repair --out {}` moves only the unreadable lines to {} and keeps every \
-                     record (do not delete the journal: that throws the good records away)",
-                    path.display(),
-                    excerpt(line),
-                    bad.len(),
-                    records.len(),
-                    dir.display(),
-                    side.display(),
-                ));
+                return Err(JournalError::Corrupt(Box::new(Corrupt {
+                    path,
+                    line: n,
+                    excerpt: excerpt(line),
+                    bad: bad.len(),
+                    good: records.len(),
+                    dir: dir.to_path_buf(),
+                    side,
+                })));
             }
             move_bad_lines(&path, &side, &text, &bad, torn)?;
             repaired = Some((bad.len(), side));
@@ -123,21 +175,18 @@ impl Journal {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(io("open", &path))?;
         let torn_bytes = torn.map_or(0, <[u8]>::len);
         if torn_bytes > 0 && repaired.is_none() {
             // Everything after the last newline is a write that did not finish.
             let complete = text.len() - torn_bytes;
-            file.set_len(complete as u64)
-                .map_err(|e| format!("cannot cut the torn line off {}: {e}", path.display()))?;
-            file.sync_all().map_err(|e| format!("{}: {e}", path.display()))?;
+            file.set_len(complete as u64).map_err(io("cut the torn line off", &path))?;
+            file.sync_all().map_err(io("sync", &path))?;
         }
-        file.seek(SeekFrom::End(0)).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.seek(SeekFrom::End(0)).map_err(io("seek to the end of", &path))?;
         if unterminated && repaired.is_none() {
             // The next record must start on a line of its own.
-            file.write_all(b"\n")
-                .and_then(|_| file.sync_data())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            file.write_all(b"\n").and_then(|_| file.sync_data()).map_err(io("write", &path))?;
         }
         if text.is_empty() {
             // A new file's directory entry must reach the disk too, or a crash can lose the whole journal.
@@ -152,16 +201,16 @@ impl Journal {
     }
 
     /// Appends one record and waits until it is on disk.
-    pub fn append(&self, rec: &Record) -> Result<(), String> {
-        let mut line = serde_json::to_vec(rec).map_err(|e| format!("cannot encode a record: {e}"))?;
+    pub fn append(&self, rec: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(rec).map_err(JournalError::Encode)?;
         line.push(b'\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+        f.write_all(&line).and_then(|_| f.sync_data()).map_err(io("write", &self.path))
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), String> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))
 }
 
 /// Appends the unreadable lines to `side` (synced first), then replaces the journal by its
@@ -172,18 +221,14 @@ fn move_bad_lines(
     text: &[u8],
     bad: &[(usize, &[u8])],
     torn: Option<&[u8]>,
-) -> Result<(), String> {
+) -> Result<(), JournalError> {
     let mut moved = Vec::new();
     for (_, line) in bad {
         moved.extend_from_slice(line);
         moved.push(b'\n');
     }
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(side)
-        .map_err(|e| format!("cannot open {}: {e}", side.display()))?;
-    f.write_all(&moved).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", side.display()))?;
+    let mut f = OpenOptions::new().create(true).append(true).open(side).map_err(io("open", side))?;
+    f.write_all(&moved).and_then(|_| f.sync_all()).map_err(io("write", side))?;
     let bad_lines: HashSet<usize> = bad.iter().map(|(n, _)| *n).collect();
     let mut kept = Vec::with_capacity(text.len());
     let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
@@ -200,22 +245,18 @@ fn move_bad_lines(
         kept.push(b'\n');
     }
     let tmp = path.with_extension("jsonl.repair");
-    let mut t = File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    t.write_all(&kept).and_then(|_| t.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", path.display()))?;
+    let mut t = File::create(&tmp).map_err(io("create", &tmp))?;
+    t.write_all(&kept).and_then(|_| t.sync_all()).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|source| JournalError::Rename { path: path.into(), source })?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Appends free-form JSON lines (the error log), flushed like the journal.
-pub fn append_json_line(path: &Path, value: &serde_json::Value) -> Result<(), String> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+pub fn append_json_line(path: &Path, value: &serde_json::Value) -> Result<(), JournalError> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path).map_err(io("open", path))?;
     let mut line = value.to_string().into_bytes();
     line.push(b'\n');
-    f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    f.write_all(&line).and_then(|_| f.sync_data()).map_err(io("write", path))
 }
 
 #[cfg(test)]
@@ -304,7 +345,7 @@ mod tests {
         let (a, b) = (rec("a", "x"), rec("b", "x"));
         let text = [line(&a), "{\"device\": garbage\n".into(), line(&b), "not json either\n".into()].concat();
         std::fs::write(d.join(JOURNAL_FILE), &text).unwrap();
-        let e = Journal::open(&d).err().unwrap();
+        let e = Journal::open(&d).err().unwrap().to_string();
         assert!(e.contains("line 2 is not a measurement record"), "{e}");
         assert!(e.contains("2 of its lines are unreadable and 2 records are fine"), "{e}");
         assert!(e.contains(&format!("hwnas profile --repair --out {}", d.display())), "{e}");
@@ -321,5 +362,20 @@ mod tests {
         // Now it opens without repair, and a second repair has nothing to do.
         let (_, loaded) = Journal::open(&d).unwrap();
         assert_eq!((loaded.records.len(), loaded.repaired), (2, None));
+    }
+
+    #[test]
+    fn an_unreadable_journal_keeps_the_io_error_as_its_source() {
+        use crate::error::Chain;
+        let d = dir("unreadable");
+        let path = d.join(JOURNAL_FILE);
+        std::fs::create_dir_all(&path).unwrap(); // a directory where the file should be
+        let e = Journal::open(&d).err().unwrap();
+        assert_eq!(e.to_string(), format!("cannot read {}", path.display()));
+        let io = std::error::Error::source(&e).unwrap().downcast_ref::<std::io::Error>().unwrap().to_string();
+        assert_eq!(Chain(&e).to_string(), format!("cannot read {}: {io}", path.display()));
+        // Through a profiling run's error the chain is the same, said once.
+        let e = crate::profile::ProfileError::from(e);
+        assert_eq!(Chain(&e).to_string(), format!("cannot read {}: {io}", path.display()));
     }
 }

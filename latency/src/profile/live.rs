@@ -8,8 +8,8 @@ use super::journal::Journal;
 use super::models::network_file_as;
 use super::protocol::{Bench, Protocol, RunStart};
 use super::record::{ModelId, Record};
-use super::session::{check_precision, lock, read_journal, DirLock};
-use super::settings::{connect, ProtocolSpec, RuntimeSpec};
+use super::session::{check_precision, create, lock, read_journal, DirLock, ProfileError};
+use super::settings::{connect, RuntimeSpec};
 use crate::device_lock::HeldLock;
 use crate::modelfile::precision::{Precision, Quantization};
 use crate::runtime::Runtime;
@@ -32,7 +32,7 @@ pub struct DeviceSpec {
     pub adb: Vec<String>,
     pub runtime: RuntimeSpec,
     #[serde(default)]
-    pub protocol: ProtocolSpec,
+    pub protocol: Protocol,
 }
 
 /// What a meter has done since it was opened.
@@ -82,20 +82,24 @@ impl LiveMeter {
     /// the default synthetic set); a runtime that cannot time it is refused before anything
     /// is connected or pushed. Records of other devices, runtime setups or precisions in that
     /// journal are kept but not reused.
-    pub fn open(spec: &DeviceSpec, dir: &Path, precision: Precision) -> Result<LiveMeter, String> {
-        let protocol = spec.protocol.protocol()?;
+    pub fn open(spec: &DeviceSpec, dir: &Path, precision: Precision) -> Result<LiveMeter, ProfileError> {
+        spec.protocol.validate()?;
+        let protocol = spec.protocol.clone();
         let runtime = spec.runtime.build()?;
         check_precision(runtime.as_ref(), precision)?;
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(create(dir))?;
         let lock = lock(dir)?;
         let target: Arc<dyn Target> = Arc::from(connect(&spec.device, &spec.adb)?);
         let id = target.id();
         let device_lock = HeldLock::acquire(target.clone(), Duration::ZERO)?;
-        let binary =
-            runtime.install(&*target).map_err(|e| format!("cannot install {} on {id}: {e}", runtime.name()))?;
+        let binary = runtime.install(&*target).map_err(|source| ProfileError::Install {
+            runtime: runtime.name().into(),
+            device: id.clone(),
+            source,
+        })?;
         let (journal, loaded) = Journal::open(dir)?;
         let staging = dir.join(".staging");
-        std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+        std::fs::create_dir_all(&staging).map_err(create(&staging))?;
         let device = Device {
             target,
             lock: device_lock,
@@ -144,7 +148,7 @@ impl LiveMeter {
     /// Median latency (ms) of member `g` of `space` at its own resolution in the meter's
     /// precision: from the journal if it was measured before, otherwise timed now (weights
     /// random, seed 0: latency does not depend on their values).
-    pub fn measure(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, String> {
+    pub fn measure(&self, space: &dyn SearchSpace, g: &Genome) -> Result<f64, ProfileError> {
         let mut g = g.clone();
         space.canonicalize(&mut g);
         let model = ModelId::network(space.name(), space.to_json(&g).to_string(), space.resolution(&g))
@@ -163,7 +167,11 @@ impl LiveMeter {
         let mut rec = device.time(&model, &bytes, &self.dir.join(".staging"))?;
         rec.phases.build_us = build_us;
         let ms = rec.summary.median_us / 1000.0;
-        device.journal.append(&rec).map_err(|e| format!("measured {} on {} but {e}", model.label(), self.id))?;
+        device.journal.append(&rec).map_err(|source| ProfileError::Journaling {
+            model: model.label(),
+            device: self.id.clone(),
+            source,
+        })?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(model, ms);
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.measured += 1;
@@ -180,7 +188,7 @@ impl LiveMeter {
     }
 
     /// Writes every journaled record (all devices and setups) to the directory's Parquet dataset.
-    pub fn write_dataset(&self) -> Result<PathBuf, String> {
+    pub fn write_dataset(&self) -> Result<PathBuf, ProfileError> {
         let records = read_journal(&self.dir)?;
         let path = self.dir.join(DATASET_FILE);
         write_parquet(&records, &path)?;
@@ -202,12 +210,12 @@ impl Device {
     }
 
     /// Times one model after the protocol's cool-down since the previous one.
-    fn time(&mut self, model: &ModelId, bytes: &[u8], staging: &Path) -> Result<Record, String> {
+    fn time(&mut self, model: &ModelId, bytes: &[u8], staging: &Path) -> Result<Record, ProfileError> {
         if let Some(last) = self.last {
             std::thread::sleep(self.protocol.cooldown.saturating_sub(last.elapsed()));
         }
         let rec = self.bench(staging).measure(model, bytes);
         self.last = Some(Instant::now());
-        rec.map_err(|e| format!("measuring {} on {}: {e}", model.label(), self.target.id()))
+        rec.map_err(|source| ProfileError::Measure { model: model.label(), device: self.target.id(), source })
     }
 }

@@ -13,11 +13,13 @@ pub mod session;
 pub mod settings;
 pub mod stats;
 
-pub use dataset::{write_parquet, DATASET_FILE};
-pub use job::{DeviceReport, Event, Job, ModelSource};
-pub use journal::{Journal, JOURNAL_FILE};
+pub use dataset::{write_parquet, DatasetError, DATASET_FILE};
+pub use job::{DeviceReport, Event, Job, ModelSource, SourceError};
+pub use journal::{Journal, JournalError, JOURNAL_FILE};
 pub use layers::{LayerMap, LayerTimes};
 pub use live::{DeviceSpec, LiveMeter, MeterStats};
-pub use protocol::{Bench, Protocol, RunStart};
+pub use models::ModelError;
+pub use protocol::{Bench, Protocol, ProtocolError, RunStart};
 pub use record::{Identity, Kind, ModelId, Record, RuntimeId};
-pub use settings::{connect, ProtocolSpec, RuntimeSpec};
+pub use session::ProfileError;
+pub use settings::{connect, ConnectError, RuntimeSpec};

@@ -5,84 +5,161 @@
 use super::layers::{mean_ops, LayerMap};
 use super::record::{ModelId, Phases, Record, RuntimeId};
 use super::stats::{keep_mask, summarize, Summary};
-use crate::runtime::{sha256_hex, RunConfig, Runtime, RuntimeError};
+use crate::runtime::{parse_mask, sha256_hex, MaskError, Runtime, RuntimeError};
 use crate::target::{DeviceInfo, Target, TargetError};
 use hwnas_runner::window::{Reading, Rise, Window};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// How models are timed, the one type of these settings: what one runtime invocation does
+/// (threads, pinning, warm-up, samples and their time floors), when rounds stop, and the
+/// device state a model may start in. `hwnas profile`'s flags map onto it, a measured search
+/// job saves it (the `protocol` object of its config.json; every field may be left out, and
+/// files of older builds load), and jobs and runtimes read it as it is. Counts and times
+/// together, as `benchmark_model` takes them: a warm-up of at least `warmup` runs (and
+/// `warmup_ms` after the device was idle), then rounds of at least `runs` samples that last at
+/// least `min_time_ms` and `setup_ratio` times what loading the model cost
+/// (`hwnas_runner::timing`; the runner only: benchmark_model has no such flag). Why these
+/// defaults: docs/profiling.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Protocol {
-    pub run: RunConfig,
+    /// Runtime threads (1 for single-core numbers).
+    pub threads: u32,
+    /// Hex CPU mask for `taskset` (e.g. `70` = CPUs 4–6), or none to leave scheduling to the OS.
+    pub affinity: Option<String>,
+    /// Untimed runs before the timed ones (at least)…
+    pub warmup: u32,
+    /// …and, after the device was idle, at least this long (ms).
+    pub warmup_ms: u64,
+    /// Samples per round (at least)…
+    pub runs: u32,
+    /// …whose timed runs last at least this long (ms)…
+    pub min_time_ms: u64,
+    /// …and at least this many times the model's load (runner only; 0: off).
+    pub setup_ratio: u64,
+    /// Extra runs that time each op of a network, for per-layer times inside networks (0: none).
+    pub layer_profile_runs: u32,
     /// A fixed pause before each model (FAI-PEP: 30 s; nn-Meter: 0.2 s). Off by default: the
     /// cool-down is triggered by the readings instead (`max_temp_rise_c`, `max_temp_c`,
-    /// `expected_freq_khz`), which wait only when the device needs it.
+    /// `expect_freq_khz`), which wait only when the device needs it. Saved as `cooldown_ms`.
+    #[serde(rename = "cooldown_ms", with = "millis")]
     pub cooldown: Duration,
     /// Limit on one runtime invocation (nn-Meter: 300 s per model); overrunning kills it.
+    /// Saved as `timeout_s`.
+    #[serde(rename = "timeout_s", with = "secs")]
     pub timeout: Duration,
     /// Rounds continue until the kept samples' coefficient of variation is at most this…
-    pub cv_bound: f64,
+    pub max_cv: f64,
     /// …with at least this many kept samples…
     pub min_samples: usize,
     /// …or until this many rounds, after which the record is flagged unstable.
     pub max_rounds: u32,
     /// Frequency (kHz) the pinned cores must be at before timing, if known (e.g. fixed by root).
-    pub expected_freq_khz: Option<u64>,
+    pub expect_freq_khz: Option<u64>,
     /// Hottest thermal zone allowed before timing, in °C.
     pub max_temp_c: Option<f64>,
     /// Wait before a model while the hottest thermal zone is more than this above its reading
     /// when the device's run began (where readable; nothing to wait for where it is not).
     pub max_temp_rise_c: Option<f64>,
     /// How long to wait for frequency and temperature to settle before timing anyway (flagged).
+    /// Saved as `settle_s`.
+    #[serde(rename = "settle_s", with = "secs")]
     pub settle_timeout: Duration,
-    pub settle_poll: Duration,
+    /// How often an unsettled device is read again (see [`Protocol::poll`]); not saved.
+    #[serde(skip)]
+    pub settle_poll: Option<Duration>,
+}
+
+/// A [`Protocol`] that cannot be followed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Affinity(#[from] MaskError),
+    #[error("runs, threads, rounds and the minimum sample count must be at least 1")]
+    Counts,
+    #[error("the time limit per runtime invocation (timeout_s) must be above 0")]
+    Timeout,
+    #[error("the CV bound must be positive, got {0}")]
+    MaxCv(f64),
+    #[error("the allowed temperature rise (max_temp_rise_c) must be above 0 °C, got {0}")]
+    TempRise(f64),
 }
 
 impl Default for Protocol {
     fn default() -> Protocol {
         Protocol {
-            run: RunConfig::default(),
+            threads: 1,
+            affinity: None,
+            warmup: 2,
+            warmup_ms: 20,
+            runs: 50,
+            min_time_ms: 50,
+            setup_ratio: 15,
+            layer_profile_runs: 0,
             cooldown: Duration::ZERO,
             timeout: Duration::from_secs(300),
-            cv_bound: 0.05,
+            max_cv: 0.05,
             min_samples: 3,
             max_rounds: 5,
-            expected_freq_khz: None,
+            expect_freq_khz: None,
             max_temp_c: None,
             max_temp_rise_c: Some(3.0),
             settle_timeout: Duration::from_secs(60),
-            settle_poll: Duration::from_secs(2),
+            settle_poll: None,
         }
     }
 }
 
 impl Protocol {
-    pub fn validate(&self) -> Result<(), String> {
-        self.run.pinned_cpus()?;
-        if self.run.runs == 0 || self.run.threads == 0 || self.max_rounds == 0 || self.min_samples == 0 {
-            return Err("runs, threads, rounds and the minimum sample count must be at least 1".into());
+    /// Counts only: `warmup` runs, then rounds of exactly `runs` samples (no time floors, no
+    /// setup ratio; the protocol before those existed, and a quick one for tests).
+    pub fn counts(warmup: u32, runs: u32) -> Protocol {
+        Protocol { warmup, runs, warmup_ms: 0, min_time_ms: 0, setup_ratio: 0, ..Protocol::default() }
+    }
+
+    /// Checks the settings together, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        self.pinned_cpus()?;
+        if self.runs == 0 || self.threads == 0 || self.max_rounds == 0 || self.min_samples == 0 {
+            return Err(ProtocolError::Counts);
         }
         if self.timeout.is_zero() {
-            return Err("the time limit per runtime invocation (timeout_s) must be above 0".into());
+            return Err(ProtocolError::Timeout);
         }
-        if self.cv_bound.is_nan() || self.cv_bound <= 0.0 {
-            return Err(format!("the CV bound must be positive, got {}", self.cv_bound));
+        if self.max_cv.is_nan() || self.max_cv <= 0.0 {
+            return Err(ProtocolError::MaxCv(self.max_cv));
         }
         if let Some(r) = self.max_temp_rise_c.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(format!("the allowed temperature rise (max_temp_rise_c) must be above 0 °C, got {r}"));
+            return Err(ProtocolError::TempRise(r));
         }
         Ok(())
+    }
+
+    /// The CPUs the affinity mask selects (none: scheduling is left to the OS).
+    pub fn pinned_cpus(&self) -> Result<Vec<usize>, MaskError> {
+        match &self.affinity {
+            None => Ok(Vec::new()),
+            Some(mask) => parse_mask(mask),
+        }
+    }
+
+    /// How often an unsettled device is read again: `settle_poll`, else every 2 s, or every
+    /// second when `settle_timeout` is shorter than that.
+    pub fn poll(&self) -> Duration {
+        self.settle_poll.unwrap_or_else(|| Duration::from_secs(2).min(self.settle_timeout.max(Duration::from_secs(1))))
     }
 
     /// The device state a model may start in; `start_c` is the device's temperature when
     /// its run began (the rise rule applies only with one).
     pub fn window(&self, start_c: Option<f64>) -> Window {
         Window {
-            expect_freq_khz: self.expected_freq_khz,
-            cpus: self.run.pinned_cpus().unwrap_or_default(),
+            expect_freq_khz: self.expect_freq_khz,
+            cpus: self.pinned_cpus().unwrap_or_default(),
             max_temp_c: self.max_temp_c,
             rise: self.max_temp_rise_c.zip(start_c).map(|(rise_c, start_c)| Rise { start_c, rise_c }),
         }
@@ -118,14 +195,55 @@ impl Protocol {
                 let why = wait.into_iter().map(|w| format!("{w} after waiting {waited:.0} s"));
                 return Ok((info, why.chain(unreadable).collect()));
             }
-            std::thread::sleep(self.settle_poll);
+            std::thread::sleep(self.poll());
         }
     }
 
     /// Whether the samples so far are enough.
     pub fn stable(&self, s: &Summary) -> bool {
-        s.n_kept >= self.min_samples && s.cv <= self.cv_bound
+        s.n_kept >= self.min_samples && s.cv <= self.max_cv
     }
+}
+
+/// A duration saved as a number of seconds (`timeout_s`, `settle_s`): whole seconds as an
+/// integer, as every build wrote them, a fraction only where one was set in code.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        match d.subsec_nanos() {
+            0 => s.serialize_u64(d.as_secs()),
+            _ => s.serialize_f64(d.as_secs_f64()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::duration(f64::deserialize(d)?, 1.0, "seconds")
+    }
+}
+
+/// A duration saved as a number of milliseconds (`cooldown_ms`), like [`secs`].
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        match d.as_nanos() % 1_000_000 {
+            0 => s.serialize_u64(d.as_millis() as u64),
+            _ => s.serialize_f64(d.as_secs_f64() * 1e3),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::duration(f64::deserialize(d)?, 1e-3, "milliseconds")
+    }
+}
+
+/// `value` `units` of `scale` seconds each, refused unless it is a finite number ≥ 0.
+fn duration<E: serde::de::Error>(value: f64, scale: f64, units: &str) -> Result<Duration, E> {
+    Duration::try_from_secs_f64(value * scale)
+        .map_err(|_| E::custom(format!("{value} is not a duration (a number of {units}, at least 0)")))
 }
 
 /// A device reading as the window checks it.
@@ -200,7 +318,7 @@ impl Bench<'_> {
     pub fn runtime_id(&self) -> RuntimeId {
         RuntimeId {
             runtime: self.runtime.name().into(),
-            flags: self.runtime.flags(&self.protocol.run),
+            flags: self.runtime.flags(self.protocol),
             binary_sha256: self.runtime.binary_sha256().into(),
         }
     }
@@ -248,7 +366,7 @@ impl Bench<'_> {
         if !self.protocol.stable(&summary) {
             warnings.push(format!(
                 "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
-                summary.cv, summary.n_kept, self.protocol.cv_bound, self.protocol.min_samples
+                summary.cv, summary.n_kept, self.protocol.max_cv, self.protocol.min_samples
             ));
         }
         Ok(Record {
@@ -333,17 +451,17 @@ impl Bench<'_> {
             .iter()
             .map(|sha| Entry {
                 model: format!("{sha}.tflite"),
-                warmup: p.run.warmup as usize,
-                runs: p.run.runs as usize,
-                threads: p.run.threads as usize,
+                warmup: p.warmup as usize,
+                runs: p.runs as usize,
+                threads: p.threads as usize,
                 max_rounds: p.max_rounds,
-                cv_bound: p.cv_bound,
+                cv_bound: p.max_cv,
                 min_samples: p.min_samples,
                 cooldown_ms: p.cooldown.as_millis() as u64,
-                warmup_ms: p.run.warmup_ms,
-                min_time_ms: p.run.min_time_ms,
-                setup_ratio: p.run.setup_ratio,
-                layer_profile_runs: p.run.layer_profile_runs as usize,
+                warmup_ms: p.warmup_ms,
+                min_time_ms: p.min_time_ms,
+                setup_ratio: p.setup_ratio,
+                layer_profile_runs: p.layer_profile_runs as usize,
                 window: window.clone(),
                 settle_ms: p.settle_timeout.as_millis() as u64,
             })
@@ -358,7 +476,7 @@ impl Bench<'_> {
         let mut last = pushed_at;
         let runtime = self.runtime.name().to_string();
         let timeout = p.timeout.saturating_mul(models.len() as u32);
-        let argv = self.runtime.batch_argv(&self.binary, &manifest, &p.run);
+        let argv = self.runtime.batch_argv(&self.binary, &manifest, p);
         let ran = self.target.run_lines(&argv, timeout, &mut |line| {
             let Some(read) = read_line(line) else { return };
             let now = Instant::now();
@@ -434,7 +552,7 @@ impl Bench<'_> {
         if !self.protocol.stable(&summary) {
             warnings.push(format!(
                 "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
-                summary.cv, summary.n_kept, self.protocol.cv_bound, self.protocol.min_samples
+                summary.cv, summary.n_kept, self.protocol.max_cv, self.protocol.min_samples
             ));
         }
         Record {
@@ -489,7 +607,7 @@ impl Bench<'_> {
         let p = self.protocol;
         let (mut samples, mut details, mut timed_us) = (Vec::new(), Vec::new(), 0.0);
         for round in 1..=p.max_rounds {
-            let r = self.runtime.run_round(self.target, &self.binary, remote, &p.run, p.timeout)?;
+            let r = self.runtime.run_round(self.target, &self.binary, remote, p, p.timeout)?;
             samples.extend(r.samples_us);
             details.push(r.detail);
             timed_us += r.timed_us;
@@ -512,8 +630,12 @@ mod tests {
 
     #[test]
     fn settled_means_pinned_cores_at_frequency_and_cool() {
-        let mut p = Protocol { expected_freq_khz: Some(2419200), max_temp_c: Some(40.0), ..Default::default() };
-        p.run.affinity = Some("70".into());
+        let p = Protocol {
+            expect_freq_khz: Some(2419200),
+            max_temp_c: Some(40.0),
+            affinity: Some("70".into()),
+            ..Default::default()
+        };
         let hot = info(&[Some(300000), None, None, None, Some(2419200), Some(1785600), Some(2419200)], Some(44.5));
         assert_eq!(
             p.unsettled(&hot).0,
@@ -531,12 +653,58 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        let mut p = Protocol::default();
-        p.run.affinity = Some("zz".into());
-        assert!(p.validate().unwrap_err().contains("`zz`"));
+        let p = Protocol { affinity: Some("zz".into()), ..Default::default() };
+        assert!(p.validate().unwrap_err().to_string().contains("`zz`"));
         let p = Protocol { max_rounds: 0, ..Default::default() };
         assert!(p.validate().is_err());
         let p = Protocol { timeout: Duration::ZERO, ..Default::default() };
-        assert!(p.validate().unwrap_err().contains("timeout_s"));
+        assert!(p.validate().unwrap_err().to_string().contains("timeout_s"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused_by_name() {
+        let e: Result<Protocol, _> = serde_json::from_str(r#"{"warmpu": 3}"#);
+        assert!(e.unwrap_err().to_string().contains("warmpu"));
+        let e: Result<Protocol, _> = serde_json::from_str(r#"{"timeout_s": -1}"#);
+        assert!(e.unwrap_err().to_string().contains("-1 is not a duration"));
+    }
+
+    /// The `protocol` object as search configs save it: the same JSON every build wrote
+    /// (durations as whole seconds and milliseconds under their old names), and the files of
+    /// older builds load, fields they lacked taking today's defaults.
+    #[test]
+    fn saved_search_configs_of_older_builds_load() {
+        let saved = serde_json::to_value(Protocol::default()).unwrap();
+        let expected = serde_json::json!({
+            "threads": 1, "affinity": null, "warmup": 2, "warmup_ms": 20, "runs": 50, "min_time_ms": 50,
+            "setup_ratio": 15, "layer_profile_runs": 0, "cooldown_ms": 0, "timeout_s": 300, "max_cv": 0.05,
+            "min_samples": 3, "max_rounds": 5, "expect_freq_khz": null, "max_temp_c": null, "max_temp_rise_c": 3.0,
+            "settle_s": 60
+        });
+        assert_eq!(saved, expected);
+        let measure = |text: &str| -> crate::profile::DeviceSpec {
+            let config: serde_json::Value = serde_json::from_str(text).unwrap();
+            serde_json::from_value(config["latency"][0]["measure"].clone()).unwrap()
+        };
+        // Written by the build of issue 15 (a simulated phone over adb, hwnas-runner).
+        let adb = measure(include_str!("../../tests/old_configs/search-adb-runner.json"));
+        assert_eq!(adb.device, "127.0.0.1:45347");
+        assert_eq!(adb.protocol, Protocol { warmup: 0, runs: 3, ..Protocol::default() });
+        assert_eq!(adb.protocol.poll(), Duration::from_secs(2));
+        // Written before the time floors, the setup ratio and the temperature rise existed.
+        let old = measure(include_str!("../../tests/old_configs/search-litert-before-time-floors.json"));
+        assert_eq!(old.protocol, Protocol { warmup: 1, runs: 5, max_cv: 1.0, ..Protocol::default() });
+        // Saved again, each says what it said (now with every field).
+        let again: Protocol = serde_json::from_value(serde_json::to_value(&old.protocol).unwrap()).unwrap();
+        assert_eq!(again, old.protocol);
+        // A duration set in code below the saved unit survives the round trip.
+        let fine = Protocol {
+            timeout: Duration::from_millis(500),
+            cooldown: Duration::from_micros(1500),
+            ..Protocol::default()
+        };
+        let text = serde_json::to_string(&fine).unwrap();
+        assert!(text.contains(r#""timeout_s":0.5"#) && text.contains(r#""cooldown_ms":1.5"#), "{text}");
+        assert_eq!(serde_json::from_str::<Protocol>(&text).unwrap(), fine);
     }
 }

@@ -2,12 +2,16 @@
 //! refresh the dataset from what is already measured, run the job, and write the
 //! dataset again from everything journaled.
 
-use super::dataset::{write_parquet, DATASET_FILE};
+use super::dataset::{write_parquet, DatasetError, DATASET_FILE};
 use super::job::{identities, DeviceReport, Event, Job};
-use super::journal::{Journal, Loaded};
+use super::journal::{Journal, JournalError, Loaded};
+use super::models::ModelError;
+use super::protocol::ProtocolError;
 use super::record::{Record, RuntimeId};
+use super::settings::ConnectError;
+use crate::device_lock::DeviceLockError;
 use crate::modelfile::precision::Precision;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeError};
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,6 +20,86 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const LOCK_FILE: &str = ".lock";
+
+/// Why a profiling run or a live meter could not start or go on. Each names what it is about
+/// (the device, the file, the runtime); the error it comes from is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("device `{0}` is selected twice")]
+    SelectedTwice(String),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A model precision the runtime cannot time (refused before anything is pushed or timed).
+    #[error(
+        "runtime {runtime} cannot time {precision} models (it times {}); nothing was pushed or timed (--runtime {} \
+         times fp32, fp16 and int8 on this machine)",
+        names(can),
+        crate::runtime::litert::NAME
+    )]
+    Precision { runtime: String, precision: Precision, can: Vec<Precision> },
+    /// Per-layer times asked of a runtime that reports no per-op times.
+    #[error(
+        "runtime {0} reports no per-op times, so it cannot time layers inside networks (--per-layer); nothing was \
+         pushed or timed (use --runtime runner, or --runtime tflite with benchmark_model)"
+    )]
+    LayerProfiles(String),
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the output directory's lock.
+    #[error("another hwnas process is writing {} (lock {} is held)", dir.display(), lock.display())]
+    Busy { dir: PathBuf, lock: PathBuf },
+    #[error("no {} in {}", super::JOURNAL_FILE, .0.display())]
+    NoJournal(PathBuf),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    DeviceLock(#[from] DeviceLockError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("cannot install {runtime} on {device}")]
+    Install {
+        runtime: String,
+        device: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("measuring {model} on {device}")]
+    Measure {
+        model: String,
+        device: String,
+        #[source]
+        source: RuntimeError,
+    },
+    /// A measurement the journal could not take (it is lost; the run stops).
+    #[error("measured {model} on {device} but could not journal it")]
+    Journaling {
+        model: String,
+        device: String,
+        #[source]
+        source: JournalError,
+    },
+}
+
+/// `fp32, fp16` …
+fn names(precisions: &[Precision]) -> String {
+    precisions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `cannot create {path}`, with the io error as its source.
+pub(crate) fn create(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError {
+    let path = path.to_path_buf();
+    move |source| ProfileError::Create { path, source }
+}
 
 /// What a run did.
 #[derive(Debug)]
@@ -75,9 +159,9 @@ pub(crate) struct DirLock {
     _file: File,
 }
 
-pub(crate) fn lock(dir: &Path) -> Result<DirLock, String> {
+pub(crate) fn lock(dir: &Path) -> Result<DirLock, ProfileError> {
     let path = dir.join(LOCK_FILE);
-    let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let f = File::create(&path).map_err(create(&path))?;
     // A child process that another thread is starting holds a copy of every descriptor until
     // it execs (close-on-exec), so a lock this process just released can look held for a
     // moment; a few short retries tell that apart from another run.
@@ -89,13 +173,13 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock, String> {
         }
         try_lock()
     }) {
-        return Err(format!("another hwnas process is writing {} (lock {} is held)", dir.display(), path.display()));
+        return Err(ProfileError::Busy { dir: dir.into(), lock: path });
     }
     Ok(DirLock { _file: f })
 }
 
 /// Reads every record in `dir`'s journal (without repairing it), each identity once.
-pub fn read_journal(dir: &Path) -> Result<Vec<Record>, String> {
+pub fn read_journal(dir: &Path) -> Result<Vec<Record>, JournalError> {
     let (_, loaded) = Journal::open(dir)?;
     Ok(loaded.records)
 }
@@ -110,19 +194,19 @@ pub struct Options {
 }
 
 /// Repairs `dir`'s journal (see [`Options::repair`]) under the directory's lock, without profiling.
-pub fn repair(dir: &Path) -> Result<Loaded, String> {
+pub fn repair(dir: &Path) -> Result<Loaded, ProfileError> {
     if !dir.join(super::JOURNAL_FILE).is_file() {
-        return Err(format!("no {} in {}", super::JOURNAL_FILE, dir.display()));
+        return Err(ProfileError::NoJournal(dir.into()));
     }
     let _lock = lock(dir)?;
-    Journal::open_with(dir, true).map(|(_, loaded)| loaded)
+    Ok(Journal::open_with(dir, true).map(|(_, loaded)| loaded)?)
 }
 
 /// The settings under which `job` measures (what its records must match to be in its dataset).
 pub fn runtime_id(job: &Job) -> RuntimeId {
     RuntimeId {
         runtime: job.runtime.name().into(),
-        flags: job.runtime.flags(&job.protocol.run),
+        flags: job.runtime.flags(job.protocol),
         binary_sha256: job.runtime.binary_sha256().into(),
     }
 }
@@ -135,7 +219,7 @@ fn this_run(records: Vec<Record>, id: &RuntimeId) -> (Vec<Record>, usize) {
 
 /// Refuses a job with a model of a precision its runtime cannot time, before anything is
 /// pushed or timed, naming the runtime and the precision.
-pub fn check_precisions(job: &Job) -> Result<(), String> {
+pub fn check_precisions(job: &Job) -> Result<(), ProfileError> {
     match job.models.iter().find(|m| !job.runtime.precisions().contains(&m.precision)) {
         Some(m) => check_precision(job.runtime, m.precision),
         None => Ok(()),
@@ -144,35 +228,25 @@ pub fn check_precisions(job: &Job) -> Result<(), String> {
 
 /// Refuses a job asking for per-layer times inside networks of a runtime that reports no
 /// per-op times, before anything is pushed or timed.
-pub fn check_layer_profiles(job: &Job) -> Result<(), String> {
-    if job.protocol.run.layer_profile_runs == 0 || job.runtime.profiles_layers() {
+pub fn check_layer_profiles(job: &Job) -> Result<(), ProfileError> {
+    if job.protocol.layer_profile_runs == 0 || job.runtime.profiles_layers() {
         return Ok(());
     }
-    Err(format!(
-        "runtime {} reports no per-op times, so it cannot time layers inside networks (--per-layer); nothing was \
-         pushed or timed (use --runtime runner, or --runtime tflite with benchmark_model)",
-        job.runtime.name()
-    ))
+    Err(ProfileError::LayerProfiles(job.runtime.name().into()))
 }
 
 /// Refuses `precision` when `runtime` cannot time it, naming both (the one message of that
 /// refusal, for profiling jobs and live meters alike).
-pub fn check_precision(runtime: &dyn Runtime, precision: Precision) -> Result<(), String> {
+pub fn check_precision(runtime: &dyn Runtime, precision: Precision) -> Result<(), ProfileError> {
     let can = runtime.precisions();
     if can.contains(&precision) {
         return Ok(());
     }
-    Err(format!(
-        "runtime {} cannot time {precision} models (it times {}); nothing was pushed or timed (--runtime {} times \
-         fp32, fp16 and int8 on this machine)",
-        runtime.name(),
-        can.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
-        crate::runtime::litert::NAME
-    ))
+    Err(ProfileError::Precision { runtime: runtime.name().into(), precision, can: can.to_vec() })
 }
 
 /// Runs `job` on `targets`, resuming from `job.out_dir`'s journal (default [`Options`]).
-pub fn run(job: &Job, targets: &[Box<dyn Target>], on_event: &(dyn Fn(Event) + Sync)) -> Result<Outcome, String> {
+pub fn run(job: &Job, targets: &[Box<dyn Target>], on_event: &(dyn Fn(Event) + Sync)) -> Result<Outcome, ProfileError> {
     run_with(job, targets, &Options::default(), on_event)
 }
 
@@ -184,18 +258,18 @@ pub fn run_with(
     targets: &[Box<dyn Target>],
     opts: &Options,
     on_event: &(dyn Fn(Event) + Sync),
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ProfileError> {
     let mut seen = BTreeMap::new();
     for t in targets {
         if seen.insert(t.id(), ()).is_some() {
-            return Err(format!("device `{}` is selected twice", t.id()));
+            return Err(ProfileError::SelectedTwice(t.id()));
         }
     }
     job.protocol.validate()?;
     check_precisions(job)?;
     check_layer_profiles(job)?;
     let dir = job.out_dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(create(dir))?;
     let _lock = lock(dir)?;
     let (journal, loaded) = Journal::open_with(dir, opts.repair)?;
     let dataset = dir.join(DATASET_FILE);

@@ -12,7 +12,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|e| RuntimeError::Setup(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|source| RuntimeError::File { action: "read", path: path.into(), source })?;
     Ok(sha256_hex(&bytes))
 }
 

@@ -15,8 +15,9 @@
 //! has no Python, and the check refuses it, before anything is pushed, naming what the device
 //! answered and pointing at `--runtime tflite` (benchmark_model built for Android).
 
-use super::{excerpt, install_binary, sha256_hex, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_hex, Round, Runtime, RuntimeError};
 use crate::local::LOCAL_ID;
+use crate::profile::Protocol;
 use crate::target::{shell_quote, Output, Target};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,19 +67,13 @@ impl LitertRuntime {
     /// LiteRT through `python`: checks that it imports `ai_edge_litert` and records its version.
     pub fn new(python: impl Into<PathBuf>) -> Result<LitertRuntime, RuntimeError> {
         let python = python.into();
-        let setup = |why: String| {
-            RuntimeError::Setup(format!(
-                "the litert runtime needs a Python with ai-edge-litert: {why} (run scripts/setup, which installs it \
-                 into .venv, or pass --litert-python PATH)"
-            ))
-        };
+        let setup = |why: String| RuntimeError::NoLitert { why, source: None };
         if !python.is_file() {
             return Err(setup(format!("no Python at {}", python.display())));
         }
-        let out = std::process::Command::new(&python)
-            .args(["-c", VERSION_PROBE])
-            .output()
-            .map_err(|e| setup(format!("cannot start {}: {e}", python.display())))?;
+        let out = std::process::Command::new(&python).args(["-c", VERSION_PROBE]).output().map_err(|source| {
+            RuntimeError::NoLitert { why: format!("cannot start {}", python.display()), source: Some(source) }
+        })?;
         let out = Output {
             stdout: String::from_utf8_lossy(&out.stdout).into(),
             stderr: String::from_utf8_lossy(&out.stderr).into(),
@@ -120,8 +115,11 @@ impl Staged {
     fn new(name: &str, bytes: &[u8]) -> Result<Staged, RuntimeError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let path = std::env::temp_dir().join(format!("hwnas-litert-{}-{nanos}-{name}", std::process::id()));
-        std::fs::write(&path, bytes)
-            .map_err(|e| RuntimeError::Setup(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, bytes).map_err(|source| RuntimeError::File {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
         Ok(Staged(path))
     }
 }
@@ -181,7 +179,7 @@ impl Runtime for LitertRuntime {
         true
     }
 
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         super::runner::protocol_argv(binary, model, cfg)
     }
 
@@ -207,11 +205,15 @@ mod tests {
 
     #[test]
     fn command_lines_are_the_runners() {
-        let cfg = RunConfig { threads: 2, affinity: Some("8".into()), ..RunConfig::counts(3, 7) };
+        let cfg = Protocol { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()), ..Protocol::default() };
+        assert_eq!(
+            rt().argv("/b/l", "/m.tflite", &cfg),
+            super::super::runner::protocol_argv("/b/l", "/m.tflite", &cfg)
+        );
         assert_eq!(
             rt().argv("/b/l", "/m.tflite", &cfg).join(" "),
-            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 0 --min-time-ms 0 \
-             --setup-ratio 0 --layer-profile-runs 0"
+            "taskset 8 /b/l --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 20 --min-time-ms 50 \
+             --setup-ratio 15 --layer-profile-runs 0"
         );
         assert_eq!(rt().batch_argv("/b/l", "/m/batch.jsonl", &cfg).join(" "), "taskset 8 /b/l --batch /m/batch.jsonl");
         assert_eq!(rt().precisions(), &crate::modelfile::precision::Precision::ALL);

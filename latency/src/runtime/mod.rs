@@ -9,69 +9,24 @@ pub mod tflite;
 
 pub use install::{install_binary, sha256_file, sha256_hex};
 
+use crate::profile::Protocol;
 use crate::target::{Output, Target, TargetError};
 
-/// How one invocation of a runtime times a model. Counts and times together, as
-/// `benchmark_model` does: a warm-up of at least `warmup` runs (and `warmup_ms` after the
-/// device was idle), then rounds of at least `runs` samples that last at least `min_time_ms`
-/// and `setup_ratio` times what loading the model cost (`hwnas_runner::timing`; the runner
-/// only: benchmark_model has no such flag). Why these defaults: docs/profiling.md.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunConfig {
-    pub threads: u32,
-    pub warmup: u32,
-    pub runs: u32,
-    /// Hex CPU mask for `taskset` (e.g. `70` = CPUs 4–6), or none to leave scheduling to the OS.
-    pub affinity: Option<String>,
-    #[serde(default)]
-    pub warmup_ms: u64,
-    #[serde(default)]
-    pub min_time_ms: u64,
-    #[serde(default)]
-    pub setup_ratio: u64,
-    /// Extra runs that time each op of the model, for per-layer times inside networks (0: none).
-    #[serde(default)]
-    pub layer_profile_runs: u32,
-}
-
-impl Default for RunConfig {
-    fn default() -> RunConfig {
-        RunConfig {
-            threads: 1,
-            warmup: 2,
-            runs: 50,
-            affinity: None,
-            warmup_ms: 20,
-            min_time_ms: 50,
-            setup_ratio: 15,
-            layer_profile_runs: 0,
-        }
-    }
-}
-
-impl RunConfig {
-    /// Counts only: `warmup` runs, then rounds of exactly `runs` samples (no time floors, no
-    /// setup ratio; the protocol before those existed, and a quick one for tests).
-    pub fn counts(warmup: u32, runs: u32) -> RunConfig {
-        RunConfig { warmup, runs, warmup_ms: 0, min_time_ms: 0, setup_ratio: 0, ..RunConfig::default() }
-    }
-
-    /// The CPUs the affinity mask selects.
-    pub fn pinned_cpus(&self) -> Result<Vec<usize>, String> {
-        match &self.affinity {
-            None => Ok(Vec::new()),
-            Some(mask) => parse_mask(mask),
-        }
-    }
+/// A `taskset` CPU mask that selects no CPU this can pin to.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MaskError {
+    #[error("affinity mask `{0}` is not a hex CPU mask like `70` (CPUs 4-6) or `8` (CPU 3)")]
+    NotHex(String),
+    #[error("affinity mask `{0}` selects no CPU")]
+    NoCpu(String),
 }
 
 /// Parses a `taskset` hex mask (`70`, `0x8`) into CPU indices.
-pub fn parse_mask(mask: &str) -> Result<Vec<usize>, String> {
+pub fn parse_mask(mask: &str) -> Result<Vec<usize>, MaskError> {
     let hex = mask.trim_start_matches("0x").trim_start_matches("0X");
-    let bits = u128::from_str_radix(hex, 16)
-        .map_err(|_| format!("affinity mask `{mask}` is not a hex CPU mask like `70` (CPUs 4-6) or `8` (CPU 3)"))?;
+    let bits = u128::from_str_radix(hex, 16).map_err(|_| MaskError::NotHex(mask.into()))?;
     if bits == 0 {
-        return Err(format!("affinity mask `{mask}` selects no CPU"));
+        return Err(MaskError::NoCpu(mask.into()));
     }
     Ok((0..128).filter(|i| bits >> i & 1 == 1).collect())
 }
@@ -88,10 +43,44 @@ pub struct Round {
     pub detail: serde_json::Value,
 }
 
+/// Why a round's per-op profile cannot be read (the record is flagged with it, not failed).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OpProfileError {
+    #[error("an op without a name: {0}")]
+    Unnamed(serde_json::Value),
+    #[error("an op without a time: {0}")]
+    Untimed(serde_json::Value),
+    /// hwnas-runner's `layer_profile`, as its reader (`hwnas_runner::output`) says.
+    #[error("{0}")]
+    Runner(String),
+}
+
+/// Why a runtime could not be set up or time a model.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The runtime's binary is not there (`what` says which, and how to get it).
+    #[error("no {what} at {path}")]
+    NoBinary { what: &'static str, path: String },
+    /// A host file the runtime needs (its binary, a staged script) cannot be read or written.
+    #[error("cannot {action} {}", path.display())]
+    File {
+        action: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Python given for LiteRT cannot run it.
+    #[error(
+        "the litert runtime needs a Python with ai-edge-litert: {why} (run scripts/setup, which installs it into \
+         .venv, or pass --litert-python PATH)"
+    )]
+    NoLitert {
+        why: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("{runtime} printed output hwnas cannot read ({why}); it printed:\n{excerpt}")]
     Malformed { runtime: String, why: String, excerpt: String },
     #[error("{runtime} exited with code {code}; it printed:\n{excerpt}")]
@@ -128,8 +117,9 @@ pub trait Runtime: Send + Sync {
     /// Makes the binary available on the target (pushed once, cached by content hash) and
     /// returns its device path.
     fn install(&self, target: &dyn Target) -> Result<String, RuntimeError>;
-    /// The command line timing `model` with `cfg`.
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String>;
+    /// The command line timing `model` as `cfg` says (its invocation settings: threads,
+    /// affinity, warm-up, runs, time floors, layer profiles).
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String>;
     /// Reads one invocation's output.
     fn parse(&self, out: &Output) -> Result<Round, RuntimeError>;
 
@@ -146,25 +136,25 @@ pub trait Runtime: Send + Sync {
 
     /// The command line timing every model of the manifest at `manifest` (a device path) in
     /// one process, one output line per model (see `hwnas_runner::batch`).
-    fn batch_argv(&self, binary: &str, manifest: &str, cfg: &RunConfig) -> Vec<String> {
+    fn batch_argv(&self, binary: &str, manifest: &str, cfg: &Protocol) -> Vec<String> {
         with_affinity(cfg, vec![binary.into(), "--batch".into(), manifest.into()])
     }
 
     /// Whether [`Runtime::op_times`] can answer (the runtime times each op of a network when
-    /// `RunConfig::layer_profile_runs` asks); jobs asking otherwise are refused up front.
+    /// `Protocol::layer_profile_runs` asks); jobs asking otherwise are refused up front.
     fn profiles_layers(&self) -> bool {
         false
     }
 
     /// The per-op profile in one invocation's (or batch line's) detail, if it has one: each op
-    /// by the name the runtime gives it and its mean µs per run (`RunConfig::layer_profile_runs`).
-    fn op_times(&self, _detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+    /// by the name the runtime gives it and its mean µs per run (`Protocol::layer_profile_runs`).
+    fn op_times(&self, _detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
         None
     }
 
     /// Every flag, with the device paths replaced by placeholders so records from
     /// different devices and runs compare equal.
-    fn flags(&self, cfg: &RunConfig) -> Vec<String> {
+    fn flags(&self, cfg: &Protocol) -> Vec<String> {
         self.argv("{binary}", "{model}", cfg)
     }
 
@@ -174,7 +164,7 @@ pub trait Runtime: Send + Sync {
         target: &dyn Target,
         binary: &str,
         model: &str,
-        cfg: &RunConfig,
+        cfg: &Protocol,
         timeout: std::time::Duration,
     ) -> Result<Round, RuntimeError> {
         let out = target.run(&self.argv(binary, model, cfg), timeout)?;
@@ -190,7 +180,7 @@ pub trait Runtime: Send + Sync {
 }
 
 /// `taskset <mask>` in front of a command when an affinity mask is set.
-pub(crate) fn with_affinity(cfg: &RunConfig, argv: Vec<String>) -> Vec<String> {
+pub(crate) fn with_affinity(cfg: &Protocol, argv: Vec<String>) -> Vec<String> {
     match &cfg.affinity {
         Some(mask) => ["taskset".to_string(), mask.clone()].into_iter().chain(argv).collect(),
         None => argv,
@@ -205,8 +195,8 @@ mod tests {
     fn masks_select_cpus() {
         assert_eq!(parse_mask("70").unwrap(), vec![4, 5, 6]);
         assert_eq!(parse_mask("0x8").unwrap(), vec![3]);
-        assert!(parse_mask("0").unwrap_err().contains("no CPU"));
-        assert!(parse_mask("cpu4").unwrap_err().contains("`cpu4`"));
+        assert!(parse_mask("0").unwrap_err().to_string().contains("no CPU"));
+        assert!(parse_mask("cpu4").unwrap_err().to_string().contains("`cpu4`"));
     }
 
     #[test]

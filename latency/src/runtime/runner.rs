@@ -1,7 +1,8 @@
 //! `hwnas-runner`: hwnas' own timing binary (crate `hwnas-runner`, latency/runner). Its
 //! command line and output line are defined in that crate, for both sides.
 
-use super::{excerpt, install_binary, sha256_file, with_affinity, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_file, with_affinity, OpProfileError, Round, Runtime, RuntimeError};
+use crate::profile::Protocol;
 use crate::target::{Output, Target};
 use hwnas_runner::args::Args;
 use hwnas_runner::RUNTIME;
@@ -48,7 +49,7 @@ impl Runtime for RunnerRuntime {
             .is_ok_and(|o| o.exit_code == 0 && o.stdout.lines().any(|l| l.trim() == hwnas_runner::batch::CAPABILITIES))
     }
 
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         protocol_argv(binary, model, cfg)
     }
 
@@ -61,13 +62,13 @@ impl Runtime for RunnerRuntime {
     }
 
     /// tract's plan timed node by node (`--layer-profile-runs`): node names as tract gives them.
-    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
-        hwnas_runner::output::LayerProfile::of(detail).map(|p| p.map(|p| p.nodes))
+    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
+        hwnas_runner::output::LayerProfile::of(detail).map(|p| p.map(|p| p.nodes).map_err(OpProfileError::Runner))
     }
 }
 
 /// hwnas-runner's command line for one model (also spoken by the litert runtime's script).
-pub(super) fn protocol_argv(binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+pub(super) fn protocol_argv(binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
     let job = Args {
         model: model.into(),
         warmup: cfg.warmup as usize,
@@ -136,7 +137,7 @@ mod tests {
 
     #[test]
     fn command_line() {
-        let cfg = RunConfig { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()), ..RunConfig::default() };
+        let cfg = Protocol { threads: 2, warmup: 3, runs: 7, affinity: Some("8".into()), ..Protocol::default() };
         assert_eq!(
             rt().argv("/b/r", "/m.tflite", &cfg).join(" "),
             "taskset 8 /b/r --model /m.tflite --warmup 3 --runs 7 --threads 2 --warmup-ms 20 --min-time-ms 50 \

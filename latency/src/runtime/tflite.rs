@@ -4,7 +4,8 @@
 //! op-profiling `Timings (microseconds): count=…` line is a sum of per-op times,
 //! not wall clock, and is never read as the end-to-end number.
 
-use super::{excerpt, install_binary, sha256_file, with_affinity, Round, RunConfig, Runtime, RuntimeError};
+use super::{excerpt, install_binary, sha256_file, with_affinity, OpProfileError, Round, Runtime, RuntimeError};
+use crate::profile::Protocol;
 use crate::target::{Output, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,12 +43,12 @@ impl Runtime for TfliteRuntime {
         true
     }
 
-    /// The op profile of `--enable_op_profiling=true` (on with `RunConfig::layer_profile_runs`).
-    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+    /// The op profile of `--enable_op_profiling=true` (on with `Protocol::layer_profile_runs`).
+    fn op_times(&self, detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
         TfliteRuntime::ops_of(detail)
     }
 
-    fn argv(&self, binary: &str, model: &str, cfg: &RunConfig) -> Vec<String> {
+    fn argv(&self, binary: &str, model: &str, cfg: &Protocol) -> Vec<String> {
         let mut argv = vec![
             binary.to_string(),
             format!("--graph={model}"),
@@ -74,9 +75,13 @@ impl Runtime for TfliteRuntime {
                 // from there, but report the stdout failure unless stderr says what went wrong.
                 parse_benchmark_output(&out.stderr)
                     .or_else(|_| parse_benchmark_output(&format!("{}\n{}", out.stdout, out.stderr)))
-                    .map_err(|both| if both.contains("it reported:") { both } else { why })
+                    .map_err(|both| if matches!(both, BenchmarkOutputError::Failed(_)) { both } else { why })
             })
-            .map_err(|why| RuntimeError::Malformed { runtime: "benchmark_model".into(), why, excerpt: excerpt(out) })?;
+            .map_err(|why| RuntimeError::Malformed {
+                runtime: "benchmark_model".into(),
+                why: why.to_string(),
+                excerpt: excerpt(out),
+            })?;
         let detail = serde_json::json!({
             "count": timings.runs.count,
             "avg_us": timings.runs.avg,
@@ -103,13 +108,13 @@ impl TfliteRuntime {
     /// The `Run Order` rows of an op profile kept in a round's detail (see [`profile_json`]):
     /// each node by its output tensor's name (the `[name]:index` column without brackets and
     /// index) and its average µs per run.
-    pub fn ops_of(detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, String>> {
+    pub fn ops_of(detail: &serde_json::Value) -> Option<Result<Vec<(String, f64)>, OpProfileError>> {
         let ops = detail.get("op_profile")?.get("ops")?.as_array()?;
         Some(
             ops.iter()
                 .map(|o| {
-                    let name = o["name"].as_str().ok_or_else(|| format!("an op without a name: {o}"))?;
-                    let avg_ms = o["avg_ms"].as_f64().ok_or_else(|| format!("an op without a time: {o}"))?;
+                    let name = o["name"].as_str().ok_or_else(|| OpProfileError::Unnamed(o.clone()))?;
+                    let avg_ms = o["avg_ms"].as_f64().ok_or_else(|| OpProfileError::Untimed(o.clone()))?;
                     Ok((tensor_of(name).to_string(), avg_ms * 1000.0))
                 })
                 .collect(),
@@ -196,6 +201,38 @@ pub struct BenchmarkTimings {
 /// `Inference timings in us: Init: …, First inference: …, Warmup (avg): …, Inference (avg): X`.
 const END_TO_END: &str = "inference timings in us:";
 
+/// Why `benchmark_model`'s output could not be read (each names the line it is about).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BenchmarkOutputError {
+    /// No summary line, and nothing in the log saying why.
+    #[error("no `Inference timings in us:` line (did the model fail to load or run?)")]
+    NoSummary,
+    /// No summary line; the log's own error lines.
+    #[error("no `Inference timings in us:` line; it reported: {}", .0.join(" / "))]
+    Failed(Vec<String>),
+    #[error("`{part}` is not `{form}` in line `{line}`")]
+    NotAField { part: String, form: &'static str, line: String },
+    #[error("`{what}` is `{value}`, not a time, in line `{line}`")]
+    NotATime { what: String, value: String, line: String },
+    #[error("no `{what}` in line `{line}`")]
+    Missing { what: String, line: String },
+    #[error("`count` is {count}, not a whole number, in line `{line}`")]
+    Count { count: f64, line: String },
+    #[error("no `count=… avg=…` line of the timed runs before `{line}`")]
+    NoRunsLine { line: String },
+    #[error("the timed runs line says no run happened: `{line}`")]
+    NoRuns { line: String },
+    /// The two averages disagree: the wrong line was read.
+    #[error("`Inference (avg)` is {inference_avg_us} µs but the timed runs line `{line}` says avg={runs_avg_us}")]
+    Disagree { inference_avg_us: f64, runs_avg_us: f64, line: String },
+    #[error("`Inference (avg)` is 0 µs in line `{line}`")]
+    Zero { line: String },
+    #[error("op profile row `{line}` does not have the {columns} columns of its table")]
+    Columns { line: String, columns: usize },
+    #[error("no `[avg ms]` column for row `{line}`")]
+    NoAverage { line: String },
+}
+
 /// Strips log prefixes (`INFO: `, repeated) and surrounding space.
 fn bare(line: &str) -> &str {
     let mut l = line.trim();
@@ -205,34 +242,43 @@ fn bare(line: &str) -> &str {
     l
 }
 
-fn number(text: &str, what: &str, line: &str) -> Result<f64, String> {
+fn number(text: &str, what: &str, line: &str) -> Result<f64, BenchmarkOutputError> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{what}` is `{}`, not a time, in line `{line}`", text.trim())),
+        _ => Err(BenchmarkOutputError::NotATime { what: what.into(), value: text.trim().into(), line: line.into() }),
     }
 }
 
+/// `no `what` in line `line``.
+fn missing(what: &str, line: &str) -> BenchmarkOutputError {
+    BenchmarkOutputError::Missing { what: what.into(), line: line.into() }
+}
+
 /// Parses `count=50 first=… avg=… std=… p5=… median=…` into named values.
-fn stats_fields(line: &str) -> Result<BTreeMap<String, f64>, String> {
+fn stats_fields(line: &str) -> Result<BTreeMap<String, f64>, BenchmarkOutputError> {
     line.split_whitespace()
         .map(|tok| {
-            let (k, v) = tok.split_once('=').ok_or_else(|| format!("`{tok}` is not `name=value` in line `{line}`"))?;
+            let (k, v) = tok.split_once('=').ok_or_else(|| BenchmarkOutputError::NotAField {
+                part: tok.into(),
+                form: "name=value",
+                line: line.into(),
+            })?;
             Ok((k.to_string(), number(v, k, line)?))
         })
         .collect()
 }
 
-fn run_stats(line: &str) -> Result<RunStats, String> {
+fn run_stats(line: &str) -> Result<RunStats, BenchmarkOutputError> {
     let f = stats_fields(line)?;
-    let need = |k: &str| f.get(k).copied().ok_or_else(|| format!("no `{k}=` in line `{line}`"));
+    let need = |k: &str| f.get(k).copied().ok_or_else(|| missing(&format!("{k}="), line));
     let count = need("count")?;
     if count.fract() != 0.0 {
-        return Err(format!("`count` is {count}, not a whole number, in line `{line}`"));
+        return Err(BenchmarkOutputError::Count { count, line: line.into() });
     }
     Ok(RunStats {
         count: count as u64,
         // A single run prints only `count=1 curr=…`.
-        avg: f.get("avg").or(f.get("curr")).copied().ok_or_else(|| format!("no `avg=` in line `{line}`"))?,
+        avg: f.get("avg").or(f.get("curr")).copied().ok_or_else(|| missing("avg=", line))?,
         std: f.get("std").copied(),
         min: f.get("min").copied(),
         max: f.get("max").copied(),
@@ -257,44 +303,49 @@ fn error_lines(lines: &[&str]) -> Vec<String> {
 /// Reads `benchmark_model`'s text output (see the module comment for which lines count):
 /// TF 1.x and 2.x summaries, `INFO:` prefixes, exponent notation, percentiles, and the op
 /// profiles of `--enable_op_profiling=true`. Delegate and vendor log lines are ignored.
-pub fn parse_benchmark_output(text: &str) -> Result<BenchmarkTimings, String> {
+pub fn parse_benchmark_output(text: &str) -> Result<BenchmarkTimings, BenchmarkOutputError> {
     let lines: Vec<&str> = text.lines().map(bare).collect();
     let Some(at) = lines.iter().rposition(|l| l.to_ascii_lowercase().contains(END_TO_END)) else {
         let errors = error_lines(&lines);
         return Err(if errors.is_empty() {
-            "no `Inference timings in us:` line (did the model fail to load or run?)".to_string()
+            BenchmarkOutputError::NoSummary
         } else {
-            format!("no `Inference timings in us:` line; it reported: {}", errors.join(" / "))
+            BenchmarkOutputError::Failed(errors)
         });
     };
     let line = lines[at];
     let body = &line[line.to_ascii_lowercase().find(END_TO_END).unwrap() + END_TO_END.len()..];
     let mut fields = BTreeMap::new();
     for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.rsplit_once(':').ok_or_else(|| format!("`{part}` is not `name: value` in line `{line}`"))?;
+        let (k, v) = part.rsplit_once(':').ok_or_else(|| BenchmarkOutputError::NotAField {
+            part: part.into(),
+            form: "name: value",
+            line: line.into(),
+        })?;
         fields.insert(k.trim().to_string(), number(v, k.trim(), line)?);
     }
     let any = |keys: &[&str]| keys.iter().find_map(|k| fields.get(*k).copied());
-    let need = |keys: &[&str]| any(keys).ok_or_else(|| format!("no `{}` in line `{line}`", keys[0]));
+    let need = |keys: &[&str]| any(keys).ok_or_else(|| missing(keys[0], line));
     let inference_avg_us = need(&["Inference (avg)", "no stats", "Inference"])?;
     let runs_line = lines[..at]
         .iter()
         .rev()
         .find(|l| l.starts_with("count="))
-        .ok_or_else(|| format!("no `count=… avg=…` line of the timed runs before `{line}`"))?;
+        .ok_or_else(|| BenchmarkOutputError::NoRunsLine { line: line.into() })?;
     let runs = run_stats(runs_line)?;
     if runs.count == 0 {
-        return Err(format!("the timed runs line says no run happened: `{runs_line}`"));
+        return Err(BenchmarkOutputError::NoRuns { line: runs_line.to_string() });
     }
     // The two are the same statistic printed twice; disagreement means we read the wrong line.
     if (runs.avg - inference_avg_us).abs() > 1.0 + 0.005 * inference_avg_us {
-        return Err(format!(
-            "`Inference (avg)` is {inference_avg_us} µs but the timed runs line `{runs_line}` says avg={}",
-            runs.avg
-        ));
+        return Err(BenchmarkOutputError::Disagree {
+            inference_avg_us,
+            runs_avg_us: runs.avg,
+            line: runs_line.to_string(),
+        });
     }
     if inference_avg_us == 0.0 {
-        return Err(format!("`Inference (avg)` is 0 µs in line `{line}`"));
+        return Err(BenchmarkOutputError::Zero { line: line.into() });
     }
     let (init_profile, op_profile) = op_profiles(&lines)?;
     Ok(BenchmarkTimings {
@@ -318,7 +369,7 @@ enum Section {
 /// The initialization and regular-runs op profiles, if printed. A profile without a
 /// `Profiling Info for …` heading (older builds) counts as the regular runs'.
 #[allow(clippy::type_complexity)]
-fn op_profiles(lines: &[&str]) -> Result<(Option<OpProfile>, Option<OpProfile>), String> {
+fn op_profiles(lines: &[&str]) -> Result<(Option<OpProfile>, Option<OpProfile>), BenchmarkOutputError> {
     let (mut init, mut regular): (Option<OpProfile>, Option<OpProfile>) = (None, None);
     let mut section = Section::Regular;
     let mut table: Option<(String, Vec<String>)> = None;
@@ -354,18 +405,17 @@ fn op_profiles(lines: &[&str]) -> Result<(Option<OpProfile>, Option<OpProfile>),
         if columns.is_empty() {
             continue;
         }
-        let cells = row_cells(line, columns.len()).ok_or_else(|| {
-            format!("op profile row `{line}` does not have the {} columns of its table", columns.len())
-        })?;
+        let cells = row_cells(line, columns.len())
+            .ok_or_else(|| BenchmarkOutputError::Columns { line: line.to_string(), columns: columns.len() })?;
         let cell = |name: &str| columns.iter().position(|c| c == name).map(|i| cells[i].as_str());
-        let num = |name: &str| -> Result<Option<f64>, String> {
+        let num = |name: &str| -> Result<Option<f64>, BenchmarkOutputError> {
             cell(name).map(|c| number(c.trim_end_matches('%'), name, line)).transpose()
         };
-        let whole = |name: &str| -> Result<Option<u64>, String> {
+        let whole = |name: &str| -> Result<Option<u64>, BenchmarkOutputError> {
             Ok(num(name)?.filter(|v| v.fract() == 0.0).map(|v| v as u64))
         };
         let node_type = cell("node type").unwrap_or_default().to_string();
-        let avg_ms = num("avg ms")?.ok_or_else(|| format!("no `[avg ms]` column for row `{line}`"))?;
+        let avg_ms = num("avg ms")?.ok_or_else(|| BenchmarkOutputError::NoAverage { line: line.to_string() })?;
         match title.as_str() {
             "Run Order" => profile.ops.push(OpTime {
                 node_type,
@@ -600,18 +650,18 @@ Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 2, Inference
     #[test]
     fn malformed_output_is_an_error_quoting_it() {
         let failed = "STARTING!\nGraph: [m.tflite]\nERROR: Could not open 'm.tflite'.\nFailed to read model m.tflite\n";
-        let e = parse_benchmark_output(failed).unwrap_err();
+        let e = parse_benchmark_output(failed).unwrap_err().to_string();
         assert!(e.contains("no `Inference timings in us:` line"), "{e}");
         // What the tool said went wrong is in the reason itself, not only in the excerpt.
         assert!(e.contains("it reported: ERROR: Could not open 'm.tflite'. / Failed to read model"), "{e}");
 
         let garbled = PLAIN.replace("Inference (avg): 11876.5", "Inference (avg): n/a");
-        let e = parse_benchmark_output(&garbled).unwrap_err();
+        let e = parse_benchmark_output(&garbled).unwrap_err().to_string();
         assert!(e.contains("`Inference (avg)` is `n/a`"), "{e}");
 
         let no_runs = PLAIN.replace("count=50 first=12108 curr=11744 min=11601 max=12790 avg=11876.5 std=231", "");
         // Falls back to the warm-up line, whose average disagrees: caught, not silently used.
-        let e = parse_benchmark_output(&no_runs).unwrap_err();
+        let e = parse_benchmark_output(&no_runs).unwrap_err().to_string();
         assert!(e.contains("says avg=15312"), "{e}");
 
         let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec![] };
@@ -633,19 +683,19 @@ Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 2, Inference
     fn command_line_pins_and_fixes_the_run_count() {
         let rt = TfliteRuntime { binary: "bm".into(), sha256: "00".into(), extra: vec!["--use_xnnpack=true".into()] };
         let cfg =
-            RunConfig { warmup: 10, affinity: Some("70".into()), warmup_ms: 0, min_time_ms: 0, ..RunConfig::default() };
+            Protocol { warmup: 10, affinity: Some("70".into()), warmup_ms: 0, min_time_ms: 0, ..Protocol::default() };
         assert_eq!(
             rt.argv("/d/bm", "/d/m.tflite", &cfg).join(" "),
             "taskset 70 /d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=10 --warmup_min_secs=0 \
              --num_runs=50 --min_secs=0 --use_xnnpack=true"
         );
-        let timed = RunConfig { layer_profile_runs: 20, ..RunConfig::default() };
+        let timed = Protocol { layer_profile_runs: 20, ..Protocol::default() };
         assert_eq!(
             rt.argv("/d/bm", "/d/m.tflite", &timed).join(" "),
             "/d/bm --graph=/d/m.tflite --num_threads=1 --warmup_runs=2 --warmup_min_secs=0.02 --num_runs=50 \
              --min_secs=0.05 --enable_op_profiling=true --use_xnnpack=true"
         );
-        let flags = rt.flags(&RunConfig { affinity: None, ..cfg });
+        let flags = rt.flags(&Protocol { affinity: None, ..cfg });
         assert_eq!(flags[0], "{binary}");
         assert_eq!(flags[1], "--graph={model}");
     }

@@ -2,7 +2,7 @@
 //! behaviour the model file selects, and a model source writing those files.
 #![allow(dead_code)]
 
-use latency::profile::{ModelId, ModelSource};
+use latency::profile::{ModelId, ModelSource, SourceError};
 use latency::runtime::runner::RunnerRuntime;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ pub fn runner(dir: &Path) -> RunnerRuntime {
 /// Model files whose content is the layer key, which the script reads.
 pub struct Keys;
 impl ModelSource for Keys {
-    fn build(&self, m: &ModelId) -> Result<Vec<u8>, String> {
+    fn build(&self, m: &ModelId) -> Result<Vec<u8>, SourceError> {
         Ok(m.key.clone().into_bytes())
     }
 }

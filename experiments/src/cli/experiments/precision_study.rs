@@ -17,7 +17,7 @@ use crate::cli::profile::Request;
 use anyhow::{bail, Context, Result};
 use latency::modelfile::precision::Quantization;
 use latency::modelfile::Precision;
-use latency::profile::{ProtocolSpec, RuntimeSpec};
+use latency::profile::{Protocol, RuntimeSpec};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use predictors::metrics::kendall_tau_b;
@@ -209,7 +209,8 @@ fn profile(cx: &Setup, space: &dyn SearchSpace, resolution: u32, precision: Prec
     // 208 layers per precision, each 10 warm-up and rounds of 50 runs until stable (≤ 5
     // rounds); no cool-down (a host has no phone's thermal budget). Pinned here, so the
     // study's protocol does not move with profile's defaults. Every record is journaled.
-    request.protocol = ProtocolSpec { warmup: 10, runs: 50, max_rounds: 5, cooldown_ms: 0, ..ProtocolSpec::default() };
+    request.protocol =
+        Protocol { warmup: 10, runs: 50, max_rounds: 5, cooldown: std::time::Duration::ZERO, ..Protocol::default() };
     crate::cli::profile::profile(&request).with_context(|| format!("profiling {} in {precision}", space.name()))?;
     let ds = predictors::dataset::load(&dir.join("latency.parquet"), Some(space.name()), "latency_ms")?;
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();

@@ -9,4 +9,4 @@ pub mod sandbox;
 mod stream;
 mod sync;
 
-pub use phone::{find_daemon, free_port, AdbServer, PhoneOptions, SimulatedPhone};
+pub use phone::{find_daemon, free_port, AdbServer, PhoneOptions, SimError, SimulatedPhone};

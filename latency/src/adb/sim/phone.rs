@@ -1,6 +1,6 @@
 //! A simulated phone behind a real adb server, for tests and for trying hwnas without a phone.
 
-use crate::adb::host::{self, wait_bounded};
+use crate::adb::host::{self, wait_bounded, AdbError};
 use crate::adb::AdbTarget;
 use crate::target::TargetError;
 use std::io::{BufRead, BufReader};
@@ -11,6 +11,32 @@ use std::time::Duration;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const HOST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a simulated phone (or its private adb server) did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("no free port")]
+    NoPort(#[source] std::io::Error),
+    #[error("cannot run {} (install Android platform-tools or `apt install adb`)", .adb.display())]
+    NoAdb {
+        adb: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every attempt failed; the last one's error.
+    #[error("could not start an adb server")]
+    Server(#[source] AdbError),
+    #[error("cannot start {} (build it with `cargo build -p latency`)", .daemon.display())]
+    NoDaemon {
+        daemon: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} did not start (first line {line:?})", .daemon.display())]
+    Silent { daemon: PathBuf, line: String },
+    #[error(transparent)]
+    Adb(#[from] AdbError),
+}
 
 /// A free TCP port on 127.0.0.1 (bound and released; the caller binds it right away).
 pub fn free_port() -> std::io::Result<u16> {
@@ -26,33 +52,31 @@ pub struct AdbServer {
 
 impl AdbServer {
     /// Starts `adb` (from PATH) on a free port.
-    pub fn start() -> Result<AdbServer, String> {
+    pub fn start() -> Result<AdbServer, SimError> {
         AdbServer::start_with(Path::new("adb"))
     }
 
     /// Starts the given adb binary on a free port (retrying if another process takes the port first).
-    pub fn start_with(adb: &Path) -> Result<AdbServer, String> {
-        let mut last = String::new();
+    pub fn start_with(adb: &Path) -> Result<AdbServer, SimError> {
+        let mut last = None;
         for _ in 0..3 {
-            let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+            let port = free_port().map_err(SimError::NoPort)?;
             let child = Command::new(adb)
                 .args(["-P", &port.to_string(), "start-server"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| {
-                    format!("cannot run {} (install Android platform-tools or `apt install adb`): {e}", adb.display())
-                })?;
+                .map_err(|source| SimError::NoAdb { adb: adb.into(), source })?;
             let server = AdbServer { adb: adb.to_path_buf(), port };
             match wait_bounded(child, START_TIMEOUT, "adb start-server")
                 .and_then(|_| host::request(&server.addr(), "host:version", HOST_TIMEOUT))
             {
                 Ok(_) => return Ok(server),
-                Err(e) => last = e, // dropping `server` kills whatever started
+                Err(e) => last = Some(e), // dropping `server` kills whatever started
             }
         }
-        Err(format!("could not start an adb server: {last}"))
+        Err(SimError::Server(last.expect("three attempts")))
     }
 
     /// `127.0.0.1:PORT`
@@ -156,7 +180,7 @@ pub struct SimulatedPhone {
 
 impl SimulatedPhone {
     /// Starts a simulator and a private adb server, and connects them.
-    pub fn start(opts: PhoneOptions) -> Result<SimulatedPhone, String> {
+    pub fn start(opts: PhoneOptions) -> Result<SimulatedPhone, SimError> {
         let server = match &opts.adb {
             Some(adb) => AdbServer::start_with(adb)?,
             None => AdbServer::start()?,
@@ -167,11 +191,11 @@ impl SimulatedPhone {
 
     /// Starts a simulator and connects it to an adb server that is already running
     /// (several phones can share one server).
-    pub fn start_on(server: &str, opts: PhoneOptions) -> Result<SimulatedPhone, String> {
+    pub fn start_on(server: &str, opts: PhoneOptions) -> Result<SimulatedPhone, SimError> {
         SimulatedPhone::launch(server, None, opts)
     }
 
-    fn launch(server: &str, own_server: Option<AdbServer>, opts: PhoneOptions) -> Result<SimulatedPhone, String> {
+    fn launch(server: &str, own_server: Option<AdbServer>, opts: PhoneOptions) -> Result<SimulatedPhone, SimError> {
         let daemon_path = opts.daemon.clone().unwrap_or_else(find_daemon);
         let root = std::env::temp_dir().join(format!(
             "hwnas-sim-{}-{}",
@@ -204,9 +228,7 @@ impl SimulatedPhone {
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         cmd.stderr(if opts.verbose { Stdio::inherit() } else { Stdio::null() });
-        let mut daemon = cmd.spawn().map_err(|e| {
-            format!("cannot start {} (build it with `cargo build -p latency`): {e}", daemon_path.display())
-        })?;
+        let mut daemon = cmd.spawn().map_err(|source| SimError::NoDaemon { daemon: daemon_path.clone(), source })?;
 
         // The daemon prints its port first; read it on a thread so a stuck daemon cannot hang us.
         let stdout = daemon.stdout.take().expect("piped");
@@ -220,7 +242,7 @@ impl SimulatedPhone {
         let mut phone =
             SimulatedPhone { daemon, root, serial: String::new(), server_addr: server.to_string(), own_server };
         let Some(device_addr) = line.trim().strip_prefix("hwnas-adbd listening on ").map(str::to_string) else {
-            return Err(format!("{} did not start (first line {:?})", daemon_path.display(), line.trim()));
+            return Err(SimError::Silent { daemon: daemon_path, line: line.trim().into() });
         };
         phone.serial = host::connect(server, &device_addr, START_TIMEOUT)?;
         Ok(phone)
