@@ -3,15 +3,13 @@
 //! simulated phone behind a real adb server: the second waits (or refuses naming the first),
 //! neither loses a model to the other, and each run's model files stay in its own directory.
 
-mod profile_support;
-
+use crate::profile_support::{layers, runner, tmp, Keys};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::device_lock::{host_name, DeviceLock, STALE_AFTER};
 use latency::local::LocalTarget;
 use latency::profile::{session, Job, Protocol, Record};
 use latency::target::Target;
-use profile_support::{layers, runner, tmp, Keys};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! hwnas-runner times models written from the IR and prints one JSON line (its bad-input
 //! cases are tested in its own crate, latency/runner).
 
-mod runner_binary;
+use crate::runner_binary;
 
 use latency::modelfile::tflite;
 use spaces::ir::Weights;

@@ -4,14 +4,12 @@
 //! hung command are reported by name while everything measured is kept.
 //! The runtime is the scripted stand-in of profile_support (timing is not the point).
 
-mod profile_support;
-
+use crate::profile_support::{layers, runner, tmp, Keys};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::profile::{session, Job, ModelId, Protocol, Record, DATASET_FILE, JOURNAL_FILE};
 use latency::target::Target;
 use polars::prelude::*;
-use profile_support::{layers, runner, tmp, Keys};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,7 +68,7 @@ fn a_killed_run_resumes_with_no_record_lost_or_repeated() {
     let names = keys("slow", 12);
     let spec = serde_json::json!({"server": phone.server(), "serial": phone.serial(), "dir": dir, "keys": names});
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_profile_entry", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &crate::test_name("child_profile_entry"), "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, spec.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

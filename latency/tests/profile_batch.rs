@@ -3,15 +3,13 @@
 //! none); an identical model file is pushed once; a model whose own reading is outside the
 //! protocol's window is flagged though the batch's check was fine.
 
-mod profile_support;
-
+use crate::profile_support::{batch_runner, invocations, layers, tmp, Keys};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::profile::job::LAYER_BATCH;
 use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
 use latency::target::{DeviceInfo, Output, Target, TargetError};
-use profile_support::{batch_runner, invocations, layers, tmp, Keys};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -188,7 +186,7 @@ fn kill_mid_batch(dir: &Path, n: usize, phone: Option<&SimulatedPhone>, target: 
         spec["serial"] = p.serial().into();
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_batch_entry", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &crate::test_name("child_batch_entry"), "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, spec.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -258,14 +256,11 @@ fn a_phone_unplugged_mid_batch_keeps_the_records_that_arrived() {
     assert_eq!(session::read_journal(&dir.join("out")).unwrap().len(), r.measured);
 }
 
-#[path = "runner_binary/mod.rs"]
-mod runner_binary;
-
 #[test]
 fn the_real_runner_times_a_batch_on_a_simulated_phone() {
     let phone = SimulatedPhone::start(opts()).unwrap();
     let dir = tmp("batch-real-adb");
-    let rt = latency::runtime::runner::RunnerRuntime::new(runner_binary::hwnas_runner()).unwrap();
+    let rt = latency::runtime::runner::RunnerRuntime::new(crate::runner_binary::hwnas_runner()).unwrap();
     let (source, mut ids) =
         latency::profile::models::SpaceModels::table(spaces::space("fbnet-cifar100").unwrap(), &[], 0).unwrap();
     ids.truncate(3);

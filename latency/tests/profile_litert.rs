@@ -5,8 +5,7 @@
 //! the rest; the script's stop rule is the runner's; a phone without Python is refused before
 //! anything is pushed.
 
-mod profile_support;
-
+use crate::profile_support::tmp;
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
@@ -16,7 +15,6 @@ use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, Sou
 use latency::runtime::litert::{self, LitertRuntime};
 use latency::runtime::Runtime;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
-use profile_support::tmp;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -156,7 +154,7 @@ fn kill_9_mid_batch_loses_no_finished_record_and_the_rerun_measures_the_rest() {
     let dir = tmp("litert-kill");
     let n = 16; // 4 layers in 4 precisions, 0.4 s cool-down between models
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_litert_entry", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &crate::test_name("child_litert_entry"), "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -4,7 +4,7 @@
 //! Runtimes: hwnas-runner (tract), and LiteRT (the `litert` runtime: ai-edge-litert in the
 //! repository's .venv).
 
-mod runner_binary;
+use crate::runner_binary;
 
 use latency::local::LocalTarget;
 use latency::profile::models::SpaceModels;

@@ -2,13 +2,11 @@
 //! scripted stand-in for the runtime whose behaviour each model file selects
 //! (good, noisy, malformed, failing, hung), so every path runs in milliseconds.
 
-mod profile_support;
-
+use crate::profile_support::{layers, runner, tmp, Keys};
 use latency::local::LocalTarget;
 use latency::profile::job::{DeviceReport, ERRORS_FILE};
 use latency::profile::{session, Event, Job, ModelId, Protocol, Record, JOURNAL_FILE};
 use latency::target::{DeviceInfo, Output, Target, TargetError};
-use profile_support::{layers, runner, tmp, Keys};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
