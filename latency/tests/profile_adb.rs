@@ -4,15 +4,15 @@
 //! hung command are reported by name while everything measured is kept.
 //! The runtime is the scripted stand-in of profile_support (timing is not the point).
 
-use crate::profile_support::{layers, runner, tmp, Keys};
+use crate::profile_support::{kill_child_after, layers, runner, tmp, Keys};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
-use latency::profile::{session, Job, ModelId, Protocol, Record, DATASET_FILE, JOURNAL_FILE};
+use latency::profile::{session, Job, ModelId, Protocol, Record, DATASET_FILE};
 use latency::target::Target;
 use polars::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "HWNAS_PROFILE_TEST_CHILD";
@@ -67,23 +67,8 @@ fn a_killed_run_resumes_with_no_record_lost_or_repeated() {
     let dir = tmp("adb-kill");
     let names = keys("slow", 12);
     let spec = serde_json::json!({"server": phone.server(), "serial": phone.serial(), "dir": dir, "keys": names});
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", &crate::test_name("child_profile_entry"), "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let jpath = dir.join("out").join(JOURNAL_FILE);
-    let lines = || std::fs::read_to_string(&jpath).map_or(0, |t| t.matches('\n').count());
-    let start = Instant::now();
-    while lines() < 4 {
-        assert!(start.elapsed() < Duration::from_secs(90), "the child measured {} models in 90 s", lines());
-        assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let spec = spec.to_string();
+    kill_child_after("child_profile_entry", CHILD_ENV, &spec, &dir.join("out"), 4, Duration::from_secs(90));
     let before = journal(&dir);
     assert!((4..12).contains(&before.len()), "killed after {} of 12", before.len());
 

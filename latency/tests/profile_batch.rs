@@ -3,7 +3,7 @@
 //! none); an identical model file is pushed once; a model whose own reading is outside the
 //! protocol's window is flagged though the batch's check was fine.
 
-use crate::profile_support::{batch_runner, invocations, layers, tmp, Keys};
+use crate::profile_support::{batch_runner, invocations, kill_child_after, layers, tmp, Keys};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
@@ -12,7 +12,6 @@ use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, Sou
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -185,23 +184,7 @@ fn kill_mid_batch(dir: &Path, n: usize, phone: Option<&SimulatedPhone>, target: 
         spec["server"] = p.server().into();
         spec["serial"] = p.serial().into();
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", &crate::test_name("child_batch_entry"), "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let jpath = dir.join("out").join(JOURNAL_FILE);
-    let lines = || std::fs::read_to_string(&jpath).map_or(0, |t| t.matches('\n').count());
-    let start = Instant::now();
-    while lines() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(90), "the child measured {} models in 90 s", lines());
-        assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_child_after("child_batch_entry", CHILD_ENV, &spec.to_string(), &dir.join("out"), 3, Duration::from_secs(90));
     let before = session::read_journal(&dir.join("out")).unwrap();
     assert!((3..n).contains(&before.len()), "killed after {} of {n}", before.len());
     // Every record came from the one batch invocation that was killed.

@@ -5,22 +5,22 @@
 //! the rest; the script's stop rule is the runner's; a phone without Python is refused before
 //! anything is pushed.
 
-use crate::profile_support::tmp;
+use crate::profile_support::{kill_child_after, tmp};
 use latency::adb::sim::{PhoneOptions, SimulatedPhone};
 use latency::adb::AdbTarget;
 use latency::local::LocalTarget;
 use latency::modelfile::precision::{Precision, Quantization};
 use latency::profile::models::SpaceModels;
-use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError, JOURNAL_FILE};
+use latency::profile::{session, Job, ModelId, ModelSource, Protocol, Record, SourceError};
 use latency::runtime::litert::{self, LitertRuntime};
 use latency::runtime::Runtime;
 use latency::target::{DeviceInfo, Output, Target, TargetError};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CHILD_ENV: &str = "HWNAS_LITERT_TEST_CHILD";
 const SPACE: &str = "fbnet-cifar100";
@@ -153,23 +153,8 @@ fn child_litert_entry() {
 fn kill_9_mid_batch_loses_no_finished_record_and_the_rerun_measures_the_rest() {
     let dir = tmp("litert-kill");
     let n = 16; // 4 layers in 4 precisions, 0.4 s cool-down between models
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", &crate::test_name("child_litert_entry"), "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let jpath = dir.join("out").join(JOURNAL_FILE);
-    let lines = || std::fs::read_to_string(&jpath).map_or(0, |t| t.matches('\n').count());
-    let start = Instant::now();
-    while lines() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(300), "the child measured {} models in 300 s", lines());
-        assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let spec = dir.display().to_string();
+    kill_child_after("child_litert_entry", CHILD_ENV, &spec, &dir.join("out"), 3, Duration::from_secs(300));
     let before = session::read_journal(&dir.join("out")).unwrap();
     assert!((3..n).contains(&before.len()), "killed after {} of {n}", before.len());
     let out = run(&dir, 4, 0);

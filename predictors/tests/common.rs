@@ -14,12 +14,5 @@ pub fn hwnas_bench(device: &str) -> PathBuf {
 /// An error with its sources, `: `-separated: what the `hwnas` binary prints (anyhow's `{:#}`).
 #[allow(dead_code)] // not every test module reads error chains
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text += ": ";
-        text += &s.to_string();
-        source = s.source();
-    }
-    text
+    latency::error::Chain(e).to_string()
 }

@@ -85,3 +85,29 @@ pub fn batch_runner(dir: &Path) -> RunnerRuntime {
 pub fn invocations(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("invocations.log")).unwrap_or_default().lines().map(String::from).collect()
 }
+
+/// Runs test `entry` of the calling module again in a child process of this test binary, with
+/// `spec` in the environment variable `env` (the child reads it and profiles into `out`), waits
+/// until `out`'s journal holds `at_least` records (the child may not exit first, and must get
+/// there within `limit`), then kills it with SIGKILL: a run killed mid-way.
+#[track_caller]
+pub fn kill_child_after(entry: &str, env: &str, spec: &str, out: &Path, at_least: usize, limit: std::time::Duration) {
+    let module = Path::new(std::panic::Location::caller().file()).file_stem().expect("a test file").to_string_lossy();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", &format!("{module}::{entry}"), "--nocapture", "--test-threads=1"])
+        .env(env, spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = out.join(latency::profile::JOURNAL_FILE);
+    let lines = || std::fs::read_to_string(&journal).map_or(0, |t| t.matches('\n').count());
+    let start = std::time::Instant::now();
+    while lines() < at_least {
+        assert!(start.elapsed() < limit, "the child measured {} models in {limit:?}", lines());
+        assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}

@@ -129,14 +129,7 @@ pub fn in_memory_only(path: &Path, why: &str) -> predictors::DocumentError {
 
 /// An error with its sources, `: `-separated: what the `hwnas` binary prints (anyhow's `{:#}`).
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text += ": ";
-        text += &s.to_string();
-        source = s.source();
-    }
-    text
+    latency::error::Chain(e).to_string()
 }
 
 /// Median predicted latency of `n` uniform samples: a target that about half the space meets.
