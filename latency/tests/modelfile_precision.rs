@@ -200,7 +200,7 @@ fn int8_files_depend_on_the_calibration() {
 
 /// The calibration cost the issue bounds: MobileNetV2 at 224 on the default 16
 /// samples. Ignored (a debug build takes about a minute); run it in release:
-/// `cargo test --release -p latency --test modelfile_precision -- --ignored --nocapture`.
+/// `cargo test --release -p latency --test integration calibrating_mobilenetv2 -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn calibrating_mobilenetv2_at_224_on_16_samples() {
