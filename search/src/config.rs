@@ -67,7 +67,8 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(field: &'static str, why: impl Into<String>) -> ConfigError {
+/// An [`ConfigError::Invalid`] naming `field`.
+pub(crate) fn invalid(field: &'static str, why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { field, why: why.into() }
 }
 
@@ -866,7 +867,6 @@ impl JobConfig {
                 }
             }
             DnasMethod::Singlepath(s) => {
-                let unit = |x: f64| x > 0.0 && x <= 1.0;
                 if !(s.lambda >= 0.0 && s.threshold_lr_scale > 0.0 && s.rms_eps > 0.0 && s.lr_decay_epochs > 0.0) {
                     return Err(invalid(
                         "strategy",
@@ -874,6 +874,7 @@ impl JobConfig {
                          required",
                     ));
                 }
+                let unit = |x: f64| x > 0.0 && x <= 1.0;
                 let fraction = |x: f64| (0.0..1.0).contains(&x);
                 if !(unit(s.indicator_keep) && unit(s.lr_decay) && fraction(s.rms_decay) && fraction(s.rms_momentum)) {
                     return Err(invalid(

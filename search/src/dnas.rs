@@ -32,7 +32,7 @@
 //! job checkpointed on one can resume on the other.
 
 use crate::config::{DnasConfig, DnasMethod, FbNetConfig, JobConfig, SinglePathConfig};
-use crate::jobdir::{job_inputs, JobDir, JobError, Opened, Progress, RefusedPredictor};
+use crate::jobdir::{check_predictor_precision, job_inputs, JobDir, JobError, Opened, Progress, RefusedPredictor};
 use crate::nn::data::{self, DataSource, Split};
 use crate::nn::optim::{Method, OptimConfig, Optimizer};
 use crate::nn::supernet::fbnet::FbNetSupernet;
@@ -232,10 +232,11 @@ pub struct DnasJob {
 /// The training settings of a configuration handed to a differentiable job.
 fn settings(config: &JobConfig) -> Result<&DnasConfig, JobError> {
     config.dnas_config().ok_or_else(|| {
-        JobError::Config(crate::config::ConfigError::Invalid {
-            field: "strategy",
-            why: format!("{} is a sampling strategy: open it with search::job::Job", config.strategy_name()),
-        })
+        crate::config::invalid(
+            "strategy",
+            format!("{} is a sampling strategy: open it with search::job::Job", config.strategy_name()),
+        )
+        .into()
     })
 }
 
@@ -255,32 +256,12 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
         JobError::NeedsPredictor { strategy, needs, what, source }
     };
     let mut warnings = Vec::new();
-    let mut check_precision = |p: &dyn LatencyPredictor| -> Result<(), JobError> {
-        match predictors::check_precision(p, config.precision) {
-            Ok(()) => Ok(()),
-            Err(_) if config.allow_precision_mismatch => {
-                warnings.push(format!(
-                    "latency predictor `{}` ({shown}) was fitted on {} measurements; this search derives {} \
-                     networks (allow_precision_mismatch)",
-                    spec.label,
-                    p.precision(),
-                    config.precision
-                ));
-                Ok(())
-            }
-            Err(e) => Err(JobError::Predictor { label: spec.label.clone(), path: shown.clone(), source: e.into() }),
-        }
-    };
     const ADDITIVE: &str = "a predictor additive per layer (e.g. `lut`)";
     let loaded = match &d.method {
         DnasMethod::Fbnet(cfg) => {
             let p = predictors::load_predictor(path).map_err(|e| needs(ADDITIVE, shown.clone(), Some(Box::new(e))))?;
-            check_precision(p.as_ref())?;
-            predictors::check_serves(p.as_ref(), &config.space).map_err(|e| JobError::Predictor {
-                label: spec.label.clone(),
-                path: shown.clone(),
-                source: e.into(),
-            })?;
+            warnings.extend(check_predictor_precision(config, spec, p.as_ref())?);
+            predictors::check_serves(p.as_ref(), &config.space).map_err(|e| JobError::predictor(spec, e))?;
             // Initial weights come from libtorch's global generator: seeded, so a job is reproducible.
             tch::manual_seed(config.seed as i64);
             let net = FbNetSupernet::new(&root, &config.space)?;
@@ -293,11 +274,7 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
                     None,
                 )
             })?;
-            let lat = fbnet_lut(&*net.space, per_layer).map_err(|source| JobError::Predictor {
-                label: spec.label.clone(),
-                path: shown.clone(),
-                source,
-            })?;
+            let lat = fbnet_lut(&*net.space, per_layer).map_err(|e| JobError::predictor(spec, e))?;
             (p, Supernet::Fbnet { net, lat, cfg: cfg.clone() })
         }
         DnasMethod::Singlepath(cfg) => {
@@ -308,7 +285,7 @@ fn load_predictor(config: &JobConfig, device: Device) -> Result<Loaded, JobError
                     Some(Box::new(e)),
                 )
             })?;
-            check_precision(&p)?;
+            warnings.extend(check_predictor_precision(config, spec, &p)?);
             let (lut, constant) = singlepath_lut(&p);
             tch::manual_seed(config.seed as i64);
             let net = SinglePathSupernet::new(&root);

@@ -11,10 +11,10 @@
 //! A job whose last `max_infeasible_generations` generations produced no feasible member
 //! stops with [`Unreachable`] (checkpointed). Not RL: its reward trades latency for accuracy.
 
-use crate::config::{JobConfig, SamplingConfig, StrategyConfig};
+use crate::config::{invalid, JobConfig, SamplingConfig, StrategyConfig};
 use crate::evaluate::Evaluator;
 use crate::history::{self, Record};
-use crate::jobdir::{JobDir, Opened, Progress};
+use crate::jobdir::{check_predictor_precision, job_inputs, JobDir, Opened, Progress};
 pub use crate::jobdir::{JobError, Unreachable};
 use crate::min_latency::{min_latency, MinLatency};
 use crate::objectives::{AccuracySource, LatencyObjective, LatencySource};
@@ -26,8 +26,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spaces::Genome;
 use std::path::{Path, PathBuf};
-
-pub use crate::jobdir::job_inputs;
 use std::sync::Arc;
 
 /// A sampling job's progress in its checkpoint: everything needed to continue after the last
@@ -87,10 +85,11 @@ pub struct Job {
 /// The sampling settings of a configuration handed to a sampling job.
 fn sampling(config: &JobConfig) -> Result<&SamplingConfig, JobError> {
     config.sampling_config().ok_or_else(|| {
-        JobError::Config(crate::config::ConfigError::Invalid {
-            field: "strategy",
-            why: format!("{} is a differentiable search: open it with search::dnas::DnasJob", config.strategy_name()),
-        })
+        invalid(
+            "strategy",
+            format!("{} is a differentiable search: open it with search::dnas::DnasJob", config.strategy_name()),
+        )
+        .into()
     })
 }
 
@@ -103,7 +102,7 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
     let mut space = named()?;
     for (spec, source) in config.latency.iter().zip(latency) {
         let LatencySource::Predictor(p) = source else { continue };
-        predictors::check_serves(p.as_ref(), &config.space).map_err(|e| predictor_error(spec, e))?;
+        predictors::check_serves(p.as_ref(), &config.space).map_err(|e| JobError::predictor(spec, e))?;
         let Some(covered) = p.resolutions_covered(&config.space) else { continue };
         let why = format!("latency predictor `{}` ({})", spec.label, spec.path);
         let wanted = crate::pinned::pin(named()?, fixed)?.resolutions();
@@ -116,10 +115,6 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
     Ok(crate::pinned::pin(space, fixed)?)
 }
 
-fn predictor_error(spec: &crate::config::LatencySpec, e: impl Into<crate::jobdir::RefusedPredictor>) -> JobError {
-    JobError::Predictor { label: spec.label.clone(), path: spec.path.clone(), source: e.into() }
-}
-
 /// Refuses latency predictors fitted on measurements of another precision than the job's
 /// models (`config.precision`), naming both, unless `allow_precision_mismatch`; returns the
 /// log lines of the mismatches allowed.
@@ -129,9 +124,9 @@ fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec
         let p = match source {
             LatencySource::Predictor(p) => p,
             LatencySource::Device(m) if m.precision() != config.precision => {
-                return Err(JobError::Config(crate::config::ConfigError::Invalid {
-                    field: "precision",
-                    why: format!(
+                return Err(invalid(
+                    "precision",
+                    format!(
                         "latency `{}` times {} models on device {}, but the job deploys {} models: open the device's \
                          meter in the job's precision",
                         spec.label,
@@ -139,20 +134,13 @@ fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec
                         m.id(),
                         config.precision
                     ),
-                }))
+                )
+                .into())
             }
             LatencySource::Device(_) => continue,
         };
-        let what = format!("latency predictor `{}` ({})", spec.label, spec.path);
-        match predictors::check_precision(p.as_ref(), config.precision) {
-            Ok(()) => {}
-            Err(_) if config.allow_precision_mismatch => notes.push(format!(
-                "WARNING: {what} was fitted on {} measurements and prices this {} job's models \
-                 (allow_precision_mismatch): its latencies are not those of the deployed models",
-                p.precision(),
-                config.precision
-            )),
-            Err(e) => return Err(predictor_error(spec, e)),
+        if let Some(w) = check_predictor_precision(config, spec, p.as_ref())? {
+            notes.push(format!("WARNING: {w}"));
         }
     }
     Ok(notes)
@@ -173,14 +161,11 @@ impl Job {
         config.resolve();
         config.validate()?;
         if latency.len() != config.latency.len() {
-            return Err(JobError::Config(crate::config::ConfigError::Invalid {
-                field: "latency",
-                why: format!(
-                    "config names {} latency predictors but {} were given",
-                    config.latency.len(),
-                    latency.len()
-                ),
-            }));
+            return Err(invalid(
+                "latency",
+                format!("config names {} latency predictors but {} were given", config.latency.len(), latency.len()),
+            )
+            .into());
         }
         let latency: Vec<LatencySource> = latency.into_iter().map(Into::into).collect();
         let space = job_space(&config, &latency)?;
@@ -193,7 +178,7 @@ impl Job {
             .collect();
         let strategy = strategies::build(sampling(&config)?, config.max_latency_ms, &*space);
         let ev = Evaluator::new(space, objectives, accuracy, config.max_latency_ms);
-        let inputs = crate::jobdir::job_inputs(&config)?;
+        let inputs = job_inputs(&config)?;
         // A new job checks that its target is reachable before it creates anything.
         let fastest = if JobDir::checkpointed(dir, resume)? { None } else { Some(Self::reachable(&config, &ev)?) };
         let job = match JobDir::open::<Generations, Record>(dir, &config, inputs, resume)? {

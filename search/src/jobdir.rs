@@ -18,7 +18,7 @@
 //! differ, and an input file that changed, naming it; it keeps the committed history rows and
 //! cuts what follows them (a step killed halfway, which runs again), saying so in the log.
 
-use crate::config::{self, AccuracySpec, ConfigError, JobConfig, SearchConfig};
+use crate::config::{self, AccuracySpec, ConfigError, JobConfig, LatencySpec, SearchConfig};
 use crate::inputs::{self, InputDigest, InputError};
 use crate::lock::{lock_dir, DirLock, LockError};
 use latency::files::write_atomic;
@@ -166,6 +166,11 @@ pub enum RefusedPredictor {
 }
 
 impl JobError {
+    /// The latency predictor of `spec` refused for the job, and why.
+    pub(crate) fn predictor(spec: &LatencySpec, e: impl Into<RefusedPredictor>) -> JobError {
+        JobError::Predictor { label: spec.label.clone(), path: spec.path.clone(), source: e.into() }
+    }
+
     fn serialize(what: &'static str) -> impl FnOnce(serde_json::Error) -> JobError {
         move |source| JobError::Serialize { what, source }
     }
@@ -173,6 +178,28 @@ impl JobError {
     fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> JobError {
         let path = path.to_path_buf();
         move |source| JobError::Io { action, path, source }
+    }
+}
+
+/// Refuses the latency predictor of `spec` when it was fitted on measurements of another
+/// precision than the job's models (`config.precision`), naming both, unless
+/// `allow_precision_mismatch`; then returns the warning to log.
+pub(crate) fn check_predictor_precision(
+    config: &JobConfig,
+    spec: &LatencySpec,
+    p: &dyn predictors::LatencyPredictor,
+) -> Result<Option<String>, JobError> {
+    match predictors::check_precision(p, config.precision) {
+        Ok(()) => Ok(None),
+        Err(_) if config.allow_precision_mismatch => Ok(Some(format!(
+            "latency predictor `{}` ({}) was fitted on {} measurements and prices this {} job's models \
+             (allow_precision_mismatch): its latencies are not those of the deployed models",
+            spec.label,
+            spec.path,
+            p.precision(),
+            config.precision
+        ))),
+        Err(e) => Err(JobError::predictor(spec, e)),
     }
 }
 
@@ -194,18 +221,11 @@ pub struct Infeasible {
 }
 
 /// Why a job stopped early: its last generations produced no feasible member.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct Unreachable {
     pub message: String,
 }
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Unreachable {}
 
 /// The input files `config` reads, fingerprinted: predictor files (and the weights an MLP
 /// keeps beside its JSON), the accuracy predictor or supernet checkpoint and its data, or a
