@@ -33,9 +33,10 @@ enum Entries {
     /// Raw layer costs, `[resolution][position][choice]` flattened, and each resolution's
     /// table calibration.
     Additive { costs: Vec<f64>, calibration: Vec<Calibration> },
-    /// Layer vectors of `width` values, `[resolution][position][choice][width]` flattened;
-    /// `timed[candidate]` is false for a candidate that adds nothing (a dropout).
-    Embedded { width: usize, vectors: Vec<f32>, timed: Vec<bool>, predictor: Arc<dyn LatencyPredictor> },
+    /// Layer vectors of `width` values, `[resolution][position][choice][width]` flattened; a
+    /// candidate that is not timed (a dropout) has zeros, which leave the sum's bits as they are
+    /// (it starts at +0.0, so it is never -0.0).
+    Embedded { width: usize, vectors: Vec<f32>, predictor: Arc<dyn LatencyPredictor> },
 }
 
 /// The positions that hold a timed layer for some choice, and each one's first candidate
@@ -85,7 +86,6 @@ impl GeneTable {
         };
         let width = e.width();
         let mut vectors = Vec::with_capacity(per_resolution * layout.resolutions.len() * width);
-        let mut timed = Vec::with_capacity(per_resolution * layout.resolutions.len());
         for by_pos in &layout.layers {
             for &p in &kept {
                 for l in &by_pos[p] {
@@ -94,11 +94,10 @@ impl GeneTable {
                     if l.is_timed() {
                         e.embed(l, &mut vectors[start..])?;
                     }
-                    timed.push(l.is_timed());
                 }
             }
         }
-        let entries = Entries::Embedded { width, vectors, timed, predictor };
+        let entries = Entries::Embedded { width, vectors, predictor };
         Ok(Some(GeneTable::new(layout, &kept, base, per_resolution, entries)))
     }
 
@@ -128,13 +127,11 @@ impl GeneTable {
                 }
                 calibration[ri].apply(sum)
             }
-            Entries::Embedded { width, vectors, timed, predictor } => with_zeros(*width, |acc| {
+            Entries::Embedded { width, vectors, predictor } => with_zeros(*width, |acc| {
                 for (pos, &base) in chosen {
                     let c = block + base + pos.choice(g);
-                    if timed[c] {
-                        let v = &vectors[c * width..(c + 1) * width];
-                        acc.iter_mut().zip(v).for_each(|(a, x)| *a += x);
-                    }
+                    let v = &vectors[c * width..(c + 1) * width];
+                    acc.iter_mut().zip(v).for_each(|(a, x)| *a += x);
                 }
                 let e = predictor.layer_embedding().expect("compiled from the predictor's embedding");
                 e.finish(acc, self.resolutions[ri])
