@@ -80,7 +80,7 @@ fn main() {
                 let t = predictors::additive::LayerTable::compile(per_layer, &space.layer_table_at(32)).unwrap();
                 GeneTable::compile(&layout, |_| Some(&t))
             }
-            None => GeneTable::compile_embedded(&layout, p.clone()).unwrap(),
+            None => GeneTable::compile_embedded(&layout, p.clone()),
         }
         .unwrap_or_else(|| panic!("{name} compiles per gene"));
         // The compiled form answers what the predictor answers, bit for bit.

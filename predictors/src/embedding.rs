@@ -6,7 +6,6 @@
 //! additive table, such a predictor compiles per gene choice ([`crate::gene_table`]), so a
 //! search prices members without building their networks.
 
-use crate::PredictError;
 use spaces::ir::Layer;
 
 pub trait LayerEmbedding: Send + Sync {
@@ -14,7 +13,7 @@ pub trait LayerEmbedding: Send + Sync {
     fn width(&self) -> usize;
     /// Adds layer `l`'s contribution (which may depend on its name: its position in the
     /// network) into `acc`, a vector of [`width`](Self::width) values.
-    fn embed(&self, l: &Layer, acc: &mut [f32]) -> Result<(), PredictError>;
+    fn embed(&self, l: &Layer, acc: &mut [f32]);
     /// The prediction (ms) for a network at input resolution `resolution` whose timed
     /// layers' contributions sum to `acc`.
     fn finish(&self, acc: &[f32], resolution: u32) -> f64;

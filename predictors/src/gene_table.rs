@@ -12,7 +12,7 @@
 
 use crate::additive::{Calibration, LayerTable};
 use crate::embedding::with_zeros;
-use crate::{LatencyPredictor, PredictError};
+use crate::LatencyPredictor;
 use spaces::layout::{GeneLayout, Position};
 use spaces::Genome;
 use std::sync::Arc;
@@ -75,14 +75,11 @@ impl GeneTable {
     }
 
     /// Compiles `layout` with `predictor`'s [`LayerEmbedding`](crate::embedding::LayerEmbedding);
-    /// `Ok(None)` when it has none.
-    pub fn compile_embedded(
-        layout: &GeneLayout,
-        predictor: Arc<dyn LatencyPredictor>,
-    ) -> Result<Option<GeneTable>, PredictError> {
+    /// `None` when it has none.
+    pub fn compile_embedded(layout: &GeneLayout, predictor: Arc<dyn LatencyPredictor>) -> Option<GeneTable> {
         let (Some(e), Some((kept, base, per_resolution))) = (predictor.layer_embedding(), kept_positions(layout))
         else {
-            return Ok(None);
+            return None;
         };
         let width = e.width();
         let mut vectors = Vec::with_capacity(per_resolution * layout.resolutions.len() * width);
@@ -92,13 +89,13 @@ impl GeneTable {
                     let start = vectors.len();
                     vectors.resize(start + width, 0.0);
                     if l.is_timed() {
-                        e.embed(l, &mut vectors[start..])?;
+                        e.embed(l, &mut vectors[start..]);
                     }
                 }
             }
         }
         let entries = Entries::Embedded { width, vectors, predictor };
-        Ok(Some(GeneTable::new(layout, &kept, base, per_resolution, entries)))
+        Some(GeneTable::new(layout, &kept, base, per_resolution, entries))
     }
 
     fn new(layout: &GeneLayout, kept: &[usize], base: Vec<usize>, per_resolution: usize, entries: Entries) -> Self {

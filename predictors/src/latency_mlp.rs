@@ -137,15 +137,14 @@ impl MlpPredictor {
 
     /// Adds the embeddings of `net`'s timed layers into `acc` (zeros), in layer order,
     /// computing those not seen before.
-    fn sum_layers(&self, net: &Network, acc: &mut [f32]) -> Result<(), PredictError> {
+    fn sum_layers(&self, net: &Network, acc: &mut [f32]) {
         if self.try_sum(net, acc) {
-            return Ok(());
+            return;
         }
-        self.enter(net)?;
+        self.enter(net);
         acc.fill(0.0);
         let complete = self.try_sum(net, acc);
         debug_assert!(complete, "every layer was just entered");
-        Ok(())
     }
 
     /// The sum of [`Self::sum_layers`] while every layer is known; false at the first one not.
@@ -161,16 +160,15 @@ impl MlpPredictor {
     }
 
     /// Computes and keeps the embeddings of `net`'s layers not seen before.
-    fn enter(&self, net: &Network) -> Result<(), PredictError> {
+    fn enter(&self, net: &Network) {
         let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
         for l in timed(net) {
             if lookup(&seen, l).is_none() {
                 let mut v = vec![0f32; self.width()];
-                self.embed(l, &mut v)?;
+                self.embed(l, &mut v);
                 seen.entry(l.id()).or_default().push((l.name.clone(), v.into()));
             }
         }
-        Ok(())
     }
 
     pub fn fit(source: &str, nets: &[&Network], latency_ms: &[f64], cfg: &MlpConfig) -> Result<Self, FitError> {
@@ -324,7 +322,7 @@ impl LayerEmbedding for MlpPredictor {
     fn width(&self) -> usize {
         self.mlp.first_width() + 1
     }
-    fn embed(&self, l: &Layer, acc: &mut [f32]) -> Result<(), PredictError> {
+    fn embed(&self, l: &Layer, acc: &mut [f32]) {
         if let Some(&i) = self.index.get(&token(l)) {
             self.mlp.add_input(i, 1.0, acc);
         }
@@ -333,7 +331,6 @@ impl LayerEmbedding for MlpPredictor {
         for (k, sd) in self.doc.physical_std.iter().enumerate() {
             self.mlp.add_input(t + 1 + k, (physical[k] / sd) as f32, acc);
         }
-        Ok(())
     }
     fn finish(&self, acc: &[f32], resolution: u32) -> f64 {
         with_zeros(acc.len(), |a| {
@@ -353,10 +350,10 @@ impl LatencyPredictor for MlpPredictor {
         (!self.doc.spaces.is_empty()).then(|| self.doc.spaces.clone())
     }
     fn predict_ms(&self, net: &Network) -> Result<f64, PredictError> {
-        with_zeros(self.width(), |acc| {
-            self.sum_layers(net, acc)?;
-            Ok(self.finish(acc, net.resolution()))
-        })
+        Ok(with_zeros(self.width(), |acc| {
+            self.sum_layers(net, acc);
+            self.finish(acc, net.resolution())
+        }))
     }
     fn layer_embedding(&self) -> Option<&dyn LayerEmbedding> {
         Some(self)

@@ -64,7 +64,7 @@ impl LatencyObjective {
         let genes = space.gene_layout().and_then(|layout| {
             GeneTable::compile(&layout, find)
                 // A predictor whose embedding cannot price some candidate prices networks one by one.
-                .or_else(|| GeneTable::compile_embedded(&layout, predictor.clone()).ok().flatten())
+                .or_else(|| GeneTable::compile_embedded(&layout, predictor.clone()))
         });
         LatencyObjective { label: label.into(), source: Source::Predicted { predictor, tables, genes } }
     }
