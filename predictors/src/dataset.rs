@@ -203,6 +203,9 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
     let precision_col = strings(df, "precision")?;
     let kind_of = |i: usize| kind.as_ref().and_then(|k| k[i].as_deref());
     let is_layer = |i: usize| kind_of(i) == Some("layer");
+    let key_of = |i: usize, kind: &'static str| {
+        key.as_ref().and_then(|k| k[i].clone()).ok_or(DatasetError::NoKey { row: i + 1, kind })
+    };
     if arch.is_none() && (0..n).any(|i| !is_layer(i)) {
         return Err(DatasetError::NoArchColumn { columns: columns() });
     }
@@ -228,10 +231,8 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
             None => Precision::Fp32,
             Some(p) => p.parse::<Precision>().map_err(|e| DatasetError::Precision { row, why: e.to_string() })?,
         };
-        let kind_i = kind.as_ref().and_then(|k| k[i].clone()).unwrap_or_default();
-        if kind_i == "layer" {
-            let k = key.as_ref().and_then(|k| k[i].clone()).ok_or(DatasetError::NoKey { row, kind: "layer" })?;
-            ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::Alone });
+        if is_layer(i) {
+            ds.layers.push(LayerRow { key: key_of(i, "layer")?, latency_ms: v, precision, source: LayerSource::Alone });
             continue;
         }
         let text = arch.as_ref().and_then(|a| a[i].clone()).ok_or(DatasetError::NoArch { row })?;
@@ -258,8 +259,7 @@ fn from_frame(df: &DataFrame, default_space: Option<&str>, target: &str) -> Resu
         };
         let arch_id = format!("{space_name}:{}", space.to_json(&genome));
         if in_network {
-            let k =
-                key.as_ref().and_then(|k| k[i].clone()).ok_or(DatasetError::NoKey { row, kind: LAYER_IN_NETWORK })?;
+            let k = key_of(i, LAYER_IN_NETWORK)?;
             ds.layers.push(LayerRow { key: k, latency_ms: v, precision, source: LayerSource::InNetwork { arch_id } });
             continue;
         }
