@@ -111,7 +111,11 @@ impl Dataset {
 
     /// The same dataset with only the layer rows `keep` selects (its network rows all kept).
     pub fn with_layers(&self, keep: impl Fn(&LayerRow) -> bool) -> Dataset {
-        Dataset { layers: self.layers.iter().filter(|l| keep(l)).cloned().collect(), ..self.clone() }
+        Dataset {
+            source: self.source.clone(),
+            networks: self.networks.clone(),
+            layers: self.layers.iter().filter(|l| keep(l)).cloned().collect(),
+        }
     }
 
     /// Whether any layer row was timed inside a network.
