@@ -101,31 +101,42 @@ fn columns(study: &Study) -> Vec<Column<'_>> {
             Ok(p)
         }),
     });
-    // The lookup tables of one device measured two ways (the own dataset with --layer-table).
-    let fallback = study.fallback.map(String::from);
-    if study.ds.has_layers_in_networks() {
-        let fallback = fallback.clone();
-        out.push(Column {
-            name: LUT_IN_NETWORKS.into(),
-            fit: Box::new(move |ds, train, seed| {
-                let inside = ds.with_layers(|l| matches!(l.source, LayerSource::InNetwork { .. }));
-                let opts = TrainOptions { seed, fallback: fallback.clone(), ..Default::default() };
-                Ok(Box::new(predictors::train::fit_lut(&inside, train, &opts)?))
-            }),
-        });
-    }
-    if study.ds.layers.iter().any(|l| l.source == LayerSource::Alone) {
+    // The lookup tables of one device measured two ways (the own dataset with --layer-table),
+    // each from its share of the layer rows, filtered once here. Without single-layer rows
+    // `lut` already is the in-network table (`fit_lut`), so no second column fits it again.
+    // `fit_lut` directly, not `common::fit_family` (`train::fit`), which would also check the
+    // filtered rows' precision and name the family `lut` in a failed fit's message.
+    if has_single_layers(&study.ds) {
+        let fallback = study.fallback;
+        let opts = move |seed| TrainOptions { seed, fallback: fallback.map(Into::into), ..Default::default() };
+        if study.ds.has_layers_in_networks() {
+            let inside = study.ds.with_layers(|l| matches!(l.source, LayerSource::InNetwork { .. }));
+            out.push(Column {
+                name: LUT_IN_NETWORKS.into(),
+                fit: Box::new(move |_, train, seed| {
+                    Ok(Box::new(predictors::train::fit_lut(&inside, train, &opts(seed))?))
+                }),
+            });
+        }
+        let alone = study.ds.with_layers(|l| l.source == LayerSource::Alone);
         out.push(Column {
             name: LUT_SINGLE_LAYERS.into(),
-            fit: Box::new(move |ds, _train, seed| {
-                let alone = ds.with_layers(|l| l.source == LayerSource::Alone);
-                // No training networks: the table as timed, not calibrated.
-                let opts = TrainOptions { seed, fallback: fallback.clone(), ..Default::default() };
-                Ok(Box::new(predictors::train::fit_lut(&alone, &[], &opts)?))
-            }),
+            // No training networks: the table as timed, not calibrated.
+            fit: Box::new(move |_, _train, seed| Ok(Box::new(predictors::train::fit_lut(&alone, &[], &opts(seed))?))),
         });
     }
     out
+}
+
+/// Whether `ds` has layers timed alone (`kind = layer`, `--layer-table`).
+fn has_single_layers(ds: &Dataset) -> bool {
+    ds.layers.iter().any(|l| l.source == LayerSource::Alone)
+}
+
+/// Whether `ds`'s `lut` column is OFA's table: layers timed inside networks, none alone
+/// ([`predictors::train::fit_lut`]).
+fn lut_is_in_networks(ds: &Dataset) -> bool {
+    ds.has_layers_in_networks() && !has_single_layers(ds)
 }
 
 /// The column of `hwnas fit --from`.
@@ -140,7 +151,8 @@ const LUT_SINGLE_LAYERS: &str = "lut-single-layers";
 /// The columns named by `--families` (all when `None`), in the study's order.
 fn chosen<'a>(all: Vec<Column<'a>>, wanted: Option<&[String]>) -> Result<Vec<Column<'a>>> {
     let Some(wanted) = wanted else { return Ok(all) };
-    // The per-layer tables are columns of an own dataset only; other datasets go without them.
+    // The per-layer tables are columns of an own dataset with single-layer rows only; other
+    // datasets go without them.
     let own_only = [LUT_IN_NETWORKS, LUT_SINGLE_LAYERS];
     if let Some(w) = wanted.iter().find(|w| !all.iter().any(|c| c.name == **w) && !own_only.contains(&w.as_str())) {
         let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
@@ -394,6 +406,12 @@ fn study_tables(
              table); `{LUT_SINGLE_LAYERS}`: every layer timed alone, summed as timed (`lut` calibrates it on the \
              training networks).\n"
         );
+    } else if lut_is_in_networks(&study.ds) && columns.iter().any(|c| c.name == "lut") {
+        let _ = writeln!(
+            t,
+            "`lut`: each key's mean over the layers timed inside the training networks (OFA's table; the dataset \
+             has no single-layer rows).\n"
+        );
     }
     if let Some(src) = &study.source {
         let _ = writeln!(
@@ -418,10 +436,11 @@ fn study_tables(
         t += "\n";
     }
     // The own dataset's two tables are what it is studied for: their errors are shown too.
+    let lut_detail = lut_is_in_networks(&study.ds) || columns.iter().any(|c| c.name == LUT_IN_NETWORKS);
     let detail: Vec<usize> = DETAIL
         .iter()
         .chain(&["lut", LUT_IN_NETWORKS, LUT_SINGLE_LAYERS])
-        .filter(|d| **d != "lut" || columns.iter().any(|c| c.name == LUT_IN_NETWORKS))
+        .filter(|d| **d != "lut" || lut_detail)
         .filter_map(|d| columns.iter().position(|c| c.name == *d))
         .collect();
     if !detail.is_empty() {
