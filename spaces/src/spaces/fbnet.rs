@@ -74,11 +74,17 @@ impl FbNet {
         }
     }
 
-    fn head(&self, g: &Genome) -> u32 {
+    /// The head widths a member can have: the `head` gene's choices on ImageNet, CIFAR-100's one.
+    fn heads(&self) -> &'static [u32] {
         match self.variant {
-            Macro::ImageNet => IMAGENET_HEADS[g.0[LAYERS] as usize],
-            Macro::Cifar100 => 1504,
+            Macro::ImageNet => &IMAGENET_HEADS,
+            Macro::Cifar100 => &[1504],
         }
+    }
+
+    fn head(&self, g: &Genome) -> u32 {
+        let choice = if self.variant == Macro::ImageNet { g.0[LAYERS] as usize } else { 0 };
+        self.heads()[choice]
     }
 
     /// The op of one layer: a block, or skip (identity, or 1x1 conv + BN + ReLU when shapes differ).
@@ -194,34 +200,29 @@ impl SearchSpace for FbNet {
         Ok(Genome(genes))
     }
     fn layer_table_at(&self, resolution: u32) -> Vec<Layer> {
-        let heads: &[u32] = match self.variant {
-            Macro::ImageNet => &IMAGENET_HEADS,
-            Macro::Cifar100 => &[1504],
-        };
-        let nets = heads.iter().flat_map(|&h| (0..OPS.len()).map(move |o| (h, o)));
+        let nets = self.heads().iter().flat_map(|&h| (0..OPS.len()).map(move |o| (h, o)));
         crate::space::dedup_layers(nets.flat_map(|(h, o)| self.build(resolution, h, |_| o).layers))
     }
     /// Layer 1 + i is chosen by `ops[i]`; on ImageNet the head conv and the classifier by
     /// `head`; stem, pool (and dropout) are fixed.
     fn gene_layout(&self) -> Option<GeneLayout> {
         let spec = self.spec();
-        let heads: &[u32] = match self.variant {
-            Macro::ImageNet => &IMAGENET_HEADS,
-            Macro::Cifar100 => &[1504],
-        };
-        // nets[h][o]: every layer runs op o, the head is heads[h].
-        let nets: Vec<Vec<Network>> =
-            heads.iter().map(|&h| (0..OPS.len()).map(|o| self.build(spec.resolution, h, |_| o)).collect()).collect();
+        let heads = self.heads();
+        // by_op[o]: every layer runs op o, the first head; by_head[h]: every layer runs op 0,
+        // head heads[h] (by_head[0] is by_op[0]). A searchable layer differs by op only, the
+        // others by head only.
+        let by_op: Vec<Network> = (0..OPS.len()).map(|o| self.build(spec.resolution, heads[0], |_| o)).collect();
+        let other_heads: Vec<Network> = heads[1..].iter().map(|&h| self.build(spec.resolution, h, |_| 0)).collect();
+        let by_head: Vec<&Network> = std::iter::once(&by_op[0]).chain(&other_heads).collect();
         let mut positions = Vec::new();
         let mut by_pos = Vec::new();
-        for (i, layer) in nets[0][0].layers.iter().enumerate() {
-            let differs = |a: &Layer, b: &Layer| a != b;
+        for (i, layer) in by_op[0].layers.iter().enumerate() {
             if (1..=LAYERS).contains(&i) {
                 positions.push(Position { genes: vec![(i - 1, OPS.len())], present_if: None });
-                by_pos.push(nets[0].iter().map(|n| n.layers[i].clone()).collect());
-            } else if nets.iter().any(|by_op| differs(&by_op[0].layers[i], layer)) {
+                by_pos.push(by_op.iter().map(|n| n.layers[i].clone()).collect());
+            } else if by_head.iter().any(|n| n.layers[i] != *layer) {
                 positions.push(Position { genes: vec![(LAYERS, heads.len())], present_if: None });
-                by_pos.push(nets.iter().map(|by_op| by_op[0].layers[i].clone()).collect());
+                by_pos.push(by_head.iter().map(|n| n.layers[i].clone()).collect());
             } else {
                 positions.push(Position { genes: Vec::new(), present_if: None });
                 by_pos.push(vec![layer.clone()]);
