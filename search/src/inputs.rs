@@ -68,18 +68,19 @@ pub struct InputDigest {
 
 type Listing = Vec<(String, std::path::PathBuf, std::fs::Metadata)>;
 
+/// `role`'s file or directory `path` could not be read.
+fn read_err(role: &str, path: &Path, source: std::io::Error) -> InputError {
+    InputError::Read { role: role.into(), path: path.into(), source }
+}
+
 fn files_under(role: &str, root: &Path, dir: &Path, out: &mut Listing) -> Result<(), InputError> {
-    let read = |path: &Path| {
-        let (role, path) = (role.to_string(), path.to_path_buf());
-        move |source| InputError::Read { role, path, source }
-    };
-    for e in std::fs::read_dir(dir).map_err(read(dir))? {
-        let e = e.map_err(read(dir))?;
+    for e in std::fs::read_dir(dir).map_err(|e| read_err(role, dir, e))? {
+        let e = e.map_err(|e| read_err(role, dir, e))?;
         if e.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let p = e.path();
-        let meta = std::fs::metadata(&p).map_err(read(&p))?;
+        let meta = std::fs::metadata(&p).map_err(|e| read_err(role, &p, e))?;
         if meta.is_dir() {
             files_under(role, root, &p, out)?;
         } else {
@@ -92,11 +93,7 @@ fn files_under(role: &str, root: &Path, dir: &Path, out: &mut Listing) -> Result
 
 /// The digest of the file or directory at `path`.
 pub fn digest(role: &str, path: &Path) -> Result<InputDigest, InputError> {
-    let read = |p: &Path| {
-        let (role, path) = (role.to_string(), p.to_path_buf());
-        move |source| InputError::Read { role, path, source }
-    };
-    let meta = std::fs::metadata(path).map_err(read(path))?;
+    let meta = std::fs::metadata(path).map_err(|e| read_err(role, path, e))?;
     let (sha256, bytes, method) = if meta.is_dir() {
         let mut files = Vec::new();
         files_under(role, path, path, &mut files)?;
@@ -106,7 +103,7 @@ pub fn digest(role: &str, path: &Path) -> Result<InputDigest, InputError> {
         let mut listing = String::new();
         for (rel, p, m) in &files {
             let what = if by_content {
-                let bytes = std::fs::read(p).map_err(read(p))?;
+                let bytes = std::fs::read(p).map_err(|e| read_err(role, p, e))?;
                 sha256_hex(&bytes)
             } else {
                 let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
@@ -116,7 +113,7 @@ pub fn digest(role: &str, path: &Path) -> Result<InputDigest, InputError> {
         }
         (sha256_hex(listing.as_bytes()), total, if by_content { "directory" } else { "directory-listing" })
     } else {
-        let bytes = std::fs::read(path).map_err(read(path))?;
+        let bytes = std::fs::read(path).map_err(|e| read_err(role, path, e))?;
         (sha256_hex(&bytes), bytes.len() as u64, "file")
     };
     Ok(InputDigest { role: role.into(), path: path.display().to_string(), sha256, bytes, method: method.into() })
