@@ -6,7 +6,7 @@
 
 use crate::nn::data::{epoch_order, Split};
 use crate::nn::model::Model;
-use latency::modelfile::{onnx, tflite, ModelFileError, Quantization};
+use latency::modelfile::{onnx, tflite, ModelFileError, Precision, Quantization};
 use predictors::{AccuracyPredictor, LatencyPredictor};
 use serde_json::{json, Map, Value};
 use spaces::ir::{Network, Weights};
@@ -42,6 +42,15 @@ impl Format {
     pub fn quantizable(self) -> bool {
         matches!(self, Format::Tflite | Format::Onnx)
     }
+
+    /// Refuses a precision the format's files cannot be written in (anything but fp32 for
+    /// the formats that are not [`quantizable`](Self::quantizable)).
+    pub fn check_precision(self, precision: Precision) -> Result<(), ExportError> {
+        if !self.quantizable() && precision != Precision::Fp32 {
+            return Err(ExportError::FloatOnly { format: self, precision });
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Format {
@@ -63,7 +72,7 @@ impl std::str::FromStr for Format {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{format} files are written in fp32 only, not {precision}")]
-    FloatOnly { format: Format, precision: latency::modelfile::Precision },
+    FloatOnly { format: Format, precision: Precision },
     #[error(transparent)]
     ModelFile(#[from] ModelFileError),
     #[error(transparent)]
@@ -247,27 +256,26 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// Writes `net` with `weights` as `format` to `out`; TFLite and ONNX in `q`'s precision
-/// (the other formats refuse anything but fp32). `document` is the arch JSON of
-/// [`arch_document`], needed for [`Format::Json`] only.
-pub fn write(
+/// Writes the arch JSON document `doc` (of [`arch_document`]) to `out`: [`Format::Json`].
+pub fn write_document(doc: &Value, out: &Path) -> Result<Written, ExportError> {
+    write_bytes(&serde_json::to_vec_pretty(doc).expect("a JSON value serialises"), out)
+}
+
+/// Writes `net` with `weights` as a model file of `format` (TorchScript, TFLite or ONNX) to
+/// `out`; TFLite and ONNX in `q`'s precision (TorchScript refuses anything but fp32). The
+/// arch JSON document has no weights: [`write_document`] writes it.
+pub fn write_model(
     format: Format,
     net: &Network,
     weights: &Weights,
     q: &Quantization,
-    document: Option<&Value>,
     out: &Path,
 ) -> Result<Written, ExportError> {
-    if !format.quantizable() && q.precision != latency::modelfile::Precision::Fp32 {
-        return Err(ExportError::FloatOnly { format, precision: q.precision });
-    }
+    format.check_precision(q.precision)?;
     let bytes = match format {
         Format::Tflite => tflite::network_model_as(net, weights, q)?,
         Format::Onnx => onnx::network_model_as(net, weights, q)?,
-        Format::Json => {
-            let doc = document.expect("the arch document of a JSON export");
-            serde_json::to_vec_pretty(doc).expect("a JSON value serialises")
-        }
+        Format::Json => panic!("the arch JSON document is written by write_document, not as a model"),
         Format::TorchScript => {
             // The IR network in tch with the same weights, traced in eval mode.
             let vs = VarStore::new(Device::Cpu);
@@ -279,7 +287,11 @@ pub fn write(
             return Ok(Written { bytes: bytes.len() });
         }
     };
-    std::fs::write(out, &bytes).map_err(|source| ExportError::Write { path: out.into(), source })?;
+    write_bytes(&bytes, out)
+}
+
+fn write_bytes(bytes: &[u8], out: &Path) -> Result<Written, ExportError> {
+    std::fs::write(out, bytes).map_err(|source| ExportError::Write { path: out.into(), source })?;
     Ok(Written { bytes: bytes.len() as u64 })
 }
 

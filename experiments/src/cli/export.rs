@@ -9,7 +9,7 @@
 //! on raw NCHW float32 inputs (`.f32`).
 
 use super::arch::ArchArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use latency::modelfile::{Calibration, Precision, Quantization};
 use predictors::load_predictor;
 use search::export::{self, Annotations, CalibrationData, Format};
@@ -107,9 +107,13 @@ fn json_document(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<serde_j
 /// The quantization flags, checked against the format before anything is read or written.
 fn quantization(a: &Args, net: &Network) -> Result<Quantization> {
     let float = a.precision != Precision::Int8;
-    if !a.format.quantizable() && a.precision != Precision::Fp32 {
-        bail!("--format {} writes fp32 only: --precision {} applies to --format tflite or onnx", a.format, a.precision);
-    }
+    a.format.check_precision(a.precision).map_err(|_| {
+        anyhow!(
+            "--format {} writes fp32 only: --precision {} applies to --format tflite or onnx",
+            a.format,
+            a.precision
+        )
+    })?;
     if float && a.int8_io {
         bail!("--int8-io needs --precision int8 (an {} model has float inputs and outputs)", a.precision);
     }
@@ -135,15 +139,11 @@ pub fn run(a: Args) -> Result<()> {
     // Refused before anything is written: no 0x0 model, no wrapped MAC count.
     super::numeric::check_network(&net, "--resolution")?;
     let q = quantization(&a, &net)?;
-    let document = match a.format {
-        Format::Json => Some(json_document(&arch, &net, &a)?),
-        _ => None,
+    // The JSON document has no weights: they are read or drawn for model files only.
+    let written = match a.format {
+        Format::Json => export::write_document(&json_document(&arch, &net, &a)?, &a.out)?,
+        _ => export::write_model(a.format, &net, &weights_for(&net, &a)?, &q, &a.out)?,
     };
-    let weights = match a.format {
-        Format::Json => Weights::random(&net, a.seed),
-        _ => weights_for(&net, &a)?,
-    };
-    let written = export::write(a.format, &net, &weights, &q, document.as_ref(), &a.out)?;
     let (r, space) = (net.resolution(), arch.space_name());
     if a.format == Format::TorchScript {
         println!("wrote {} ({space} at {r}x{r})", a.out.display());
