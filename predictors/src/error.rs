@@ -46,8 +46,9 @@ pub enum PredictError {
     },
 }
 
-fn join(values: &[u32]) -> String {
-    values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+/// `values` as a comma-separated list.
+fn join<T: std::fmt::Display>(values: &[T]) -> String {
+    values.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Why a measurement file (CSV or Parquet) could not be read: the file, its columns, or a
@@ -141,16 +142,12 @@ pub enum DatasetError {
     Repeated { first: usize, row: usize, resolution: u32, text: String },
     #[error(
         "{dataset} mixes precisions {}: fit one precision at a time (e.g. `hwnas fit --precision {}`)",
-        list(.precisions),
+        join(.precisions),
         .precisions[0]
     )]
     MixedPrecisions { dataset: String, precisions: Vec<Precision> },
-    #[error("{dataset} has no rows in precision {precision} (its rows are {})", list(.there))]
+    #[error("{dataset} has no rows in precision {precision} (its rows are {})", join(.there))]
     NoRowsInPrecision { dataset: String, precision: Precision, there: Vec<Precision> },
-}
-
-fn list(p: &[Precision]) -> String {
-    p.iter().map(Precision::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A split of the architectures that their number does not allow.
