@@ -145,10 +145,6 @@ pub fn run(a: Args) -> Result<()> {
         _ => export::write_model(a.format, &net, &weights_for(&net, &a)?, &q, &a.out)?,
     };
     let (r, space) = (net.resolution(), arch.space_name());
-    if a.format == Format::TorchScript {
-        println!("wrote {} ({space} at {r}x{r})", a.out.display());
-        return Ok(());
-    }
     println!(
         "wrote {} ({} bytes, {space} at {r}x{r}{})",
         a.out.display(),
