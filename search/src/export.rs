@@ -202,10 +202,9 @@ impl CalibrationData {
 }
 
 /// What the arch JSON document says beside the architecture itself.
-#[derive(Default)]
 pub struct Annotations<'a> {
     /// Predicted latency under each (label, predictor).
-    pub latency: Vec<(String, &'a dyn LatencyPredictor)>,
+    pub latency: Vec<(&'a str, &'a dyn LatencyPredictor)>,
     /// The accuracy this predictor predicts (`predicted_accuracy`).
     pub accuracy: Option<&'a dyn AccuracyPredictor>,
 }
@@ -214,12 +213,12 @@ pub struct Annotations<'a> {
 /// totals; the annotations' predictions; OFA's `net.config` for OFA members).
 pub fn arch_document(arch: &Arch, net: &Network, notes: &Annotations) -> Result<Value, ExportError> {
     let mut latency = Map::new();
-    for (label, p) in &notes.latency {
-        let failed = |source: crate::jobdir::RefusedPredictor| ExportError::Latency { label: label.clone(), source };
+    for &(label, p) in &notes.latency {
+        let failed = |source: crate::jobdir::RefusedPredictor| ExportError::Latency { label: label.into(), source };
         if let Arch::Member { space, .. } = arch {
-            predictors::check_serves(*p, space.name()).map_err(|e| failed(e.into()))?;
+            predictors::check_serves(p, space.name()).map_err(|e| failed(e.into()))?;
         }
-        latency.insert(label.clone(), json!(p.predict_ms(net).map_err(|e| failed(e.into()))?));
+        latency.insert(label.into(), json!(p.predict_ms(net).map_err(|e| failed(e.into()))?));
     }
     let layers: Vec<Value> = net
         .layers

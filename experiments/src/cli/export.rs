@@ -88,7 +88,7 @@ fn json_document(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<serde_j
     let mut loaded = Vec::new();
     for (label, file) in &pairs {
         let p = load_predictor(Path::new(file)).with_context(|| format!("cannot load predictor {file}"))?;
-        loaded.push((label.to_string(), p));
+        loaded.push((*label, p));
     }
     let accuracy = match &a.accuracy {
         Some(file) => Some(
@@ -97,10 +97,8 @@ fn json_document(arch: &spaces::Arch, net: &Network, a: &Args) -> Result<serde_j
         ),
         None => None,
     };
-    let notes = Annotations {
-        latency: loaded.iter().map(|(l, p)| (l.clone(), p.as_ref())).collect(),
-        accuracy: accuracy.as_deref(),
-    };
+    let notes =
+        Annotations { latency: loaded.iter().map(|(l, p)| (*l, p.as_ref())).collect(), accuracy: accuracy.as_deref() };
     Ok(export::arch_document(arch, net, &notes)?)
 }
 
