@@ -270,6 +270,33 @@ fn bad_numbers_and_duplicate_labels_are_refused_naming_the_option() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Without --latency a search profiles this machine's CPU into a cached table (minutes on first
+/// use); a job whose other settings are refused is refused before that: the cache is never
+/// created and nothing is written.
+#[test]
+fn a_search_with_bad_settings_is_refused_before_this_machine_is_profiled() {
+    let dir = scratch("no-profile");
+    let (cache, out) = (dir.join("cache"), dir.join("job"));
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["--strategy", "fbnet", "--max-latency-ms", "10"], &["missing `data`", "--accuracy-data"]),
+        (&["--strategy", "fbnet", "--accuracy-data", "synthetic:8:10"], &["--max-latency-ms"]),
+        (&["--max-latency-ms", "10", "--epochs", "3"], &["`epochs` (--epochs)", "evolution"]),
+    ];
+    for (extra, needles) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_hwnas"))
+            .args(["search", "--space", "fbnet-cifar100", "--out", s(&out)])
+            .args(extra)
+            .env("HWNAS_CACHE", &cache)
+            .env("HWNAS_LOCAL_SCRATCH", dir.join("scratch"))
+            .output()
+            .unwrap();
+        refused(&o, needles);
+        assert!(!cache.exists(), "{extra:?}: this machine was profiled for a refused job");
+        assert!(!out.exists(), "{extra:?}: nothing is written for a refused job");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn train_resume_refuses_changed_training_data_naming_it() {
     let dir = scratch("train-data");

@@ -186,8 +186,7 @@ fn flags(a: &Args) -> Result<JobSettings> {
 }
 
 /// The job's settings: the config file (or, resuming, the saved config), overridden by the
-/// flags; without a latency predictor anywhere, this machine's CPU profiled once into a
-/// cached lookup table.
+/// flags.
 fn settings(a: &Args) -> Result<JobSettings> {
     let saved = a.out.join("config.json");
     let base = match (&a.config, a.resume && saved.exists()) {
@@ -203,14 +202,28 @@ fn settings(a: &Args) -> Result<JobSettings> {
         }
     }
     a.dnas.set_method_parameters(s.strategy_mut())?;
-    if s.latency.is_none() && s.strategy_kind() != StrategyKind::Singlepath {
-        if let Some(space) = s.space.clone() {
-            // In the job's precision, so the table prices the models it deploys.
-            let lut = super::local_lut::cached_local_lut(&space, None, s.precision.unwrap_or_default())?.path;
-            s.latency = Some(vec![latency_spec(&format!("local={}", lut.display()), a)?]);
-        }
-    }
     Ok(s)
+}
+
+/// The label of this machine's lookup table when no latency predictor is given.
+const LOCAL: &str = "local";
+
+/// The job the settings describe; without a latency predictor anywhere (singlepath excepted:
+/// it prices with the Pixel 1 model), this machine's CPU profiled once into a cached lookup
+/// table. Every other setting is checked first, with the table's entry standing in, so a
+/// refused job does not wait for the profiling (minutes on first use).
+fn job_config(a: &Args) -> Result<JobConfig> {
+    let mut s = settings(a)?;
+    let local = s.latency.is_none() && s.strategy_kind() != StrategyKind::Singlepath && s.space.is_some();
+    if !local {
+        return Ok(s.resolve()?);
+    }
+    s.latency = Some(vec![LatencySpec { label: LOCAL.into(), path: String::new(), measure: None }]);
+    let mut config = s.resolve()?;
+    // In the job's precision, so the table prices the models it deploys.
+    let lut = super::local_lut::cached_local_lut(&config.space, None, config.precision)?.path;
+    config.latency = vec![latency_spec(&format!("{LOCAL}={}", lut.display()), a)?];
+    Ok(config)
 }
 
 /// MnasNet's two latency constraints.
@@ -236,7 +249,7 @@ fn strategy_kind(s: &str) -> Result<StrategyKind, String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let config = settings(&a)?.resolve()?;
+    let config = job_config(&a)?;
     if config.dnas_config().is_some() {
         return super::search_dnas::run(config, &a.dnas, &a.out, a.resume);
     }
