@@ -15,7 +15,7 @@
 //! has no Python, and the check refuses it, before anything is pushed, naming what the device
 //! answered and pointing at `--runtime tflite` (benchmark_model built for Android).
 
-use super::{excerpt, install_binary, sha256_hex, Round, Runtime, RuntimeError};
+use super::{excerpt, install_bytes, sha256_hex, Round, Runtime, RuntimeError};
 use crate::local::LOCAL_ID;
 use crate::profile::Protocol;
 use crate::target::{shell_quote, Output, Target};
@@ -90,10 +90,6 @@ impl LitertRuntime {
         &self.version
     }
 
-    pub fn python(&self) -> &Path {
-        &self.python
-    }
-
     /// The Python that runs the script on `target`.
     fn python_on(&self, target: &dyn Target) -> String {
         if target.id() == LOCAL_ID {
@@ -109,26 +105,6 @@ pub fn identity(version: &str) -> String {
     sha256_hex(format!("{SCRIPT}\n--\nai-edge-litert=={version}\n").as_bytes())
 }
 
-/// A host file holding `bytes` for one push, removed on drop.
-struct Staged(PathBuf);
-impl Staged {
-    fn new(name: &str, bytes: &[u8]) -> Result<Staged, RuntimeError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!("hwnas-litert-{}-{nanos}-{name}", std::process::id()));
-        std::fs::write(&path, bytes).map_err(|source| RuntimeError::File {
-            action: "write",
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Staged(path))
-    }
-}
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 impl Runtime for LitertRuntime {
     fn name(&self) -> &str {
         NAME
@@ -139,39 +115,36 @@ impl Runtime for LitertRuntime {
     }
 
     /// Checks the device's Python and LiteRT first (nothing is pushed to a device that cannot
-    /// run the script), then installs the script and a launcher that runs it with that Python
-    /// (`{scratch}/bin/{sha256}/`), and returns the launcher's path.
+    /// run the script; on `local`, [`LitertRuntime::new`] checked the host's), then installs
+    /// the script and a launcher that runs it with that Python (`{scratch}/bin/{sha256}/`),
+    /// and returns the launcher's path.
     fn install(&self, target: &dyn Target) -> Result<String, RuntimeError> {
         let id = target.id();
         let python = self.python_on(target);
-        let probe = target.run(&[python.clone(), "-c".into(), VERSION_PROBE.into()], PROBE_TIMEOUT)?;
-        let version = probe_answer(&probe).map_err(|said| {
-            RuntimeError::Setup(if id == LOCAL_ID {
-                format!("{python} cannot import ai_edge_litert; it printed:\n{said}")
-            } else {
-                format!(
+        if id != LOCAL_ID {
+            let probe = target.run(&[python.clone(), "-c".into(), VERSION_PROBE.into()], PROBE_TIMEOUT)?;
+            let version = probe_answer(&probe).map_err(|said| {
+                RuntimeError::Setup(format!(
                     "{id}: the litert runtime times models with Python and ai-edge-litert on the device, and `{python}` \
                      there cannot import ai_edge_litert (a phone has no Python; time TFLite on it with --runtime tflite \
                      --benchmark-model PATH, LiteRT's benchmark_model built for the device); it answered:\n{said}"
-                )
-            })
-        })?;
-        if version != self.version {
-            return Err(RuntimeError::Setup(format!(
-                "{id}: `{python}` has ai-edge-litert {version}, but the records name {} (this host's {}): install the \
-                 same version on both",
-                self.version,
-                self.python.display()
-            )));
+                ))
+            })?;
+            if version != self.version {
+                return Err(RuntimeError::Setup(format!(
+                    "{id}: `{python}` has ai-edge-litert {version}, but the records name {} (this host's {}): install \
+                     the same version on both",
+                    self.version,
+                    self.python.display()
+                )));
+            }
         }
-        let script = Staged::new(SCRIPT_NAME, SCRIPT.as_bytes())?;
-        let script_path = install_binary(target, &script.0, &self.sha256, SCRIPT_NAME)?;
+        let script_path = install_bytes(target, SCRIPT.as_bytes(), &self.sha256, SCRIPT_NAME)?;
         // One launcher per Python path, so hosts with their venvs in different places never
         // share one that names the other's Python.
         let launcher = format!("#!/bin/sh\nexec {} {} \"$@\"\n", shell_quote(&python), shell_quote(&script_path));
         let name = format!("hwnas-litert-{}", &sha256_hex(python.as_bytes())[..12]);
-        let staged = Staged::new(&name, launcher.as_bytes())?;
-        install_binary(target, &staged.0, &self.sha256, &name)
+        install_bytes(target, launcher.as_bytes(), &self.sha256, &name)
     }
 
     /// Always: the script is hwnas' own and times every manifest ([`Runtime::batch_argv`]).

@@ -7,7 +7,7 @@ pub mod litert;
 pub mod runner;
 pub mod tflite;
 
-pub use install::{install_binary, sha256_file, sha256_hex};
+pub use install::{install_binary, install_bytes, sha256_file, sha256_hex};
 
 use crate::profile::Protocol;
 use crate::target::{Output, Target, TargetError};
