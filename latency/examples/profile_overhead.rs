@@ -118,7 +118,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = &phone {
         targets.push(("adb (simulated phone)".into(), Box::new(p.target()?)));
     }
-    let run = &protocol;
     println!(
         "{} {} of {}{}, runtime {}{}; warm-up ≥ {} runs (≥ {} ms after idle), rounds ≥ {} samples, ≥ {} ms and ≥ {}× \
          the model's load; fixed cool-down {} ms\n",
@@ -128,11 +127,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if a.networks.is_some() { String::new() } else { format!(" at {r}") },
         runtime.name(),
         if a.no_batch { " (one model per invocation)" } else { " (batches)" },
-        run.warmup,
-        run.warmup_ms,
-        run.runs,
-        run.min_time_ms,
-        run.setup_ratio,
+        protocol.warmup,
+        protocol.warmup_ms,
+        protocol.runs,
+        protocol.min_time_ms,
+        protocol.setup_ratio,
         protocol.cooldown.as_millis()
     );
     println!(

@@ -100,6 +100,13 @@ pub struct Reading {
     pub detail: serde_json::Value,
 }
 
+/// Runs per sample of a printed object's `detail` (`runs_per_sample`; 1 where absent): a
+/// sample is the mean of that many runs (tiny models are timed in groups), so the time in
+/// timed runs is the samples' sum times it.
+pub fn runs_per_sample(detail: &serde_json::Value) -> f64 {
+    detail.get("runs_per_sample").and_then(|v| v.as_u64()).unwrap_or(1).max(1) as f64
+}
+
 /// Reads the last line of `stdout` that is a JSON object (earlier lines, such as a
 /// runtime's log, are skipped). The error says what is wrong and quotes the line.
 pub fn read(stdout: &str) -> Result<Reading, String> {

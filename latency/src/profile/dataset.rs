@@ -3,7 +3,7 @@
 //! `--per-layer` adds one `layer-in-network` row per layer (`key` and the network's `arch`).
 
 use super::layers::LayerTime;
-use super::record::{Kind, Record};
+use super::record::Record;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,10 @@ pub fn write_parquet(records: &[Record], path: &Path) -> Result<(), DatasetError
     std::fs::rename(&tmp, path).map_err(|source| DatasetError::Rename { path: path.into(), source })
 }
 
+/// The `kind` of a dataset row holding one layer's share of a network's time (`--per-layer`);
+/// the other rows carry their model's [`super::record::Kind`].
+pub const LAYER_IN_NETWORK: &str = "layer-in-network";
+
 /// One dataset row: a record, or one layer of a network record's per-layer times.
 struct Row<'a> {
     rec: &'a Record,
@@ -51,11 +55,12 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
-    fn kind(&self) -> Kind {
+    /// The record's model kind, or [`LAYER_IN_NETWORK`] for a layer's row.
+    fn kind(&self) -> &'static str {
         if self.layer.is_some() {
-            Kind::LayerInNetwork
+            LAYER_IN_NETWORK
         } else {
-            self.rec.model.kind
+            self.rec.model.kind.as_str()
         }
     }
     /// The network's statistic scaled by the layer's share of its op time, or the record's own.
@@ -105,7 +110,7 @@ pub fn frame(records: &[Record]) -> PolarsResult<DataFrame> {
     let samples: Vec<Series> = rows.iter().map(|r| Series::new("".into(), own(r, &all_ms))).collect();
     let kept: Vec<Series> = rows.iter().map(|r| Series::new("".into(), own(r, &kept_ms))).collect();
     let columns = vec![
-        col("kind", &rows, |r| r.kind().as_str().to_string()),
+        col("kind", &rows, |r| r.kind().to_string()),
         col("key", &rows, |r| r.layer().map_or_else(|| r.rec.model.key.clone(), |l| l.key.clone())),
         col("space", &rows, |r| r.rec.model.space.clone()),
         col("arch", &rows, |r| r.rec.model.arch.clone()),

@@ -5,7 +5,7 @@
 
 use super::dataset::{write_parquet, DATASET_FILE};
 use super::journal::Journal;
-use super::models::network_file_as;
+use super::models::network_file;
 use super::protocol::{Bench, Protocol, RunStart};
 use super::record::{ModelId, Record};
 use super::session::{check_precision, create, lock, read_journal, DirLock, ProfileError};
@@ -162,7 +162,7 @@ impl LiveMeter {
             return Ok(ms);
         }
         let building = Instant::now();
-        let bytes = network_file_as(space, &g, model.resolution, 0, &self.quantization)?;
+        let bytes = network_file(space, &g, model.resolution, 0, &self.quantization)?;
         let build_us = building.elapsed().as_secs_f64() * 1e6;
         let mut rec = device.time(&model, &bytes, &self.dir.join(".staging"))?;
         rec.phases.build_us = build_us;

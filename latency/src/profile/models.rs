@@ -32,8 +32,6 @@ pub enum ModelError {
         #[source]
         source: ArchError,
     },
-    #[error("{0} is a dataset row, not a model file")]
-    NotAFile(String),
     #[error(transparent)]
     File(#[from] ModelFileError),
 }
@@ -131,9 +129,8 @@ impl SpaceModels {
             }
             Kind::Network => {
                 let g = self.genome(model)?;
-                network_file_as(&*self.space, &g, model.resolution, self.seed, &self.quantization)
+                network_file(&*self.space, &g, model.resolution, self.seed, &self.quantization)
             }
-            Kind::LayerInNetwork => Err(ModelError::NotAFile(model.label())),
         }
     }
 
@@ -165,13 +162,9 @@ impl ModelSource for SpaceModels {
     }
 }
 
-/// The TFLite file of member `g` at `resolution`, with random weights from `seed`.
-pub fn network_file(space: &dyn SearchSpace, g: &Genome, resolution: u32, seed: u64) -> Result<Vec<u8>, ModelError> {
-    network_file_as(space, g, resolution, seed, &Quantization::default())
-}
-
-/// Like [`network_file`], in the precision `q` asks for.
-pub fn network_file_as(
+/// The TFLite file of member `g` at `resolution`, with random weights from `seed`, in the
+/// precision `q` asks for.
+pub fn network_file(
     space: &dyn SearchSpace,
     g: &Genome,
     resolution: u32,

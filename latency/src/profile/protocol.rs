@@ -165,22 +165,11 @@ impl Protocol {
         }
     }
 
-    /// Why the device is not ready to time a model now: conditions worth waiting for,
-    /// and checks that cannot be made at all (an unreadable sensor does not start working
-    /// by waiting, so those flag the record at once). Both empty when it is ready.
-    /// Absolute limits only; [`Protocol::settle_from`] adds the rise since the run began.
-    pub fn unsettled(&self, info: &DeviceInfo) -> (Vec<String>, Vec<String>) {
-        self.window(None).check(&reading(info))
-    }
-
-    /// Polls the device until it is settled or `settle_timeout` passes; returns the last
-    /// reading and, if it never settled or could not be checked, the reasons (which flag the record).
-    pub fn settle(&self, target: &dyn Target) -> Result<(DeviceInfo, Vec<String>), TargetError> {
-        self.settle_from(target, &RunStart::default())
-    }
-
-    /// [`Protocol::settle`] within the window of a run that began at `start` (its first
-    /// reading, taken here if none was).
+    /// Polls the device until it is settled within the window of a run that began at `start`
+    /// (its first reading, taken here if none was) or `settle_timeout` passes; returns the
+    /// last reading and, if it never settled or could not be checked, the reasons (which flag
+    /// the record). Conditions worth waiting for are waited for; checks that cannot be made at
+    /// all (an unreadable sensor does not start working by waiting) flag the record at once.
     pub fn settle_from(&self, target: &dyn Target, start: &RunStart) -> Result<(DeviceInfo, Vec<String>), TargetError> {
         let began = Instant::now();
         loop {
@@ -291,12 +280,6 @@ fn reading_of(detail: &serde_json::Value, info: &mut DeviceInfo) {
 }
 
 static STAGED: AtomicUsize = AtomicUsize::new(0);
-
-/// Runs per sample of a batch line (`runs_per_sample`; 1 where absent): a sample is the mean
-/// of that many runs, so the time in timed runs is the samples' sum times it.
-fn runs_per_sample(detail: &[serde_json::Value]) -> f64 {
-    detail.first().and_then(|d| d.get("runs_per_sample")).and_then(|v| v.as_u64()).unwrap_or(1).max(1) as f64
-}
 
 /// Everything one device needs to time models.
 pub struct Bench<'a> {
@@ -562,7 +545,7 @@ impl Bench<'_> {
             device_info,
             model_sha256: sha.into(),
             model_bytes: bytes.len() as u64,
-            timed_us: samples.iter().sum::<f64>() * runs_per_sample(&detail),
+            timed_us: samples.iter().sum::<f64>() * detail.first().map_or(1.0, hwnas_runner::output::runs_per_sample),
             samples_us: samples,
             kept,
             summary,
@@ -628,6 +611,11 @@ mod tests {
         DeviceInfo { cur_freq_khz: freqs.to_vec(), temperature_c: temp, ..Default::default() }
     }
 
+    /// Why the device is not ready under `p`'s absolute limits: (wait, unreadable).
+    fn unsettled(p: &Protocol, info: &DeviceInfo) -> (Vec<String>, Vec<String>) {
+        p.window(None).check(&reading(info))
+    }
+
     #[test]
     fn settled_means_pinned_cores_at_frequency_and_cool() {
         let p = Protocol {
@@ -638,17 +626,17 @@ mod tests {
         };
         let hot = info(&[Some(300000), None, None, None, Some(2419200), Some(1785600), Some(2419200)], Some(44.5));
         assert_eq!(
-            p.unsettled(&hot).0,
+            unsettled(&p, &hot).0,
             vec!["cpu5 at 1785600 kHz, expected 2419200 kHz", "temperature 44.5 °C above 40.0 °C"]
         );
         let ok = info(&[None, None, None, None, Some(2419200), Some(2419200), Some(2419200)], Some(35.0));
-        assert_eq!(p.unsettled(&ok), (vec![], vec![]));
+        assert_eq!(unsettled(&p, &ok), (vec![], vec![]));
         // Nothing readable: nothing to wait for, four reasons to flag.
-        let (wait, unreadable) = p.unsettled(&info(&[], None));
+        let (wait, unreadable) = unsettled(&p, &info(&[], None));
         assert!(wait.is_empty());
         assert_eq!(unreadable.len(), 4, "{unreadable:?}");
         // Nothing to check without expectations.
-        assert_eq!(Protocol::default().unsettled(&hot), (vec![], vec![]));
+        assert_eq!(unsettled(&Protocol::default(), &hot), (vec![], vec![]));
     }
 
     #[test]

@@ -4,14 +4,12 @@ use super::stats::Summary;
 use crate::modelfile::precision::{Precision, Quantization};
 use crate::target::DeviceInfo;
 
-/// Whether a model is one layer (a lookup-table entry) or a whole network; and, for dataset
-/// rows only, a layer timed inside a network (`--per-layer`: a row per layer of a network's record).
+/// Whether a model is one layer (a lookup-table entry) or a whole network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Layer,
     Network,
-    LayerInNetwork,
 }
 
 impl Kind {
@@ -19,7 +17,6 @@ impl Kind {
         match self {
             Kind::Layer => "layer",
             Kind::Network => "network",
-            Kind::LayerInNetwork => "layer-in-network",
         }
     }
 }
@@ -77,7 +74,6 @@ impl ModelId {
         let base = match self.kind {
             Kind::Layer => format!("layer {}", self.key),
             Kind::Network => format!("network {} @{}", self.arch, self.resolution),
-            Kind::LayerInNetwork => format!("layer {} in network {} @{}", self.key, self.arch, self.resolution),
         };
         match (self.precision, self.int8_io) {
             (Precision::Fp32, _) => base,

@@ -220,10 +220,7 @@ fn this_run(records: Vec<Record>, id: &RuntimeId) -> (Vec<Record>, usize) {
 /// Refuses a job with a model of a precision its runtime cannot time, before anything is
 /// pushed or timed, naming the runtime and the precision.
 pub fn check_precisions(job: &Job) -> Result<(), ProfileError> {
-    match job.models.iter().find(|m| !job.runtime.precisions().contains(&m.precision)) {
-        Some(m) => check_precision(job.runtime, m.precision),
-        None => Ok(()),
-    }
+    job.models.iter().try_for_each(|m| check_precision(job.runtime, m.precision))
 }
 
 /// Refuses a job asking for per-layer times inside networks of a runtime that reports no

@@ -89,8 +89,7 @@ pub(super) fn read_report(runtime: &str, out: &Output) -> Result<Round, RuntimeE
         why,
         excerpt: excerpt(out),
     })?;
-    // A sample is the mean of `runs_per_sample` runs (tiny models are timed in groups).
-    let per_sample = r.detail.get("runs_per_sample").and_then(|v| v.as_u64()).unwrap_or(1).max(1) as f64;
+    let per_sample = hwnas_runner::output::runs_per_sample(&r.detail);
     Ok(Round { timed_us: r.samples_us.iter().sum::<f64>() * per_sample, samples_us: r.samples_us, detail: r.detail })
 }
 
