@@ -7,10 +7,8 @@
 //! cache is keyed on the space, the precision, the runtime and the runtime's identity
 //! (SHA-256), so a table timed by one runtime is never reused as another's.
 
-use super::measure_args::RuntimeKind;
 use super::profile::Request;
 use anyhow::{bail, Context, Result};
-use latency::modelfile::precision::Quantization;
 use latency::modelfile::Precision;
 use latency::profile::RuntimeSpec;
 use latency::runtime::litert::LitertRuntime;
@@ -33,8 +31,9 @@ pub(crate) fn cache_root() -> Result<PathBuf> {
 
 /// The runtime that times this machine's table, and how to say so.
 struct LocalRuntime {
-    kind: RuntimeKind,
     spec: RuntimeSpec,
+    /// Its name in the cache directory's name.
+    tag: &'static str,
     /// Its identity (the SHA-256 its records carry).
     sha256: String,
     /// E.g. `LiteRT 2.3.0 (XNNPACK)`.
@@ -45,10 +44,9 @@ struct LocalRuntime {
 fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
     let why_not = match LitertRuntime::new(LitertRuntime::default_python()) {
         Ok(rt) => {
-            let python = std::path::absolute(LitertRuntime::default_python())?.display().to_string();
             return Ok(LocalRuntime {
-                kind: RuntimeKind::Litert,
-                spec: RuntimeSpec::Litert { python },
+                spec: RuntimeSpec::litert(&LitertRuntime::default_python())?,
+                tag: "litert",
                 sha256: rt.binary_sha256().to_string(),
                 describe: format!("LiteRT {} (XNNPACK)", rt.version()),
             });
@@ -64,8 +62,8 @@ fn local_runtime(precision: Precision) -> Result<LocalRuntime> {
     }
     eprintln!("latency: LiteRT is not available, so hwnas-runner (tract) times this machine: {why_not}");
     Ok(LocalRuntime {
-        kind: RuntimeKind::Runner,
         spec: RuntimeSpec::Runner { binary: binary.display().to_string() },
+        tag: "runner",
         sha256: runner.binary_sha256().to_string(),
         describe: "hwnas-runner (tract)".into(),
     })
@@ -84,11 +82,6 @@ pub struct LocalTable {
 pub fn cached_local_lut(space_name: &str, resolutions: Option<&[u32]>, precision: Precision) -> Result<LocalTable> {
     let space = spaces::space(space_name)?;
     let rt = local_runtime(precision)?;
-    let runtime = match rt.kind {
-        RuntimeKind::Litert => "litert",
-        RuntimeKind::Runner => "runner",
-        RuntimeKind::Tflite => unreachable!("the local table is timed by litert or the runner"),
-    };
     let all = space.resolutions();
     let resolutions = resolutions.map_or(all.clone(), <[u32]>::to_vec);
     let at = if resolutions == all {
@@ -96,7 +89,7 @@ pub fn cached_local_lut(space_name: &str, resolutions: Option<&[u32]>, precision
     } else {
         format!("-r{}", resolutions.iter().map(u32::to_string).collect::<Vec<_>>().join("_"))
     };
-    let dir = cache_root()?.join(format!("local-{space_name}{at}-{precision}-{runtime}-{}", &rt.sha256[..12]));
+    let dir = cache_root()?.join(format!("local-{space_name}{at}-{precision}-{}-{}", rt.tag, &rt.sha256[..12]));
     let lut_path = dir.join("lut.json");
     if lut_path.is_file() {
         eprintln!(
@@ -113,10 +106,7 @@ pub fn cached_local_lut(space_name: &str, resolutions: Option<&[u32]>, precision
         rt.describe,
         dir.display()
     );
-    // An int8 layer inside an int8 network neither quantizes its input nor dequantizes its
-    // output (the network does, once, at its ends), so the table times int8 layers with int8 I/O.
-    let q = Quantization { int8_io: precision == Precision::Int8, ..Quantization::of(precision) };
-    let request = Request::local_table(space_name, resolutions, q, rt.spec, dir.clone());
+    let request = Request::local_table(space_name, resolutions, precision, rt.spec, dir.clone());
     super::profile::profile(&request).context("profiling this machine for the lookup table")?;
 
     let data = dir.join("latency.parquet");

@@ -190,10 +190,7 @@ impl MeasureArgs {
                 RuntimeSpec::Tflite { binary: absolute(bin), flags }
             }
             RuntimeKind::Litert => {
-                let python = self.litert_python.clone().unwrap_or_else(LitertRuntime::default_python);
-                // Not canonicalised: a venv's python is a symlink to the system one, and only the
-                // venv's path finds the venv's packages.
-                RuntimeSpec::Litert { python: std::path::absolute(&python)?.display().to_string() }
+                RuntimeSpec::litert(&self.litert_python.clone().unwrap_or_else(LitertRuntime::default_python))?
             }
             RuntimeKind::Runner => {
                 let bin = match &self.runner {

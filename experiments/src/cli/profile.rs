@@ -102,12 +102,12 @@ pub struct Request {
 }
 
 impl Request {
-    /// This machine's CPU timing `space`'s layer table at `resolutions` in `quantization` with
+    /// This machine's CPU timing `space`'s layer table at `resolutions` in `precision` with
     /// `runtime`, under the default protocol, into `out`.
     pub fn local_table(
         space: &str,
         resolutions: Vec<u32>,
-        quantization: Quantization,
+        precision: Precision,
         runtime: RuntimeSpec,
         out: PathBuf,
     ) -> Request {
@@ -116,7 +116,9 @@ impl Request {
             models: Models::Table { resolutions },
             seed: 0,
             limit: None,
-            quantization,
+            // An int8 layer inside an int8 network neither quantizes its input nor dequantizes
+            // its output (the network does, once, at its ends), so int8 layers are timed with int8 I/O.
+            quantization: Quantization { int8_io: precision == Precision::Int8, ..Quantization::of(precision) },
             runtime,
             protocol: Protocol::default(),
             devices: vec![latency::local::LOCAL_ID.into()],
@@ -158,12 +160,11 @@ pub fn run(a: Args) -> Result<()> {
 
 /// Runs `req` with a progress bar, then prints each device's summary and the journal's notes.
 pub fn profile(req: &Request) -> Result<()> {
-    let mut spec = req.protocol.clone();
+    let mut protocol = req.protocol.clone();
     if let Models::Networks { per_layer: true, .. } = req.models {
-        spec.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
+        protocol.layer_profile_runs = latency::profile::layers::LAYER_PROFILE_RUNS;
     }
-    spec.validate()?;
-    let protocol = spec;
+    protocol.validate()?;
     let space = spaces::space(&req.space)?;
     let (source, models) = match &req.models {
         Models::Networks { n, .. } => SpaceModels::networks(space, *n, req.seed),

@@ -27,6 +27,12 @@ pub enum RuntimeSpec {
 }
 
 impl RuntimeSpec {
+    /// LiteRT through `python`, made absolute. Not canonicalised: a venv's python is a symlink
+    /// to the system one, and only the venv's path finds the venv's packages.
+    pub fn litert(python: &Path) -> std::io::Result<RuntimeSpec> {
+        Ok(RuntimeSpec::Litert { python: std::path::absolute(python)?.display().to_string() })
+    }
+
     /// The runtime, its binary checked and hashed (a missing binary is named with how to get it).
     pub fn build(&self) -> Result<Box<dyn Runtime>, RuntimeError> {
         let missing = |path: &str, what: &'static str| RuntimeError::NoBinary { what, path: path.into() };

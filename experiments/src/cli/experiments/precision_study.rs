@@ -15,7 +15,6 @@
 use super::Setup;
 use crate::cli::profile::Request;
 use anyhow::{bail, Context, Result};
-use latency::modelfile::precision::Quantization;
 use latency::modelfile::Precision;
 use latency::profile::{Protocol, RuntimeSpec};
 use plotters::coord::Shift;
@@ -200,12 +199,8 @@ fn ms_all(t: &Tables, key: &str) -> Option<[f64; 3]> {
 /// Profiles (or reads back from its journal) `space`'s table in `precision` on this CPU with LiteRT.
 fn profile(cx: &Setup, space: &dyn SearchSpace, resolution: u32, precision: Precision) -> Result<HashMap<String, f64>> {
     let dir = cx.out.join("measurements").join(format!("{}-r{resolution}-{precision}", space.name()));
-    let python = std::path::absolute(latency::runtime::litert::LitertRuntime::default_python())?;
-    // int8 layers with int8 input and output: inside an int8 network a layer neither
-    // quantizes its input nor dequantizes its output (the network does that once, at its ends).
-    let q = Quantization { int8_io: precision == Precision::Int8, ..Quantization::of(precision) };
-    let runtime = RuntimeSpec::Litert { python: python.display().to_string() };
-    let mut request = Request::local_table(space.name(), vec![resolution], q, runtime, dir.clone());
+    let runtime = RuntimeSpec::litert(&latency::runtime::litert::LitertRuntime::default_python())?;
+    let mut request = Request::local_table(space.name(), vec![resolution], precision, runtime, dir.clone());
     // 208 layers per precision, each 10 warm-up and rounds of 50 runs until stable (≤ 5
     // rounds); no cool-down (a host has no phone's thermal budget). Pinned here, so the
     // study's protocol does not move with profile's defaults. Every record is journaled.
