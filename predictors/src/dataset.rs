@@ -52,8 +52,8 @@ pub enum LayerSource {
     InNetwork { arch_id: String },
 }
 
-/// The `kind` of a layer-in-network row.
-pub const LAYER_IN_NETWORK: &str = "layer-in-network";
+/// The `kind` of a layer-in-network row, as the profiler writes it.
+pub use latency::profile::dataset::LAYER_IN_NETWORK;
 
 #[derive(Clone, Default)]
 pub struct Dataset {

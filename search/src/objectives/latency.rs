@@ -63,7 +63,8 @@ impl LatencyObjective {
         let find = |r: u32| tables.iter().find(|(x, _)| *x == r).map(|(_, t)| t);
         let genes = space.gene_layout().and_then(|layout| {
             GeneTable::compile(&layout, find)
-                // A predictor whose embedding cannot price some candidate prices networks one by one.
+                // Not additive: its per-layer embedding (the latency MLP), if it has one; a
+                // predictor with neither prices networks one by one.
                 .or_else(|| GeneTable::compile_embedded(&layout, predictor.clone()))
         });
         LatencyObjective { label: label.into(), source: Source::Predicted { predictor, tables, genes } }
