@@ -73,6 +73,9 @@ pub struct Outcome {
 /// A sampling job in its directory.
 pub struct Job {
     pub config: JobConfig,
+    /// Predictors used although fitted on another precision (`allow_precision_mismatch`),
+    /// also in the log.
+    pub warnings: Vec<String>,
     dir: JobDir,
     infeasible_run: usize,
     ev: Evaluator,
@@ -117,9 +120,9 @@ fn job_space(config: &JobConfig, latency: &[LatencySource]) -> Result<Box<dyn sp
 
 /// Refuses latency predictors fitted on measurements of another precision than the job's
 /// models (`config.precision`), naming both, unless `allow_precision_mismatch`; returns the
-/// log lines of the mismatches allowed.
+/// warnings about the mismatches allowed.
 fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec<String>, JobError> {
-    let mut notes = Vec::new();
+    let mut warnings = Vec::new();
     for (spec, source) in config.latency.iter().zip(latency) {
         let p = match source {
             LatencySource::Predictor(p) => p,
@@ -139,11 +142,9 @@ fn check_precisions(config: &JobConfig, latency: &[LatencySource]) -> Result<Vec
             }
             LatencySource::Device(_) => continue,
         };
-        if let Some(w) = check_predictor_precision(config, spec, p.as_ref())? {
-            notes.push(format!("WARNING: {w}"));
-        }
+        warnings.extend(check_predictor_precision(config, spec, p.as_ref())?);
     }
-    Ok(notes)
+    Ok(warnings)
 }
 
 impl Job {
@@ -169,7 +170,7 @@ impl Job {
         }
         let latency: Vec<LatencySource> = latency.into_iter().map(Into::into).collect();
         let space = job_space(&config, &latency)?;
-        let precision_notes = check_precisions(&config, &latency)?;
+        let warnings = check_precisions(&config, &latency)?;
         let objectives = config
             .latency
             .iter()
@@ -181,7 +182,7 @@ impl Job {
         let inputs = job_inputs(&config)?;
         // A new job checks that its target is reachable before it creates anything.
         let fastest = if JobDir::checkpointed(dir, resume)? { None } else { Some(Self::reachable(&config, &ev)?) };
-        let job = match JobDir::open::<Generations, Record>(dir, &config, inputs, resume)? {
+        let mut job = match JobDir::open::<Generations, Record>(dir, &config, inputs, resume)? {
             Opened::Resumed { dir, checkpoint, history } => {
                 let p = checkpoint.progress;
                 let mut strategy = strategy;
@@ -189,6 +190,7 @@ impl Job {
                 let fastest = MinLatency { genome: p.fastest, latency_ms: p.fastest_ms, evaluations: 0 };
                 let mut job = Job {
                     config,
+                    warnings,
                     dir,
                     infeasible_run: p.infeasible_run,
                     ev,
@@ -212,6 +214,7 @@ impl Job {
                 };
                 let mut job = Job {
                     config,
+                    warnings,
                     dir,
                     infeasible_run: 0,
                     ev,
@@ -224,7 +227,10 @@ impl Job {
                 job
             }
         };
-        job.noting(precision_notes)
+        for w in &job.warnings {
+            job.dir.note(&format!("WARNING: {w}"))?;
+        }
+        Ok(job)
     }
 
     /// The smallest latency the job's space reaches, or an error when it is above the target.
@@ -280,13 +286,6 @@ impl Job {
 
     fn note(&mut self, line: String) -> Result<(), JobError> {
         self.dir.note(&line)
-    }
-
-    fn noting(mut self, lines: Vec<String>) -> Result<Job, JobError> {
-        for l in lines {
-            self.note(l)?;
-        }
-        Ok(self)
     }
 
     /// Generations in all, the initial population included.

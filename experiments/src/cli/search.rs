@@ -259,24 +259,12 @@ pub fn run(a: Args) -> Result<()> {
 fn run_sampling(config: JobConfig, a: &Args) -> Result<()> {
     let space = spaces::space(&config.space)?;
     let latency = config.latency.iter().map(|l| latency_source(l, config.precision)).collect::<Result<Vec<_>>>()?;
-    if config.allow_precision_mismatch {
-        for (spec, source) in config.latency.iter().zip(&latency) {
-            if let LatencySource::Predictor(p) = source {
-                if p.precision() != config.precision {
-                    eprintln!(
-                        "warning: latency predictor `{}` was fitted on {} measurements; this job deploys {} models \
-                         (--allow-precision-mismatch)",
-                        spec.label,
-                        p.precision(),
-                        config.precision
-                    );
-                }
-            }
-        }
-    }
     let settings = config.sampling_config().context("a sampling job")?;
     let accuracy = ::search::objectives::accuracy::load(&settings.accuracy, &*space)?;
     let mut job = Job::open(config, latency, accuracy, &a.out, a.resume)?;
+    for w in &job.warnings {
+        eprintln!("warning: {w}");
+    }
     let bar = ProgressBar::new(job.total_generations() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} generations {elapsed_precise} (eta {eta}) {msg}")
