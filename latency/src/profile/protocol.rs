@@ -344,33 +344,10 @@ impl Bench<'_> {
         };
         phases.add_reported(&details);
         let layer_times = self.layer_times(layers, &details, &mut warnings);
-        let kept = keep_mask(&samples);
-        let summary = summarize(&samples, &kept).expect("at least one round with samples");
-        if !self.protocol.stable(&summary) {
-            warnings.push(format!(
-                "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
-                summary.cv, summary.n_kept, self.protocol.max_cv, self.protocol.min_samples
-            ));
-        }
-        Ok(Record {
-            device: self.target.id(),
-            model: model.clone(),
-            runtime: self.runtime_id(),
-            device_info,
-            model_sha256: sha,
-            model_bytes: bytes.len() as u64,
-            samples_us: samples,
-            kept,
-            summary,
-            rounds,
-            warnings,
-            detail: details,
-            timed_us,
-            phases,
-            layer_times,
-            wall_us: start.elapsed().as_secs_f64() * 1e6,
-            timestamp_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
-        })
+        let rec = self.record(model, bytes, &sha, device_info, warnings, samples, details, rounds, phases);
+        // Each round was its own invocation, with its own runs per sample; the wall time is
+        // the whole measurement's.
+        Ok(Record { timed_us, layer_times, wall_us: start.elapsed().as_secs_f64() * 1e6, ..rec })
     }
 
     /// Puts a batch's model files on the device: each distinct file (by SHA-256) that
@@ -516,7 +493,8 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// A record from its samples (outliers rejected, flagged when unstable).
+    /// A record from its samples (outliers rejected, flagged when unstable), as a batch line
+    /// gives them.
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -531,7 +509,7 @@ impl Bench<'_> {
         phases: Phases,
     ) -> Record {
         let kept = keep_mask(&samples);
-        let summary = summarize(&samples, &kept).expect("a batch line holds samples");
+        let summary = summarize(&samples, &kept).expect("at least one round with samples");
         if !self.protocol.stable(&summary) {
             warnings.push(format!(
                 "unstable: CV {:.3} with {} kept samples after {rounds} rounds (bound {} with ≥ {})",
