@@ -71,36 +71,48 @@ impl DnasArgs {
         }
     }
 
-    /// Sets the method parameters the flags give on `strategy`, which must be their method.
+    /// Sets the method parameters the flags give on `strategy`, which must be their method:
+    /// the first flag of another method is refused, fbnet's before singlepath's.
     pub fn set_method_parameters(&self, strategy: &mut StrategySpec) -> Result<()> {
-        let fbnet = [("--alpha", self.alpha), ("--beta", self.beta), ("--tau0", self.tau0)]
-            .into_iter()
-            .chain([("--tau-decay", self.tau_decay), ("--arch-lr", self.arch_lr)])
-            .filter_map(|(flag, v)| v.map(|v| (flag, v)));
-        let singlepath = [("--lambda", self.lambda), ("--indicator-keep", self.indicator_keep)]
-            .into_iter()
-            .chain([("--threshold-lr-scale", self.threshold_lr_scale)])
-            .filter_map(|(flag, v)| v.map(|v| (flag, v)));
-        for (flag, v) in fbnet {
-            let StrategySpec::Differentiable(DnasMethod::Fbnet(f)) = strategy else {
-                bail!("{flag} applies to --strategy fbnet only");
-            };
-            match flag {
-                "--alpha" => f.alpha = v,
-                "--beta" => f.beta = v,
-                "--tau0" => f.tau0 = v,
-                "--tau-decay" => f.tau_decay = v,
-                _ => f.arch_lr = v,
+        let fbnet = [
+            ("--alpha", self.alpha),
+            ("--beta", self.beta),
+            ("--tau0", self.tau0),
+            ("--tau-decay", self.tau_decay),
+            ("--arch-lr", self.arch_lr),
+        ];
+        let singlepath = [
+            ("--lambda", self.lambda),
+            ("--indicator-keep", self.indicator_keep),
+            ("--threshold-lr-scale", self.threshold_lr_scale),
+        ];
+        let refuse = |flags: &[(&str, Option<f64>)], method: &str| match flags.iter().find(|(_, v)| v.is_some()) {
+            Some((flag, _)) => bail!("{flag} applies to --strategy {method} only"),
+            None => Ok(()),
+        };
+        let set = |field: &mut f64, v: Option<f64>| {
+            if let Some(v) = v {
+                *field = v;
             }
-        }
-        for (flag, v) in singlepath {
-            let StrategySpec::Differentiable(DnasMethod::Singlepath(s)) = strategy else {
-                bail!("{flag} applies to --strategy singlepath only");
-            };
-            match flag {
-                "--lambda" => s.lambda = v,
-                "--indicator-keep" => s.indicator_keep = v,
-                _ => s.threshold_lr_scale = v,
+        };
+        match strategy {
+            StrategySpec::Differentiable(DnasMethod::Fbnet(f)) => {
+                refuse(&singlepath, "singlepath")?;
+                set(&mut f.alpha, self.alpha);
+                set(&mut f.beta, self.beta);
+                set(&mut f.tau0, self.tau0);
+                set(&mut f.tau_decay, self.tau_decay);
+                set(&mut f.arch_lr, self.arch_lr);
+            }
+            StrategySpec::Differentiable(DnasMethod::Singlepath(s)) => {
+                refuse(&fbnet, "fbnet")?;
+                set(&mut s.lambda, self.lambda);
+                set(&mut s.indicator_keep, self.indicator_keep);
+                set(&mut s.threshold_lr_scale, self.threshold_lr_scale);
+            }
+            StrategySpec::Sampling(_) => {
+                refuse(&fbnet, "fbnet")?;
+                refuse(&singlepath, "singlepath")?;
             }
         }
         Ok(())
@@ -158,4 +170,60 @@ pub fn run(config: JobConfig, a: &DnasArgs, out: &Path, resume: bool) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::search::config::{FbNetConfig, SinglePathConfig, StrategyKind};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        dnas: DnasArgs,
+    }
+
+    /// `strategy`'s defaults with the method flags `args` set on them.
+    fn set(strategy: StrategyKind, args: &[&str]) -> Result<StrategySpec> {
+        let a = Cli::try_parse_from(std::iter::once("hwnas").chain(args.iter().copied())).unwrap().dnas;
+        let mut spec = StrategySpec::defaults(strategy);
+        a.set_method_parameters(&mut spec).map(|()| spec)
+    }
+
+    #[test]
+    fn method_flags_set_their_method_and_are_refused_for_another() {
+        let fbnet = ["--alpha", "0.3", "--beta", "0.7", "--tau0", "4", "--tau-decay", "0.05", "--arch-lr", "0.02"];
+        let StrategySpec::Differentiable(DnasMethod::Fbnet(f)) = set(StrategyKind::Fbnet, &fbnet).unwrap() else {
+            panic!("fbnet stays fbnet");
+        };
+        assert_eq!(f, FbNetConfig { alpha: 0.3, beta: 0.7, tau0: 4.0, tau_decay: 0.05, arch_lr: 0.02 });
+        let singlepath = ["--lambda", "5", "--indicator-keep", "0.5", "--threshold-lr-scale", "2"];
+        let StrategySpec::Differentiable(DnasMethod::Singlepath(s)) =
+            set(StrategyKind::Singlepath, &singlepath).unwrap()
+        else {
+            panic!("singlepath stays singlepath");
+        };
+        let want = SinglePathConfig { lambda: 5.0, indicator_keep: 0.5, threshold_lr_scale: 2.0, ..Default::default() };
+        assert_eq!(s, want);
+        // Unset flags leave the defaults.
+        assert_eq!(set(StrategyKind::Fbnet, &[]).unwrap(), StrategySpec::defaults(StrategyKind::Fbnet));
+        assert_eq!(set(StrategyKind::Random, &[]).unwrap(), StrategySpec::defaults(StrategyKind::Random));
+
+        let refused = |strategy, args: &[&str]| set(strategy, args).unwrap_err().to_string();
+        assert_eq!(
+            refused(StrategyKind::Singlepath, &["--arch-lr", "0.1"]),
+            "--arch-lr applies to --strategy fbnet only"
+        );
+        assert_eq!(
+            refused(StrategyKind::Fbnet, &["--alpha", "0.3", "--indicator-keep", "0.5"]),
+            "--indicator-keep applies to --strategy singlepath only"
+        );
+        // Sampling strategies take neither; fbnet's flags are named first.
+        assert_eq!(
+            refused(StrategyKind::Evolution, &["--threshold-lr-scale", "2", "--tau0", "4", "--beta", "1"]),
+            "--beta applies to --strategy fbnet only"
+        );
+        assert_eq!(refused(StrategyKind::Rl, &["--lambda", "1"]), "--lambda applies to --strategy singlepath only");
+    }
 }
