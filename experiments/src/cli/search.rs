@@ -27,7 +27,7 @@ pub struct Args {
     max_latency_ms: Option<f64>,
     /// evolution (OFA), regularized (aging evolution), nsga2, random, rl (MnasNet-style), or the
     /// differentiable fbnet (FBNet DNAS) and singlepath (Single-Path NAS) [default: evolution].
-    #[arg(long, value_parser = strategy_kind)]
+    #[arg(long)]
     strategy: Option<StrategyKind>,
     /// rl only: MnasNet's soft (α = β = −0.07, default) or hard (α = 0, β = −1) latency constraint.
     #[arg(long, value_enum)]
@@ -242,10 +242,6 @@ impl From<RewardArg> for ::search::objectives::Reward {
             RewardArg::Hard => ::search::objectives::Reward::HARD,
         }
     }
-}
-
-fn strategy_kind(s: &str) -> Result<StrategyKind, String> {
-    s.parse::<StrategyKind>().map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<()> {
