@@ -393,8 +393,8 @@ impl DnasJob {
             Opened::New(dir) => (dir, 0, Vec::new()),
             Opened::Resumed { dir, checkpoint, history } => {
                 let ep = dir.path().join(&checkpoint.progress.dir);
-                vs.load(ep.join("weights.safetensors"))
-                    .map_err(|source| NnError::LoadWeights { dir: ep.clone(), source })?;
+                let weights = ep.join("weights.safetensors");
+                vs.load(&weights).map_err(|source| NnError::Tensors { action: "load", path: weights, source })?;
                 weights_opt.load(&ep.join("weights-optimizer.safetensors"))?;
                 arch_opt.load(&ep.join("arch-optimizer.safetensors"))?;
                 (dir, checkpoint.progress.next_epoch, history)
@@ -672,7 +672,8 @@ impl DnasJob {
         let name = format!("epoch-{}", self.next_epoch);
         let ep = self.dir.path().join(&name);
         fs::create_dir_all(&ep).map_err(|source| JobError::Io { action: "create", path: ep.clone(), source })?;
-        self.vs.save(ep.join("weights.safetensors")).map_err(NnError::SaveWeights)?;
+        let weights = ep.join("weights.safetensors");
+        self.vs.save(&weights).map_err(|source| NnError::Tensors { action: "save", path: weights, source })?;
         self.weights_opt.save(&ep.join("weights-optimizer.safetensors"))?;
         self.arch_opt.save(&ep.join("arch-optimizer.safetensors"))?;
         self.dir.checkpoint(Epochs { next_epoch: self.next_epoch, dir: name })?;

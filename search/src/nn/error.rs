@@ -18,7 +18,8 @@ pub enum NnError {
         #[source]
         source: std::io::Error,
     },
-    /// Tensors in a safetensors file could not be written or read.
+    /// Tensors in a safetensors file could not be written or read: a model's weights
+    /// (`load`, `save`) or an optimizer's state (`read`, `write`).
     #[error("cannot {action} {}", .path.display())]
     Tensors {
         action: &'static str,
@@ -66,14 +67,6 @@ pub enum NnError {
     NoResolution,
     #[error("no checkpoint in {}", .dir.display())]
     NoCheckpoint { dir: PathBuf },
-    #[error("cannot load weights from {}", .dir.display())]
-    LoadWeights {
-        dir: PathBuf,
-        #[source]
-        source: TchError,
-    },
-    #[error("cannot save weights")]
-    SaveWeights(#[source] TchError),
     #[error("training diverged at step {step} (loss {loss}); lower the learning rate")]
     Diverged { step: usize, loss: f64 },
     #[error("{} is not an hwnas checkpoint", .path.display())]

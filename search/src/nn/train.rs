@@ -134,7 +134,8 @@ impl Trainer {
     pub fn resume(dir: &Path, device: Device) -> Result<Trainer, NnError> {
         let (state, step_dir) = checkpoint::latest(dir)?.ok_or_else(|| NnError::NoCheckpoint { dir: dir.into() })?;
         let mut t = Trainer::new(state.net, state.config, state.steps_per_epoch, device)?;
-        t.vs.load(step_dir.join(WEIGHTS)).map_err(|source| NnError::LoadWeights { dir: step_dir.clone(), source })?;
+        let weights = step_dir.join(WEIGHTS);
+        t.vs.load(&weights).map_err(|source| NnError::Tensors { action: "load", path: weights, source })?;
         t.opt.load(&step_dir.join(OPTIMIZER))?;
         if let Some(a) = &mut t.arch_opt {
             a.load(&step_dir.join(ARCH_OPTIMIZER))?;
@@ -155,7 +156,8 @@ impl Trainer {
     pub fn save(&mut self, dir: &Path) -> Result<(), NnError> {
         std::fs::create_dir_all(dir).map_err(|source| NnError::Io { action: "create", path: dir.into(), source })?;
         let sd = checkpoint::step_dir(dir, self.step)?;
-        self.vs.save(sd.join(WEIGHTS)).map_err(NnError::SaveWeights)?;
+        let weights = sd.join(WEIGHTS);
+        self.vs.save(&weights).map_err(|source| NnError::Tensors { action: "save", path: weights, source })?;
         self.opt.save(&sd.join(OPTIMIZER))?;
         if let Some(a) = &self.arch_opt {
             a.save(&sd.join(ARCH_OPTIMIZER))?;
